@@ -1,0 +1,93 @@
+//! Test support: build and run the real LeakyService fixture on a free loopback port.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Builds the fixture once per test binary; returns the path of LeakyService.dll.
+pub fn fixture_dll() -> PathBuf {
+    static DLL: OnceLock<PathBuf> = OnceLock::new();
+    DLL.get_or_init(|| {
+        let project = workspace_root().join("fixtures/services/LeakyService");
+        let status = Command::new("dotnet")
+            .args(["build", "-c", "Release", "--nologo", "-v", "q"])
+            .current_dir(&project)
+            .status()
+            .expect("dotnet build runs");
+        assert!(status.success(), "dotnet build of the fixture failed");
+        project.join("bin/Release/net10.0/LeakyService.dll")
+    })
+    .clone()
+}
+
+pub struct FixtureService {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl FixtureService {
+    pub fn start() -> FixtureService {
+        let dll = fixture_dll();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("dotnet")
+            .arg(&dll)
+            .args(["--urls", &format!("http://127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fixture starts");
+        let service = FixtureService { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while service.try_get("/healthz").is_none() {
+            assert!(Instant::now() < deadline, "fixture did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        service
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// GET a path, returning the body of a 200 response.
+    pub fn get(&self, path: &str) -> String {
+        self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed"))
+    }
+
+    fn try_get(&self, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            // One chunk is all /stats ever sends: "<hex>\r\n<data>\r\n0\r\n\r\n".
+            let (_, rest) = body.split_once("\r\n")?;
+            return Some(rest.split("\r\n").next()?.to_string());
+        }
+        Some(body.to_string())
+    }
+
+    /// The service's own ground truth (`/stats`).
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/stats")).expect("/stats is JSON")
+    }
+}
+
+impl Drop for FixtureService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
