@@ -1,1 +1,82 @@
-fn main() {}
+//! `leakgate`: a memory-leak regression gate for .NET services.
+//!
+//! Exit codes: 0 the gate passed, 1 the gate failed, 2 the run could not be done.
+
+mod analyze;
+mod metrics;
+mod progress;
+mod run;
+mod snapshots;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "leakgate", version, about = "A memory-leak regression gate for .NET services", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and launch the service, drive load, sample it, judge the growth, report.
+    Run(run::RunArgs),
+    /// Summarise dumps the way `!address -summary` and `!finalizequeue` do.
+    Analyze(analyze::AnalyzeArgs),
+    /// Walk pending snapshots (`*.snap.new`) and accept, reject or skip each.
+    Review(snapshots::PendingArgs),
+    /// Accept pending snapshots: move `NAME.snap.new` over `NAME.snap`.
+    Accept(snapshots::PendingArgs),
+    /// Reject pending snapshots: delete `NAME.snap.new`.
+    Reject(snapshots::PendingArgs),
+}
+
+/// The outcome every command maps to an exit code.
+pub enum Outcome {
+    Pass,
+    GateFailed,
+    CouldNotRun,
+}
+
+impl Outcome {
+    fn code(&self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::GateFailed => 1,
+            Outcome::CouldNotRun => 2,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's --help/--version are successes; usage errors mean "could not run".
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let outcome = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Analyze(args) => analyze::analyze(args),
+        Command::Review(args) => snapshots::review(args),
+        Command::Accept(args) => snapshots::accept(args),
+        Command::Reject(args) => snapshots::reject(args),
+    };
+    match outcome {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(e) => {
+            eprintln!("{} {e:#}", console::style("error:").red().bold().for_stderr());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Where a scenario's output goes by default: `leakgate-out/<scenario>/`.
+pub fn default_out_dir(name: &str) -> PathBuf {
+    PathBuf::from("leakgate-out").join(name)
+}

@@ -1,1 +1,76 @@
-//! leakgate-memory
+//! Memory regions of a process, WinDbg `!address` style.
+//!
+//! Readers turn a source into a [`RegionMap`]: saved Linux
+//! `/proc/<pid>/maps` + `smaps` text ([`parse_proc_maps`], the only
+//! committed-vs-reserved view on Linux), a Linux ELF core from createdump
+//! ([`read_elf_core`], headers and notes only) or a Windows minidump
+//! ([`read_minidump`]); [`read_dump`] picks by magic. Each region gets a
+//! [`Usage`] with WinDbg `!address` meanings ([`classify`]). When the
+//! managed inspector reports the GC's committed ranges,
+//! [`RegionMap::split_gc`] moves them out of Unknown into GcHeap, so a
+//! native leak and a managed leak read differently. [`RegionMap::summary`]
+//! gives the numbers the gate budgets on; [`render_address_summary`]
+//! prints them like `!address -summary`.
+//!
+//! ```
+//! use leakgate_memory::{parse_proc_maps, render_address_summary};
+//!
+//! let maps = "\
+//! 7f0000000000-7f0000800000 rw-p 00000000 00:00 0
+//! 7f0000800000-7f0004000000 ---p 00000000 00:00 0
+//! 7f1000000000-7f1000021000 rw-p 00000000 00:00 0                          [heap]
+//! ";
+//! let mut map = parse_proc_maps(maps, None)?;
+//! // the inspector says the GC committed the first 4 MiB
+//! map.split_gc(&[(0x7f00_0000_0000, 0x7f00_0040_0000)]);
+//! let s = map.summary();
+//! assert_eq!(s.committed_by_usage["gc_heap"], 4 << 20);
+//! assert_eq!(s.committed_by_usage["unknown"], 4 << 20);
+//! assert_eq!(s.committed_by_usage["heap"], 0x21000);
+//! println!("{}", render_address_summary(&s));
+//! # Ok::<(), leakgate_memory::MemoryError>(())
+//! ```
+
+pub mod classify;
+mod elfcore;
+mod error;
+mod minidump;
+mod model;
+mod procmaps;
+mod render;
+mod summary;
+
+use std::io::Read;
+use std::path::Path;
+
+pub use classify::WindowsFacts;
+pub use elfcore::{read_elf_core, read_elf_core_bytes};
+pub use error::MemoryError;
+pub use minidump::{read_minidump, read_minidump_bytes};
+pub use model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
+pub use procmaps::{parse_proc_maps, read_live};
+pub use render::{human, render_address_summary, render_growth_table, windbg_hex};
+pub use summary::{MemorySummary, Row};
+
+/// Reads a Windows minidump (`MDMP`) or a Linux ELF core (`\x7fELF`),
+/// chosen by the file's first bytes.
+pub fn read_dump(path: &Path) -> Result<RegionMap, MemoryError> {
+    let io = |source| MemoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut magic = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(io)?;
+    match magic.as_slice() {
+        b"MDMP" => read_minidump(path),
+        b"\x7fELF" => read_elf_core(path),
+        _ => Err(MemoryError::UnknownFormat {
+            path: path.to_path_buf(),
+            magic,
+        }),
+    }
+}

@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Builds the fixture once per test binary; returns the path of LeakyService.dll.
@@ -36,7 +39,11 @@ pub struct FixtureService {
 impl FixtureService {
     pub fn start() -> FixtureService {
         let dll = fixture_dll();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("dotnet")
             .arg(&dll)
             .args(["--urls", &format!("http://127.0.0.1:{port}")])
@@ -59,19 +66,27 @@ impl FixtureService {
 
     /// GET a path, returning the body of a 200 response.
     pub fn get(&self, path: &str) -> String {
-        self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed"))
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("GET {path} failed"))
     }
 
     fn try_get(&self, path: &str) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let (head, body) = response.split_once("\r\n\r\n")?;
         if !head.starts_with("HTTP/1.1 200") {
             return None;
         }
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             // One chunk is all /stats ever sends: "<hex>\r\n<data>\r\n0\r\n\r\n".
             let (_, rest) = body.split_once("\r\n")?;
             return Some(rest.split("\r\n").next()?.to_string());

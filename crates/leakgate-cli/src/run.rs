@@ -1,0 +1,227 @@
+//! `leakgate run`: scenario → runner → metrics → verdict + snapshot → reports.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+use leakgate_dotnet::inspector::Inspector;
+use leakgate_gate::report::{self, LoadStats, RunReport};
+use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
+use leakgate_gate::{JudgeOptions, Status};
+use leakgate_runner::{RunOptions, RunOutcome};
+use leakgate_scenario::{DumpMode, LoadedScenario};
+
+use crate::progress::Progress;
+use crate::{Outcome, metrics};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario files (YAML).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Output directory; default `leakgate-out/<scenario>/`. With several scenarios, one subdirectory each.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Record the snapshot when none is approved yet (or overwrite it): write `NAME.snap` directly.
+    #[arg(long)]
+    record: bool,
+    /// Skip the scenario's build step.
+    #[arg(long)]
+    no_build: bool,
+    /// Keep the dumps in the output directory (they may hold secrets).
+    #[arg(long)]
+    keep_dumps: bool,
+    /// Print the run report as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // A second Ctrl-C while we clean up would leave children behind; the
+        // runner's guards stop them, so the handler only raises the flag.
+        ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    }
+    let mut worst = Outcome::Pass;
+    let several = args.scenarios.len() > 1;
+    for path in &args.scenarios {
+        let outcome = run_one(path, &args, several, &cancel)?;
+        worst = match (worst, outcome) {
+            (Outcome::CouldNotRun, _) | (_, Outcome::CouldNotRun) => Outcome::CouldNotRun,
+            (Outcome::GateFailed, _) | (_, Outcome::GateFailed) => Outcome::GateFailed,
+            _ => Outcome::Pass,
+        };
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    Ok(worst)
+}
+
+fn run_one(path: &Path, args: &RunArgs, several: bool, cancel: &Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+    let mut loaded = match leakgate_scenario::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{} {e}", console::style("error:").red().bold().for_stderr());
+            return Ok(Outcome::CouldNotRun);
+        }
+    };
+    if args.keep_dumps {
+        loaded.scenario.sampling.keep_dumps = true;
+    }
+    let out_dir = match (&args.out, several) {
+        (Some(out), true) => out.join(&loaded.name),
+        (Some(out), false) => out.clone(),
+        (None, _) => crate::default_out_dir(&loaded.name),
+    };
+    let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
+
+    let inspector = if matches!(loaded.scenario.sampling.dump, DumpMode::Withheap | DumpMode::Full) {
+        // Built before the run starts: never in the middle of one.
+        match Inspector::ensure_built(None) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                eprintln!("{} the managed inspector is not available: {e}", console::style("error:").red().bold().for_stderr());
+                return Ok(Outcome::CouldNotRun);
+            }
+        }
+    } else {
+        None
+    };
+
+    let started = now_rfc3339();
+    let mut progress = Progress::new(&loaded.name, loaded.scenario.sampling.count, interactive);
+    let options = RunOptions {
+        out_dir: out_dir.clone(),
+        inspector: inspector.as_ref(),
+        cancel: cancel.clone(),
+        skip_build: args.no_build,
+    };
+    let outcome = leakgate_runner::run(&loaded, &options, &mut |e| progress.on_event(e));
+    progress.finish();
+
+    let report = judge(&loaded, &outcome, started, args.record, &out_dir)?;
+    write_reports(&report, &out_dir)?;
+    print_result(&report, &outcome, &out_dir, args);
+
+    Ok(match (&outcome.failure, report.status) {
+        (Some(_), _) => Outcome::CouldNotRun,
+        (None, Status::Fail) => Outcome::GateFailed,
+        (None, _) => Outcome::Pass,
+    })
+}
+
+fn judge(
+    loaded: &LoadedScenario,
+    outcome: &RunOutcome,
+    started: String,
+    record: bool,
+    out_dir: &Path,
+) -> anyhow::Result<RunReport> {
+    let s = &loaded.scenario;
+    let samples: Vec<_> = outcome.samples.iter().map(metrics::sample_metrics).collect();
+    let options = JudgeOptions {
+        warmup_samples: s.sampling.warmup_samples,
+        ..JudgeOptions::default()
+    };
+    let verdict = leakgate_gate::judge(&samples, &s.budgets, &s.ignore, &options);
+
+    // The snapshot is only compared on a complete run: a partial run says nothing new.
+    let snapshot_enabled = s.snapshot.as_ref().is_none_or(|c| c.enabled);
+    let snapshot_outcome = if outcome.failure.is_none() && snapshot_enabled {
+        let current = Snapshot::from_verdict(&loaded.name, &verdict);
+        let path = loaded.snapshot_path();
+        Some(snapshot::check(&path, &current, record).with_context(|| format!("snapshot {}", path.display()))?)
+    } else {
+        None
+    };
+    let status = leakgate_gate::final_status(&verdict, snapshot_outcome.as_ref());
+    let _ = out_dir;
+    Ok(RunReport {
+        scenario: loaded.name.clone(),
+        scenario_file: loaded.path.display().to_string(),
+        started,
+        finished: now_rfc3339(),
+        status,
+        exit_code: if outcome.failure.is_some() {
+            2
+        } else if status == Status::Fail {
+            1
+        } else {
+            0
+        },
+        failure: outcome.failure.as_ref().map(|f| f.to_string()),
+        load: LoadStats {
+            requests: outcome.load.requests,
+            errors: outcome.load.errors,
+            p50_ms: outcome.load.p50_ms,
+            p99_ms: outcome.load.p99_ms,
+        },
+        samples,
+        verdict,
+        snapshot: snapshot_outcome,
+        budget_lines: loaded.budget_lines.clone(),
+    })
+}
+
+fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let write = |name: &str, text: String| {
+        let path = out_dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("report.json", serde_json::to_string_pretty(report)?)?;
+    write("junit.xml", report::junit_xml(report))?;
+    let charts = report::svg_charts(report);
+    if !charts.is_empty() {
+        std::fs::create_dir_all(out_dir.join("charts"))?;
+        for (file, svg) in charts {
+            write(&format!("charts/{file}"), svg)?;
+        }
+    }
+    write("summary.md", report::markdown(report))?;
+    Ok(())
+}
+
+fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: &RunArgs) {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(report).expect("a report serialises"));
+        return;
+    }
+    let verdict = match (&outcome.failure, report.status) {
+        (Some(_), _) => console::style("COULD NOT RUN").yellow().bold(),
+        (None, Status::Fail) => console::style("FAIL").red().bold(),
+        (None, Status::Warn) => console::style("PASS (with warnings)").yellow().bold(),
+        (None, Status::Pass) => console::style("PASS").green().bold(),
+    };
+    if !args.quiet {
+        println!("{}", report::console_table(report));
+        if let Some(SnapshotOutcome::Differs { diff, .. }) = &report.snapshot {
+            println!("snapshot differs from the approved one:\n{diff}");
+        }
+    }
+    if let Some(failure) = &outcome.failure {
+        eprintln!("{} {failure}", console::style("error:").red().bold().for_stderr());
+        eprintln!("{} samples were taken before it; the report covers them.", outcome.samples.len());
+    }
+    println!(
+        "{verdict} {}: {} samples, {} requests ({} errors); reports in {}",
+        report.scenario,
+        outcome.samples.len(),
+        outcome.load.requests,
+        outcome.load.errors,
+        out_dir.display()
+    );
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

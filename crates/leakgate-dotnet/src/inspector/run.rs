@@ -1,0 +1,125 @@
+//! Running the built inspector on one dump and holding it to the JSON contract.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::build::quiet_dotnet_env;
+use super::{ErrorBody, Inspector, InspectorError, ManagedSummary, SCHEMA_VERSION};
+
+impl Inspector {
+    /// Reads the managed heap of `dump` (an ELF core from createdump, or a Windows minidump
+    /// with heap memory). Blocks until the inspector exits.
+    pub fn inspect(&self, dump: &Path) -> Result<ManagedSummary, InspectorError> {
+        let mut command = Command::new(&self.dotnet);
+        command.arg(&self.dll).arg(dump).stdin(Stdio::null());
+        if let Some(dac) = &self.dac {
+            command.arg("--dac").arg(dac);
+        }
+        quiet_dotnet_env(&mut command);
+        // Startup cost matters (one run per sample): tiered compilation's quick JIT on.
+        command.env("DOTNET_TieredPGO", "0");
+        let output = command.output().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                InspectorError::SdkMissing { dotnet: self.dotnet.clone() }
+            }
+            _ => InspectorError::Io {
+                action: format!("running the inspector ({})", self.dll.display()),
+                source: e,
+            },
+        })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        parse_output(dump, &stdout, output.status.success(), &stderr)
+    }
+}
+
+/// Maps the inspector's stdout to a summary or the matching error; anything else (a crash,
+/// a missing field, a newer schema) is `BadOutput` with enough text to see why.
+pub(super) fn parse_output(
+    dump: &Path,
+    stdout: &str,
+    exited_ok: bool,
+    stderr: &str,
+) -> Result<ManagedSummary, InspectorError> {
+    let bad = |message: String| InspectorError::BadOutput { dump: dump.to_path_buf(), message };
+    let value: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        bad(format!(
+            "stdout is not one JSON document ({e}); exit {}; stdout starts {:?}; stderr: {}",
+            if exited_ok { "ok" } else { "failed" },
+            excerpt(stdout),
+            excerpt(stderr)
+        ))
+    })?;
+    if let Some(error) = value.get("error") {
+        let body: ErrorBody = serde_json::from_value(error.clone())
+            .map_err(|e| bad(format!("malformed error object ({e}): {error}")))?;
+        return Err(error_from(dump, body));
+    }
+    if !exited_ok {
+        return Err(bad(format!("exit failed without an error object; stderr: {}", excerpt(stderr))));
+    }
+    let version = value.get("schema_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(SCHEMA_VERSION)) {
+        return Err(bad(format!(
+            "schema_version is {version:?}, this leakgate reads {SCHEMA_VERSION}"
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| bad(format!("summary does not match: {e}")))
+}
+
+fn error_from(dump: &Path, body: ErrorBody) -> InspectorError {
+    let dump = dump.to_path_buf();
+    match body.kind.as_str() {
+        "no_clr" => InspectorError::NoClr { dump },
+        "dac_not_found" => InspectorError::DacNotFound {
+            dump,
+            message: body.message,
+            looked_for: body.looked_for.into_iter().map(Into::into).collect(),
+        },
+        "dump_unreadable" => InspectorError::DumpUnreadable { dump, message: body.message },
+        other => InspectorError::BadOutput {
+            dump,
+            message: format!("inspector error of unknown kind {other:?}: {}", body.message),
+        },
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 2000;
+    let text = text.trim();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(stdout: &str, ok: bool) -> Result<ManagedSummary, InspectorError> {
+        parse_output(Path::new("/tmp/x.core"), stdout, ok, "")
+    }
+
+    #[test]
+    fn error_objects_map_to_variants() {
+        let no_clr = r#"{"error":{"kind":"no_clr","message":"m"}}"#;
+        assert!(matches!(parse(no_clr, false), Err(InspectorError::NoClr { .. })));
+        let dac = r#"{"error":{"kind":"dac_not_found","message":"m","looked_for":["/a/libmscordaccore.so"]}}"#;
+        match parse(dac, false) {
+            Err(InspectorError::DacNotFound { looked_for, .. }) => {
+                assert_eq!(looked_for, vec![std::path::PathBuf::from("/a/libmscordaccore.so")])
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = r#"{"error":{"kind":"dump_unreadable","message":"cut"}}"#;
+        assert!(matches!(parse(bad, false), Err(InspectorError::DumpUnreadable { .. })));
+    }
+
+    #[test]
+    fn crashes_and_contract_breaks_are_bad_output() {
+        assert!(matches!(parse("Unhandled exception.", false), Err(InspectorError::BadOutput { .. })));
+        assert!(matches!(parse(r#"{"schema_version":2}"#, true), Err(InspectorError::BadOutput { .. })));
+        assert!(matches!(parse(r#"{"schema_version":1}"#, true), Err(InspectorError::BadOutput { .. })));
+    }
+}

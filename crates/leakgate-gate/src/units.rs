@@ -1,0 +1,69 @@
+//! Human-readable numbers for reasons and reports: sizes in KiB/MiB/GiB
+//! with one decimal, counts as integers.
+//!
+//! ```
+//! use leakgate_gate::units::{human, human_signed};
+//! use leakgate_scenario::budget::Unit;
+//! assert_eq!(human(36.2 * 1048576.0, Unit::Bytes), "36.2 MiB");
+//! assert_eq!(human_signed(-3.0, Unit::Count), "-3");
+//! ```
+
+use leakgate_scenario::budget::Unit;
+
+/// A size or count for people: `512 B`, `4.0 KiB`, `36.2 MiB`, `1.5 GiB`, `200`.
+pub fn human(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Count => {
+            if (v - v.round()).abs() < 1e-9 {
+                format!("{}", v.round() as i64)
+            } else {
+                format!("{v:.1}")
+            }
+        }
+        Unit::Bytes => {
+            let a = v.abs();
+            let (div, u) = if a >= (1u64 << 30) as f64 {
+                ((1u64 << 30) as f64, "GiB")
+            } else if a >= (1u64 << 20) as f64 {
+                ((1u64 << 20) as f64, "MiB")
+            } else if a >= 1024.0 {
+                (1024.0, "KiB")
+            } else {
+                return format!("{} B", v.round() as i64);
+            };
+            format!("{:.1} {u}", v / div)
+        }
+    }
+}
+
+/// Like [`human`] with an explicit `+` for growth.
+pub fn human_signed(v: f64, unit: Unit) -> String {
+    let s = human(v, unit);
+    if v > 0.0 { format!("+{s}") } else { s }
+}
+
+/// A p-value for tables: 3 significant decimals, `<0.001` below that.
+pub fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_pick_a_unit() {
+        assert_eq!(human(100.0, Unit::Bytes), "100 B");
+        assert_eq!(human(4096.0, Unit::Bytes), "4.0 KiB");
+        assert_eq!(human(1.5 * (1u64 << 30) as f64, Unit::Bytes), "1.5 GiB");
+        assert_eq!(human_signed(32.2 * 1048576.0, Unit::Bytes), "+32.2 MiB");
+        assert_eq!(human(200.0, Unit::Count), "200");
+        assert_eq!(human(2.5, Unit::Count), "2.5");
+        assert_eq!(p_value(0.0004), "<0.001");
+        assert_eq!(p_value(0.04321), "0.043");
+    }
+}

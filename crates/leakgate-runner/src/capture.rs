@@ -1,0 +1,143 @@
+//! One sample: [induced GC] → dump + memory maps at the same moment → analysis.
+//!
+//! The load is paused around the capture so that the dump (which suspends the
+//! runtime) does not show up as request errors, and the maps match the dump.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
+use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
+use leakgate_memory::MemorySummary;
+use leakgate_scenario::DumpMode;
+use serde::{Deserialize, Serialize};
+
+/// Everything measured at one sample; written as `samples/sample-NN.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CapturedSample {
+    pub index: usize,
+    /// Seconds since the load started.
+    pub elapsed_secs: f64,
+    /// Requests completed by the built-in client when the sample was taken.
+    pub requests: u64,
+    pub memory: MemorySummary,
+    pub managed: Option<ManagedSummary>,
+    pub timings: SampleTimings,
+    /// The dump, when the scenario keeps dumps.
+    pub dump: Option<PathBuf>,
+    pub notes: Vec<String>,
+}
+
+/// Where the time of one sample went, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SampleTimings {
+    /// The induced full GC.
+    pub gc_ms: f64,
+    /// Writing the dump (the runtime is suspended for most of it).
+    pub dump_ms: f64,
+    /// Reading /proc maps and smaps.
+    pub maps_ms: f64,
+    /// The managed inspector and the region summary.
+    pub analysis_ms: f64,
+    /// How long the load was held back for this sample.
+    pub load_paused_ms: f64,
+}
+
+/// The raw material of a sample, taken while the load is paused.
+pub struct Raw {
+    pub maps: String,
+    pub smaps: String,
+    pub dump: Option<PathBuf>,
+    pub timings: SampleTimings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("the induced GC failed: {0}")]
+    Gc(String),
+    #[error("the dump failed: {0}")]
+    Dump(String),
+    #[error("could not read the memory maps: {0}")]
+    Maps(String),
+    #[error("the managed inspector failed: {0}")]
+    Inspect(String),
+}
+
+pub fn dump_kind(mode: DumpMode) -> Option<DumpKind> {
+    match mode {
+        DumpMode::Withheap => Some(DumpKind::WithHeap),
+        DumpMode::Full => Some(DumpKind::Full),
+        DumpMode::Mini => Some(DumpKind::Normal),
+        DumpMode::None => None,
+    }
+}
+
+/// Takes the raw sample: GC, dump, then maps. Call with the load paused.
+pub fn take(
+    client: &DiagnosticsClient,
+    pid: u32,
+    gc_first: bool,
+    mode: DumpMode,
+    dump_path: &Path,
+) -> Result<Raw, CaptureError> {
+    let mut timings = SampleTimings::default();
+    if gc_first {
+        let t = Instant::now();
+        client
+            .induce_gc(Duration::from_secs(60))
+            .map_err(|e| CaptureError::Gc(e.to_string()))?;
+        timings.gc_ms = ms(t);
+    }
+    let dump = match dump_kind(mode) {
+        Some(kind) => {
+            let t = Instant::now();
+            client
+                .write_dump(dump_path, kind)
+                .map_err(|e| CaptureError::Dump(e.to_string()))?;
+            timings.dump_ms = ms(t);
+            Some(dump_path.to_path_buf())
+        }
+        None => None,
+    };
+    let t = Instant::now();
+    let (maps, smaps) = leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
+    timings.maps_ms = ms(t);
+    Ok(Raw { maps, smaps, dump, timings })
+}
+
+/// Analyses a raw sample: regions from the maps, managed data from the dump,
+/// then "GC heap" carved out of Unknown.
+pub fn analyse(raw: &Raw, inspector: Option<&Inspector>) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
+    let t = Instant::now();
+    let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
+        .map_err(|e| CaptureError::Maps(e.to_string()))?;
+    let managed = match (&raw.dump, inspector) {
+        (Some(dump), Some(inspector)) => Some(
+            inspector
+                .inspect(dump)
+                .map_err(|e| CaptureError::Inspect(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    if let Some(m) = &managed {
+        regions.split_gc(&m.gc_committed_ranges());
+    }
+    Ok((regions.summary(), managed, ms(t)))
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Creates the (empty) dump file 0600 before the runtime writes into it, so the
+/// dump is never readable by others, not even for a moment.
+pub fn prepare_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+}

@@ -1,0 +1,129 @@
+//! Loading real scenario files and malformed ones.
+
+use std::path::{Path, PathBuf};
+
+use leakgate_scenario::{DumpMode, ScenarioError, load, parse};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn parse_err(text: &str) -> ScenarioError {
+    parse(Path::new("bad.yaml"), text).expect_err("the scenario is invalid")
+}
+
+const VALID: &str = r#"
+service:
+  command: dotnet
+  args: [app.dll, --urls, "http://127.0.0.1:{port}"]
+  ready: { http: "http://127.0.0.1:{port}/healthz" }
+load:
+  requests: [{ path: /leak }]
+sampling:
+  every: 5s
+  count: 4
+"#;
+
+#[test]
+fn the_fixture_scenarios_load() {
+    for name in ["dynamic-method-leak", "native-leak", "healthy"] {
+        let loaded = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
+        assert_eq!(loaded.name, name);
+        assert!(loaded.scenario.budgets.len() >= 2, "{name} has budgets");
+        assert_eq!(loaded.budget_lines.len(), loaded.scenario.budgets.len());
+        assert!(loaded.budget_lines.iter().all(|&l| l > 20), "budget lines point into the budgets section: {:?}", loaded.budget_lines);
+        assert_eq!(loaded.scenario.sampling.dump, DumpMode::Withheap);
+    }
+}
+
+#[test]
+fn defaults_are_filled_in() {
+    let loaded = parse(Path::new("dir/minimal.yaml"), VALID).unwrap();
+    let s = &loaded.scenario;
+    assert_eq!(loaded.name, "minimal");
+    assert_eq!(s.load.concurrency, 4);
+    assert_eq!(s.load.requests[0].method, "GET");
+    assert_eq!(s.load.requests[0].weight, 1);
+    assert!(s.sampling.gc_before_sample);
+    assert!(!s.sampling.keep_dumps);
+    assert_eq!(s.service.ready.timeout.get().as_secs(), 60);
+    assert_eq!(loaded.snapshot_path(), Path::new("dir/minimal.snap"));
+}
+
+#[test]
+fn a_build_string_is_split_like_a_shell() {
+    let text = VALID.replace("  command: dotnet", "  build: dotnet build -c 'Release Mode'\n  command: dotnet");
+    let loaded = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(loaded.scenario.service.build.unwrap().0, ["dotnet", "build", "-c", "Release Mode"]);
+}
+
+#[test]
+fn an_unknown_key_names_line_and_column() {
+    let text = VALID.replace("  count: 4", "  count: 4\n  cuont: 5");
+    let err = parse_err(&text);
+    let (line, column) = err.location().expect("located");
+    assert_eq!(line, 11, "{err}");
+    assert_eq!(column, 3, "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("bad.yaml:11:3: "), "{message}");
+    assert!(message.contains("cuont"), "{message}");
+}
+
+#[test]
+fn a_bad_duration_says_what_was_expected() {
+    let err = parse_err(&VALID.replace("every: 5s", "every: soon"));
+    assert_eq!(err.location().map(|l| l.0), Some(9), "{err}");
+    assert!(err.to_string().contains("expected a duration like \"30s\""), "{err}");
+    let err = parse_err(&VALID.replace("every: 5s", "every: 5"));
+    assert!(err.to_string().contains("\"5s\""), "{err}");
+}
+
+#[test]
+fn a_wrong_type_is_located() {
+    let err = parse_err(&VALID.replace("count: 4", "count: many"));
+    assert_eq!(err.location().map(|l| l.0), Some(10), "{err}");
+}
+
+#[test]
+fn semantic_errors_point_at_the_key() {
+    let err = parse_err(&VALID.replace("count: 4", "count: 1"));
+    assert_eq!(err.location(), Some((10, 3)), "{err}");
+    assert!(err.to_string().contains("at least 2"), "{err}");
+
+    let err = parse_err(&VALID.replace("  every: 5s", "  every: 5s\n  every_requests: 100"));
+    assert!(err.to_string().contains("not both"), "{err}");
+
+    let err = parse_err(&VALID.replace("path: /leak", "path: leak"));
+    assert!(err.to_string().contains("must start with '/'"), "{err}");
+}
+
+#[test]
+fn an_invalid_budget_is_located_at_its_entry() {
+    let text = format!("{VALID}budgets:\n  - metric: finalizable\n    max_growth: 64MiB\n");
+    let err = parse_err(&text);
+    assert_eq!(err.location().map(|l| l.0), Some(12), "{err}");
+}
+
+#[test]
+fn malformed_yaml_and_missing_files_are_errors() {
+    let err = parse_err("service: [unclosed\n");
+    assert!(err.location().is_some(), "{err}");
+    let err = parse_err("");
+    assert!(err.to_string().contains("bad.yaml"), "{err}");
+    let err = load("/nonexistent/scenario.yaml").unwrap_err();
+    assert!(err.to_string().starts_with("/nonexistent/scenario.yaml: cannot read"), "{err}");
+}
+
+#[test]
+fn the_checked_in_schema_matches_the_types() {
+    let path = root().join("schemas/scenario.schema.json");
+    let generated = serde_json::to_string_pretty(&leakgate_scenario::json_schema()).unwrap() + "\n";
+    if std::env::var_os("LEAKGATE_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "schemas/scenario.schema.json is out of date: run `LEAKGATE_UPDATE_SCHEMAS=1 cargo test -p leakgate-scenario` and commit it"
+    );
+}
