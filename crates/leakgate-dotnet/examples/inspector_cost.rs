@@ -33,15 +33,28 @@ impl Drop for Service {
 
 impl Service {
     fn start() -> Service {
-        let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/services/LeakyService");
+        let project =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/services/LeakyService");
         let status = Command::new("dotnet")
-            .args(["build", "-c", "Release", "--nologo", "-v", "q", "-nodeReuse:false"])
+            .args([
+                "build",
+                "-c",
+                "Release",
+                "--nologo",
+                "-v",
+                "q",
+                "-nodeReuse:false",
+            ])
             .current_dir(&project)
             .stdout(Stdio::null())
             .status()
             .expect("dotnet build runs");
         assert!(status.success(), "fixture build failed");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("dotnet")
             .arg(project.join("bin/Release/net10.0/LeakyService.dll"))
             .args(["--urls", &format!("http://127.0.0.1:{port}")])
@@ -60,7 +73,11 @@ impl Service {
 
     fn get(&self, path: &str) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         response.starts_with("HTTP/1.1 200").then_some(response)
@@ -68,7 +85,8 @@ impl Service {
 
     fn hit(&self, path: &str, times: usize) {
         for _ in 0..times {
-            self.get(path).unwrap_or_else(|| panic!("GET {path} failed"));
+            self.get(path)
+                .unwrap_or_else(|| panic!("GET {path} failed"));
         }
     }
 }
@@ -83,7 +101,8 @@ impl Drop for Dump {
 }
 
 fn dump(service: &Service, name: &str, kind: DumpKind) -> Dump {
-    let path = std::env::temp_dir().join(format!("leakgate-cost-{name}-{}.core", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("leakgate-cost-{name}-{}.core", std::process::id()));
     let dump = Dump(path);
     let client = DiagnosticsClient::for_pid(service.child.id()).expect("diagnostics socket");
     client.write_dump(&dump.0, kind).expect("dump written");
@@ -131,6 +150,7 @@ fn measure(inspector: &Inspector, label: &str, dump: &Dump) {
     let parsed: ManagedSummary = serde_json::from_slice(&output.stdout).expect("parses");
     let parse = parse_start.elapsed();
 
+    let timings = String::from_utf8_lossy(&output.stderr);
     let summary = summary.unwrap();
     let objects: u64 = summary.heap_types.iter().map(|t| t.count).sum();
     assert_eq!(parsed.heap_types.len(), summary.heap_types.len());
@@ -148,13 +168,25 @@ fn measure(inspector: &Inspector, label: &str, dump: &Dump) {
         100.0 * secs(parse) / secs(total),
         secs(total.saturating_sub(startup + parse)),
     );
+    println!(
+        "        inspector's own phases: {}",
+        timings
+            .trim()
+            .trim_start_matches("leakgate-inspector timings: ")
+    );
 }
 
 fn main() {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/inspector-cost-cache");
-    let build_start = Instant::now();
+    for attempt in ["first", "second (cached)"] {
+        let build_start = Instant::now();
+        Inspector::ensure_built(Some(&cache)).expect("inspector builds");
+        println!(
+            "ensure_built, {attempt} call: {:.2} s",
+            secs(build_start.elapsed())
+        );
+    }
     let inspector = Inspector::ensure_built(Some(&cache)).expect("inspector builds");
-    println!("ensure_built: {:.2} s (a cached build is reused)", secs(build_start.elapsed()));
 
     let service = Service::start();
     service.hit("/leak/dynamic-method", 1000);

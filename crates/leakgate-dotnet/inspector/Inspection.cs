@@ -10,6 +10,15 @@ public static class Inspection
 
     public static void Run(string dumpPath, string? dacPath, Utf8JsonWriter json)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var sinceProcessStart = DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
+        var phases = new List<string> { $"startup={(long)sinceProcessStart.TotalMilliseconds}ms" };
+        void Phase(string name)
+        {
+            phases.Add($"{name}={clock.ElapsedMilliseconds}ms");
+            clock.Restart();
+        }
+
         // No symbol server: leakgate runs offline in CI, and a network DAC lookup would only add minutes of timeouts.
         var options = new DataTargetOptions { SymbolPaths = [] };
         using var target = DataTarget.LoadDump(dumpPath, options);
@@ -25,13 +34,20 @@ public static class Inspection
             throw new InspectorException("dump_unreadable", $"the GC heap in {dumpPath} cannot be walked (the dump was taken mid-GC, or it lacks heap memory: take it with --withheap or --full)");
         }
 
+        Phase("open");
+
         json.WriteStartObject();
         json.WriteNumber("schema_version", SchemaVersion);
         json.WriteString("runtime_version", RuntimeVersion(clr));
         WriteFinalization(heap, json);
+        Phase("finalization");
         WriteTypes(json, "heap_types", heap.EnumerateObjects());
+        Phase("heap");
         WriteSegments(heap, json);
         json.WriteEndObject();
+        Phase("segments");
+        // Phase timings on stderr (ignored by leakgate on success): where an inspection's time goes.
+        Console.Error.WriteLine($"leakgate-inspector timings: {string.Join(" ", phases)}");
     }
 
     /// <summary>

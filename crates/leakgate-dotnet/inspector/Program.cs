@@ -37,11 +37,15 @@ if (string.IsNullOrEmpty(dac))
 try
 {
     DumpCheck.EnsureComplete(dump);
+    // Buffered, so a failure half-way never leaves a partial summary before the error object.
+    var buffer = new MemoryStream();
+    using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+    {
+        Inspection.Run(dump, dac, json);
+    }
+    buffer.WriteByte((byte)'\n');
     using var stdout = Console.OpenStandardOutput();
-    using var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-    Inspection.Run(dump, dac, json);
-    json.Flush();
-    stdout.WriteByte((byte)'\n');
+    buffer.WriteTo(stdout);
     return 0;
 }
 catch (InspectorException e)

@@ -14,9 +14,18 @@
 //!    a few objects or a page of allocator slack is not a leak;
 //! 4. it is still growing at the end: over the later half of the samples
 //!    (at least 3) the Theil–Sen slope is at least a third of the overall
-//!    slope and Mann–Kendall's S is positive. A cache that fills once, or
-//!    a step then flat, passes 1–3 (every post-step value exceeds every
-//!    pre-step one) but fails this.
+//!    slope and Mann–Kendall's S is positive;
+//! 5. a line explains it at least as well as a single step: the sum of
+//!    absolute residuals around the Theil–Sen line is no larger than
+//!    around the best two-level step (median of each side).
+//!
+//! A cache that fills once, or a step then flat, passes 1–3 (every
+//! post-step value exceeds every pre-step one) but fails 4 or 5. Measured
+//! on generated series (20 MiB base, uniform ±5% noise, 1,000 seeds, see
+//! `tests/judge.rs`): 1 MiB/sample growth is caught 99% of the time at 8
+//! samples and always at 12; flat noise fails ≤1%, a step or a cache fill
+//! ≤1.5% at 8+ samples. With 5–6 samples a cache still filling looks like
+//! a leak, and is judged one.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -172,6 +181,10 @@ pub struct TrendAssessment {
     /// Theil–Sen slope per sample over the later half.
     pub later_slope: f64,
     pub later_s: f64,
+    /// Sum of absolute residuals around the Theil–Sen line.
+    pub line_residual: f64,
+    /// Sum of absolute residuals around the best two-level step.
+    pub step_residual: f64,
     /// Conditions 1–2: a significant upward trend.
     pub significant: bool,
     /// All four conditions.
@@ -200,8 +213,13 @@ pub fn assess_trend(values: &[f64], unit: Unit, alpha: f64) -> TrendAssessment {
     let later_slope = trend::theil_sen(&x[..half], later, alpha).map_or(0.0, |t| t.slope);
     let later_s = trend::mann_kendall(later).s;
     let significant = mk.p_increasing < alpha && slope > 0.0;
-    let growing =
-        significant && fitted_growth >= floor && later_slope >= slope / 3.0 && later_s > 0.0;
+    let line_residual = line_residual(values, slope);
+    let step_residual = step_residual(values);
+    let growing = significant
+        && fitted_growth >= floor
+        && later_slope >= slope / 3.0
+        && later_s > 0.0
+        && line_residual <= step_residual;
     TrendAssessment {
         mk,
         slope_per_sample: slope,
@@ -209,9 +227,42 @@ pub fn assess_trend(values: &[f64], unit: Unit, alpha: f64) -> TrendAssessment {
         noise_floor: floor,
         later_slope,
         later_s,
+        line_residual,
+        step_residual,
         significant,
         growing,
     }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn abs_dev(v: &[f64], c: f64) -> f64 {
+    v.iter().map(|x| (x - c).abs()).sum()
+}
+
+/// Σ|y − (a + slope·i)| with a the median intercept.
+fn line_residual(y: &[f64], slope: f64) -> f64 {
+    let r: Vec<f64> = y.iter().enumerate().map(|(i, v)| v - slope * i as f64).collect();
+    abs_dev(&r, median(&r))
+}
+
+/// The smallest Σ|y − level| over all splits into two flat levels.
+fn step_residual(y: &[f64]) -> f64 {
+    (1..y.len())
+        .map(|k| {
+            let (a, b) = y.split_at(k);
+            abs_dev(a, median(a)) + abs_dev(b, median(b))
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn globset(patterns: &[String]) -> (GlobSet, Vec<String>) {
@@ -448,7 +499,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
     }
     if budget.trend != TrendMode::Off && a.growing {
         let msg = format!(
-            "{grew}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, still rising in the later half)",
+            "{grew}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, still rising at the end)",
             p_value(a.mk.p_increasing),
             human_signed(a.slope_per_sample, unit)
         );

@@ -71,7 +71,9 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
         "--- State Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
         &s.by_state,
     );
-    out.push_str("--- Committed bytes by usage ----------- Committed ------------ Resident ------- Private dirty\n");
+    out.push_str(
+        "--- Committed bytes by usage -------------Committed ----------- Resident ----- Private dirty\n",
+    );
     let opt = |m: &std::collections::BTreeMap<String, u64>, k: &str| match m.get(k) {
         Some(v) => human(*v),
         None => format!("{:>11}", "-"),

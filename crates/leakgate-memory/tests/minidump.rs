@@ -238,3 +238,11 @@ fn read_dump_detects_by_magic_and_rejects_bad_files() {
     let missing = dir.path().join("absent.dmp");
     assert!(matches!(read_dump(&missing).unwrap_err(), MemoryError::Io { .. }));
 }
+
+#[test]
+fn address_summary_snapshot() {
+    let mut map = read(&with_peb_memory(process_x64()));
+    // the managed inspector reports half of the private Unknown commit as GC
+    map.split_gc(&[(0x80_0000, 0x88_0000)]);
+    insta::assert_snapshot!(leakgate_memory::render_address_summary(&map.summary()));
+}

@@ -43,6 +43,17 @@ fn smaps_for(maps: &str, flags: impl Fn(&str) -> &'static str) -> String {
     out
 }
 
+/// smaps for [`MAPS`]; the thread stack carries `nh` as MAP_STACK memory does.
+fn smaps() -> String {
+    smaps_for(MAPS, |l| {
+        if l.ends_with("181000 rw-p 00000000 00:00 0") {
+            "rd wr mr mw me ac nh"
+        } else {
+            "rd mr mw me"
+        }
+    })
+}
+
 fn usage(map: &RegionMap, u: Usage) -> (usize, u64, u64) {
     let rs: Vec<_> = map.regions.iter().filter(|r| r.usage == u).collect();
     let committed = rs.iter().filter(|r| r.state == RegionState::Commit).map(|r| r.size).sum();
@@ -51,8 +62,7 @@ fn usage(map: &RegionMap, u: Usage) -> (usize, u64, u64) {
 
 #[test]
 fn every_linux_rule_on_synthetic_maps() {
-    let smaps = smaps_for(MAPS, |l| if l.ends_with("181000 rw-p 00000000 00:00 0") { "rd wr mr mw me ac nh" } else { "rd mr mw me" });
-    let map = parse_proc_maps(MAPS, Some(&smaps)).unwrap();
+    let map = parse_proc_maps(MAPS, Some(&smaps())).unwrap();
     assert!(map.notes.is_empty(), "{:?}", map.notes);
     assert_eq!(usage(&map, Usage::Image), (6, 0x16000, 0x16000));
     assert_eq!(usage(&map, Usage::Heap), (1, 0x21000, 0x21000));
@@ -107,8 +117,7 @@ fn guard_heuristic_needs_nh_when_vmflags_are_known() {
 
 #[test]
 fn split_gc_moves_unknown_into_gc_heap_proportionally() {
-    let smaps = smaps_for(MAPS, |_| "rd");
-    let mut map = parse_proc_maps(MAPS, Some(&smaps)).unwrap();
+    let mut map = parse_proc_maps(MAPS, Some(&smaps())).unwrap();
     let before = map.summary();
     // two committed GC ranges inside the 4 MiB region, one overhanging into
     // the reservation, plus one over the [heap] (not Unknown: untouched)
@@ -214,4 +223,10 @@ fn live_self_finds_thread_stacks() {
     let map = parse_proc_maps(&maps, Some(&smaps)).unwrap();
     let stacks = map.regions.iter().filter(|r| r.usage == Usage::Stack && r.state == RegionState::Commit).count();
     assert!(stacks >= 2, "main [stack] plus at least our thread's stack, got {stacks}:\n{maps}");
+}
+
+#[test]
+fn address_summary_snapshot_with_resident_bytes() {
+    let map = parse_proc_maps(MAPS, Some(&smaps())).unwrap();
+    insta::assert_snapshot!(leakgate_memory::render_address_summary(&map.summary()));
 }

@@ -22,6 +22,9 @@ pub struct CapturedSample {
     pub requests: u64,
     pub memory: MemorySummary,
     pub managed: Option<ManagedSummary>,
+    /// The JSON the scenario's `sampling.stats_url` answered at this sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_stats: Option<serde_json::Value>,
     pub timings: SampleTimings,
     /// The dump, when the scenario keeps dumps.
     pub dump: Option<PathBuf>,

@@ -44,7 +44,7 @@ mod mix;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -204,8 +204,60 @@ pub enum LoadError {
 
 /// Running load. Dropping it without [`stop`](LoadDriver::stop) also stops and joins the workers.
 pub struct LoadDriver {
-    shared: Arc<Shared>,
+    handle: LoadHandle,
     workers: Vec<JoinHandle<()>>,
+}
+
+/// Polling and pause control of a running [`LoadDriver`], cheap to clone and
+/// `Send`. Calls after the driver stopped see the final counts; pause() then
+/// returns at once.
+#[derive(Clone)]
+pub struct LoadHandle {
+    shared: Arc<Shared>,
+}
+
+impl LoadHandle {
+    /// See [`LoadDriver::requests_sent`].
+    pub fn requests_sent(&self) -> u64 {
+        self.shared.completed.load(Ordering::Acquire)
+    }
+
+    /// See [`LoadDriver::snapshot`].
+    pub fn snapshot(&self) -> LoadSummary {
+        self.shared.summary()
+    }
+
+    /// See [`LoadDriver::pause`].
+    pub fn pause(&self) {
+        let mut gate = self.shared.lock_gate();
+        if !gate.paused {
+            gate.paused = true;
+            gate.paused_since = Some(Instant::now());
+        }
+        while gate.active > 0 {
+            gate = self
+                .shared
+                .wake
+                .wait(gate)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// See [`LoadDriver::resume`].
+    pub fn resume(&self) {
+        let mut gate = self.shared.lock_gate();
+        if let Some(since) = gate.paused_since.take() {
+            gate.paused_total += since.elapsed();
+        }
+        gate.paused = false;
+        gate.next_send = Instant::now();
+        self.shared.wake.notify_all();
+    }
+
+    /// See [`LoadDriver::finished`].
+    pub fn finished(&self) -> bool {
+        self.shared.exited.load(Ordering::Acquire) == self.shared.concurrency
+    }
 }
 
 impl LoadDriver {
@@ -253,6 +305,8 @@ impl LoadDriver {
             targets,
             stop: AtomicBool::new(false),
             completed: AtomicU64::new(0),
+            exited: AtomicUsize::new(0),
+            concurrency: plan.concurrency,
             max_requests: plan.max_requests,
             gate: Mutex::new(Gate {
                 paused: false,
@@ -271,7 +325,9 @@ impl LoadDriver {
             started: now,
         });
         let mut driver = LoadDriver {
-            shared: Arc::clone(&shared),
+            handle: LoadHandle {
+                shared: Arc::clone(&shared),
+            },
             workers: Vec::with_capacity(plan.concurrency),
         };
         for id in 0..plan.concurrency {
@@ -287,41 +343,35 @@ impl LoadDriver {
 
     /// Completed requests so far (errors included). One atomic load.
     pub fn requests_sent(&self) -> u64 {
-        self.shared.completed.load(Ordering::Acquire)
+        self.handle.requests_sent()
     }
 
     /// Cumulative statistics so far.
     pub fn snapshot(&self) -> LoadSummary {
-        self.shared.summary()
+        self.handle.snapshot()
     }
 
     /// Stops issuing requests and returns once no request is in flight.
     /// In-flight requests finish first (bounded by [`REQUEST_TIMEOUT`]).
     pub fn pause(&self) {
-        let mut gate = self.shared.lock_gate();
-        if !gate.paused {
-            gate.paused = true;
-            gate.paused_since = Some(Instant::now());
-        }
-        while gate.active > 0 {
-            gate = self
-                .shared
-                .wake
-                .wait(gate)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        self.handle.pause();
     }
 
     /// Lets workers send again. The rate schedule restarts from now, so a
     /// pause is not followed by a burst.
     pub fn resume(&self) {
-        let mut gate = self.shared.lock_gate();
-        if let Some(since) = gate.paused_since.take() {
-            gate.paused_total += since.elapsed();
-        }
-        gate.paused = false;
-        gate.next_send = Instant::now();
-        self.shared.wake.notify_all();
+        self.handle.resume();
+    }
+
+    /// True once every worker has exited by itself: `max_requests` reached.
+    pub fn finished(&self) -> bool {
+        self.handle.finished()
+    }
+
+    /// A cloneable handle for another thread (the sampler) to poll, pause and
+    /// resume while this driver keeps ownership of stop().
+    pub fn handle(&self) -> LoadHandle {
+        self.handle.clone()
     }
 
     /// Stops the workers, joins them and returns the final summary.
@@ -329,14 +379,15 @@ impl LoadDriver {
     /// interval (100 ms), even if the server hangs.
     pub fn stop(mut self) -> LoadSummary {
         self.halt();
-        self.shared.summary()
+        self.handle.snapshot()
     }
 
     fn halt(&mut self) {
+        let shared = &self.handle.shared;
         {
-            let _gate = self.shared.lock_gate();
-            self.shared.stop.store(true, Ordering::Release);
-            self.shared.wake.notify_all();
+            let _gate = shared.lock_gate();
+            shared.stop.store(true, Ordering::Release);
+            shared.wake.notify_all();
         }
         for handle in self.workers.drain(..) {
             // A panicking worker already lost its in-flight request; the others' counts stand.
@@ -359,6 +410,9 @@ struct Shared {
     targets: Vec<SocketAddr>,
     stop: AtomicBool,
     completed: AtomicU64,
+    /// Workers that have returned (cap reached, stopped, or panicked).
+    exited: AtomicUsize,
+    concurrency: usize,
     max_requests: Option<u64>,
     gate: Mutex<Gate>,
     /// Signals pause/resume/stop changes and "a request finished" to pause().
@@ -415,10 +469,27 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-/// What a worker should do after trying to enter.
-enum Entry {
-    Go,
-    Exit,
+/// A claimed, in-flight request. Dropping it (even by unwinding) tells
+/// pause() the worker is idle again.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut gate = self.0.lock_gate();
+        gate.active -= 1;
+        if gate.active == 0 {
+            self.0.wake.notify_all();
+        }
+    }
+}
+
+/// Counts a worker out however it ends, for [`LoadDriver::finished`].
+struct Exited<'a>(&'a Shared);
+
+impl Drop for Exited<'_> {
+    fn drop(&mut self) {
+        self.0.exited.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Shared {
@@ -459,11 +530,12 @@ impl Shared {
     }
 
     /// Waits while paused, then claims one request against `max_requests`.
-    fn enter(&self) -> Entry {
+    /// `None` = the worker should exit (stopping, or the cap is reached).
+    fn enter(&self) -> Option<InFlight<'_>> {
         let mut gate = self.lock_gate();
         loop {
             if self.stopping() {
-                return Entry::Exit;
+                return None;
             }
             if !gate.paused {
                 break;
@@ -471,19 +543,11 @@ impl Shared {
             gate = self.wake.wait(gate).unwrap_or_else(|e| e.into_inner());
         }
         if self.max_requests.is_some_and(|max| gate.claimed >= max) {
-            return Entry::Exit;
+            return None;
         }
         gate.claimed += 1;
         gate.active += 1;
-        Entry::Go
-    }
-
-    fn leave(&self) {
-        let mut gate = self.lock_gate();
-        gate.active -= 1;
-        if gate.active == 0 {
-            self.wake.notify_all();
-        }
+        Some(InFlight(self))
     }
 
     /// One request, with one silent retry when a kept-alive connection turns
@@ -600,6 +664,7 @@ impl Shared {
 }
 
 fn worker(shared: &Shared, id: usize) {
+    let _exited = Exited(shared);
     let mut conn = None;
     let mut backoff = Duration::ZERO;
     loop {
@@ -608,9 +673,9 @@ fn worker(shared: &Shared, id: usize) {
         {
             return;
         }
-        if let Entry::Exit = shared.enter() {
+        let Some(in_flight) = shared.enter() else {
             return;
-        }
+        };
         let index = shared
             .mix
             .lock()
@@ -620,7 +685,7 @@ fn worker(shared: &Shared, id: usize) {
         if !matches!(result, Err(WireError::Stopped)) {
             shared.record(id, index, &result);
         }
-        shared.leave();
+        drop(in_flight);
         match result {
             Err(WireError::Stopped) => return,
             // The service answered; whatever the status, it is alive.
@@ -668,6 +733,13 @@ fn resolve_loopback(host: &str, port: u16) -> Result<Vec<SocketAddr>, LoadError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_and_handle_can_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<LoadDriver>();
+        send_sync::<LoadHandle>();
+    }
 
     #[test]
     fn only_loopback_hosts_resolve() {

@@ -40,19 +40,7 @@ impl Probe {
         match self {
             Probe::Tcp { host, port } => connect(host, *port, timeout).map(|_| ()),
             Probe::Http { host, port, path } => {
-                let mut stream = connect(host, *port, timeout)?;
-                let _ = stream.set_read_timeout(Some(timeout));
-                let _ = stream.set_write_timeout(Some(timeout));
-                write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
-                    .map_err(|e| e.to_string())?;
-                let mut head = [0u8; 64];
-                let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-                let status = String::from_utf8_lossy(&head[..n]);
-                let code: u16 = status
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| format!("not an HTTP response: {:?}", status.lines().next().unwrap_or("")))?;
+                let (code, _) = http_get(host, *port, path, timeout)?;
                 if (200..300).contains(&code) {
                     Ok(())
                 } else {
@@ -61,6 +49,58 @@ impl Probe {
             }
         }
     }
+}
+
+/// GETs `url` (plain HTTP) and returns the body of a 2xx answer.
+pub fn fetch(url: &str, timeout: Duration) -> Result<String, String> {
+    let Probe::Http { host, port, path } = Probe::http(url)? else {
+        unreachable!("Probe::http makes an Http probe")
+    };
+    match http_get(&host, port, &path, timeout)? {
+        (code, body) if (200..300).contains(&code) => Ok(body),
+        (code, _) => Err(format!("{url} answered {code}")),
+    }
+}
+
+/// One `Connection: close` GET: the status code and the (de-chunked) body.
+fn http_get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let mut stream = connect(host, port, timeout)?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    // A server may reset after answering; what was read still counts.
+    if let Err(e) = stream.read_to_end(&mut bytes)
+        && bytes.is_empty()
+    {
+        return Err(e.to_string());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP response: {:?}", head.lines().next().unwrap_or("")))?;
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Ok((code, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
@@ -139,5 +179,11 @@ mod tests {
         });
         let probe = Probe::http(&format!("http://127.0.0.1:{port}/healthz")).unwrap();
         assert_eq!(probe.check(Duration::from_secs(2)), Ok(()));
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(dechunk("5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"), "hello, world");
+        assert_eq!(dechunk(""), "");
     }
 }

@@ -415,6 +415,13 @@ impl State<'_> {
         load.pause();
         let requests = load.requests();
         let elapsed_secs = started.elapsed().as_secs_f64();
+        let mut notes = Vec::new();
+        let app_stats = sampling.stats_url.as_ref().and_then(|url| {
+            let url = url.replace("{port}", &self.port.to_string());
+            let answer = ready::fetch(&url, Duration::from_secs(10))
+                .and_then(|body| serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}")));
+            answer.map_err(|e| notes.push(format!("stats_url: {e}"))).ok()
+        });
         let raw = capture::take(client, pid, sampling.gc_before_sample, sampling.dump, &dump_path);
         load.resume();
         let load_paused_ms = paused.elapsed().as_secs_f64() * 1000.0;
@@ -431,7 +438,6 @@ impl State<'_> {
         let (memory, managed, analysis_ms) = analysed.map_err(fail)?;
         let mut timings = raw.timings;
         timings.analysis_ms = analysis_ms;
-        let mut notes = Vec::new();
         if raw.dump.is_none() {
             notes.push("no dump taken (sampling.dump: none): managed metrics are absent".to_string());
         }
@@ -441,6 +447,7 @@ impl State<'_> {
             requests,
             memory,
             managed,
+            app_stats,
             timings,
             dump: keep.then_some(dump_path),
             notes,

@@ -15,12 +15,12 @@ fn plan(server: &Server, requests: Vec<RequestSpec>) -> LoadPlan {
     }
 }
 
-/// Runs until `max_requests` are done (the driver stops issuing by itself).
+/// Runs until the workers exit by themselves at `max_requests`.
 fn run_to_cap(plan: LoadPlan) -> leakgate_runner::load::LoadSummary {
     let cap = plan.max_requests.expect("a capped plan");
     let load = LoadDriver::start(plan).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while load.requests_sent() < cap {
+    while !load.finished() {
         assert!(
             Instant::now() < deadline,
             "only {} of {cap} requests done",
@@ -28,6 +28,7 @@ fn run_to_cap(plan: LoadPlan) -> leakgate_runner::load::LoadSummary {
         );
         sleep(Duration::from_millis(5));
     }
+    assert_eq!(load.requests_sent(), cap);
     load.stop()
 }
 
@@ -213,7 +214,9 @@ fn pause_quiesces_traffic_and_resume_restarts_it() {
     })
     .unwrap();
     sleep(Duration::from_millis(200));
-    load.pause();
+    // The sampler pauses from its own thread, through a handle.
+    let handle = load.handle();
+    std::thread::spawn(move || handle.pause()).join().unwrap();
     let (driver_count, server_count) = (load.requests_sent(), server.total());
     assert!(driver_count > 0);
     assert_eq!(

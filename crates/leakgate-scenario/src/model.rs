@@ -169,6 +169,10 @@ pub struct Sampling {
     /// Samples at the start left out of trend tests (warm-up growth).
     #[serde(default)]
     pub warmup_samples: usize,
+    /// A URL (with `{port}`) whose JSON answer is recorded with each sample while
+    /// the load is paused: the service's own counters, to read beside the gate's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -15,11 +15,20 @@ pub const DOTNET_ENV: &str = "LEAKGATE_DOTNET";
 
 /// The inspector's sources, embedded so the binary does not depend on a checkout.
 const SOURCES: &[(&str, &str)] = &[
-    ("LeakgateInspector.csproj", include_str!("../../inspector/LeakgateInspector.csproj")),
+    (
+        "LeakgateInspector.csproj",
+        include_str!("../../inspector/LeakgateInspector.csproj"),
+    ),
     ("Program.cs", include_str!("../../inspector/Program.cs")),
-    ("Inspection.cs", include_str!("../../inspector/Inspection.cs")),
+    (
+        "Inspection.cs",
+        include_str!("../../inspector/Inspection.cs"),
+    ),
     ("DumpCheck.cs", include_str!("../../inspector/DumpCheck.cs")),
-    ("InspectorException.cs", include_str!("../../inspector/InspectorException.cs")),
+    (
+        "InspectorException.cs",
+        include_str!("../../inspector/InspectorException.cs"),
+    ),
 ];
 
 const DLL: &str = "LeakgateInspector.dll";
@@ -85,7 +94,11 @@ impl Inspector {
         if !dir.join(COMPLETE_MARKER).is_file() {
             build_into(dotnet, &root, &dir)?;
         }
-        Ok(Inspector { dotnet: dotnet.to_path_buf(), dll: dir.join(DLL), dac: None })
+        Ok(Inspector {
+            dotnet: dotnet.to_path_buf(),
+            dll: dir.join(DLL),
+            dac: None,
+        })
     }
 
     /// Use this DAC (`libmscordaccore.so` / `mscordaccore.dll`) instead of searching for one:
@@ -110,19 +123,26 @@ impl Inspector {
 /// concurrent builders never see (or leave) a half-written cache entry; the loser of the
 /// rename race drops its copy and uses the winner's.
 fn build_into(dotnet: &Path, root: &Path, dir: &Path) -> Result<(), InspectorError> {
-    std::fs::create_dir_all(root)
-        .map_err(InspectorError::io(format!("creating the cache directory {}", root.display())))?;
+    std::fs::create_dir_all(root).map_err(InspectorError::io(format!(
+        "creating the cache directory {}",
+        root.display()
+    )))?;
     let work = tempfile::Builder::new()
         .prefix(".inspector-build-")
         .tempdir_in(root)
-        .map_err(InspectorError::io(format!("creating a build directory in {}", root.display())))?;
+        .map_err(InspectorError::io(format!(
+            "creating a build directory in {}",
+            root.display()
+        )))?;
     let src = work.path().join("src");
     let out = work.path().join("out");
     std::fs::create_dir_all(&src)
         .map_err(InspectorError::io(format!("creating {}", src.display())))?;
     for (name, text) in SOURCES {
-        std::fs::write(src.join(name), text)
-            .map_err(InspectorError::io(format!("writing {}", src.join(name).display())))?;
+        std::fs::write(src.join(name), text).map_err(InspectorError::io(format!(
+            "writing {}",
+            src.join(name).display()
+        )))?;
     }
 
     let mut command = Command::new(dotnet);
@@ -137,9 +157,14 @@ fn build_into(dotnet: &Path, root: &Path, dir: &Path) -> Result<(), InspectorErr
     quiet_dotnet_env(&mut command);
     let output = command.output().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-            InspectorError::SdkMissing { dotnet: dotnet.to_path_buf() }
+            InspectorError::SdkMissing {
+                dotnet: dotnet.to_path_buf(),
+            }
         }
-        _ => InspectorError::Io { action: format!("running {} build", dotnet.display()), source: e },
+        _ => InspectorError::Io {
+            action: format!("running {} build", dotnet.display()),
+            source: e,
+        },
     })?;
     let log = format!(
         "{}{}",
@@ -147,13 +172,16 @@ fn build_into(dotnet: &Path, root: &Path, dir: &Path) -> Result<(), InspectorErr
         String::from_utf8_lossy(&output.stderr)
     );
     if log.contains("No .NET SDKs were found") {
-        return Err(InspectorError::SdkMissing { dotnet: dotnet.to_path_buf() });
+        return Err(InspectorError::SdkMissing {
+            dotnet: dotnet.to_path_buf(),
+        });
     }
     if !output.status.success() || !out.join(DLL).is_file() {
         return Err(InspectorError::BuildFailed { dir: src, log });
     }
-    std::fs::write(out.join(COMPLETE_MARKER), source_hash())
-        .map_err(InspectorError::io(format!("writing {}", out.join(COMPLETE_MARKER).display())))?;
+    std::fs::write(out.join(COMPLETE_MARKER), source_hash()).map_err(InspectorError::io(
+        format!("writing {}", out.join(COMPLETE_MARKER).display()),
+    ))?;
 
     // A stale, unmarked directory (a crash between rename and marker cannot happen, but a
     // manual copy can) is moved aside so the rename below can succeed.

@@ -18,7 +18,11 @@ pub enum InspectorError {
     NoClr { dump: PathBuf },
 
     #[error("cannot read the .NET runtime in {dump}: {message}")]
-    DacNotFound { dump: PathBuf, message: String, looked_for: Vec<PathBuf> },
+    DacNotFound {
+        dump: PathBuf,
+        message: String,
+        looked_for: Vec<PathBuf>,
+    },
 
     #[error("the dump {dump} cannot be read (truncated or corrupt?): {message}")]
     DumpUnreadable { dump: PathBuf, message: String },

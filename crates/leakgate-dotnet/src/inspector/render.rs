@@ -19,7 +19,11 @@ pub fn render_finalize_queue(s: &ManagedSummary) -> String {
         };
         let _ = writeln!(out, "{label} has {} finalizable objects", g.finalizable);
     }
-    let _ = writeln!(out, "Ready for finalization {} objects", s.ready_for_finalization);
+    let _ = writeln!(
+        out,
+        "Ready for finalization {} objects",
+        s.ready_for_finalization
+    );
     out.push_str(
         "Statistics for all finalizable objects (including all objects ready for finalization):\n",
     );
@@ -32,7 +36,11 @@ pub fn render_finalize_queue(s: &ManagedSummary) -> String {
 /// ascending like SOS.
 pub fn render_heap_stat(s: &ManagedSummary, top: usize) -> String {
     let all = sorted(&s.heap_types);
-    let shown = if top == 0 || top >= all.len() { &all[..] } else { &all[all.len() - top..] };
+    let shown = if top == 0 || top >= all.len() {
+        &all[..]
+    } else {
+        &all[all.len() - top..]
+    };
     let mut out = String::from("Statistics:\n");
     if shown.len() < all.len() {
         let _ = writeln!(out, "({} smaller types not shown)", all.len() - shown.len());
@@ -46,7 +54,11 @@ pub fn render_heap_stat(s: &ManagedSummary, top: usize) -> String {
 
 fn sorted(types: &[TypeStat]) -> Vec<TypeStat> {
     let mut types = types.to_vec();
-    types.sort_by(|a, b| a.total_size.cmp(&b.total_size).then_with(|| a.name.cmp(&b.name)));
+    types.sort_by(|a, b| {
+        a.total_size
+            .cmp(&b.total_size)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     types
 }
 

@@ -20,7 +20,9 @@ impl Inspector {
         command.env("DOTNET_TieredPGO", "0");
         let output = command.output().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                InspectorError::SdkMissing { dotnet: self.dotnet.clone() }
+                InspectorError::SdkMissing {
+                    dotnet: self.dotnet.clone(),
+                }
             }
             _ => InspectorError::Io {
                 action: format!("running the inspector ({})", self.dll.display()),
@@ -41,7 +43,10 @@ pub(super) fn parse_output(
     exited_ok: bool,
     stderr: &str,
 ) -> Result<ManagedSummary, InspectorError> {
-    let bad = |message: String| InspectorError::BadOutput { dump: dump.to_path_buf(), message };
+    let bad = |message: String| InspectorError::BadOutput {
+        dump: dump.to_path_buf(),
+        message,
+    };
     let value: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
         bad(format!(
             "stdout is not one JSON document ({e}); exit {}; stdout starts {:?}; stderr: {}",
@@ -56,7 +61,10 @@ pub(super) fn parse_output(
         return Err(error_from(dump, body));
     }
     if !exited_ok {
-        return Err(bad(format!("exit failed without an error object; stderr: {}", excerpt(stderr))));
+        return Err(bad(format!(
+            "exit failed without an error object; stderr: {}",
+            excerpt(stderr)
+        )));
     }
     let version = value.get("schema_version").and_then(|v| v.as_u64());
     if version != Some(u64::from(SCHEMA_VERSION)) {
@@ -76,10 +84,16 @@ fn error_from(dump: &Path, body: ErrorBody) -> InspectorError {
             message: body.message,
             looked_for: body.looked_for.into_iter().map(Into::into).collect(),
         },
-        "dump_unreadable" => InspectorError::DumpUnreadable { dump, message: body.message },
+        "dump_unreadable" => InspectorError::DumpUnreadable {
+            dump,
+            message: body.message,
+        },
         other => InspectorError::BadOutput {
             dump,
-            message: format!("inspector error of unknown kind {other:?}: {}", body.message),
+            message: format!(
+                "inspector error of unknown kind {other:?}: {}",
+                body.message
+            ),
         },
     }
 }
@@ -104,22 +118,40 @@ mod tests {
     #[test]
     fn error_objects_map_to_variants() {
         let no_clr = r#"{"error":{"kind":"no_clr","message":"m"}}"#;
-        assert!(matches!(parse(no_clr, false), Err(InspectorError::NoClr { .. })));
+        assert!(matches!(
+            parse(no_clr, false),
+            Err(InspectorError::NoClr { .. })
+        ));
         let dac = r#"{"error":{"kind":"dac_not_found","message":"m","looked_for":["/a/libmscordaccore.so"]}}"#;
         match parse(dac, false) {
             Err(InspectorError::DacNotFound { looked_for, .. }) => {
-                assert_eq!(looked_for, vec![std::path::PathBuf::from("/a/libmscordaccore.so")])
+                assert_eq!(
+                    looked_for,
+                    vec![std::path::PathBuf::from("/a/libmscordaccore.so")]
+                )
             }
             other => panic!("{other:?}"),
         }
         let bad = r#"{"error":{"kind":"dump_unreadable","message":"cut"}}"#;
-        assert!(matches!(parse(bad, false), Err(InspectorError::DumpUnreadable { .. })));
+        assert!(matches!(
+            parse(bad, false),
+            Err(InspectorError::DumpUnreadable { .. })
+        ));
     }
 
     #[test]
     fn crashes_and_contract_breaks_are_bad_output() {
-        assert!(matches!(parse("Unhandled exception.", false), Err(InspectorError::BadOutput { .. })));
-        assert!(matches!(parse(r#"{"schema_version":2}"#, true), Err(InspectorError::BadOutput { .. })));
-        assert!(matches!(parse(r#"{"schema_version":1}"#, true), Err(InspectorError::BadOutput { .. })));
+        assert!(matches!(
+            parse("Unhandled exception.", false),
+            Err(InspectorError::BadOutput { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"schema_version":2}"#, true),
+            Err(InspectorError::BadOutput { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"schema_version":1}"#, true),
+            Err(InspectorError::BadOutput { .. })
+        ));
     }
 }

@@ -120,7 +120,11 @@ impl ManagedSummary {
 
     /// The finalizable count of one type, by exact name (0 when absent).
     pub fn finalizable_count(&self, type_name: &str) -> u64 {
-        self.finalizable_types.iter().filter(|t| t.name == type_name).map(|t| t.count).sum()
+        self.finalizable_types
+            .iter()
+            .filter(|t| t.name == type_name)
+            .map(|t| t.count)
+            .sum()
     }
 }
 
@@ -141,8 +145,14 @@ mod tests {
             kind: "gen2".into(),
             start: committed.0,
             end: committed.0,
-            committed: AddressRange { start: committed.0, end: committed.1 },
-            reserved: AddressRange { start: committed.1, end: committed.1 + 0x1000 },
+            committed: AddressRange {
+                start: committed.0,
+                end: committed.1,
+            },
+            reserved: AddressRange {
+                start: committed.1,
+                end: committed.1 + 0x1000,
+            },
         }
     }
 
@@ -165,7 +175,10 @@ mod tests {
             gc_committed: 0x3000,
             gc_reserved: 0,
         };
-        assert_eq!(summary.gc_committed_ranges(), vec![(0x1000, 0x3000), (0x5000, 0x6000)]);
+        assert_eq!(
+            summary.gc_committed_ranges(),
+            vec![(0x1000, 0x3000), (0x5000, 0x6000)]
+        );
     }
 
     #[test]

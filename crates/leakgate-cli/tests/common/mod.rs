@@ -1,0 +1,159 @@
+//! Shared support for the end-to-end tests: the workspace, the binary, the lock.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root, as cargo sees it.
+pub fn workspace() -> PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        cargo_metadata::MetadataCommand::new()
+            .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .no_deps()
+            .exec()
+            .expect("cargo metadata")
+            .workspace_root
+            .into_std_path_buf()
+    })
+    .clone()
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    workspace().join(format!("fixtures/scenarios/{name}.yaml"))
+}
+
+/// Serialises end-to-end runs across test threads and test binaries.
+pub struct E2eLock(File);
+
+pub fn e2e_lock() -> E2eLock {
+    let path = workspace().join("target/e2e.lock");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = File::create(path).unwrap();
+    // SAFETY: flock on a file descriptor we own; released when the file closes.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock target/e2e.lock");
+    E2eLock(file)
+}
+
+pub fn temp_out() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("leakgate-e2e-").tempdir().unwrap()
+}
+
+pub struct Run {
+    pub code: i32,
+    /// stdout then stderr.
+    pub output: String,
+}
+
+pub fn leakgate_spawn(scenario: &Path, out: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_leakgate"))
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leakgate starts")
+}
+
+pub fn finish(child: &mut Child) -> Run {
+    let output = std::mem::replace(child, Command::new("true").spawn().unwrap());
+    let output = output.wait_with_output().expect("leakgate ends");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        output: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    }
+}
+
+pub fn leakgate_run(scenario: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut child = leakgate_spawn(scenario, out, extra);
+    finish(&mut child)
+}
+
+pub fn read_report(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+pub fn read_samples(out: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("samples"))
+        .expect("samples/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+pub fn failing_checks(report: &Value) -> Vec<Value> {
+    report["verdict"]["checks"]
+        .as_array()
+        .expect("verdict.checks")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .cloned()
+        .collect()
+}
+
+/// Finalizable objects of one type in a sample file, summed over method tables.
+pub fn finalizable_count(sample: &Value, type_name: &str) -> u64 {
+    sample["managed"]["finalizable_types"]
+        .as_array()
+        .expect("managed data")
+        .iter()
+        .filter(|t| t["name"] == type_name)
+        .map(|t| t["count"].as_u64().unwrap())
+        .sum()
+}
+
+pub fn dumps_left(out: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(out.join("dumps"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every process below `pid` (children, grandchildren, ...).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        let children: Vec<u32> = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default().split_whitespace().filter_map(|w| w.parse().ok()).collect::<Vec<u32>>())
+            .collect();
+        all.extend(&children);
+        frontier.extend(children);
+    }
+    all
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,156 @@
+//! End to end: the real `leakgate` binary runs the fixture scenarios against the
+//! real LeakyService (built with the local .NET SDK), takes real dumps through
+//! the diagnostics IPC socket and reads them with the real ClrMD inspector.
+//!
+//! These runs take 30–60 s each; they hold `target/e2e.lock` so that no two
+//! runs (nor `dotnet build`s of the fixture) overlap on a 2-core machine.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
+    let _lock = e2e_lock();
+    // Twice: the verdict must not flip between runs of the same code.
+    for attempt in 0..2 {
+        let out = temp_out();
+        let run = leakgate_run(&scenario("dynamic-method-leak"), out.path(), &[]);
+        assert_eq!(run.code, 1, "attempt {attempt}: the leak must fail the gate\n{}", run.output);
+        let report = read_report(out.path());
+        assert_eq!(report["status"], "fail", "attempt {attempt}");
+        let failing = failing_checks(&report);
+        assert!(
+            failing.iter().any(|c| c["type_name"] == "System.Reflection.Emit.DynamicResolver"),
+            "attempt {attempt}: DynamicResolver is named as growing: {failing:#?}"
+        );
+        // The count agrees with the service's own ground truth at the same moment.
+        for sample in read_samples(out.path()) {
+            let kept = sample["app_stats"]["delegatesKept"].as_u64().expect("/stats recorded");
+            let resolvers = finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");
+            assert!(
+                resolvers >= kept && resolvers <= kept + 20,
+                "attempt {attempt}, sample {}: {resolvers} DynamicResolver objects for {kept} kept delegates",
+                sample["index"]
+            );
+        }
+        assert!(run.output.contains("System.Reflection.Emit.DynamicResolver"), "the console names the type");
+        assert!(out.path().join("junit.xml").exists() && out.path().join("summary.md").exists());
+        assert!(dumps_left(out.path()).is_empty(), "dumps are deleted after analysis");
+    }
+}
+
+#[test]
+fn native_leak_fails_on_committed_unknown_memory_only() {
+    let _lock = e2e_lock();
+    for attempt in 0..2 {
+        let out = temp_out();
+        let run = leakgate_run(&scenario("native-leak"), out.path(), &[]);
+        assert_eq!(run.code, 1, "attempt {attempt}: the native leak must fail\n{}", run.output);
+        let report = read_report(out.path());
+        let failing = failing_checks(&report);
+        assert!(
+            failing.iter().any(|c| c["metric"] == "committed.unknown"),
+            "attempt {attempt}: committed unknown memory fails: {failing:#?}"
+        );
+        assert!(
+            !failing.iter().any(|c| c["metric"] == "finalizable"),
+            "attempt {attempt}: no finalizable type fails on a native leak: {failing:#?}"
+        );
+        // Ground truth: the native bytes the service holds grew at least as much as the gate saw.
+        let samples = read_samples(out.path());
+        let held = |s: &serde_json::Value| s["app_stats"]["nativeBytesHeld"].as_f64().unwrap();
+        let native_growth = held(samples.last().unwrap()) - held(&samples[0]);
+        assert!(native_growth > 16.0 * 1024.0 * 1024.0, "the fixture leaked {native_growth} bytes");
+    }
+}
+
+#[test]
+fn healthy_service_passes() {
+    let _lock = e2e_lock();
+    for attempt in 0..2 {
+        let out = temp_out();
+        let run = leakgate_run(&scenario("healthy"), out.path(), &[]);
+        assert_eq!(run.code, 0, "attempt {attempt}: a healthy service passes\n{}", run.output);
+        let report = read_report(out.path());
+        assert_eq!(report["status"], "pass", "attempt {attempt}");
+        assert!(failing_checks(&report).is_empty());
+        // The cache really filled, during the run, and stayed bounded.
+        let samples = read_samples(out.path());
+        let entries = samples.last().unwrap()["app_stats"]["cacheEntries"].as_u64().unwrap();
+        assert_eq!(entries, 4000, "the bounded cache is full");
+    }
+}
+
+#[test]
+fn a_service_killed_mid_run_gives_exit_2_and_a_partial_report() {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let mut child = leakgate_spawn(&scenario("healthy"), out.path(), &[]);
+    let leakgate_pid = child.id();
+    // Wait for the first sample, then kill the service under leakgate's feet.
+    let first = out.path().join("samples/sample-00.json");
+    wait_for(Duration::from_secs(120), || first.exists());
+    let service = descendants(leakgate_pid);
+    assert!(!service.is_empty(), "leakgate has a child");
+    for pid in &service {
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    let run = finish(&mut child);
+    assert_eq!(run.code, 2, "a crashed service is 'could not run'\n{}", run.output);
+    assert!(run.output.contains("killed by signal 9"), "the reason is given\n{}", run.output);
+    let report = read_report(out.path());
+    assert_eq!(report["exit_code"], 2);
+    assert!(report["failure"].as_str().unwrap().contains("service"), "{}", report["failure"]);
+    let samples = report["samples"].as_array().unwrap();
+    assert!(!samples.is_empty(), "the samples taken before the crash are reported");
+    assert!(dumps_left(out.path()).is_empty(), "no dump is left behind");
+    for pid in service {
+        assert!(!alive(pid), "pid {pid} survived");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_writes_what_exists() {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let mut child = leakgate_spawn(&scenario("healthy"), out.path(), &[]);
+    let leakgate_pid = child.id();
+    let first = out.path().join("samples/sample-00.json");
+    wait_for(Duration::from_secs(120), || first.exists());
+    let started = Instant::now();
+    let children = descendants(leakgate_pid);
+    unsafe { libc::kill(leakgate_pid as i32, libc::SIGINT) };
+    let run = finish(&mut child);
+    assert!(started.elapsed() < Duration::from_secs(30), "Ctrl-C is honoured promptly");
+    assert_ne!(run.code, 0, "an interrupted run does not pass\n{}", run.output);
+    assert!(run.output.contains("interrupted"), "{}", run.output);
+    let report = read_report(out.path());
+    assert!(!report["samples"].as_array().unwrap().is_empty());
+    for pid in children {
+        assert!(!alive(pid), "pid {pid} survived Ctrl-C");
+    }
+}
+
+#[test]
+fn a_malformed_scenario_exits_2_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    let text = std::fs::read_to_string(scenario("healthy")).unwrap().replace("  count: 5", "  count: 5\n  every_request: 10");
+    std::fs::write(&path, text).unwrap();
+    let run = leakgate_run(&path, dir.path(), &[]);
+    assert_eq!(run.code, 2, "{}", run.output);
+    let expected = format!("{}:", path.display());
+    let line = run.output.lines().find(|l| l.contains(&expected)).unwrap_or_else(|| panic!("{}", run.output));
+    // "<file>:<line>:<column>: unknown field `every_request`, expected one of ..."
+    let rest = &line[line.find(&expected).unwrap() + expected.len()..];
+    let mut parts = rest.splitn(3, ':');
+    let line_no: u64 = parts.next().unwrap().parse().unwrap();
+    let column: u64 = parts.next().unwrap().parse().unwrap();
+    let source = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(source.lines().nth(line_no as usize - 1).unwrap().trim(), "every_request: 10");
+    assert_eq!(column, 3);
+    assert!(rest.contains("every_request"), "{line}");
+}

@@ -1,0 +1,393 @@
+//! The approved state of a scenario: what grows, committed as `NAME.snap`.
+//!
+//! Rates are bucketed to 1-2-5 steps (`~20 MiB/1k requests`, `~50/min`) so
+//! run-to-run noise rarely changes the file; entries are sorted by name.
+//! Protocol as in cargo-insta: a mismatch writes `NAME.snap.new` beside
+//! `NAME.snap`; [`accept`] renames it into place, [`reject`] deletes it,
+//! [`pending`] lists them. No hidden state: `git status` shows everything.
+//!
+//! ```
+//! use leakgate_gate::snapshot::{compare, Snapshot, SnapshotOutcome};
+//!
+//! let approved = Snapshot::empty("checkout");
+//! let mut current = approved.clone();
+//! current.finalizable.push(leakgate_gate::snapshot::Entry {
+//!     name: "System.Reflection.Emit.DynamicResolver".into(),
+//!     rate: "~50/1k requests".into(),
+//! });
+//! match compare(Some(&approved), &current) {
+//!     SnapshotOutcome::Differs { new_growth, .. } => {
+//!         assert_eq!(new_growth, ["finalizable System.Reflection.Emit.DynamicResolver"])
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! assert_eq!(Snapshot::from_yaml(&approved.to_yaml()).unwrap(), approved);
+//! ```
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use leakgate_scenario::budget::{Metric, Unit};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Growing, Status, Verdict};
+
+/// What grows in a scenario, as approved by a developer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub scenario: String,
+    /// Memory metrics that grow (`committed.unknown`, `resident`, ...).
+    #[serde(default)]
+    pub memory: Vec<Entry>,
+    /// Finalizable types that grow.
+    #[serde(default)]
+    pub finalizable: Vec<Entry>,
+}
+
+/// One growing series with its rounded rate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub name: String,
+    /// Bucketed rate, e.g. `~20 MiB/1k requests`; informative, so a change
+    /// here alone never fails the gate.
+    pub rate: String,
+}
+
+/// The result of comparing with the approved snapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SnapshotOutcome {
+    Matches,
+    /// No approved snapshot yet.
+    Missing,
+    Differs {
+        /// Unified diff, approved → current.
+        diff: String,
+        /// Series growing now that the approved state does not list, as
+        /// `committed.unknown` or `finalizable TYPE`.
+        new_growth: Vec<String>,
+    },
+}
+
+/// The 1-2-5 step nearest to `x` on a log scale (0 stays 0).
+pub fn round_125(x: f64) -> f64 {
+    if !(x.is_finite()) || x == 0.0 {
+        return 0.0;
+    }
+    let a = x.abs();
+    let exp = a.log10().floor();
+    let base = 10f64.powf(exp);
+    let m = a / base; // 1 ≤ m < 10
+    // Boundaries are geometric means: √2, √10, √50.
+    let step = if m < 2f64.sqrt() {
+        1.0
+    } else if m < 10f64.sqrt() {
+        2.0
+    } else if m < 50f64.sqrt() {
+        5.0
+    } else {
+        10.0
+    };
+    (step * base).copysign(x)
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `~20 MiB/1k requests`: bucketed in the unit a person would read it in.
+pub fn rounded_rate(rate: f64, unit: Unit, per: &str) -> String {
+    let amount = match unit {
+        Unit::Count => trim(round_125(rate)),
+        Unit::Bytes => {
+            let a = rate.abs();
+            let (div, u) = if a >= (1u64 << 30) as f64 {
+                ((1u64 << 30) as f64, "GiB")
+            } else if a >= (1u64 << 20) as f64 {
+                ((1u64 << 20) as f64, "MiB")
+            } else if a >= 1024.0 {
+                (1024.0, "KiB")
+            } else {
+                (1.0, "B")
+            };
+            format!("{} {u}", trim(round_125(rate / div)))
+        }
+    };
+    format!("~{amount}/{per}")
+}
+
+fn entry(g: &Growing) -> Entry {
+    let name = match &g.type_name {
+        Some(t) => t.clone(),
+        None => g.metric.to_string(),
+    };
+    let rate = match (g.slope_per_1k_requests, g.slope_per_min) {
+        (Some(r), _) => rounded_rate(r, g.unit, "1k requests"),
+        (None, Some(r)) => rounded_rate(r, g.unit, "min"),
+        (None, None) => "growing".into(),
+    };
+    Entry { name, rate }
+}
+
+impl Snapshot {
+    pub fn empty(scenario: &str) -> Self {
+        Snapshot {
+            scenario: scenario.into(),
+            memory: Vec::new(),
+            finalizable: Vec::new(),
+        }
+    }
+
+    /// The growing series of a verdict, rounded and sorted.
+    pub fn from_verdict(scenario: &str, verdict: &Verdict) -> Self {
+        let mut s = Snapshot::empty(scenario);
+        for g in &verdict.growing {
+            match g.metric {
+                Metric::Finalizable => s.finalizable.push(entry(g)),
+                m if !m.is_per_type() => s.memory.push(entry(g)),
+                _ => {}
+            }
+        }
+        s.memory.sort();
+        s.finalizable.sort();
+        s
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let body = serde_saphyr::to_string(self).expect("a snapshot always serialises");
+        format!(
+            "# leakgate snapshot: what grows in this scenario, approved.\n\
+             # Review changes with `leakgate review`; rates are rounded to 1-2-5 steps.\n{body}"
+        )
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Names as used in [`SnapshotOutcome::Differs::new_growth`].
+    fn keys(&self) -> BTreeSet<String> {
+        self.memory
+            .iter()
+            .map(|e| e.name.clone())
+            .chain(
+                self.finalizable
+                    .iter()
+                    .map(|e| format!("finalizable {}", e.name)),
+            )
+            .collect()
+    }
+}
+
+/// Compares the current state with the approved one.
+pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotOutcome {
+    let Some(approved) = approved else {
+        return SnapshotOutcome::Missing;
+    };
+    if approved == current {
+        return SnapshotOutcome::Matches;
+    }
+    let (a, b) = (approved.to_yaml(), current.to_yaml());
+    let diff = similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header("approved", "current")
+        .to_string();
+    let known = approved.keys();
+    let new_growth = current
+        .keys()
+        .into_iter()
+        .filter(|k| !known.contains(k))
+        .collect();
+    SnapshotOutcome::Differs { diff, new_growth }
+}
+
+/// The gate's final status: new growth versus the approved snapshot fails
+/// even inside the budgets; a missing snapshot or a change without new
+/// growth (growth gone, a rate bucket moved) warns, so it gets reviewed.
+pub fn final_status(verdict: Status, outcome: &SnapshotOutcome) -> Status {
+    match outcome {
+        SnapshotOutcome::Matches => verdict,
+        SnapshotOutcome::Differs { new_growth, .. } if !new_growth.is_empty() => Status::Fail,
+        SnapshotOutcome::Differs { .. } | SnapshotOutcome::Missing => verdict.max(Status::Warn),
+    }
+}
+
+// ---- files -----------------------------------------------------------------
+
+/// Errors name the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid leakgate snapshot ({message}); fix it or delete it and accept a new one")]
+    Parse { path: PathBuf, message: String },
+    #[error("no pending snapshot {path}; run the scenario first")]
+    NoPending { path: PathBuf },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let path = path.to_path_buf();
+    move |source| SnapshotError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// `DIR/SCENARIO.snap`.
+pub fn snap_path(dir: &Path, scenario: &str) -> PathBuf {
+    dir.join(format!("{scenario}.snap"))
+}
+
+/// `NAME.snap.new` for `NAME.snap` (and itself for a `.snap.new`).
+pub fn pending_path(path: &Path) -> PathBuf {
+    if path.to_string_lossy().ends_with(".snap.new") {
+        return path.to_path_buf();
+    }
+    let mut s = path.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
+}
+
+fn approved_path(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    match s.strip_suffix(".new") {
+        Some(a) if s.ends_with(".snap.new") => PathBuf::from(a),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// The approved snapshot at `snap`, if any.
+pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+    match fs::read_to_string(snap) {
+        Ok(text) => Snapshot::from_yaml(&text)
+            .map(Some)
+            .map_err(|message| SnapshotError::Parse {
+                path: snap.to_path_buf(),
+                message,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", snap)(e)),
+    }
+}
+
+/// Compares `current` with the file at `snap`; writes `snap.new` when they
+/// differ (or no snapshot exists) and removes a stale one when they match.
+pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotOutcome, SnapshotError> {
+    let approved = load(snap)?;
+    let outcome = compare(approved.as_ref(), current);
+    let new = pending_path(snap);
+    match outcome {
+        SnapshotOutcome::Matches => {
+            if new.exists() {
+                fs::remove_file(&new).map_err(io("remove", &new))?;
+            }
+        }
+        _ => {
+            if let Some(dir) = new.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).map_err(io("create", dir))?;
+            }
+            fs::write(&new, current.to_yaml()).map_err(io("write", &new))?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Moves `NAME.snap.new` over `NAME.snap`; takes either path. Returns the
+/// approved path.
+pub fn accept(path: &Path) -> Result<PathBuf, SnapshotError> {
+    let new = pending_path(path);
+    let snap = approved_path(path);
+    if !new.exists() {
+        return Err(SnapshotError::NoPending { path: new });
+    }
+    fs::rename(&new, &snap).map_err(io("rename", &new))?;
+    Ok(snap)
+}
+
+/// Deletes `NAME.snap.new`; takes either path.
+pub fn reject(path: &Path) -> Result<(), SnapshotError> {
+    let new = pending_path(path);
+    if !new.exists() {
+        return Err(SnapshotError::NoPending { path: new });
+    }
+    fs::remove_file(&new).map_err(io("remove", &new))
+}
+
+/// Every `*.snap.new` under `dir`, sorted.
+pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).map_err(io("list", &d))? {
+            let p = e.map_err(io("list", &d))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".snap.new") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets() {
+        assert_eq!(round_125(1.3), 1.0);
+        assert_eq!(round_125(1.5), 2.0);
+        assert_eq!(round_125(3.0), 2.0);
+        assert_eq!(round_125(3.3), 5.0);
+        assert_eq!(round_125(42.0), 50.0);
+        assert_eq!(round_125(75.0), 100.0);
+        assert_eq!(round_125(0.3), 0.2);
+        assert_eq!(round_125(-42.0), -50.0);
+        assert_eq!(round_125(0.0), 0.0);
+        const MIB: f64 = 1048576.0;
+        assert_eq!(
+            rounded_rate(1.2 * MIB, Unit::Bytes, "min"),
+            "~1 MiB/min"
+        );
+        assert_eq!(
+            rounded_rate(700.0 * 1024.0, Unit::Bytes, "1k requests"),
+            "~500 KiB/1k requests"
+        );
+        assert_eq!(rounded_rate(0.3, Unit::Count, "min"), "~0.2/min");
+    }
+
+    #[test]
+    fn paths() {
+        let p = Path::new("snaps/checkout.snap");
+        assert_eq!(pending_path(p), Path::new("snaps/checkout.snap.new"));
+        assert_eq!(pending_path(&pending_path(p)), pending_path(p));
+        assert_eq!(approved_path(&pending_path(p)), p);
+        assert_eq!(approved_path(p), p);
+    }
+
+    #[test]
+    fn final_status_rules() {
+        let differs = |new: &[&str]| SnapshotOutcome::Differs {
+            diff: String::new(),
+            new_growth: new.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(final_status(Status::Pass, &SnapshotOutcome::Matches), Status::Pass);
+        assert_eq!(final_status(Status::Pass, &SnapshotOutcome::Missing), Status::Warn);
+        assert_eq!(final_status(Status::Pass, &differs(&[])), Status::Warn);
+        assert_eq!(final_status(Status::Pass, &differs(&["finalizable X"])), Status::Fail);
+        assert_eq!(final_status(Status::Fail, &SnapshotOutcome::Matches), Status::Fail);
+    }
+}

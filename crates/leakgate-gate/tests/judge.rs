@@ -1,0 +1,301 @@
+//! The judge on generated series: leaks caught, the usual non-leaks not.
+
+use leakgate_gate::judge::{JudgeOptions, Status, assess_trend, judge};
+use leakgate_gate::testing::{Samples, Shape, shape};
+use leakgate_scenario::budget::{Budget, Unit};
+
+const MIB: f64 = 1048576.0;
+const BASE: f64 = 20.0 * MIB;
+
+fn budgets(yaml: &str) -> Vec<Budget> {
+    let b: Vec<Budget> = serde_saphyr::from_str(yaml).unwrap();
+    for x in &b {
+        x.validate().unwrap();
+    }
+    b
+}
+
+fn no_warmup() -> JudgeOptions {
+    JudgeOptions {
+        warmup_samples: 0,
+        ..Default::default()
+    }
+}
+
+fn verdict_for(values: &[f64]) -> Status {
+    let samples = Samples::new(values.len())
+        .scalar("committed.unknown", values)
+        .build();
+    judge(
+        &samples,
+        &budgets("- metric: committed.unknown\n"),
+        &[],
+        &no_warmup(),
+    )
+    .status
+}
+
+/// The situations from the design notes, with ±5% noise of the base level.
+fn situations() -> Vec<(&'static str, Shape, bool)> {
+    vec![
+        ("linear growth 1 MiB/sample", Shape::Linear { per_sample: MIB }, true),
+        ("flat noise", Shape::Flat, false),
+        ("step then flat", Shape::Step { at: 4, height: 8.0 * MIB }, false),
+        ("sawtooth", Shape::Sawtooth { period: 4, amplitude: 6.0 * MIB }, false),
+        (
+            "cache fills during the first 2 samples, then flat",
+            Shape::CacheFill { samples: 2, height: 16.0 * MIB },
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn leaks_fail_and_non_leaks_pass_for_fixed_seeds() {
+    for (name, sh, leak) in situations() {
+        for seed in 1..=5 {
+            let v = shape(12, BASE, sh, 0.05, seed);
+            let want = if leak { Status::Fail } else { Status::Pass };
+            assert_eq!(verdict_for(&v), want, "{name}, seed {seed}: {v:?}");
+        }
+    }
+}
+
+#[test]
+fn noise_free_shapes_are_decided_exactly() {
+    for (name, sh, leak) in situations() {
+        let v = shape(12, BASE, sh, 0.0, 0);
+        let want = if leak { Status::Fail } else { Status::Pass };
+        assert_eq!(verdict_for(&v), want, "{name}: {v:?}");
+    }
+}
+
+/// Rates over 1,000 seeds at 12 samples. Measured when the rule was
+/// chosen: linear 1000/1000, flat 6, step 0, sawtooth 2, cache 0.
+#[test]
+fn error_rates_over_many_seeds() {
+    for (name, sh, leak) in situations() {
+        let hits = (0..1000u64)
+            .filter(|&seed| {
+                let v = shape(12, BASE, sh, 0.05, seed);
+                assess_trend(&v, Unit::Bytes, 0.05).growing
+            })
+            .count();
+        if leak {
+            assert!(hits >= 990, "{name}: caught only {hits}/1000");
+        } else {
+            assert!(hits <= 15, "{name}: {hits}/1000 false alarms");
+        }
+    }
+}
+
+#[test]
+fn finalizable_counts_growing_every_sample_fail() {
+    let counts: Vec<Option<u64>> = (0..8).map(|i| Some(100 + 40 * i)).collect();
+    let samples = Samples::new(8)
+        .finalizable("System.Reflection.Emit.DynamicResolver", &counts)
+        .finalizable("System.Threading.Timer", &[Some(12); 8])
+        .build();
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  types: \"System.*\"\n"),
+        &[],
+        &JudgeOptions::default(),
+    );
+    assert_eq!(v.status, Status::Fail);
+    assert_eq!(v.checks.len(), 2);
+    let leak = &v.checks[0];
+    assert_eq!(
+        leak.type_name.as_deref(),
+        Some("System.Reflection.Emit.DynamicResolver")
+    );
+    assert!(leak.grew_every_sample && leak.trend_growing);
+    assert_eq!(leak.samples, 7, "warmup 1 by default");
+    assert_eq!((leak.first, leak.last), (140.0, 380.0));
+    // 40 per sample, samples 30 s and 1,000 requests apart.
+    assert_eq!(leak.slope_per_min, Some(80.0));
+    assert_eq!(leak.slope_per_1k_requests, Some(40.0));
+    assert_eq!(v.checks[1].status, Status::Pass);
+    assert_eq!(v.growing.len(), 1);
+}
+
+#[test]
+fn trend_modes() {
+    let v = shape(10, BASE, Shape::Linear { per_sample: MIB }, 0.0, 0);
+    let samples = Samples::new(10).scalar("resident", &v).build();
+    let run = |y: &str| judge(&samples, &budgets(y), &[], &no_warmup()).status;
+    assert_eq!(run("- metric: resident\n  trend: fail\n"), Status::Fail);
+    assert_eq!(run("- metric: resident\n  trend: warn\n"), Status::Warn);
+    assert_eq!(
+        run("- metric: resident\n  trend: off\n  max: 1GiB\n"),
+        Status::Pass
+    );
+}
+
+fn linear_mib(n: usize) -> Vec<Option<u64>> {
+    (0..n).map(|i| Some(1000 + 10 * i as u64)).collect()
+}
+
+#[test]
+fn limits_on_bytes() {
+    // 4 MiB → 4 + 8·1 MiB over 9 samples, 1 minute and 2,000 requests apart.
+    let v: Vec<f64> = (0..9).map(|i| (4 + i) as f64 * MIB).collect();
+    let samples = Samples::with_rate(9, 60.0, 2000)
+        .scalar("committed.unknown", &v)
+        .build();
+    let check = |y: &str| {
+        let v = judge(&samples, &budgets(y), &[], &no_warmup());
+        (v.status, v.checks[0].reasons.join(" | "))
+    };
+    let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max_growth: 4MiB\n");
+    assert_eq!(st, Status::Fail);
+    assert_eq!(
+        why,
+        "grew 4.0 MiB → 12.0 MiB (+8.0 MiB) over 9 samples, above max_growth 4.0 MiB"
+    );
+    let (st, _) = check("- metric: committed.unknown\n  trend: off\n  max_growth: 8MiB\n");
+    assert_eq!(st, Status::Pass);
+    let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max_growth: 150%\n");
+    assert_eq!(st, Status::Fail);
+    assert!(why.contains("200.0%, above max_growth 150%"), "{why}");
+    let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max: 10MiB\n");
+    assert_eq!(st, Status::Fail);
+    assert_eq!(why, "last value 12.0 MiB is above max 10.0 MiB");
+    // Plain number on a byte metric is bytes.
+    let (st, _) = check("- metric: committed.unknown\n  trend: off\n  max: 13000000\n");
+    assert_eq!(st, Status::Pass);
+    let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max_slope: 512KiB/min\n");
+    assert_eq!(st, Status::Fail);
+    assert_eq!(
+        why,
+        "slope 1.0 MiB/min (Theil–Sen) is above max_slope 512.0 KiB/min"
+    );
+    let (st, _) = check("- metric: committed.unknown\n  trend: off\n  max_slope: 1MiB/min\n");
+    assert_eq!(st, Status::Pass);
+    // 1 MiB per 2,000 requests = 512 KiB per 1k.
+    let (st, _) = check("- metric: committed.unknown\n  trend: off\n  max_slope: 500KiB/1k\n");
+    assert_eq!(st, Status::Fail);
+    let (st, _) = check("- metric: committed.unknown\n  trend: off\n  max_slope: 512KiB/1k\n");
+    assert_eq!(st, Status::Pass);
+}
+
+#[test]
+fn limits_on_counts_globs_and_ignore() {
+    let samples = Samples::new(6)
+        .finalizable("App.Cache+Entry", &linear_mib(6))
+        .finalizable("System.Net.Sockets.Socket", &linear_mib(6))
+        .finalizable("App.Other", &[Some(5); 6])
+        .build();
+    let ignore = vec!["System.Net.Sockets.*".to_string()];
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  trend: off\n  max_growth: 40\n  max_slope: 5/1k\n"),
+        &ignore,
+        &no_warmup(),
+    );
+    let names: Vec<_> = v.checks.iter().map(|c| c.subject()).collect();
+    assert_eq!(names, ["finalizable App.Cache+Entry", "finalizable App.Other"]);
+    let c = &v.checks[0];
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.growth, 50.0);
+    assert_eq!(c.reasons.len(), 2, "{:?}", c.reasons);
+    assert!(c.reasons[1].contains("slope 10/1k requests"), "{:?}", c.reasons);
+    assert_eq!(v.checks[1].status, Status::Pass);
+
+    // A glob that matches nothing leaves a note, no check.
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  types: \"Nope.*\"\n  max: 1\n"),
+        &ignore,
+        &no_warmup(),
+    );
+    assert!(v.checks.is_empty());
+    assert_eq!(v.status, Status::Pass);
+    assert!(v.notes.iter().any(|n| n.contains("no type matching")), "{:?}", v.notes);
+}
+
+#[test]
+fn types_appearing_later_start_from_zero() {
+    let samples = Samples::new(5)
+        .finalizable("Late", &[None, None, Some(3), Some(30), Some(60)])
+        .build();
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  trend: off\n  max_growth: 10%\n"),
+        &[],
+        &no_warmup(),
+    );
+    let c = &v.checks[0];
+    assert_eq!((c.first, c.last, c.growth_pct), (0.0, 60.0, None));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.reasons[0].contains("from zero"), "{:?}", c.reasons);
+}
+
+#[test]
+fn warmup_is_excluded() {
+    // Big jump during warmup, flat afterwards.
+    let mut v = vec![1.0 * MIB, 50.0 * MIB];
+    v.extend([60.0 * MIB; 8]);
+    let samples = Samples::new(10).scalar("committed.gc", &v).build();
+    let b = budgets("- metric: committed.gc\n  max_growth: 1MiB\n");
+    let with = |w| {
+        judge(
+            &samples,
+            &b,
+            &[],
+            &JudgeOptions {
+                warmup_samples: w,
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(with(0).status, Status::Fail);
+    assert_eq!(with(1).status, Status::Fail, "50 → 60 MiB still above 1 MiB");
+    let v2 = with(2);
+    assert_eq!(v2.status, Status::Pass);
+    assert_eq!(v2.checks[0].samples, 8);
+    assert!(v2.notes[0].contains("first 2 of 10 samples were warmup"));
+}
+
+#[test]
+fn weak_evidence_keeps_limits_but_not_trends() {
+    let v: Vec<f64> = (0..3).map(|i| (10 + 10 * i) as f64 * MIB).collect();
+    let samples = Samples::new(3).scalar("resident", &v).build();
+    let verdict = judge(
+        &samples,
+        &budgets("- metric: resident\n"),
+        &[],
+        &no_warmup(),
+    );
+    assert!(verdict.weak_evidence);
+    assert_eq!(verdict.status, Status::Pass);
+    assert!(verdict.notes.iter().any(|n| n.contains("weak evidence")));
+    // Limits still apply.
+    let verdict = judge(
+        &samples,
+        &budgets("- metric: resident\n  max: 25MiB\n"),
+        &[],
+        &no_warmup(),
+    );
+    assert_eq!(verdict.status, Status::Fail);
+    // Strict growth on every one of ≥3 samples still counts as growing
+    // for the snapshot.
+    assert_eq!(verdict.growing.len(), 1);
+}
+
+#[test]
+fn unmeasured_metric_warns() {
+    let samples = Samples::new(5).scalar("resident", &[1.0; 5]).build();
+    let v = judge(
+        &samples,
+        &budgets("- metric: committed.gc\n  max: 1GiB\n"),
+        &[],
+        &no_warmup(),
+    );
+    assert_eq!(v.status, Status::Warn);
+    assert!(v.notes.iter().any(|n| n.contains("not measured")));
+    assert_eq!(
+        judge(&[], &budgets("- metric: resident\n"), &[], &no_warmup()).status,
+        Status::Warn
+    );
+}
