@@ -79,6 +79,7 @@ fn analyze_one(path: &Path, inspector: Option<&Inspector>) -> anyhow::Result<Dum
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let mut regions = if name.ends_with(".smaps") || name.ends_with(".maps") {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // An smaps file is its own maps view (the parser skips the field lines).
         let smaps = name.ends_with(".smaps").then_some(text.as_str());
         leakgate_memory::parse_proc_maps(&text, smaps).with_context(|| path.display().to_string())?
     } else {
@@ -97,3 +98,4 @@ fn analyze_one(path: &Path, inspector: Option<&Inspector>) -> anyhow::Result<Dum
         managed,
     })
 }
+

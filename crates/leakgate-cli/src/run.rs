@@ -10,7 +10,7 @@ use clap::Args;
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::report::{self, LoadStats, RunReport};
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
-use leakgate_gate::{JudgeOptions, Status};
+use leakgate_gate::{JudgeOptions, Status, Verdict};
 use leakgate_runner::{RunOptions, RunOutcome};
 use leakgate_scenario::{DumpMode, LoadedScenario};
 
@@ -108,24 +108,18 @@ fn run_one(path: &Path, args: &RunArgs, several: bool, cancel: &Arc<AtomicBool>)
     let outcome = leakgate_runner::run(&loaded, &options, &mut |e| progress.on_event(e));
     progress.finish();
 
-    let report = judge(&loaded, &outcome, started, args.record, &out_dir)?;
+    let report = judge(&loaded, &outcome, started, args.record)?;
     write_reports(&report, &out_dir)?;
     print_result(&report, &outcome, &out_dir, args);
 
-    Ok(match (&outcome.failure, report.status) {
-        (Some(_), _) => Outcome::CouldNotRun,
-        (None, Status::Fail) => Outcome::GateFailed,
-        (None, _) => Outcome::Pass,
+    Ok(match report.exit_code {
+        0 => Outcome::Pass,
+        1 => Outcome::GateFailed,
+        _ => Outcome::CouldNotRun,
     })
 }
 
-fn judge(
-    loaded: &LoadedScenario,
-    outcome: &RunOutcome,
-    started: String,
-    record: bool,
-    out_dir: &Path,
-) -> anyhow::Result<RunReport> {
+fn judge(loaded: &LoadedScenario, outcome: &RunOutcome, started: String, record: bool) -> anyhow::Result<RunReport> {
     let s = &loaded.scenario;
     let samples: Vec<_> = outcome.samples.iter().map(metrics::sample_metrics).collect();
     let options = JudgeOptions {
@@ -133,43 +127,54 @@ fn judge(
         ..JudgeOptions::default()
     };
     let verdict = leakgate_gate::judge(&samples, &s.budgets, &s.ignore, &options);
-
-    // The snapshot is only compared on a complete run: a partial run says nothing new.
-    let snapshot_enabled = s.snapshot.as_ref().is_none_or(|c| c.enabled);
-    let snapshot_outcome = if outcome.failure.is_none() && snapshot_enabled {
-        let current = Snapshot::from_verdict(&loaded.name, &verdict);
-        let path = loaded.snapshot_path();
-        Some(snapshot::check(&path, &current, record).with_context(|| format!("snapshot {}", path.display()))?)
-    } else {
-        None
+    let load = LoadStats {
+        requests: outcome.load.requests,
+        errors: outcome.load.errors,
+        p50_ms: outcome.load.p50_ms,
+        p99_ms: outcome.load.p99_ms,
     };
-    let status = leakgate_gate::final_status(&verdict, snapshot_outcome.as_ref());
-    let _ = out_dir;
-    Ok(RunReport {
-        scenario: loaded.name.clone(),
-        scenario_file: loaded.path.display().to_string(),
-        started,
-        finished: now_rfc3339(),
-        status,
-        exit_code: if outcome.failure.is_some() {
-            2
-        } else if status == Status::Fail {
-            1
-        } else {
-            0
-        },
-        failure: outcome.failure.as_ref().map(|f| f.to_string()),
-        load: LoadStats {
-            requests: outcome.load.requests,
-            errors: outcome.load.errors,
-            p50_ms: outcome.load.p50_ms,
-            p99_ms: outcome.load.p99_ms,
-        },
-        samples,
-        verdict,
-        snapshot: snapshot_outcome,
-        budget_lines: loaded.budget_lines.clone(),
-    })
+    let finished = now_rfc3339();
+    let mut report = match &outcome.failure {
+        // A partial run is still judged, for information: the exit code stays 2.
+        Some(failure) => {
+            let mut r = RunReport::failed(&loaded.name, &started, &finished, &failure.to_string(), load, samples);
+            r.verdict = (outcome.samples.len() >= 2).then_some(verdict);
+            r
+        }
+        None => {
+            let snapshot = check_snapshot(loaded, &verdict, record)?;
+            RunReport::new(&loaded.name, &started, &finished, load, samples, verdict, snapshot)
+        }
+    };
+    report.scenario_file = loaded.path.display().to_string();
+    report.budget_lines = loaded.budget_lines.clone();
+    Ok(report)
+}
+
+/// Compares with the approved snapshot when the scenario keeps one (or `--record`).
+/// `--record` writes the current state as the approved one.
+fn check_snapshot(loaded: &LoadedScenario, verdict: &Verdict, record: bool) -> anyhow::Result<Option<SnapshotOutcome>> {
+    let enabled = loaded.scenario.snapshot.as_ref().is_some_and(|c| c.enabled);
+    if !enabled && !record {
+        return Ok(None);
+    }
+    let current = Snapshot::from_verdict(&loaded.name, verdict);
+    let path = loaded.snapshot_path();
+    if record {
+        std::fs::write(&path, current.to_yaml()).with_context(|| format!("cannot write {}", path.display()))?;
+        let _ = std::fs::remove_file(snapshot::pending_path(&path));
+        eprintln!("recorded the snapshot {}", path.display());
+        return Ok(Some(SnapshotOutcome::Matches));
+    }
+    let outcome = snapshot::check(&path, &current).with_context(|| format!("snapshot {}", path.display()))?;
+    if !matches!(outcome, SnapshotOutcome::Matches) {
+        eprintln!(
+            "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
+            snapshot::pending_path(&path).display(),
+            path.display()
+        );
+    }
+    Ok(Some(outcome))
 }
 
 fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
@@ -178,9 +183,9 @@ fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
         let path = out_dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
     };
-    write("report.json", serde_json::to_string_pretty(report)?)?;
+    write("report.json", report::to_json(report))?;
     write("junit.xml", report::junit_xml(report))?;
-    let charts = report::svg_charts(report);
+    let charts = report::charts(report);
     if !charts.is_empty() {
         std::fs::create_dir_all(out_dir.join("charts"))?;
         for (file, svg) in charts {
@@ -193,7 +198,7 @@ fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
 
 fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: &RunArgs) {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(report).expect("a report serialises"));
+        println!("{}", report::to_json(report));
         return;
     }
     let verdict = match (&outcome.failure, report.status) {

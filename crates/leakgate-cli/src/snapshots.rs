@@ -44,10 +44,8 @@ fn pending(args: &PendingArgs) -> anyhow::Result<Vec<PathBuf>> {
 /// `x.snap.new` for `x`, `x.snap` or `x.snap.new`.
 fn pending_path(path: &Path) -> PathBuf {
     let s = path.to_string_lossy();
-    if s.ends_with(".snap.new") {
-        path.to_path_buf()
-    } else if s.ends_with(".snap") {
-        PathBuf::from(format!("{s}.new"))
+    if s.ends_with(".snap") || s.ends_with(".snap.new") {
+        snapshot::pending_path(path)
     } else {
         PathBuf::from(format!("{s}.snap.new"))
     }

@@ -26,12 +26,14 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
             failing.iter().any(|c| c["type_name"] == "System.Reflection.Emit.DynamicResolver"),
             "attempt {attempt}: DynamicResolver is named as growing: {failing:#?}"
         );
-        // The count agrees with the service's own ground truth at the same moment.
+        // The count agrees with the service's own ground truth at the same moment
+        // (the load is paused while a sample is taken). ASP.NET itself emits a
+        // few dozen dynamic methods (route delegates, DI), hence the small slack.
         for sample in read_samples(out.path()) {
             let kept = sample["app_stats"]["delegatesKept"].as_u64().expect("/stats recorded");
             let resolvers = finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");
             assert!(
-                resolvers >= kept && resolvers <= kept + 20,
+                resolvers >= kept && resolvers <= kept + 64,
                 "attempt {attempt}, sample {}: {resolvers} DynamicResolver objects for {kept} kept delegates",
                 sample["index"]
             );

@@ -22,10 +22,11 @@
 //! A cache that fills once, or a step then flat, passes 1–3 (every
 //! post-step value exceeds every pre-step one) but fails 4 or 5. Measured
 //! on generated series (20 MiB base, uniform ±5% noise, 1,000 seeds, see
-//! `tests/judge.rs`): 1 MiB/sample growth is caught 99% of the time at 8
-//! samples and always at 12; flat noise fails ≤1%, a step or a cache fill
-//! ≤1.5% at 8+ samples. With 5–6 samples a cache still filling looks like
-//! a leak, and is judged one.
+//! `tests/judge.rs`): 1 MiB/sample growth is caught ~99% of the time at 8
+//! samples and always at 12 (0.5 MiB/sample: 64% at 8, 98% at 12); flat
+//! noise, a step, a sawtooth or a cache fill fail ≤1.5% at 8+ samples.
+//! With 5–6 samples detection drops (~90% at 1 MiB/sample) and a cache
+//! still filling looks like a leak, and is judged one.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -251,7 +252,11 @@ fn abs_dev(v: &[f64], c: f64) -> f64 {
 
 /// Σ|y − (a + slope·i)| with a the median intercept.
 fn line_residual(y: &[f64], slope: f64) -> f64 {
-    let r: Vec<f64> = y.iter().enumerate().map(|(i, v)| v - slope * i as f64).collect();
+    let r: Vec<f64> = y
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - slope * i as f64)
+        .collect();
     abs_dev(&r, median(&r))
 }
 
@@ -280,7 +285,12 @@ fn globset(patterns: &[String]) -> (GlobSet, Vec<String>) {
 }
 
 /// The series a budget covers: its scalar, or each matching type.
-fn series_for(samples: &[SampleMetrics], metric: Metric, types: &GlobSet, ignore: &GlobSet) -> Vec<Series> {
+fn series_for(
+    samples: &[SampleMetrics],
+    metric: Metric,
+    types: &GlobSet,
+    ignore: &GlobSet,
+) -> Vec<Series> {
     if metric.is_per_type() {
         series::type_names(samples, metric)
             .into_iter()
@@ -294,7 +304,11 @@ fn series_for(samples: &[SampleMetrics], metric: Metric, types: &GlobSet, ignore
 
 fn slope_over(x: &[f64], y: &[f64], alpha: f64) -> Option<trend::TheilSen> {
     let varies = x.windows(2).any(|w| w[1] != w[0]);
-    if varies { trend::theil_sen(x, y, alpha) } else { None }
+    if varies {
+        trend::theil_sen(x, y, alpha)
+    } else {
+        None
+    }
 }
 
 /// Judges samples against budgets. Pure: same input, same verdict.
@@ -425,10 +439,10 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
 
     let mut status = Status::Pass;
     let mut reasons = Vec::new();
-    let mut fail = |st: Status, r: String, status: &mut Status| {
+    fn fail(st: Status, r: String, status: &mut Status, reasons: &mut Vec<String>) {
         *status = (*status).max(st);
         reasons.push(r);
-    };
+    }
 
     if let Some(max) = budget.max {
         let lim = max.value() as f64;
@@ -437,6 +451,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                 Status::Fail,
                 format!("last value {} is above max {}", h(last), h(lim)),
                 &mut status,
+                &mut reasons,
             );
         }
     }
@@ -448,6 +463,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                     Status::Fail,
                     format!("{grew}, above max_growth {}", h(lim)),
                     &mut status,
+                    &mut reasons,
                 );
             }
         }
@@ -463,6 +479,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                     Status::Fail,
                     format!("{grew}, {shown}, above max_growth {p}%"),
                     &mut status,
+                    &mut reasons,
                 );
             }
         }
@@ -485,21 +502,36 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                     h(lim)
                 ),
                 &mut status,
+                &mut reasons,
             ),
             Some(_) => {}
             None => fail(
                 Status::Warn,
-                format!(
-                    "cannot judge max_slope per {per}: {} did not change between samples",
-                    if per == "min" { "elapsed time" } else { "the request count" }
-                ),
+                if n < 2 {
+                    format!("cannot judge max_slope per {per}: it needs at least 2 samples")
+                } else {
+                    format!(
+                        "cannot judge max_slope per {per}: {} did not change between samples",
+                        if per == "min" {
+                            "elapsed time"
+                        } else {
+                            "the request count"
+                        }
+                    )
+                },
                 &mut status,
+                &mut reasons,
             ),
         }
     }
     if budget.trend != TrendMode::Off && a.growing {
+        let lead = if reasons.iter().any(|r| r.starts_with("grew")) {
+            "it keeps growing".to_string()
+        } else {
+            grew.clone()
+        };
         let msg = format!(
-            "{grew}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, still rising at the end)",
+            "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, still rising at the end)",
             p_value(a.mk.p_increasing),
             human_signed(a.slope_per_sample, unit)
         );
@@ -513,7 +545,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
             } else {
                 Status::Warn
             };
-            fail(st, msg, &mut status);
+            fail(st, msg, &mut status, &mut reasons);
         }
     }
     if reasons.is_empty() {
@@ -526,7 +558,10 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                 p_value(a.mk.p_increasing)
             )
         } else {
-            format!("; no significant upward trend (p = {})", p_value(a.mk.p_increasing))
+            format!(
+                "; no significant upward trend (p = {})",
+                p_value(a.mk.p_increasing)
+            )
         };
         reasons.push(format!("{grew}{trend}"));
     }

@@ -1,7 +1,7 @@
 //! leakgate-gate: from samples to a verdict and reports.
 //!
 //! One direction of data, one concern per module:
-//! [`series`] (samples → series) → [`trend`] (statistics) → [`judge`]
+//! [`series`] (samples → series) → [`trend`] (statistics) → [`judge`](mod@judge)
 //! (budgets → [`judge::Verdict`]) → [`snapshot`] (approved growth, pending
 //! `.snap.new` files) → [`report`] (the typed [`report::RunReport`] and its
 //! JSON, JUnit, Markdown, console and SVG renderings).
@@ -13,10 +13,14 @@
 //! ```
 
 pub mod judge;
+pub mod report;
 pub mod series;
+pub mod snapshot;
 pub mod testing;
 pub mod trend;
 pub mod units;
 
 pub use judge::{Check, JudgeOptions, Status, Verdict, judge};
+pub use report::RunReport;
 pub use series::SampleMetrics;
+pub use snapshot::{Snapshot, SnapshotOutcome};

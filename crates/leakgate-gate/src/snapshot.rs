@@ -229,7 +229,9 @@ pub enum SnapshotError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid leakgate snapshot ({message}); fix it or delete it and accept a new one")]
+    #[error(
+        "{path} is not a valid leakgate snapshot ({message}); fix it or delete it and accept a new one"
+    )]
     Parse { path: PathBuf, message: String },
     #[error("no pending snapshot {path}; run the scenario first")]
     NoPending { path: PathBuf },
@@ -358,10 +360,7 @@ mod tests {
         assert_eq!(round_125(-42.0), -50.0);
         assert_eq!(round_125(0.0), 0.0);
         const MIB: f64 = 1048576.0;
-        assert_eq!(
-            rounded_rate(1.2 * MIB, Unit::Bytes, "min"),
-            "~1 MiB/min"
-        );
+        assert_eq!(rounded_rate(1.2 * MIB, Unit::Bytes, "min"), "~1 MiB/min");
         assert_eq!(
             rounded_rate(700.0 * 1024.0, Unit::Bytes, "1k requests"),
             "~500 KiB/1k requests"
@@ -384,10 +383,35 @@ mod tests {
             diff: String::new(),
             new_growth: new.iter().map(|s| s.to_string()).collect(),
         };
-        assert_eq!(final_status(Status::Pass, &SnapshotOutcome::Matches), Status::Pass);
-        assert_eq!(final_status(Status::Pass, &SnapshotOutcome::Missing), Status::Warn);
+        assert_eq!(
+            final_status(Status::Pass, &SnapshotOutcome::Matches),
+            Status::Pass
+        );
+        assert_eq!(
+            final_status(Status::Pass, &SnapshotOutcome::Missing),
+            Status::Warn
+        );
         assert_eq!(final_status(Status::Pass, &differs(&[])), Status::Warn);
-        assert_eq!(final_status(Status::Pass, &differs(&["finalizable X"])), Status::Fail);
-        assert_eq!(final_status(Status::Fail, &SnapshotOutcome::Matches), Status::Fail);
+        assert_eq!(
+            final_status(Status::Pass, &differs(&["finalizable X"])),
+            Status::Fail
+        );
+        assert_eq!(
+            final_status(Status::Fail, &SnapshotOutcome::Matches),
+            Status::Fail
+        );
     }
+}
+
+/// The unified diff from the approved snapshot (empty if none) to the pending
+/// one, for `leakgate review`; takes either path.
+pub fn diff_pending(path: &Path) -> Result<String, SnapshotError> {
+    let new = pending_path(path);
+    let approved = fs::read_to_string(approved_path(path)).unwrap_or_default();
+    let pending = fs::read_to_string(&new).map_err(io("read", &new))?;
+    Ok(similar::TextDiff::from_lines(&approved, &pending)
+        .unified_diff()
+        .context_radius(3)
+        .header("approved", "pending")
+        .to_string())
 }

@@ -105,7 +105,10 @@ impl Samples {
 
     /// Counts from floats (rounded, clamped at 0), e.g. from [`shape`].
     pub fn finalizable_f(self, type_name: &str, values: &[f64]) -> Self {
-        let c: Vec<Option<u64>> = values.iter().map(|v| Some(v.max(0.0).round() as u64)).collect();
+        let c: Vec<Option<u64>> = values
+            .iter()
+            .map(|v| Some(v.max(0.0).round() as u64))
+            .collect();
         self.finalizable(type_name, &c)
     }
 

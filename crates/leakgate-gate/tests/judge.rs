@@ -38,13 +38,34 @@ fn verdict_for(values: &[f64]) -> Status {
 /// The situations from the design notes, with ±5% noise of the base level.
 fn situations() -> Vec<(&'static str, Shape, bool)> {
     vec![
-        ("linear growth 1 MiB/sample", Shape::Linear { per_sample: MIB }, true),
+        (
+            "linear growth 1 MiB/sample",
+            Shape::Linear { per_sample: MIB },
+            true,
+        ),
         ("flat noise", Shape::Flat, false),
-        ("step then flat", Shape::Step { at: 4, height: 8.0 * MIB }, false),
-        ("sawtooth", Shape::Sawtooth { period: 4, amplitude: 6.0 * MIB }, false),
+        (
+            "step then flat",
+            Shape::Step {
+                at: 4,
+                height: 8.0 * MIB,
+            },
+            false,
+        ),
+        (
+            "sawtooth",
+            Shape::Sawtooth {
+                period: 4,
+                amplitude: 6.0 * MIB,
+            },
+            false,
+        ),
         (
             "cache fills during the first 2 samples, then flat",
-            Shape::CacheFill { samples: 2, height: 16.0 * MIB },
+            Shape::CacheFill {
+                samples: 2,
+                height: 16.0 * MIB,
+            },
             false,
         ),
     ]
@@ -194,12 +215,19 @@ fn limits_on_counts_globs_and_ignore() {
         &no_warmup(),
     );
     let names: Vec<_> = v.checks.iter().map(|c| c.subject()).collect();
-    assert_eq!(names, ["finalizable App.Cache+Entry", "finalizable App.Other"]);
+    assert_eq!(
+        names,
+        ["finalizable App.Cache+Entry", "finalizable App.Other"]
+    );
     let c = &v.checks[0];
     assert_eq!(c.status, Status::Fail);
     assert_eq!(c.growth, 50.0);
     assert_eq!(c.reasons.len(), 2, "{:?}", c.reasons);
-    assert!(c.reasons[1].contains("slope 10/1k requests"), "{:?}", c.reasons);
+    assert!(
+        c.reasons[1].contains("slope 10/1k requests"),
+        "{:?}",
+        c.reasons
+    );
     assert_eq!(v.checks[1].status, Status::Pass);
 
     // A glob that matches nothing leaves a note, no check.
@@ -211,7 +239,11 @@ fn limits_on_counts_globs_and_ignore() {
     );
     assert!(v.checks.is_empty());
     assert_eq!(v.status, Status::Pass);
-    assert!(v.notes.iter().any(|n| n.contains("no type matching")), "{:?}", v.notes);
+    assert!(
+        v.notes.iter().any(|n| n.contains("no type matching")),
+        "{:?}",
+        v.notes
+    );
 }
 
 #[test]
@@ -250,7 +282,11 @@ fn warmup_is_excluded() {
         )
     };
     assert_eq!(with(0).status, Status::Fail);
-    assert_eq!(with(1).status, Status::Fail, "50 → 60 MiB still above 1 MiB");
+    assert_eq!(
+        with(1).status,
+        Status::Fail,
+        "50 → 60 MiB still above 1 MiB"
+    );
     let v2 = with(2);
     assert_eq!(v2.status, Status::Pass);
     assert_eq!(v2.checks[0].samples, 8);

@@ -44,7 +44,9 @@ pub fn is_module_name(path: &str) -> bool {
     }
     // libc.so.6, libstdc++.so.6.0.33
     if let Some(i) = file.find(".so.") {
-        return file[i + 4..].chars().all(|c| c.is_ascii_digit() || c == '.');
+        return file[i + 4..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.');
     }
     false
 }
@@ -240,7 +242,7 @@ impl RegionMap {
         }
         let mut out = Vec::with_capacity(self.regions.len());
         for r in self.regions.drain(..) {
-            if r.usage != Usage::Unknown || !r.is_busy() {
+            if r.usage != Usage::Unknown || !r.is_busy() || r.size == 0 {
                 out.push(r);
                 continue;
             }
@@ -275,5 +277,94 @@ impl RegionMap {
             }
         }
         self.regions = out;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceKind;
+
+    fn region(base: u64, size: u64, usage: Usage, resident: Option<u64>) -> Region {
+        Region {
+            base,
+            size,
+            allocation_base: base,
+            state: RegionState::Commit,
+            kind: RegionType::Private,
+            protection: "rw-p".into(),
+            usage,
+            name: None,
+            resident,
+            private_dirty: None,
+        }
+    }
+
+    #[test]
+    fn module_names() {
+        for m in [
+            "/usr/lib/libc.so.6",
+            "/x/libcoreclr.so",
+            "/app/My.Service.dll",
+            "/a/libstdc++.so.6.0.33",
+            "C.EXE",
+        ] {
+            assert!(is_module_name(m), "{m}");
+        }
+        for m in [
+            "/app/cache.dat",
+            "/usr/lib/locale/C.utf8/LC_CTYPE",
+            "/x/foo.so.bak",
+            "/app/host",
+        ] {
+            assert!(!is_module_name(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn split_gc_keeps_resident_sums_exact_with_odd_values() {
+        let mut map = RegionMap {
+            source: SourceKind::ProcMaps,
+            regions: vec![
+                region(0x1000, 0x3000, Usage::Unknown, Some(7)),
+                region(0x4000, 0x1000, Usage::Heap, Some(5)),
+                region(0x5000, 0x0, Usage::Unknown, Some(1)),
+            ],
+            notes: vec![],
+        };
+        map.split_gc(&[(0x2000, 0x3000), (0x4000, 0x5000), (0x2800, 0x2900)]);
+        let pieces: Vec<(u64, u64, Usage, Option<u64>)> = map
+            .regions
+            .iter()
+            .map(|r| (r.base, r.size, r.usage, r.resident))
+            .collect();
+        assert_eq!(
+            pieces,
+            [
+                (0x1000, 0x1000, Usage::Unknown, Some(2)),
+                // floor(7·2/3) − floor(7·1/3) = 2; the last piece takes the rest
+                (0x2000, 0x1000, Usage::GcHeap, Some(2)),
+                (0x3000, 0x1000, Usage::Unknown, Some(3)),
+                (0x4000, 0x1000, Usage::Heap, Some(5)),
+                (0x5000, 0x0, Usage::Unknown, Some(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_rules_first_match_wins() {
+        // an image region that also holds a "TEB" address stays Image
+        let mut map = RegionMap {
+            source: SourceKind::Minidump,
+            regions: vec![region(0x1000, 0x1000, Usage::Unknown, None)],
+            notes: vec![],
+        };
+        let facts = WindowsFacts {
+            modules: vec![(0x1000, 0x1000)],
+            tebs: vec![0x1800],
+            ..WindowsFacts::default()
+        };
+        classify_windows(&mut map, &facts);
+        assert_eq!(map.regions[0].usage, Usage::Image);
     }
 }

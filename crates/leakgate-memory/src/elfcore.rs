@@ -24,8 +24,10 @@ use crate::error::MemoryError;
 use crate::model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
 
 const FORMAT: &str = "ELF core";
-/// createdump's fake segment holding "DIAGINFOHEADER".
+/// createdump's fake segment holding "DIAGINFOHEADER" (64-bit targets).
 pub const DIAGINFO_ADDRESS: u64 = 0x7fff_fff1_0000;
+/// The address older macOS createdump used; still skipped if seen.
+const DIAGINFO_LEGACY_ADDRESS: u64 = 0x7fff_ffff_1000_0000;
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
 const PN_XNUM: u16 = 0xffff;
@@ -138,7 +140,9 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
     }
     let e_type = u16_at(&eh, 16);
     if e_type != 4 {
-        return Err(input.malformed(format!("not a core file (e_type {e_type}, want 4 = ET_CORE)")));
+        return Err(input.malformed(format!(
+            "not a core file (e_type {e_type}, want 4 = ET_CORE)"
+        )));
     }
     let machine = u16_at(&eh, 18);
     let phoff = u64_at(&eh, 32);
@@ -170,10 +174,11 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
     for i in 0..phnum as usize {
         let p = &table[i * phentsize as usize..][..56];
         let (p_type, flags) = (u32_at(p, 0), u32_at(p, 4));
-        let (offset, vaddr, filesz, memsz) = (u64_at(p, 8), u64_at(p, 16), u64_at(p, 32), u64_at(p, 40));
+        let (offset, vaddr, filesz, memsz) =
+            (u64_at(p, 8), u64_at(p, 16), u64_at(p, 32), u64_at(p, 40));
         match p_type {
             PT_LOAD => {
-                if vaddr == DIAGINFO_ADDRESS && memsz <= 0x1000 {
+                if matches!(vaddr, DIAGINFO_ADDRESS | DIAGINFO_LEGACY_ADDRESS) && memsz <= 0x1000 {
                     skipped_diaginfo = true;
                     continue;
                 }
@@ -186,7 +191,9 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
             }
             PT_NOTE => {
                 if filesz > MAX_NOTE {
-                    return Err(input.malformed(format!("PT_NOTE {i} of {filesz:#x} bytes is implausible")));
+                    return Err(
+                        input.malformed(format!("PT_NOTE {i} of {filesz:#x} bytes is implausible"))
+                    );
                 }
                 let notes = input.read(offset, filesz, &format!("PT_NOTE {i}"))?;
                 parse_notes(&notes, machine, &mut files, &mut stack_pointers)
@@ -226,7 +233,11 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
     let mut map = RegionMap::finish(SourceKind::ElfCore, regions, Vec::new(), &name)?;
     for sp in &stack_pointers {
         let i = map.regions.partition_point(|r| r.end() <= *sp);
-        if let Some(r) = map.regions.get_mut(i).filter(|r| r.contains(*sp) && r.usage == Usage::Unknown) {
+        if let Some(r) = map
+            .regions
+            .get_mut(i)
+            .filter(|r| r.contains(*sp) && r.usage == Usage::Unknown)
+        {
             r.usage = Usage::Stack;
         }
     }
@@ -241,7 +252,9 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
         notes.push("no NT_FILE note: file-backed mappings (Image) not classified".to_string());
     }
     if stack_pointers.is_empty() {
-        notes.push(format!("no thread stack pointers read (machine {machine}): Stack not classified"));
+        notes.push(format!(
+            "no thread stack pointers read (machine {machine}): Stack not classified"
+        ));
     }
     map.notes = notes;
     Ok(map)
@@ -302,7 +315,12 @@ fn parse_nt_file(d: &[u8], files: &mut Vec<FileRange>) -> Result<(), String> {
         .checked_mul(24)
         .and_then(|t| t.checked_add(16))
         .filter(|&t| t <= d.len() as u64)
-        .ok_or_else(|| format!("NT_FILE claims {count} files, more than its {} bytes hold", d.len()))?;
+        .ok_or_else(|| {
+            format!(
+                "NT_FILE claims {count} files, more than its {} bytes hold",
+                d.len()
+            )
+        })?;
     let mut names = d[table as usize..].split(|&c| c == 0);
     for i in 0..count as usize {
         let e = 16 + i * 24;

@@ -28,7 +28,9 @@ pub enum MemoryError {
         problem: String,
     },
     /// The file ends before a structure it points at.
-    #[error("{path}: truncated {format}: {what} at offset {offset:#x} (+{len:#x} bytes) lies past the end of the file ({file_len:#x} bytes)")]
+    #[error(
+        "{path}: truncated {format}: {what} at offset {offset:#x} (+{len:#x} bytes) lies past the end of the file ({file_len:#x} bytes)"
+    )]
     Truncated {
         path: PathBuf,
         format: &'static str,
@@ -38,10 +40,14 @@ pub enum MemoryError {
         file_len: u64,
     },
     /// A stream without which no region map can be made is missing.
-    #[error("{path}: minidump has no {stream}; capture it with full memory info (procdump -ma, or MiniDumpWithFullMemoryInfo)")]
+    #[error(
+        "{path}: minidump has no {stream}; capture it with full memory info (procdump -ma, or MiniDumpWithFullMemoryInfo)"
+    )]
     MissingStream { path: PathBuf, stream: &'static str },
     /// Two regions claim the same address.
-    #[error("{source_name}: regions overlap: {first_base:#x}..{first_end:#x} and {second_base:#x}..{second_end:#x}")]
+    #[error(
+        "{source_name}: regions overlap: {first_base:#x}..{first_end:#x} and {second_base:#x}..{second_end:#x}"
+    )]
     Overlap {
         source_name: String,
         first_base: u64,
@@ -58,7 +64,9 @@ pub enum MemoryError {
         text: String,
     },
     /// A live process could not be read (gone, or no permission).
-    #[error("/proc/{pid}/{file}: cannot read: {source} (is the process alive and ours, or do we have ptrace rights?)")]
+    #[error(
+        "/proc/{pid}/{file}: cannot read: {source} (is the process alive and ours, or do we have ptrace rights?)"
+    )]
     Live {
         pid: u32,
         file: &'static str,

@@ -23,8 +23,8 @@
 use std::path::Path;
 
 use minidump::{
-    Minidump, MinidumpMemoryInfoList, MinidumpModuleList, MinidumpSystemInfo,
-    MinidumpThreadList, UnifiedMemoryList,
+    Minidump, MinidumpMemoryInfoList, MinidumpModuleList, MinidumpSystemInfo, MinidumpThreadList,
+    UnifiedMemoryList,
 };
 
 use crate::classify::{WindowsFacts, classify_windows};
@@ -99,9 +99,10 @@ fn open_error(path: &Path, e: minidump::Error) -> MemoryError {
             magic: Vec::new(),
         },
         minidump::Error::MissingHeader => malformed(path, "file too short for the minidump header"),
-        minidump::Error::MissingDirectory => {
-            malformed(path, "stream directory lies past the end of the file (truncated?)")
-        }
+        minidump::Error::MissingDirectory => malformed(
+            path,
+            "stream directory lies past the end of the file (truncated?)",
+        ),
         other => malformed(path, other.to_string()),
     }
 }
@@ -187,7 +188,10 @@ where
             (_, t) => {
                 return Err(malformed(
                     path,
-                    format!("busy region at {:#x} has unknown type {t:#x}", raw.base_address),
+                    format!(
+                        "busy region at {:#x} has unknown type {t:#x}",
+                        raw.base_address
+                    ),
                 ));
             }
         };
@@ -223,10 +227,16 @@ where
                 facts
                     .modules
                     .push((m.raw.base_of_image, u64::from(m.raw.size_of_image)));
-                module_names.push((m.raw.base_of_image, u64::from(m.raw.size_of_image), m.name.clone()));
+                module_names.push((
+                    m.raw.base_of_image,
+                    u64::from(m.raw.size_of_image),
+                    m.name.clone(),
+                ));
             }
         }
-        Err(e) => notes.push(format!("module list not readable ({e}): Image not classified")),
+        Err(e) => notes.push(format!(
+            "module list not readable ({e}): Image not classified"
+        )),
     }
     let layout = match dump.get_stream::<MinidumpSystemInfo>() {
         Ok(si) => match si.cpu {
@@ -241,11 +251,15 @@ where
     match dump.get_stream::<MinidumpThreadList>() {
         Ok(threads) => {
             for t in &threads.threads {
-                facts.stack_addresses.push(t.raw.stack.start_of_memory_range);
+                facts
+                    .stack_addresses
+                    .push(t.raw.stack.start_of_memory_range);
                 facts.tebs.push(t.raw.teb);
             }
         }
-        Err(e) => notes.push(format!("thread list not readable ({e}): Stack/TEB/PEB not classified")),
+        Err(e) => notes.push(format!(
+            "thread list not readable ({e}): Stack/TEB/PEB not classified"
+        )),
     }
     let memory = dump.get_memory();
     read_peb_facts(memory.as_ref(), layout, &mut facts, &mut notes);
@@ -284,18 +298,24 @@ fn read_peb_facts(
         .find_map(|&teb| read_ptr(memory, layout, teb.checked_add(layout.teb_peb)?))
         .filter(|&p| p != 0);
     let Some(peb) = peb else {
-        notes.push("PEB not in dump (no TEB memory holds it): PEB/Heap/Other not classified".to_string());
+        notes.push(
+            "PEB not in dump (no TEB memory holds it): PEB/Heap/Other not classified".to_string(),
+        );
         return;
     };
     facts.peb = Some(peb);
     let at = |off: u64| read_ptr(memory, layout, peb.checked_add(off)?);
     if at(0).is_none() {
-        notes.push(format!("PEB at {peb:#x} not in dump: Heap/Other not classified"));
+        notes.push(format!(
+            "PEB at {peb:#x} not in dump: Heap/Other not classified"
+        ));
         return;
     }
-    let count = memory
-        .and_then(|m| m.memory_at_address(peb + layout.number_of_heaps))
-        .and_then(|m| m.get_memory_at_address::<u32>(peb + layout.number_of_heaps));
+    let count = peb.checked_add(layout.number_of_heaps).and_then(|a| {
+        memory?
+            .memory_at_address(a)?
+            .get_memory_at_address::<u32>(a)
+    });
     let array = at(layout.process_heaps);
     match (count, array) {
         (Some(n), Some(array)) if n <= MAX_HEAPS => {

@@ -192,7 +192,10 @@ impl RegionMap {
                 });
             }
         }
-        if let Some(r) = regions.iter().find(|r| r.base.checked_add(r.size).is_none()) {
+        if let Some(r) = regions
+            .iter()
+            .find(|r| r.base.checked_add(r.size).is_none())
+        {
             return Err(MemoryError::Overlap {
                 source_name: format!("{source_name} (region wraps the address space)"),
                 first_base: r.base,

@@ -56,7 +56,9 @@ fn parse_header(line: &str) -> Option<Result<MapsLine<'_>, String>> {
     }
     let perms = fields[0];
     if perms.len() != 4 || fields[3].is_empty() {
-        return Some(Err("expected `start-end perms offset dev inode [path]`".into()));
+        return Some(Err(
+            "expected `start-end perms offset dev inode [path]`".into()
+        ));
     }
     let name = rest.trim_start_matches(' ');
     Some(Ok(MapsLine {
@@ -122,8 +124,18 @@ fn parse_smaps(smaps: &str) -> Result<HashMap<(u64, u64), SmapsEntry>, MemoryErr
     Ok(out)
 }
 
+/// An smaps `Key: value` line (`Rss:`, `VmFlags:`, `THPeligible:`).
+fn is_smaps_field(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(k, _)| {
+        !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
 /// Builds a region map from the saved text of `/proc/<pid>/maps` and,
 /// optionally, `/proc/<pid>/smaps` (for resident and private-dirty bytes).
+///
+/// `maps` may also be smaps text: its field lines are skipped, so a saved
+/// smaps file alone can be passed as both arguments.
 ///
 /// Mappings that smaps does not list (the two files are read a moment
 /// apart) keep `resident: None` and a note says how many.
@@ -143,9 +155,15 @@ pub fn parse_proc_maps(maps: &str, smaps: Option<&str>) -> Result<RegionMap, Mem
             problem,
             text: line.chars().take(200).collect(),
         };
-        let h = parse_header(line)
-            .ok_or_else(|| err("expected `start-end perms offset dev inode [path]`".into()))?
-            .map_err(err)?;
+        let Some(h) = parse_header(line) else {
+            if is_smaps_field(line) {
+                continue; // maps given as smaps text
+            }
+            return Err(err(
+                "expected `start-end perms offset dev inode [path]`".into()
+            ));
+        };
+        let h = h.map_err(err)?;
         let extra = match &smaps {
             Some(m) => m.get(&(h.start, h.end)).cloned().or_else(|| {
                 unmatched += 1;
@@ -236,9 +254,10 @@ fn free_region(start: u64, end: u64) -> Region {
 /// Reads the text of `/proc/<pid>/maps` and `/proc/<pid>/smaps`, in that
 /// order, so the caller can save them next to the dump and parse later.
 pub fn read_live(pid: u32) -> Result<(String, String), MemoryError> {
-    let read = |file: &'static str| {
-        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-            .map_err(|source| MemoryError::Live { pid, file, source })
-    };
+    let read =
+        |file: &'static str| {
+            std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+                .map_err(|source| MemoryError::Live { pid, file, source })
+        };
     Ok((read("maps")?, read("smaps")?))
 }

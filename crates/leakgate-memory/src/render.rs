@@ -72,7 +72,7 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
         &s.by_state,
     );
     out.push_str(
-        "--- Committed bytes by usage -------------Committed ----------- Resident ----- Private dirty\n",
+        "--- Committed bytes by usage ------------ Committed ----------- Resident ----- Private dirty\n",
     );
     let opt = |m: &std::collections::BTreeMap<String, u64>, k: &str| match m.get(k) {
         Some(v) => human(*v),
@@ -103,8 +103,12 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
         "Total",
         windbg_hex(s.committed_total),
         human(s.committed_total),
-        s.resident_total.map(human).unwrap_or_else(|| format!("{:>11}", "-")),
-        dirty_total.map(human).unwrap_or_else(|| format!("{:>11}", "-")),
+        s.resident_total
+            .map(human)
+            .unwrap_or_else(|| format!("{:>11}", "-")),
+        dirty_total
+            .map(human)
+            .unwrap_or_else(|| format!("{:>11}", "-")),
     );
     for n in &s.notes {
         let _ = writeln!(out, "note: {n}");

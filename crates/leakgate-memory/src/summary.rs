@@ -61,14 +61,19 @@ impl RegionMap {
     /// Summarises the regions the way `!address -summary` does.
     pub fn summary(&self) -> MemorySummary {
         let mut usage: BTreeMap<Usage, Acc> = BTreeMap::new();
-        let mut kind: Vec<(RegionType, Acc)> = [RegionType::Private, RegionType::Image, RegionType::Mapped]
-            .map(|k| (k, Acc::default()))
-            .to_vec();
-        let mut state: Vec<(RegionState, Acc)> = [RegionState::Free, RegionState::Reserve, RegionState::Commit]
-            .map(|s| (s, Acc::default()))
-            .to_vec();
+        let mut kind: Vec<(RegionType, Acc)> =
+            [RegionType::Private, RegionType::Image, RegionType::Mapped]
+                .map(|k| (k, Acc::default()))
+                .to_vec();
+        let mut state: Vec<(RegionState, Acc)> =
+            [RegionState::Free, RegionState::Reserve, RegionState::Commit]
+                .map(|s| (s, Acc::default()))
+                .to_vec();
         let zero = || -> BTreeMap<String, u64> {
-            Usage::BUSY.iter().map(|u| (u.key().to_string(), 0)).collect()
+            Usage::BUSY
+                .iter()
+                .map(|u| (u.key().to_string(), 0))
+                .collect()
         };
         let (mut committed, mut resident, mut dirty) = (zero(), zero(), zero());
         let (mut have_resident, mut have_dirty) = (false, false);
@@ -124,7 +129,12 @@ impl RegionMap {
         let mut by_usage: Vec<(bool, Row)> = usage
             .iter()
             .filter(|(_, a)| a.count > 0)
-            .map(|(u, a)| (*u == Usage::Free, row(u.windbg_name(), *a, *u == Usage::Free)))
+            .map(|(u, a)| {
+                (
+                    *u == Usage::Free,
+                    row(u.windbg_name(), *a, *u == Usage::Free),
+                )
+            })
             .collect();
         sort(&mut by_usage);
         let mut by_type: Vec<(bool, Row)> = kind
@@ -143,14 +153,19 @@ impl RegionMap {
             .collect();
         sort(&mut by_state);
         let strip = |v: Vec<(bool, Row)>| v.into_iter().map(|(_, r)| r).collect();
-        let resident_total = have_resident.then(|| resident.values().fold(0u64, |a, &b| a.saturating_add(b)));
+        let resident_total =
+            have_resident.then(|| resident.values().fold(0u64, |a, &b| a.saturating_add(b)));
         MemorySummary {
             source: self.source,
             by_usage: strip(by_usage),
             by_type: strip(by_type),
             by_state: strip(by_state),
             committed_by_usage: committed,
-            resident_by_usage: if have_resident { resident } else { BTreeMap::new() },
+            resident_by_usage: if have_resident {
+                resident
+            } else {
+                BTreeMap::new()
+            },
             private_dirty_by_usage: if have_dirty { dirty } else { BTreeMap::new() },
             committed_total,
             resident_total,

@@ -5,7 +5,10 @@ mod support;
 
 use std::path::Path;
 
-use leakgate_memory::{MemoryError, RegionState, RegionType, SourceKind, Usage, read_dump, read_elf_core, read_elf_core_bytes};
+use leakgate_memory::{
+    MemoryError, RegionState, RegionType, SourceKind, Usage, read_dump, read_elf_core,
+    read_elf_core_bytes,
+};
 use support::*;
 
 /// A small .NET-like process: app host, libcoreclr, a managed assembly, a
@@ -18,7 +21,11 @@ fn core() -> ElfCoreBuilder {
         .load(0x7f00_0000_0000, 0x10_0000, PF_R | PF_W) // GC
         .load(0x7f00_1000_0000, 0x3000, PF_R | PF_X)
         .load(0x7f00_1000_3000, 0x1000, PF_R | PF_W)
-        .file(0x7f00_1000_0000, 0x7f00_1000_4000, "/usr/share/dotnet/shared/Microsoft.NETCore.App/9.0.0/libcoreclr.so")
+        .file(
+            0x7f00_1000_0000,
+            0x7f00_1000_4000,
+            "/usr/share/dotnet/shared/Microsoft.NETCore.App/9.0.0/libcoreclr.so",
+        )
         .load(0x7f00_2000_0000, 0x8000, PF_R)
         .file(0x7f00_2000_0000, 0x7f00_2000_8000, "/app/MyService.dll")
         .load(0x7f00_3000_0000, 0x1000, PF_R)
@@ -37,10 +44,16 @@ fn check(map: &leakgate_memory::RegionMap) {
     assert_eq!(c["other"], 0x1000);
     assert_eq!(c["stack"], 0x18_0000 + 0x2_1000);
     assert_eq!(c["unknown"], 0x10_0000);
-    assert_eq!(s.committed_total, 0x3000 + 0x4000 + 0x8000 + 0x1000 + 0x1A_1000 + 0x10_0000);
+    assert_eq!(
+        s.committed_total,
+        0x3000 + 0x4000 + 0x8000 + 0x1000 + 0x1A_1000 + 0x10_0000
+    );
     assert!(s.by_state.iter().all(|r| r.name == "MEM_COMMIT"));
     assert!(map.notes.iter().any(|n| n.contains("no reserved memory")));
-    assert!(map.region_at(0x7fff_fff1_0000).is_none(), "DIAGINFOHEADER page left out");
+    assert!(
+        map.region_at(0x7fff_fff1_0000).is_none(),
+        "DIAGINFOHEADER page left out"
+    );
     let dat = map.region_at(0x7f00_3000_0000).unwrap();
     assert_eq!((dat.usage, dat.kind), (Usage::Other, RegionType::Mapped));
     assert_eq!(map.region_at(0x40_1000).unwrap().allocation_base, 0x40_0000);
@@ -72,7 +85,9 @@ fn files_read_headers_only_via_read_dump() {
 
 #[test]
 fn prot_none_loads_count_as_reserved() {
-    let b = ElfCoreBuilder::default().load(0x1000, 0x1000, 0).load(0x2000, 0x1000, PF_R | PF_W);
+    let b = ElfCoreBuilder::default()
+        .load(0x1000, 0x1000, 0)
+        .load(0x2000, 0x1000, PF_R | PF_W);
     let map = read_elf_core_bytes(&b.build(), Path::new("core")).unwrap();
     assert_eq!(map.regions[0].state, RegionState::Reserve);
     assert_eq!(map.summary().committed_total, 0x1000);
@@ -89,43 +104,88 @@ fn broken_cores_are_errors_naming_the_file() {
     // wrong magic
     let mut b = good.clone();
     b[1] = b'X';
-    assert!(matches!(read_elf_core_bytes(&b, name).unwrap_err(), MemoryError::UnknownFormat { .. }));
+    assert!(matches!(
+        read_elf_core_bytes(&b, name).unwrap_err(),
+        MemoryError::UnknownFormat { .. }
+    ));
     // not a core (ET_EXEC)
     let mut b = good.clone();
     b[16] = 2;
-    assert!(read_elf_core_bytes(&b, name).unwrap_err().to_string().contains("not a core"));
+    assert!(
+        read_elf_core_bytes(&b, name)
+            .unwrap_err()
+            .to_string()
+            .contains("not a core")
+    );
     // 32-bit
     let mut b = good.clone();
     b[4] = 1;
-    assert!(matches!(read_elf_core_bytes(&b, name).unwrap_err(), MemoryError::Malformed { .. }));
+    assert!(matches!(
+        read_elf_core_bytes(&b, name).unwrap_err(),
+        MemoryError::Malformed { .. }
+    ));
     // program headers past EOF
     let mut b = good.clone();
     b[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    assert!(matches!(read_elf_core_bytes(&b, name).unwrap_err(), MemoryError::Truncated { .. }));
+    assert!(matches!(
+        read_elf_core_bytes(&b, name).unwrap_err(),
+        MemoryError::Truncated { .. }
+    ));
     // PN_XNUM without section headers
     let mut b = good.clone();
     b[56..58].copy_from_slice(&[0xff, 0xff]);
-    assert!(read_elf_core_bytes(&b, name).unwrap_err().to_string().contains("PN_XNUM"));
+    assert!(
+        read_elf_core_bytes(&b, name)
+            .unwrap_err()
+            .to_string()
+            .contains("PN_XNUM")
+    );
     // NT_FILE count that overflows
-    let b = ElfCoreBuilder::default().load(0x1000, 0x1000, PF_R).file(0x1000, 0x2000, "/x.so").build();
+    let b = ElfCoreBuilder::default()
+        .load(0x1000, 0x1000, PF_R)
+        .file(0x1000, 0x2000, "/x.so")
+        .build();
     let mut b2 = b.clone();
-    let pos = b2.windows(4).position(|w| w == 0x4649_4c45u32.to_le_bytes()).unwrap() + 4 + 8;
+    let pos = b2
+        .windows(4)
+        .position(|w| w == 0x4649_4c45u32.to_le_bytes())
+        .unwrap()
+        + 4
+        + 8;
     b2[pos..pos + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(read_elf_core_bytes(&b2, name).unwrap_err().to_string().contains("NT_FILE"));
+    assert!(
+        read_elf_core_bytes(&b2, name)
+            .unwrap_err()
+            .to_string()
+            .contains("NT_FILE")
+    );
     // overlapping loads
-    let b = ElfCoreBuilder::default().load(0x1000, 0x2000, PF_R).load(0x2000, 0x1000, PF_R).build();
-    assert!(matches!(read_elf_core_bytes(&b, name).unwrap_err(), MemoryError::Overlap { .. }));
+    let b = ElfCoreBuilder::default()
+        .load(0x1000, 0x2000, PF_R)
+        .load(0x2000, 0x1000, PF_R)
+        .build();
+    assert!(matches!(
+        read_elf_core_bytes(&b, name).unwrap_err(),
+        MemoryError::Overlap { .. }
+    ));
 }
 
 /// A real core of a `sleep` from gdb's gcore, when gdb is installed.
 #[test]
 fn real_gcore_of_sleep() {
-    if std::process::Command::new("gcore").arg("--version").output().is_err() {
+    if std::process::Command::new("gcore")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("gcore not installed: skipped");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let prefix = dir.path().join("core");
     let out = std::process::Command::new("gcore")
@@ -138,12 +198,19 @@ fn real_gcore_of_sleep() {
     let _ = child.wait();
     let core = dir.path().join(format!("core.{}", child.id()));
     if !core.exists() {
-        eprintln!("gcore could not attach (ptrace not permitted?): {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "gcore could not attach (ptrace not permitted?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let map = read_dump(&core).unwrap();
     let s = map.summary();
     assert!(s.committed_by_usage["image"] > 0, "{:?}", map.regions);
     assert!(s.committed_by_usage["stack"] > 0, "{:?}", map.regions);
-    assert!(map.regions.iter().any(|r| r.name.as_deref().is_some_and(|n| n.contains("libc.so"))));
+    assert!(
+        map.regions
+            .iter()
+            .any(|r| r.name.as_deref().is_some_and(|n| n.contains("libc.so")))
+    );
 }

@@ -21,7 +21,11 @@ fn minidump_seed() -> Vec<u8> {
         .module(0x7FF6_0000_0000, 0x2000, "app.exe")
         .thread(1, 0x30_0000, 0x1F_C000, 0x4000)
         .pointers(0x30_0000, 0x100, &[(0x60, 0x31_0000)])
-        .pointers(0x31_0000, 0x400, &[(0x68, 0x40_0000), (0xE8, 1), (0xF0, 0x50_1000)])
+        .pointers(
+            0x31_0000,
+            0x400,
+            &[(0x68, 0x40_0000), (0xE8, 1), (0xF0, 0x50_1000)],
+        )
         .pointers(0x50_1000, 8, &[(0, 0x50_0000)])
         .build()
 }
@@ -38,7 +42,12 @@ fn elf_seed() -> Vec<u8> {
 }
 
 /// Overwrites bytes, words with boundary values, and maybe truncates.
-fn mutate(mut data: Vec<u8>, edits: &[(usize, u8)], words: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
+fn mutate(
+    mut data: Vec<u8>,
+    edits: &[(usize, u8)],
+    words: &[(usize, u8)],
+    cut: Option<usize>,
+) -> Vec<u8> {
     const WORDS: [u64; 6] = [0, 1, 0xFFFF, 0xFFFF_FFFF, 0x7FFF_FFFF_FFFF_FFFF, u64::MAX];
     let n = data.len();
     for &(i, b) in edits {

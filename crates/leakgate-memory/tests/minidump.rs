@@ -18,11 +18,25 @@ fn process_x64() -> MinidumpBuilder {
         .free(0, 0x10_0000)
         // thread 1 stack: reserve, guard, commit
         .reserve(0x10_0000, 0xF_8000, 0x10_0000, MEM_PRIVATE)
-        .region(0x1F_8000, 0x1000, 0x10_0000, MEM_COMMIT, MEM_PRIVATE, PAGE_READWRITE | PAGE_GUARD)
+        .region(
+            0x1F_8000,
+            0x1000,
+            0x10_0000,
+            MEM_COMMIT,
+            MEM_PRIVATE,
+            PAGE_READWRITE | PAGE_GUARD,
+        )
         .commit(0x1F_9000, 0x7000, 0x10_0000, MEM_PRIVATE)
         // thread 2 stack
         .reserve(0x20_0000, 0xF_C000, 0x20_0000, MEM_PRIVATE)
-        .region(0x2F_C000, 0x1000, 0x20_0000, MEM_COMMIT, MEM_PRIVATE, PAGE_READWRITE | PAGE_GUARD)
+        .region(
+            0x2F_C000,
+            0x1000,
+            0x20_0000,
+            MEM_COMMIT,
+            MEM_PRIVATE,
+            PAGE_READWRITE | PAGE_GUARD,
+        )
         .commit(0x2F_D000, 0x3000, 0x20_0000, MEM_PRIVATE)
         // TEBs and PEB
         .commit(0x30_0000, 0x2000, 0x30_0000, MEM_PRIVATE)
@@ -50,12 +64,40 @@ fn process_x64() -> MinidumpBuilder {
         .commit(0x100_0000, 0x2_0000, 0x100_0000, MEM_MAPPED)
         .free(0x200_0000, 0x7FF6_0000_0000 - 0x200_0000)
         // modules
-        .region(0x7FF6_0000_0000, 0x1000, 0x7FF6_0000_0000, MEM_COMMIT, MEM_IMAGE, PAGE_READONLY)
-        .region(0x7FF6_0000_1000, 0x3000, 0x7FF6_0000_0000, MEM_COMMIT, MEM_IMAGE, PAGE_EXECUTE_READ)
+        .region(
+            0x7FF6_0000_0000,
+            0x1000,
+            0x7FF6_0000_0000,
+            MEM_COMMIT,
+            MEM_IMAGE,
+            PAGE_READONLY,
+        )
+        .region(
+            0x7FF6_0000_1000,
+            0x3000,
+            0x7FF6_0000_0000,
+            MEM_COMMIT,
+            MEM_IMAGE,
+            PAGE_EXECUTE_READ,
+        )
         .commit(0x7FF6_0000_4000, 0x1000, 0x7FF6_0000_0000, MEM_IMAGE)
-        .region(0x7FFA_0000_0000, 0x2000, 0x7FFA_0000_0000, MEM_COMMIT, MEM_IMAGE, PAGE_EXECUTE_READ)
+        .region(
+            0x7FFA_0000_0000,
+            0x2000,
+            0x7FFA_0000_0000,
+            MEM_COMMIT,
+            MEM_IMAGE,
+            PAGE_EXECUTE_READ,
+        )
         // MEM_IMAGE outside every module (an unlisted image): not Image
-        .region(0x7FFB_0000_0000, 0x3000, 0x7FFB_0000_0000, MEM_COMMIT, MEM_IMAGE, PAGE_EXECUTE_READ)
+        .region(
+            0x7FFB_0000_0000,
+            0x3000,
+            0x7FFB_0000_0000,
+            MEM_COMMIT,
+            MEM_IMAGE,
+            PAGE_EXECUTE_READ,
+        )
         .module(0x7FF6_0000_0000, 0x5000, r"C:\app\app.exe")
         .module(0x7FFA_0000_0000, 0x2000, r"C:\Windows\System32\ntdll.dll")
         .thread(1, 0x30_0000, 0x1F_C000, 0x4000)
@@ -81,7 +123,11 @@ fn with_peb_memory(b: MinidumpBuilder) -> MinidumpBuilder {
                 (0x308, 0x48_0000),
             ],
         )
-        .pointers(HEAP_ARRAY, 0x18, &[(0, 0x50_0000), (8, 0x60_0000), (16, 0x70_0000)])
+        .pointers(
+            HEAP_ARRAY,
+            0x18,
+            &[(0, 0x50_0000), (8, 0x60_0000), (16, 0x70_0000)],
+        )
 }
 
 fn read(b: &MinidumpBuilder) -> RegionMap {
@@ -106,45 +152,100 @@ fn every_windows_rule_on_a_full_x64_dump() {
     assert_eq!(usage(&map, Usage::Stack), (6, 0x20_0000, 0x8000 + 0x4000));
     assert_eq!(usage(&map, Usage::Teb), (2, 0x4000, 0x4000));
     assert_eq!(usage(&map, Usage::Peb), (1, 0x1000, 0x1000));
-    assert_eq!(usage(&map, Usage::Heap), (5, 0x11_4000, 0x1_0000 + 0x4000 + 0x8000));
-    assert_eq!(usage(&map, Usage::Other), (9, 0x2000 + 0x1_0000 + 6 * 0x1000, 0x2000 + 0x3000 + 6 * 0x1000));
+    assert_eq!(
+        usage(&map, Usage::Heap),
+        (5, 0x11_4000, 0x1_0000 + 0x4000 + 0x8000)
+    );
+    assert_eq!(
+        usage(&map, Usage::Other),
+        (
+            9,
+            0x2000 + 0x1_0000 + 6 * 0x1000,
+            0x2000 + 0x3000 + 6 * 0x1000
+        )
+    );
     assert_eq!(usage(&map, Usage::Image), (4, 0x7000, 0x7000));
-    assert_eq!(usage(&map, Usage::Unknown), (4, 0x82_3000, 0x10_0000 + 0x2_0000 + 0x3000));
+    assert_eq!(
+        usage(&map, Usage::Unknown),
+        (4, 0x82_3000, 0x10_0000 + 0x2_0000 + 0x3000)
+    );
     assert_eq!(usage(&map, Usage::Free).0, 2);
     let unlisted = map.region_at(0x7FFB_0000_0000).unwrap();
-    assert_eq!((unlisted.usage, unlisted.kind), (Usage::Unknown, RegionType::Image));
-    assert_eq!(map.region_at(0x7FF6_0000_1000).unwrap().name.as_deref(), Some(r"C:\app\app.exe"));
+    assert_eq!(
+        (unlisted.usage, unlisted.kind),
+        (Usage::Unknown, RegionType::Image)
+    );
+    assert_eq!(
+        map.region_at(0x7FF6_0000_1000).unwrap().name.as_deref(),
+        Some(r"C:\app\app.exe")
+    );
 
     let s = map.summary();
     let c = &s.committed_by_usage;
     assert_eq!(c.len(), 8);
     assert_eq!(
-        [c["unknown"], c["gc_heap"], c["image"], c["stack"], c["heap"], c["teb"], c["peb"], c["other"]],
-        [0x12_3000, 0, 0x7000, 0xC000, 0x1_C000, 0x4000, 0x1000, 0xB000]
+        [
+            c["unknown"],
+            c["gc_heap"],
+            c["image"],
+            c["stack"],
+            c["heap"],
+            c["teb"],
+            c["peb"],
+            c["other"]
+        ],
+        [
+            0x12_3000, 0, 0x7000, 0xC000, 0x1_C000, 0x4000, 0x1000, 0xB000
+        ]
     );
     assert_eq!(s.committed_total, c.values().sum::<u64>());
     assert!(s.resident_by_usage.is_empty() && s.resident_total.is_none());
     let row = |rows: &[leakgate_memory::Row], name: &str| {
-        let r = rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name} row"));
+        let r = rows
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} row"));
         (r.region_count, r.total_size)
     };
-    assert_eq!(row(&s.by_type, "MEM_PRIVATE"), (16, 0x20_0000 + 0x4000 + 0x1000 + 0x11_4000 + 0x80_0000));
+    assert_eq!(
+        row(&s.by_type, "MEM_PRIVATE"),
+        (16, 0x20_0000 + 0x4000 + 0x1000 + 0x11_4000 + 0x80_0000)
+    );
     assert_eq!(row(&s.by_type, "MEM_IMAGE"), (5, 0xA000));
     assert_eq!(row(&s.by_type, "MEM_MAPPED"), (10, 0x1_8000 + 0x2_0000));
     let reserved = 0xF_8000 + 0xF_C000 + 0xD000 + 0xF_0000 + 0x8000 + 0x70_0000;
     assert_eq!(row(&s.by_state, "MEM_RESERVE"), (6, reserved));
     assert_eq!(row(&s.by_state, "MEM_COMMIT"), (25, s.committed_total));
-    assert_eq!(row(&s.by_state, "MEM_FREE"), (2, 0x7FF6_0000_0000 - 0x200_0000 + 0x10_0000));
+    assert_eq!(
+        row(&s.by_state, "MEM_FREE"),
+        (2, 0x7FF6_0000_0000 - 0x200_0000 + 0x10_0000)
+    );
     // WinDbg order: Free first, then busy usages largest first
     let names: Vec<&str> = s.by_usage.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["Free", "<unknown>", "Stack", "Heap", "Other", "Image", "TEB", "PEB"]);
+    assert_eq!(
+        names,
+        [
+            "Free",
+            "<unknown>",
+            "Stack",
+            "Heap",
+            "Other",
+            "Image",
+            "TEB",
+            "PEB"
+        ]
+    );
 }
 
 #[test]
 fn a_dump_without_the_peb_classifies_what_it_can() {
     // TEB memory absent: no PEB address, so PEB, Heap and Other stay Unknown
     let map = read(&process_x64());
-    assert!(map.notes.iter().any(|n| n.contains("PEB not in dump")), "{:?}", map.notes);
+    assert!(
+        map.notes.iter().any(|n| n.contains("PEB not in dump")),
+        "{:?}",
+        map.notes
+    );
     assert_eq!(usage(&map, Usage::Peb).0, 0);
     assert_eq!(usage(&map, Usage::Heap).0, 0);
     assert_eq!(usage(&map, Usage::Other).0, 0);
@@ -152,16 +253,29 @@ fn a_dump_without_the_peb_classifies_what_it_can() {
     assert_eq!(usage(&map, Usage::Teb).0, 2);
     assert_eq!(usage(&map, Usage::Image).0, 4);
     let s = map.summary();
-    assert_eq!(s.committed_by_usage["unknown"], 0x12_3000 + 0x1000 + 0x1_C000 + 0xB000);
+    assert_eq!(
+        s.committed_by_usage["unknown"],
+        0x12_3000 + 0x1000 + 0x1_C000 + 0xB000
+    );
 }
 
 #[test]
 fn a_peb_without_its_heap_array_still_finds_other_areas() {
     let b = process_x64()
         .pointers(0x30_0000, 0x100, &[(0x60, PEB)])
-        .pointers(PEB, 0x400, &[(0x68, 0x40_0000), (0xE8, 3), (0xF0, HEAP_ARRAY)]);
+        .pointers(
+            PEB,
+            0x400,
+            &[(0x68, 0x40_0000), (0xE8, 3), (0xF0, HEAP_ARRAY)],
+        );
     let map = read(&b);
-    assert!(map.notes.iter().any(|n| n.contains("ProcessHeaps entries not in dump")), "{:?}", map.notes);
+    assert!(
+        map.notes
+            .iter()
+            .any(|n| n.contains("ProcessHeaps entries not in dump")),
+        "{:?}",
+        map.notes
+    );
     assert_eq!(usage(&map, Usage::Peb).0, 1);
     assert_eq!(usage(&map, Usage::Heap).0, 0);
     assert_eq!(usage(&map, Usage::Other), (1, 0x2000, 0x2000));
@@ -172,7 +286,14 @@ fn x86_offsets() {
     let peb = 0x7FFD_F000u64;
     let b = MinidumpBuilder::x86()
         .reserve(0x10_0000, 0xFD000, 0x10_0000, MEM_PRIVATE)
-        .region(0x1F_D000, 0x1000, 0x10_0000, MEM_COMMIT, MEM_PRIVATE, PAGE_READWRITE | PAGE_GUARD)
+        .region(
+            0x1F_D000,
+            0x1000,
+            0x10_0000,
+            MEM_COMMIT,
+            MEM_PRIVATE,
+            PAGE_READWRITE | PAGE_GUARD,
+        )
         .commit(0x1F_E000, 0x2000, 0x10_0000, MEM_PRIVATE)
         .commit(0x40_0000, 0x1000, 0x40_0000, MEM_MAPPED) // ApiSetMap
         .commit(0x41_0000, 0x1000, 0x41_0000, MEM_MAPPED) // ActivationContextData
@@ -185,7 +306,16 @@ fn x86_offsets() {
         .module(0x7700_0000, 0x3000, r"C:\Windows\SysWOW64\ntdll.dll")
         .thread(7, 0x7FFD_E000, 0x1F_F000, 0x1000)
         .pointers(0x7FFD_E000, 0x40, &[(0x30, peb)])
-        .pointers(peb, 0x210, &[(0x38, 0x40_0000), (0x88, 2), (0x90, 0x50_0100), (0x1F8, 0x41_0000)])
+        .pointers(
+            peb,
+            0x210,
+            &[
+                (0x38, 0x40_0000),
+                (0x88, 2),
+                (0x90, 0x50_0100),
+                (0x1F8, 0x41_0000),
+            ],
+        )
         .pointers(0x50_0100, 8, &[(0, 0x50_0000), (4, 0x60_0000)]);
     let map = read(&b);
     assert_eq!(usage(&map, Usage::Stack), (3, 0x10_0000, 0x3000));
@@ -196,7 +326,11 @@ fn x86_offsets() {
     assert_eq!(usage(&map, Usage::Image), (1, 0x3000, 0x3000));
     assert_eq!(usage(&map, Usage::Unknown), (1, 0x1000, 0x1000));
     // only the fields we did not write are missing
-    assert!(map.notes.iter().all(|n| !n.contains("Heap not classified")), "{:?}", map.notes);
+    assert!(
+        map.notes.iter().all(|n| !n.contains("Heap not classified")),
+        "{:?}",
+        map.notes
+    );
 }
 
 #[test]
@@ -222,12 +356,18 @@ fn read_dump_detects_by_magic_and_rejects_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("p.dmp");
     std::fs::write(&good, with_peb_memory(process_x64()).build()).unwrap();
-    assert_eq!(read_dump(&good).unwrap(), read(&with_peb_memory(process_x64())));
+    assert_eq!(
+        read_dump(&good).unwrap(),
+        read(&with_peb_memory(process_x64()))
+    );
 
     let junk = dir.path().join("junk.bin");
     std::fs::write(&junk, b"hello world").unwrap();
     let err = read_dump(&junk).unwrap_err();
-    assert!(matches!(err, MemoryError::UnknownFormat { .. }) && err.to_string().contains("junk.bin"), "{err}");
+    assert!(
+        matches!(err, MemoryError::UnknownFormat { .. }) && err.to_string().contains("junk.bin"),
+        "{err}"
+    );
 
     let bytes = with_peb_memory(process_x64()).build();
     let cut = dir.path().join("cut.dmp");
@@ -236,7 +376,10 @@ fn read_dump_detects_by_magic_and_rejects_bad_files() {
     assert!(err.to_string().contains("cut.dmp"), "{err}");
 
     let missing = dir.path().join("absent.dmp");
-    assert!(matches!(read_dump(&missing).unwrap_err(), MemoryError::Io { .. }));
+    assert!(matches!(
+        read_dump(&missing).unwrap_err(),
+        MemoryError::Io { .. }
+    ));
 }
 
 #[test]

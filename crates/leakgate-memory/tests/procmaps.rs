@@ -1,7 +1,9 @@
 //! /proc maps + smaps parsing: synthetic text with every Linux rule, and
 //! this machine's live processes checked against the kernel's own totals.
 
-use leakgate_memory::{MemoryError, RegionMap, RegionState, RegionType, Usage, parse_proc_maps, read_live};
+use leakgate_memory::{
+    MemoryError, RegionMap, RegionState, RegionType, Usage, parse_proc_maps, read_live,
+};
 
 const MAPS: &str = "\
 00400000-00401000 r--p 00000000 fd:00 1                          /opt/app/MyService
@@ -56,7 +58,11 @@ fn smaps() -> String {
 
 fn usage(map: &RegionMap, u: Usage) -> (usize, u64, u64) {
     let rs: Vec<_> = map.regions.iter().filter(|r| r.usage == u).collect();
-    let committed = rs.iter().filter(|r| r.state == RegionState::Commit).map(|r| r.size).sum();
+    let committed = rs
+        .iter()
+        .filter(|r| r.state == RegionState::Commit)
+        .map(|r| r.size)
+        .sum();
     (rs.len(), rs.iter().map(|r| r.size).sum(), committed)
 }
 
@@ -66,35 +72,86 @@ fn every_linux_rule_on_synthetic_maps() {
     assert!(map.notes.is_empty(), "{:?}", map.notes);
     assert_eq!(usage(&map, Usage::Image), (6, 0x16000, 0x16000));
     assert_eq!(usage(&map, Usage::Heap), (1, 0x21000, 0x21000));
-    assert_eq!(usage(&map, Usage::Stack), (3, 0x1000 + 0x18_0000 + 0x21000, 0x18_0000 + 0x21000));
-    assert_eq!(usage(&map, Usage::Unknown), (4, 0x40_0000 + 0xFC0_0000 + 0x1_0000 + 0x1000, 0x41_1000));
+    assert_eq!(
+        usage(&map, Usage::Stack),
+        (3, 0x1000 + 0x18_0000 + 0x21000, 0x18_0000 + 0x21000)
+    );
+    assert_eq!(
+        usage(&map, Usage::Unknown),
+        (4, 0x40_0000 + 0xFC0_0000 + 0x1_0000 + 0x1000, 0x41_1000)
+    );
     assert_eq!(usage(&map, Usage::Other), (4, 0x8000, 0x8000));
     let at = |a: u64| map.region_at(a).unwrap();
-    assert_eq!(at(0x7f00_2010_0000).name.as_deref(), Some("/opt/app/data with space.dat"));
-    assert_eq!((at(0x7f00_2010_0000).usage, at(0x7f00_2010_0000).kind), (Usage::Other, RegionType::Mapped));
-    assert_eq!((at(0x7f00_2020_0000).usage, at(0x7f00_2020_0000).kind), (Usage::Unknown, RegionType::Mapped));
-    assert_eq!(at(0x7f00_3000_3000).allocation_base, 0x7f00_3000_0000, "a module's mappings share a base");
-    assert_eq!(at(0x7f00_0000_1000).allocation_base, 0x7f00_0000_0000, "a thread stack starts at its guard");
+    assert_eq!(
+        at(0x7f00_2010_0000).name.as_deref(),
+        Some("/opt/app/data with space.dat")
+    );
+    assert_eq!(
+        (at(0x7f00_2010_0000).usage, at(0x7f00_2010_0000).kind),
+        (Usage::Other, RegionType::Mapped)
+    );
+    assert_eq!(
+        (at(0x7f00_2020_0000).usage, at(0x7f00_2020_0000).kind),
+        (Usage::Unknown, RegionType::Mapped)
+    );
+    assert_eq!(
+        at(0x7f00_3000_3000).allocation_base,
+        0x7f00_3000_0000,
+        "a module's mappings share a base"
+    );
+    assert_eq!(
+        at(0x7f00_0000_1000).allocation_base,
+        0x7f00_0000_0000,
+        "a thread stack starts at its guard"
+    );
     assert_eq!(at(0x7f00_0000_0000).state, RegionState::Reserve);
 
     let s = map.summary();
     let c = &s.committed_by_usage;
     assert_eq!(
-        [c["unknown"], c["gc_heap"], c["image"], c["stack"], c["heap"], c["teb"], c["peb"], c["other"]],
+        [
+            c["unknown"],
+            c["gc_heap"],
+            c["image"],
+            c["stack"],
+            c["heap"],
+            c["teb"],
+            c["peb"],
+            c["other"]
+        ],
         [0x41_1000, 0, 0x16000, 0x1A_1000, 0x21000, 0, 0, 0x8000]
     );
     // every committed byte is resident in this smaps
     assert_eq!(s.resident_by_usage, s.committed_by_usage);
     assert_eq!(s.resident_total, Some(s.committed_total));
     let dirty = &s.private_dirty_by_usage;
-    assert_eq!((dirty["unknown"], dirty["image"], dirty["stack"]), (0x40_1000, 0x1000, 0x1A_1000));
-    let row = |name: &str| s.by_type.iter().find(|r| r.name == name).map(|r| (r.region_count, r.total_size)).unwrap();
+    assert_eq!(
+        (dirty["unknown"], dirty["image"], dirty["stack"]),
+        (0x40_1000, 0x1000, 0x1A_1000)
+    );
+    let row = |name: &str| {
+        s.by_type
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| (r.region_count, r.total_size))
+            .unwrap()
+    };
     assert_eq!(row("MEM_IMAGE"), (6, 0x16000));
     assert_eq!(row("MEM_MAPPED"), (6, 0x19000));
     assert_eq!(row("MEM_PRIVATE").0, 6);
     // Free gaps fill the user address space up to 0x7ffffffff000
-    let busy_below: u64 = map.regions.iter().filter(|r| r.is_busy() && r.base < 0x7fff_ffff_f000).map(|r| r.size).sum();
-    let free: u64 = map.regions.iter().filter(|r| !r.is_busy()).map(|r| r.size).sum();
+    let busy_below: u64 = map
+        .regions
+        .iter()
+        .filter(|r| r.is_busy() && r.base < 0x7fff_ffff_f000)
+        .map(|r| r.size)
+        .sum();
+    let free: u64 = map
+        .regions
+        .iter()
+        .filter(|r| !r.is_busy())
+        .map(|r| r.size)
+        .sum();
     assert_eq!(busy_below + free, 0x7fff_ffff_f000);
 }
 
@@ -134,7 +191,12 @@ fn split_gc_moves_unknown_into_gc_heap_proportionally() {
     assert_eq!(s.committed_total, before.committed_total);
     assert_eq!(s.resident_by_usage["gc_heap"], 0x20_0000);
     assert_eq!(s.resident_total, before.resident_total);
-    let gc: Vec<_> = map.regions.iter().filter(|r| r.usage == Usage::GcHeap).map(|r| (r.base, r.size, r.state)).collect();
+    let gc: Vec<_> = map
+        .regions
+        .iter()
+        .filter(|r| r.usage == Usage::GcHeap)
+        .map(|r| (r.base, r.size, r.state))
+        .collect();
     assert_eq!(
         gc,
         [
@@ -151,15 +213,30 @@ fn split_gc_moves_unknown_into_gc_heap_proportionally() {
 
 #[test]
 fn bad_lines_are_errors_with_line_numbers() {
-    let err = parse_proc_maps("00400000-00401000 r--p 00000000 fd:00 1 /a\nnot a maps line\n", None).unwrap_err();
-    assert!(matches!(err, MemoryError::ProcLine { line: 2, .. }), "{err}");
+    let err = parse_proc_maps(
+        "00400000-00401000 r--p 00000000 fd:00 1 /a\nnot a maps line\n",
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, MemoryError::ProcLine { line: 2, .. }),
+        "{err}"
+    );
     let err = parse_proc_maps("00401000-00400000 r--p 00000000 fd:00 1 /a\n", None).unwrap_err();
     assert!(err.to_string().contains("below start"), "{err}");
-    let err = parse_proc_maps("00400000-00402000 r--p 0 fd:00 1\n00401000-00403000 r--p 0 fd:00 1\n", None).unwrap_err();
+    let err = parse_proc_maps(
+        "00400000-00402000 r--p 0 fd:00 1\n00401000-00403000 r--p 0 fd:00 1\n",
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, MemoryError::Overlap { .. }), "{err}");
     let smaps = "00400000-00401000 r--p 00000000 fd:00 1 /a\nRss: lots kB\n";
-    let err = parse_proc_maps("00400000-00401000 r--p 00000000 fd:00 1 /a\n", Some(smaps)).unwrap_err();
-    assert!(matches!(err, MemoryError::ProcLine { line: 2, .. }), "{err}");
+    let err =
+        parse_proc_maps("00400000-00401000 r--p 00000000 fd:00 1 /a\n", Some(smaps)).unwrap_err();
+    assert!(
+        matches!(err, MemoryError::ProcLine { line: 2, .. }),
+        "{err}"
+    );
 }
 
 fn kb_field(text: &str, key: &str) -> u64 {
@@ -174,7 +251,10 @@ fn kb_field(text: &str, key: &str) -> u64 {
 /// smaps_rollup Rss and Private_Dirty), read while the process is idle.
 #[test]
 fn live_process_agrees_with_the_kernel() {
-    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let pid = child.id();
     // wait until exec has replaced the forked image
     for _ in 0..100 {
@@ -194,9 +274,17 @@ fn live_process_agrees_with_the_kernel() {
     assert!(map.notes.is_empty(), "{:?}", map.notes);
     let s = map.summary();
     assert_eq!(s.resident_total, Some(kb_field(&rollup, "Rss:")));
-    assert_eq!(s.private_dirty_by_usage.values().sum::<u64>(), kb_field(&rollup, "Private_Dirty:"));
+    assert_eq!(
+        s.private_dirty_by_usage.values().sum::<u64>(),
+        kb_field(&rollup, "Private_Dirty:")
+    );
     // VmSize counts every user mapping, committed or reserved ([vsyscall] is not a vma)
-    let busy_user: u64 = map.regions.iter().filter(|r| r.is_busy() && r.base < 0xffff_0000_0000_0000).map(|r| r.size).sum();
+    let busy_user: u64 = map
+        .regions
+        .iter()
+        .filter(|r| r.is_busy() && r.base < 0xffff_0000_0000_0000)
+        .map(|r| r.size)
+        .sum();
     assert_eq!(busy_user, kb_field(&status, "VmSize:"));
     assert!(s.committed_by_usage["image"] > 0 && s.committed_by_usage["heap"] > 0);
     assert!(s.committed_by_usage["stack"] > 0 && s.committed_by_usage["other"] > 0);
@@ -221,12 +309,28 @@ fn live_self_finds_thread_stacks() {
     hold.wait();
     t.join().unwrap();
     let map = parse_proc_maps(&maps, Some(&smaps)).unwrap();
-    let stacks = map.regions.iter().filter(|r| r.usage == Usage::Stack && r.state == RegionState::Commit).count();
-    assert!(stacks >= 2, "main [stack] plus at least our thread's stack, got {stacks}:\n{maps}");
+    let stacks = map
+        .regions
+        .iter()
+        .filter(|r| r.usage == Usage::Stack && r.state == RegionState::Commit)
+        .count();
+    assert!(
+        stacks >= 2,
+        "main [stack] plus at least our thread's stack, got {stacks}:\n{maps}"
+    );
 }
 
 #[test]
 fn address_summary_snapshot_with_resident_bytes() {
     let map = parse_proc_maps(MAPS, Some(&smaps())).unwrap();
     insta::assert_snapshot!(leakgate_memory::render_address_summary(&map.summary()));
+}
+
+#[test]
+fn smaps_text_alone_serves_as_maps() {
+    let smaps = smaps();
+    assert_eq!(
+        parse_proc_maps(&smaps, Some(&smaps)).unwrap(),
+        parse_proc_maps(MAPS, Some(&smaps)).unwrap()
+    );
 }

@@ -1,7 +1,10 @@
 //! The `!address -summary` layout, checked line by line against the seed
 //! investigation's WinDbg output (windbg-dotnet-memory-leak.md).
 
-use leakgate_memory::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage, render_address_summary, render_growth_table};
+use leakgate_memory::{
+    Region, RegionMap, RegionState, RegionType, SourceKind, Usage, render_address_summary,
+    render_growth_table,
+};
 
 /// Copied from the seed's `!address -summary`.
 const SEED: &str = "\
@@ -27,10 +30,21 @@ MEM_COMMIT                             4356        0`61cf9000 (   1.528 GB)  32.
 ";
 
 /// `count` regions totalling `total` bytes, laid out from `*next`.
-fn regions(next: &mut u64, count: u64, total: u64, usage: Usage, kind: RegionType, state: RegionState) -> Vec<Region> {
+fn regions(
+    next: &mut u64,
+    count: u64,
+    total: u64,
+    usage: Usage,
+    kind: RegionType,
+    state: RegionState,
+) -> Vec<Region> {
     (0..count)
         .map(|i| {
-            let size = if i + 1 == count { total - (count - 1) * 0x1000 } else { 0x1000 };
+            let size = if i + 1 == count {
+                total - (count - 1) * 0x1000
+            } else {
+                0x1000
+            };
             let r = Region {
                 base: *next,
                 size,
@@ -54,24 +68,48 @@ const FREE: (u64, u64) = (338, 0x7ffe_d06b_b000);
 fn map_of(rows: Vec<Vec<Region>>) -> RegionMap {
     let mut next = 0x10000;
     let mut all: Vec<Region> = rows.into_iter().flatten().collect();
-    all.extend(regions(&mut next, 0, 0, Usage::Free, RegionType::None, RegionState::Free));
+    all.extend(regions(
+        &mut next,
+        0,
+        0,
+        Usage::Free,
+        RegionType::None,
+        RegionState::Free,
+    ));
     // re-lay everything out contiguously so nothing overlaps
     for r in &mut all {
         r.base = next;
         r.allocation_base = next;
         next += r.size;
     }
-    RegionMap { source: SourceKind::Minidump, regions: all, notes: vec![] }
+    RegionMap {
+        source: SourceKind::Minidump,
+        regions: all,
+        notes: vec![],
+    }
 }
 
 fn section(text: &str, header: &str) -> String {
-    text.split("\n\n").find(|s| s.starts_with(header)).unwrap().trim_end().to_string()
+    text.split("\n\n")
+        .find(|s| s.starts_with(header))
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 #[test]
 fn usage_type_and_state_sections_match_windbg_byte_for_byte() {
     let mut n = 0;
-    let free = || regions(&mut 0, FREE.0, FREE.1, Usage::Free, RegionType::None, RegionState::Free);
+    let free = || {
+        regions(
+            &mut 0,
+            FREE.0,
+            FREE.1,
+            Usage::Free,
+            RegionType::None,
+            RegionState::Free,
+        )
+    };
     let (p, c) = (RegionType::Private, RegionState::Commit);
     let by_usage = map_of(vec![
         free(),
@@ -85,13 +123,41 @@ fn usage_type_and_state_sections_match_windbg_byte_for_byte() {
     ]);
     let by_type = map_of(vec![
         free(),
-        regions(&mut n, 5051, 0x1_1e9d_4000, Usage::Unknown, RegionType::Private, c),
-        regions(&mut n, 1753, 0x1013b000, Usage::Unknown, RegionType::Image, c),
-        regions(&mut n, 55, 0x00e26000, Usage::Unknown, RegionType::Mapped, c),
+        regions(
+            &mut n,
+            5051,
+            0x1_1e9d_4000,
+            Usage::Unknown,
+            RegionType::Private,
+            c,
+        ),
+        regions(
+            &mut n,
+            1753,
+            0x1013b000,
+            Usage::Unknown,
+            RegionType::Image,
+            c,
+        ),
+        regions(
+            &mut n,
+            55,
+            0x00e26000,
+            Usage::Unknown,
+            RegionType::Mapped,
+            c,
+        ),
     ]);
     let by_state = map_of(vec![
         free(),
-        regions(&mut n, 2503, 0xcdc3c000, Usage::Unknown, p, RegionState::Reserve),
+        regions(
+            &mut n,
+            2503,
+            0xcdc3c000,
+            Usage::Unknown,
+            p,
+            RegionState::Reserve,
+        ),
         regions(&mut n, 4356, 0x61cf9000, Usage::Unknown, p, c),
     ]);
     let u = render_address_summary(&by_usage.summary());
@@ -110,8 +176,22 @@ fn growth_table_shows_committed_growth_per_usage() {
     let mk = |unknown: u64, heap: u64| {
         let mut n = 0;
         map_of(vec![
-            regions(&mut n, 2, unknown, Usage::Unknown, RegionType::Private, RegionState::Commit),
-            regions(&mut n, 1, heap, Usage::Heap, RegionType::Private, RegionState::Commit),
+            regions(
+                &mut n,
+                2,
+                unknown,
+                Usage::Unknown,
+                RegionType::Private,
+                RegionState::Commit,
+            ),
+            regions(
+                &mut n,
+                1,
+                heap,
+                Usage::Heap,
+                RegionType::Private,
+                RegionState::Commit,
+            ),
         ])
         .summary()
     };

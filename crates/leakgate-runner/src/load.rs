@@ -34,6 +34,10 @@
 //! - **Bounded, always.** Every socket operation polls a stop flag, so
 //!   [`LoadDriver::stop`] returns within a poll interval even when the server
 //!   hangs; `max_requests` caps the number of requests *attempted* exactly.
+//! - **Keep-alive, like a real client.** Each worker keeps one connection and
+//!   reconnects when the server closes it (`Connection: close`, HTTP/1.0, or
+//!   a silent close; a request that hits a silently closed idle connection
+//!   before any response byte is retried once on a fresh one, not counted).
 //! - **Errors are data.** Refused connections, resets, timeouts and non-2xx
 //!   statuses are counted, not raised: a leaking service that starts failing
 //!   is a finding. Workers back off after connection errors (10 ms doubling to
@@ -267,11 +271,14 @@ impl LoadDriver {
         if plan.concurrency == 0 {
             return Err(LoadError::ZeroConcurrency);
         }
-        if let Some(rate) = plan.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err(LoadError::BadRate(rate));
-        }
+        let interval = match plan.rate {
+            None => None,
+            // Also refuses rates so small that the interval overflows a Duration.
+            Some(rate) => match Duration::try_from_secs_f64(1.0 / rate) {
+                Ok(interval) if rate.is_finite() && rate > 0.0 => Some(interval),
+                _ => return Err(LoadError::BadRate(rate)),
+            },
+        };
         if plan.requests.iter().all(|r| r.weight == 0) {
             return Err(LoadError::NoRequests);
         }
@@ -317,7 +324,7 @@ impl LoadDriver {
                 next_send: now,
             }),
             wake: Condvar::new(),
-            interval: plan.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            interval,
             mix: Mutex::new(Mix::new(&weights)),
             stats: (0..plan.concurrency)
                 .map(|_| Mutex::new(Stats::new(plan.requests.len())))

@@ -327,6 +327,14 @@ fn bad_plans_are_refused_up_front() {
             ..base()
         },
         LoadPlan {
+            rate: Some(1e-300),
+            ..base()
+        },
+        LoadPlan {
+            rate: Some(-5.0),
+            ..base()
+        },
+        LoadPlan {
             requests: vec![],
             ..base()
         },
@@ -348,4 +356,45 @@ fn bad_plans_are_refused_up_front() {
     }
     sleep(Duration::from_millis(50));
     assert_eq!(server.total(), 0);
+}
+
+#[test]
+fn bodiless_responses_do_not_stall_the_connection() {
+    let server = Server::start();
+    let summary = run_to_cap(LoadPlan {
+        max_requests: Some(30),
+        ..plan(
+            &server,
+            vec![
+                RequestSpec::new("HEAD", "/"),
+                RequestSpec::get("/nocontent"),
+                RequestSpec::get("/"),
+            ],
+        )
+    });
+    assert_eq!(summary.errors, 0, "{summary:?}");
+    assert_eq!(summary.by_status.get(&204), Some(&10));
+    assert_eq!(server.accepted(), 1);
+    assert!(
+        summary.max_ms < 1000.0,
+        "a bodiless response was read as a body"
+    );
+}
+
+#[test]
+fn stop_while_paused_keeps_the_counts() {
+    let server = Server::start();
+    let load = LoadDriver::start(LoadPlan {
+        concurrency: 2,
+        ..plan(&server, vec![RequestSpec::get("/")])
+    })
+    .unwrap();
+    sleep(Duration::from_millis(100));
+    load.pause();
+    let sent = load.requests_sent();
+    let began = Instant::now();
+    let summary = load.stop();
+    assert!(began.elapsed() < Duration::from_millis(500));
+    assert_eq!(summary.requests, sent);
+    assert_eq!(server.total(), sent);
 }

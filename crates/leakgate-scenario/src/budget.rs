@@ -110,7 +110,9 @@ impl Budget {
             match g {
                 Growth::Quantity(q) => check_unit("max_growth", q)?,
                 Growth::Percent(p) if !(p.is_finite() && *p >= 0.0) => {
-                    return Err(format!("`max_growth: {g}` must be a percentage of 0% or more"));
+                    return Err(format!(
+                        "`max_growth: {g}` must be a percentage of 0% or more"
+                    ));
                 }
                 Growth::Percent(_) => {}
             }
@@ -142,17 +144,7 @@ pub enum Unit {
 
 /// A measured quantity. Serde names are what the scenario file says.
 #[derive(
-    Deserialize,
-    Serialize,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    JsonSchema,
+    Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]
 pub enum Metric {
     /// `<unknown>` in WinDbg terms: anonymous private memory, where the GC
@@ -314,8 +306,7 @@ pub enum SlopeUnit {
 const QUANTITY_EXPECTED: &str = r#"a size like "64MiB" or a count like 200"#;
 const GROWTH_EXPECTED: &str =
     r#"a size like "64MiB", a count like 200, or a percentage like "10%""#;
-const SLOPE_EXPECTED: &str =
-    r#"a rate like "10MiB/min", "30/min" or "50/1k" (per 1,000 requests)"#;
+const SLOPE_EXPECTED: &str = r#"a rate like "10MiB/min", "30/min" or "50/1k" (per 1,000 requests)"#;
 
 /// (suffix, multiplier); matched case-insensitively, so "kb" and "KB" are
 /// both 1000 and "KiB"/"kib" both 1024.
@@ -354,7 +345,7 @@ fn parse_quantity(s: &str) -> Option<Quantity> {
     }
     let x: f64 = num.parse().ok()?;
     let bytes = (x * mult as f64).round();
-    (bytes.is_finite() && bytes < u64::MAX as f64).then(|| Quantity::Bytes(bytes as u64))
+    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(Quantity::Bytes(bytes as u64))
 }
 
 fn parse_percent(s: &str) -> Option<f64> {
@@ -423,7 +414,7 @@ fn fmt_bytes(b: u64) -> String {
         return "0B".into();
     }
     for (u, m) in ORDER {
-        if b % m == 0 {
+        if b.is_multiple_of(*m) {
             return format!("{}{u}", b / m);
         }
     }
@@ -703,7 +694,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains(r#"a percentage like "10%", got "64 Mebibytes""#),
+            err.contains(r#"line 2 column 15: expected a size like "64MiB", a count like 200, or a percentage like "10%", got "64 Mebibytes""#),
             "{err}"
         );
         let err = serde_saphyr::from_str::<Vec<Budget>>("- metric: committed.bogus\n  max: 1\n")
@@ -746,7 +737,9 @@ mod tests {
         );
         assert!(budget("metric: heap.count\nmax: 2kB\n").validate().is_err());
         // A bare number on a byte metric is bytes.
-        budget("metric: heap.bytes\nmax: 4096\n").validate().unwrap();
+        budget("metric: heap.bytes\nmax: 4096\n")
+            .validate()
+            .unwrap();
     }
 
     #[test]

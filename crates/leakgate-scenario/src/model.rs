@@ -166,8 +166,8 @@ pub struct Sampling {
     /// Keep the dumps in the output directory (they may hold secrets).
     #[serde(default)]
     pub keep_dumps: bool,
-    /// Samples at the start left out of trend tests (warm-up growth).
-    #[serde(default)]
+    /// Samples at the start left out of judging (one-time warm-up growth); default 1.
+    #[serde(default = "one_usize")]
     pub warmup_samples: usize,
     /// A URL (with `{port}`) whose JSON answer is recorded with each sample while
     /// the load is paused: the service's own counters, to read beside the gate's.
@@ -320,6 +320,9 @@ fn zero() -> Duration {
     Duration::default()
 }
 fn one() -> u32 {
+    1
+}
+fn one_usize() -> usize {
     1
 }
 fn yes() -> bool {

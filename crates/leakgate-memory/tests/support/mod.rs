@@ -49,8 +49,23 @@ impl MinidumpBuilder {
         }
     }
     /// A busy region.
-    pub fn region(mut self, base: u64, size: u64, alloc_base: u64, state: u32, ty: u32, protect: u32) -> Self {
-        self.infos.push(Info { base, alloc_base, size, state, protect, ty });
+    pub fn region(
+        mut self,
+        base: u64,
+        size: u64,
+        alloc_base: u64,
+        state: u32,
+        ty: u32,
+        protect: u32,
+    ) -> Self {
+        self.infos.push(Info {
+            base,
+            alloc_base,
+            size,
+            state,
+            protect,
+            ty,
+        });
         self
     }
     pub fn commit(self, base: u64, size: u64, alloc_base: u64, ty: u32) -> Self {
@@ -60,7 +75,14 @@ impl MinidumpBuilder {
         self.region(base, size, alloc_base, MEM_RESERVE, ty, 0)
     }
     pub fn free(mut self, base: u64, size: u64) -> Self {
-        self.infos.push(Info { base, alloc_base: 0, size, state: MEM_FREE, protect: PAGE_NOACCESS, ty: 0 });
+        self.infos.push(Info {
+            base,
+            alloc_base: 0,
+            size,
+            state: MEM_FREE,
+            protect: PAGE_NOACCESS,
+            ty: 0,
+        });
         self
     }
     pub fn module(mut self, base: u64, size: u32, name: &str) -> Self {
@@ -91,7 +113,7 @@ impl MinidumpBuilder {
         let dir_rva = 32u32;
         let mut out = vec![0u8; 32 + 12 * n_streams as usize];
         let push = |out: &mut Vec<u8>, b: &[u8]| -> u32 {
-            while out.len() % 4 != 0 {
+            while !out.len().is_multiple_of(4) {
                 out.push(0);
             }
             let rva = out.len() as u32;
@@ -239,7 +261,7 @@ impl ElfCoreBuilder {
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(b"CORE\0\0\0\0");
         out.extend_from_slice(desc);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }
@@ -294,7 +316,13 @@ impl ElfCoreBuilder {
         out[54..56].copy_from_slice(&56u16.to_le_bytes());
         let phnum: u16 = if self.xnum { 0xffff } else { nph as u16 };
         out[56..58].copy_from_slice(&phnum.to_le_bytes());
-        let ph = |out: &mut Vec<u8>, ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64| {
+        let ph = |out: &mut Vec<u8>,
+                  ty: u32,
+                  flags: u32,
+                  off: u64,
+                  vaddr: u64,
+                  filesz: u64,
+                  memsz: u64| {
             out.extend_from_slice(&ty.to_le_bytes());
             out.extend_from_slice(&flags.to_le_bytes());
             for v in [off, vaddr, 0, filesz, memsz, 0x1000] {

@@ -3,7 +3,8 @@
 //!
 //! Routes: `/chunked` (chunked body, written in pieces), `/big-chunked`
 //! (~200 KiB chunked), `/fail` (500), `/slow` (200 after 50 ms), `/hang`
-//! (never answers), anything else 200 with a Content-Length body.
+//! (never answers), `/nocontent` (204), anything else 200 with a
+//! Content-Length body (headers only for HEAD).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -106,6 +107,7 @@ fn serve(stream: TcpStream, st: &State) {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let head_only = line.starts_with("HEAD ");
         let path = line.split(' ').nth(1).unwrap_or("").to_string();
         let path = path.split('?').next().unwrap().to_string();
         let mut content_length = 0usize;
@@ -156,6 +158,15 @@ fn serve(stream: TcpStream, st: &State) {
                 let piece = vec![b'x'; 20_000];
                 let pieces: Vec<&[u8]> = (0..10).map(|_| piece.as_slice()).collect();
                 chunked(&mut out, conn_header, &pieces)
+            }
+            "/nocontent" => {
+                let msg = format!("HTTP/1.1 204 No Content\r\n{conn_header}\r\n");
+                out.write_all(msg.as_bytes()).is_ok()
+            }
+            _ if head_only => {
+                // Says how long the body would be, sends none.
+                let msg = format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{conn_header}\r\n");
+                out.write_all(msg.as_bytes()).is_ok()
             }
             _ => respond(&mut out, "200 OK", conn_header, "ok"),
         };

@@ -1,0 +1,295 @@
+//! Reports for a failing and a passing run, checked with insta, and the
+//! JUnit output checked against the structure the Jenkins/Ant XSD requires.
+
+use leakgate_gate::judge::{JudgeOptions, Status, judge};
+use leakgate_gate::report::{
+    LoadStats, RunReport, charts, console_table, junit_xml, markdown, schema_json, to_json,
+};
+use leakgate_gate::snapshot::{Snapshot, compare};
+use leakgate_gate::testing::Samples;
+use leakgate_scenario::budget::Budget;
+
+const MIB: f64 = 1048576.0;
+
+fn budgets() -> Vec<Budget> {
+    serde_saphyr::from_str(
+        r#"
+- metric: committed.unknown
+  max_growth: 16MiB
+- metric: finalizable
+  types: "System.Reflection.Emit.*"
+  max_growth: 200
+  name: "no DynamicResolver growth"
+- metric: finalizable
+  types: "App.*"
+  max_slope: 50/1k
+"#,
+    )
+    .unwrap()
+}
+
+fn load() -> LoadStats {
+    LoadStats {
+        requests: 6000,
+        errors: 2,
+        p50_ms: 12.5,
+        p99_ms: 80.25,
+    }
+}
+
+/// A leak: unknown grows 4 → 36 MiB (+8 MiB/sample), DynamicResolver
+/// grows 300 per sample, a cache type stays flat.
+pub fn failing() -> RunReport {
+    let unknown: Vec<f64> = [0.0, 4.0, 12.1, 20.0, 27.9, 36.2]
+        .iter()
+        .map(|m| (m + 4.0) * MIB)
+        .collect();
+    let resident: Vec<f64> = unknown.iter().map(|u| u + 90.0 * MIB).collect();
+    let resolver: Vec<Option<u64>> = (0..6).map(|i| Some(20 + 300 * i)).collect();
+    let samples = Samples::new(6)
+        .scalar("committed.unknown", &unknown)
+        .scalar("resident", &resident)
+        .finalizable("System.Reflection.Emit.DynamicResolver", &resolver)
+        .finalizable("App.Cache+Entry", &[Some(64); 6])
+        .build();
+    let verdict = judge(&samples, &budgets(), &[], &JudgeOptions::default());
+    let current = Snapshot::from_verdict("checkout", &verdict);
+    let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
+    RunReport::new(
+        "checkout",
+        "2026-11-23T10:00:00Z",
+        "2026-11-23T10:03:00Z",
+        load(),
+        samples,
+        verdict,
+        Some(outcome),
+    )
+}
+
+/// No leak: values wobble, the snapshot matches.
+pub fn passing() -> RunReport {
+    let unknown: Vec<f64> = [40.0, 41.0, 40.5, 40.8, 40.2, 40.9]
+        .iter()
+        .map(|m| m * MIB)
+        .collect();
+    let samples = Samples::new(6)
+        .scalar("committed.unknown", &unknown)
+        .finalizable("System.Reflection.Emit.DynamicResolver", &[Some(12); 6])
+        .finalizable(
+            "App.Cache+Entry",
+            &[Some(60), Some(64), Some(62), Some(64), Some(63), Some(64)],
+        )
+        .build();
+    let verdict = judge(&samples, &budgets(), &[], &JudgeOptions::default());
+    let current = Snapshot::from_verdict("checkout", &verdict);
+    let outcome = compare(Some(&current), &current);
+    RunReport::new(
+        "checkout",
+        "2026-11-23T10:00:00Z",
+        "2026-11-23T10:03:00Z",
+        load(),
+        samples,
+        verdict,
+        Some(outcome),
+    )
+}
+
+fn crashed() -> RunReport {
+    RunReport::failed(
+        "checkout",
+        "2026-11-23T10:00:00Z",
+        "2026-11-23T10:00:42Z",
+        "service exited with code 134 after 2 samples",
+        LoadStats::default(),
+        vec![],
+    )
+}
+
+#[test]
+fn statuses_and_exit_codes() {
+    let f = failing();
+    assert_eq!((f.status, f.exit_code), (Status::Fail, 1));
+    let p = passing();
+    assert_eq!(
+        (p.status, p.exit_code),
+        (Status::Pass, 0),
+        "{:#?}",
+        p.verdict
+    );
+    let c = crashed();
+    assert_eq!((c.status, c.exit_code), (Status::Fail, 2));
+}
+
+#[test]
+fn json_round_trips() {
+    for r in [failing(), passing(), crashed()] {
+        let back: RunReport = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(back, r);
+    }
+}
+
+#[test]
+fn snapshots_failing() {
+    let r = failing();
+    insta::assert_snapshot!("failing_markdown", markdown(&r));
+    insta::assert_snapshot!("failing_junit", junit_xml(&r));
+    insta::assert_snapshot!("failing_console", console_table(&r));
+    insta::assert_json_snapshot!("failing_json", r);
+}
+
+#[test]
+fn snapshots_passing() {
+    let r = passing();
+    insta::assert_snapshot!("passing_markdown", markdown(&r));
+    insta::assert_snapshot!("passing_junit", junit_xml(&r));
+    insta::assert_snapshot!("passing_console", console_table(&r));
+    insta::assert_json_snapshot!("passing_json", r);
+}
+
+#[test]
+fn snapshots_crashed() {
+    let r = crashed();
+    insta::assert_snapshot!("crashed_markdown", markdown(&r));
+    insta::assert_snapshot!("crashed_junit", junit_xml(&r));
+}
+
+#[test]
+fn charts_are_svg_with_data_and_fit() {
+    let r = failing();
+    let charts = charts(&r);
+    let names: Vec<&str> = charts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "committed.unknown.svg",
+            "finalizable-System.Reflection.Emit.DynamicResolver.svg",
+            "finalizable-App.Cache_Entry.svg"
+        ]
+    );
+    let md = markdown(&r);
+    for n in &names {
+        assert!(md.contains(&format!("charts/{n}")), "{n} not linked");
+    }
+    let (_, svg) = &charts[0];
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let count = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
+    assert_eq!(count("circle"), 5, "one marker per judged sample");
+    assert_eq!(count("polyline"), 1);
+    assert!(svg.contains("Theil–Sen fit"));
+    insta::assert_snapshot!("failing_chart_unknown", svg);
+}
+
+/// The Jenkins/Ant JUnit XSD: testsuites > testsuite[name, tests,
+/// failures, errors, time, timestamp, hostname, id, package] >
+/// testcase[name, classname, time] > failure|error[message, type].
+fn assert_junit_structure(xml: &str) -> (usize, usize, usize) {
+    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    for suite in root.children().filter(|n| n.is_element()) {
+        assert_eq!(suite.tag_name().name(), "testsuite");
+        for a in [
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "time",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+        ] {
+            assert!(suite.attribute(a).is_some(), "testsuite lacks {a}");
+        }
+        let num = |a: &str| suite.attribute(a).unwrap().parse::<usize>().unwrap();
+        let ts = suite.attribute("timestamp").unwrap();
+        // XSD: xs:dateTime without a zone designator is what Ant writes;
+        // Jenkins accepts RFC 3339. Check it parses as a date-time.
+        assert!(ts.len() >= 19 && ts.as_bytes()[10] == b'T', "{ts}");
+        suite.attribute("time").unwrap().parse::<f64>().unwrap();
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.is_element() && n.has_tag_name("testcase"))
+            .collect();
+        for other in suite.children().filter(|n| n.is_element()) {
+            assert!(
+                ["testcase", "properties", "system-out", "system-err"]
+                    .contains(&other.tag_name().name()),
+                "unexpected {:?} in testsuite",
+                other.tag_name()
+            );
+        }
+        assert_eq!(num("tests"), cases.len());
+        let (mut f, mut e) = (0, 0);
+        for c in &cases {
+            for a in ["name", "classname", "time"] {
+                assert!(c.attribute(a).is_some(), "testcase lacks {a}");
+            }
+            c.attribute("time").unwrap().parse::<f64>().unwrap();
+            for child in c.children().filter(|n| n.is_element()) {
+                let tag = child.tag_name().name();
+                assert!(
+                    ["failure", "error", "skipped", "system-out", "system-err"].contains(&tag),
+                    "unexpected {tag} in testcase"
+                );
+                if tag == "failure" || tag == "error" {
+                    assert!(child.attribute("message").is_some_and(|m| !m.is_empty()));
+                    assert!(child.attribute("type").is_some());
+                    if tag == "failure" { f += 1 } else { e += 1 }
+                }
+            }
+        }
+        assert_eq!(num("failures"), f);
+        assert_eq!(num("errors"), e);
+        tests += cases.len();
+        failures += f;
+        errors += e;
+    }
+    (tests, failures, errors)
+}
+
+#[test]
+fn junit_has_the_required_structure() {
+    let xml = junit_xml(&failing());
+    let (tests, failures, errors) = assert_junit_structure(&xml);
+    let r = failing();
+    let failing_checks = r
+        .checks()
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .count();
+    assert_eq!(
+        tests,
+        r.checks().len() + 1,
+        "a case per check plus snapshot"
+    );
+    assert_eq!(
+        failures,
+        failing_checks + 1,
+        "the snapshot's new growth fails too"
+    );
+    assert_eq!(errors, 0);
+    assert!(xml.contains("above max_growth 16.0 MiB"), "{xml}");
+
+    assert_eq!(assert_junit_structure(&junit_xml(&passing())).1, 0);
+    assert_eq!(assert_junit_structure(&junit_xml(&crashed())), (1, 0, 1));
+}
+
+/// `schemas/report.schema.json` is generated from `RunReport`; rewrite it
+/// with `LEAKGATE_UPDATE_SCHEMAS=1`.
+#[test]
+fn report_schema_has_not_drifted() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/report.schema.json");
+    let want = schema_json();
+    if std::env::var_os("LEAKGATE_UPDATE_SCHEMAS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is out of date; run with LEAKGATE_UPDATE_SCHEMAS=1 and commit it",
+        path.display()
+    );
+}

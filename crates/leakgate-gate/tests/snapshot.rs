@@ -1,0 +1,162 @@
+//! The `.snap` / `.snap.new` protocol in a temp dir, and rounding that
+//! keeps noise out of the file.
+
+use leakgate_gate::judge::{JudgeOptions, Status, judge};
+use leakgate_gate::snapshot::{
+    self, Snapshot, SnapshotOutcome, accept, check, final_status, pending, reject, snap_path,
+};
+use leakgate_gate::testing::{Samples, Shape, shape};
+
+const MIB: f64 = 1048576.0;
+
+/// A run where committed.unknown leaks `per_sample` bytes with ±noise, and
+/// a DynamicResolver finalizer leak of `resolver` per sample (0 = none).
+fn run(per_sample: f64, resolver: f64, seed: u64) -> Snapshot {
+    let unknown = shape(12, 64.0 * MIB, Shape::Linear { per_sample }, 0.01, seed);
+    let resolver = shape(
+        12,
+        100.0,
+        Shape::Linear {
+            per_sample: resolver,
+        },
+        0.01,
+        seed + 99,
+    );
+    let samples = Samples::new(12)
+        .scalar("committed.unknown", &unknown)
+        .finalizable_f("System.Reflection.Emit.DynamicResolver", &resolver)
+        .finalizable_f("App.Cache+Entry", &[50.0; 12])
+        .build();
+    let v = judge(&samples, &[], &[], &JudgeOptions::default());
+    Snapshot::from_verdict("checkout", &v)
+}
+
+#[test]
+fn what_grows_is_recorded_rounded_and_sorted() {
+    let s = run(2.0 * MIB, 40.0, 1);
+    insta::assert_snapshot!(s.to_yaml(), @r"
+    # leakgate snapshot: what grows in this scenario, approved.
+    # Review changes with `leakgate review`; rates are rounded to 1-2-5 steps.
+    scenario: checkout
+    memory:
+    - name: committed.unknown
+      rate: ~2 MiB/1k requests
+    finalizable:
+    - name: System.Reflection.Emit.DynamicResolver
+      rate: ~50/1k requests
+    ");
+    assert_eq!(Snapshot::from_yaml(&s.to_yaml()).unwrap(), s);
+}
+
+#[test]
+fn noise_does_not_churn_the_file() {
+    // Same leak, different noise, rates within ±15%: one file.
+    let first = run(2.0 * MIB, 40.0, 1).to_yaml();
+    for (seed, rate, res) in [
+        (2, 1.8, 38.0),
+        (3, 2.2, 44.0),
+        (4, 2.0, 36.0),
+        (5, 1.9, 46.0),
+    ] {
+        assert_eq!(run(rate * MIB, res, seed).to_yaml(), first, "seed {seed}");
+    }
+    // No leak at all, any noise: the empty state.
+    for seed in 0..5 {
+        assert_eq!(
+            run(0.0, 0.0, seed),
+            Snapshot::empty("checkout"),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn pending_accept_reject_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = snap_path(dir.path(), "checkout");
+    let clean = run(0.0, 0.0, 1);
+    let leaky = run(0.0, 40.0, 1);
+
+    // First run: no approved snapshot → .snap.new written, warn.
+    assert_eq!(check(&snap, &clean).unwrap(), SnapshotOutcome::Missing);
+    assert_eq!(
+        final_status(Status::Pass, &SnapshotOutcome::Missing),
+        Status::Warn
+    );
+    assert_eq!(
+        pending(dir.path()).unwrap(),
+        [snapshot::pending_path(&snap)]
+    );
+    assert_eq!(accept(&snap).unwrap(), snap);
+    assert!(pending(dir.path()).unwrap().is_empty());
+    assert_eq!(snapshot::load(&snap).unwrap(), Some(clean.clone()));
+
+    // Same state again: matches, nothing pending.
+    assert_eq!(check(&snap, &clean).unwrap(), SnapshotOutcome::Matches);
+    assert!(pending(dir.path()).unwrap().is_empty());
+
+    // A finalizer leak appears: differs with new growth, fails.
+    let outcome = check(&snap, &leaky).unwrap();
+    let SnapshotOutcome::Differs { diff, new_growth } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        new_growth,
+        &["finalizable System.Reflection.Emit.DynamicResolver"]
+    );
+    assert!(
+        diff.contains("+- name: System.Reflection.Emit.DynamicResolver"),
+        "{diff}"
+    );
+    assert_eq!(final_status(Status::Pass, &outcome), Status::Fail);
+    let new = snapshot::pending_path(&snap);
+    assert_eq!(
+        Snapshot::from_yaml(&std::fs::read_to_string(&new).unwrap()).unwrap(),
+        leaky
+    );
+
+    // Reject: the approved file stays, the pending one goes.
+    reject(&snap).unwrap();
+    assert!(!new.exists());
+    assert_eq!(snapshot::load(&snap).unwrap(), Some(clean.clone()));
+    assert!(reject(&snap).is_err(), "nothing left to reject");
+
+    // Accept (by the .snap.new path): the leak becomes the approved state.
+    check(&snap, &leaky).unwrap();
+    accept(&new).unwrap();
+    assert_eq!(check(&snap, &leaky).unwrap(), SnapshotOutcome::Matches);
+
+    // The leak is fixed: differs without new growth → warn, for review.
+    let outcome = check(&snap, &clean).unwrap();
+    assert!(
+        matches!(&outcome, SnapshotOutcome::Differs { new_growth, .. } if new_growth.is_empty())
+    );
+    assert_eq!(final_status(Status::Pass, &outcome), Status::Warn);
+
+    // A stale .snap.new is removed when the state matches again.
+    assert!(new.exists());
+    check(&snap, &leaky).unwrap();
+    assert!(!new.exists());
+}
+
+#[test]
+fn pending_finds_nested_files_and_bad_files_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    check(&snap_path(&nested, "one"), &Snapshot::empty("one")).unwrap();
+    check(&snap_path(dir.path(), "two"), &Snapshot::empty("two")).unwrap();
+    let names: Vec<String> = pending(dir.path())
+        .unwrap()
+        .iter()
+        .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["a/b/one.snap.new", "two.snap.new"]);
+
+    let bad = dir.path().join("bad.snap");
+    std::fs::write(&bad, "scenario: x\nunexpected: 1\n").unwrap();
+    let e = check(&bad, &Snapshot::empty("x")).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.snap is not a valid leakgate snapshot"),
+        "{e}"
+    );
+}
