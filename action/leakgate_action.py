@@ -126,10 +126,23 @@ def summary_for_job(markdown, out_dir):
     return CHART_LINK.sub(lambda m: f"`{prefix}/{m.group(2)}`", markdown)
 
 
+# GitHub refuses a step summary over 1 MiB (and then shows none of it).
+SUMMARY_LIMIT = 1000 * 1024
+
+
 def append_summary(markdown):
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
+    try:
+        used = os.path.getsize(path)
+    except OSError:
+        used = 0
+    if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
+        first = markdown.splitlines()[0] if markdown.strip() else "## leakgate"
+        markdown = f"{first}\n\n(summary too large for the job summary: see summary.md in the uploaded reports)\n"
+        if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
+            return
     with open(path, "a", encoding="utf-8") as f:
         f.write(markdown)
         if not markdown.endswith("\n"):
@@ -316,7 +329,7 @@ def annotate_report(report, scenario, file):
         subject = check_subject(check)
         reasons = [str(r) for r in as_list(check.get("reasons"))]
         message = f"{subject}: " if subject else ""
-        message += " ".join(reasons) if reasons else f"{status}s the budget"
+        message += "; ".join(reasons) if reasons else f"{status}s the budget"
         title = f"leakgate {name}: {budget}"
         annotate("error" if status == "fail" else "warning", message, file=file, line=line, title=title)
         count += 1
@@ -451,6 +464,9 @@ def finish(runs, worst, root):
     else:
         report = ""
     upload = os.environ.get("INPUT_UPLOAD_ARTIFACTS", "reports").strip().lower() or "reports"
+    if upload not in ("reports", "dumps", "none"):
+        annotate("warning", f"upload-artifacts: expected reports, dumps or none, got `{upload}`; uploading reports", title="leakgate")
+        upload = "reports"
     artifact_paths = ""
     if root and upload != "none" and runs:
         absolute_root = os.path.abspath(root)

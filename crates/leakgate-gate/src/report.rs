@@ -282,7 +282,7 @@ pub fn junit_xml(report: &RunReport) -> String {
     }
     if let Some(outcome) = &report.snapshot {
         let mut tc = match outcome {
-            SnapshotOutcome::Differs { diff, new_growth } if !new_growth.is_empty() => {
+            SnapshotOutcome::Differs { diff, new_growth } if !outcome.new_finalizer_growth().is_empty() => {
                 let mut tc = TestCaseBuilder::failure(
                     "snapshot",
                     Duration::ZERO,

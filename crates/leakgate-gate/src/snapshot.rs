@@ -73,6 +73,21 @@ pub enum SnapshotOutcome {
     },
 }
 
+impl SnapshotOutcome {
+    /// New growth that fails the gate: finalizable types growing now that the
+    /// approved snapshot does not list.
+    pub fn new_finalizer_growth(&self) -> Vec<&str> {
+        match self {
+            SnapshotOutcome::Differs { new_growth, .. } => new_growth
+                .iter()
+                .filter(|g| g.starts_with("finalizable "))
+                .map(String::as_str)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The 1-2-5 step nearest to `x` on a log scale (0 stays 0).
 pub fn round_125(x: f64) -> f64 {
     if !(x.is_finite()) || x == 0.0 {
@@ -207,13 +222,14 @@ pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotOutco
     SnapshotOutcome::Differs { diff, new_growth }
 }
 
-/// The gate's final status: new growth versus the approved snapshot fails
-/// even inside the budgets; a missing snapshot or a change without new
-/// growth (growth gone, a rate bucket moved) warns, so it gets reviewed.
+/// The gate's final status: new *finalizer* growth versus the approved
+/// snapshot fails even inside the budgets (DESIGN.md: the PR check fails on
+/// new finalizer growth); new memory growth, a missing snapshot or any other
+/// change warns, so it gets reviewed — memory is judged by its budgets.
 pub fn final_status(verdict: Status, outcome: &SnapshotOutcome) -> Status {
     match outcome {
         SnapshotOutcome::Matches => verdict,
-        SnapshotOutcome::Differs { new_growth, .. } if !new_growth.is_empty() => Status::Fail,
+        o @ SnapshotOutcome::Differs { .. } if !o.new_finalizer_growth().is_empty() => Status::Fail,
         SnapshotOutcome::Differs { .. } | SnapshotOutcome::Missing => verdict.max(Status::Warn),
     }
 }
