@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use leakgate_dotnet::inspector::{Inspector, ManagedSummary, render_finalize_queue, render_heap_stat};
+use leakgate_dotnet::inspector::{
+    Inspector, ManagedSummary, render_finalize_queue, render_heap_stat,
+};
 use leakgate_memory::{MemorySummary, render_address_summary, render_growth_table};
 use serde::Serialize;
 
@@ -69,7 +71,10 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         println!();
     }
     if analyses.len() > 1 {
-        let rows: Vec<(String, MemorySummary)> = analyses.iter().map(|a| (a.file.clone(), a.memory.clone())).collect();
+        let rows: Vec<(String, MemorySummary)> = analyses
+            .iter()
+            .map(|a| (a.file.clone(), a.memory.clone()))
+            .collect();
         print!("{}", render_growth_table(&rows));
     }
     Ok(Outcome::Pass)
@@ -78,10 +83,12 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
 fn analyze_one(path: &Path, inspector: Option<&Inspector>) -> anyhow::Result<DumpAnalysis> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let mut regions = if name.ends_with(".smaps") || name.ends_with(".maps") {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         // An smaps file is its own maps view (the parser skips the field lines).
         let smaps = name.ends_with(".smaps").then_some(text.as_str());
-        leakgate_memory::parse_proc_maps(&text, smaps).with_context(|| path.display().to_string())?
+        leakgate_memory::parse_proc_maps(&text, smaps)
+            .with_context(|| path.display().to_string())?
     } else {
         leakgate_memory::read_dump(path)?
     };
@@ -98,4 +105,3 @@ fn analyze_one(path: &Path, inspector: Option<&Inspector>) -> anyhow::Result<Dum
         managed,
     })
 }
-

@@ -70,7 +70,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {
-            eprintln!("{} {e:#}", console::style("error:").red().bold().for_stderr());
+            eprintln!(
+                "{} {e:#}",
+                console::style("error:").red().bold().for_stderr()
+            );
             ExitCode::from(2)
         }
     }

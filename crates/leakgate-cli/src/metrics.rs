@@ -24,8 +24,14 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
     values.insert("committed.heap".to_string(), get("heap"));
     values.insert("committed.image".to_string(), get("image"));
     values.insert("committed.stack".to_string(), get("stack"));
-    values.insert("committed.other".to_string(), get("other") + get("teb") + get("peb"));
-    values.insert("committed.total".to_string(), sample.memory.committed_total as f64);
+    values.insert(
+        "committed.other".to_string(),
+        get("other") + get("teb") + get("peb"),
+    );
+    values.insert(
+        "committed.total".to_string(),
+        sample.memory.committed_total as f64,
+    );
     if let Some(resident) = sample.memory.resident_total {
         values.insert("resident".to_string(), resident as f64);
     }

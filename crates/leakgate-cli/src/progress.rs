@@ -10,8 +10,6 @@ pub struct Progress {
     bar: ProgressBar,
     requests: u64,
     errors: u64,
-    samples: usize,
-    of: usize,
     phase: &'static str,
 }
 
@@ -34,8 +32,6 @@ impl Progress {
             bar,
             requests: 0,
             errors: 0,
-            samples: 0,
-            of: samples,
             phase: "starting",
         }
     }
@@ -48,8 +44,7 @@ impl Progress {
                 self.errors = errors;
             }
             Event::Sample { index, of } => {
-                self.samples = index;
-                self.of = of;
+                self.bar.set_length(of as u64);
                 self.bar.set_position(index as u64);
             }
         }
@@ -67,10 +62,5 @@ impl Progress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
-    }
-
-    #[allow(dead_code)]
-    pub fn samples(&self) -> (usize, usize) {
-        (self.samples, self.of)
     }
 }

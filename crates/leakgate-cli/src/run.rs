@@ -48,7 +48,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         let cancel = cancel.clone();
         // A second Ctrl-C while we clean up would leave children behind; the
         // runner's guards stop them, so the handler only raises the flag.
-        ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+        ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
     }
     let mut worst = Outcome::Pass;
     let several = args.scenarios.len() > 1;
@@ -66,7 +67,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     Ok(worst)
 }
 
-fn run_one(path: &Path, args: &RunArgs, several: bool, cancel: &Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+fn run_one(
+    path: &Path,
+    args: &RunArgs,
+    several: bool,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
     let mut loaded = match leakgate_scenario::load(path) {
         Ok(l) => l,
         Err(e) => {
@@ -84,12 +90,18 @@ fn run_one(path: &Path, args: &RunArgs, several: bool, cancel: &Arc<AtomicBool>)
     };
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
 
-    let inspector = if matches!(loaded.scenario.sampling.dump, DumpMode::Withheap | DumpMode::Full) {
+    let inspector = if matches!(
+        loaded.scenario.sampling.dump,
+        DumpMode::Withheap | DumpMode::Full
+    ) {
         // Built before the run starts: never in the middle of one.
         match Inspector::ensure_built(None) {
             Ok(i) => Some(i),
             Err(e) => {
-                eprintln!("{} the managed inspector is not available: {e}", console::style("error:").red().bold().for_stderr());
+                eprintln!(
+                    "{} the managed inspector is not available: {e}",
+                    console::style("error:").red().bold().for_stderr()
+                );
                 return Ok(Outcome::CouldNotRun);
             }
         }
@@ -119,9 +131,18 @@ fn run_one(path: &Path, args: &RunArgs, several: bool, cancel: &Arc<AtomicBool>)
     })
 }
 
-fn judge(loaded: &LoadedScenario, outcome: &RunOutcome, started: String, record: bool) -> anyhow::Result<RunReport> {
+fn judge(
+    loaded: &LoadedScenario,
+    outcome: &RunOutcome,
+    started: String,
+    record: bool,
+) -> anyhow::Result<RunReport> {
     let s = &loaded.scenario;
-    let samples: Vec<_> = outcome.samples.iter().map(metrics::sample_metrics).collect();
+    let samples: Vec<_> = outcome
+        .samples
+        .iter()
+        .map(metrics::sample_metrics)
+        .collect();
     let options = JudgeOptions {
         warmup_samples: s.sampling.warmup_samples,
         ..JudgeOptions::default()
@@ -137,13 +158,28 @@ fn judge(loaded: &LoadedScenario, outcome: &RunOutcome, started: String, record:
     let mut report = match &outcome.failure {
         // A partial run is still judged, for information: the exit code stays 2.
         Some(failure) => {
-            let mut r = RunReport::failed(&loaded.name, &started, &finished, &failure.to_string(), load, samples);
+            let mut r = RunReport::failed(
+                &loaded.name,
+                &started,
+                &finished,
+                &failure.to_string(),
+                load,
+                samples,
+            );
             r.verdict = (outcome.samples.len() >= 2).then_some(verdict);
             r
         }
         None => {
             let snapshot = check_snapshot(loaded, &verdict, record)?;
-            RunReport::new(&loaded.name, &started, &finished, load, samples, verdict, snapshot)
+            RunReport::new(
+                &loaded.name,
+                &started,
+                &finished,
+                load,
+                samples,
+                verdict,
+                snapshot,
+            )
         }
     };
     report.scenario_file = loaded.path.display().to_string();
@@ -153,7 +189,11 @@ fn judge(loaded: &LoadedScenario, outcome: &RunOutcome, started: String, record:
 
 /// Compares with the approved snapshot when the scenario keeps one (or `--record`).
 /// `--record` writes the current state as the approved one.
-fn check_snapshot(loaded: &LoadedScenario, verdict: &Verdict, record: bool) -> anyhow::Result<Option<SnapshotOutcome>> {
+fn check_snapshot(
+    loaded: &LoadedScenario,
+    verdict: &Verdict,
+    record: bool,
+) -> anyhow::Result<Option<SnapshotOutcome>> {
     let enabled = loaded.scenario.snapshot.as_ref().is_some_and(|c| c.enabled);
     if !enabled && !record {
         return Ok(None);
@@ -161,12 +201,14 @@ fn check_snapshot(loaded: &LoadedScenario, verdict: &Verdict, record: bool) -> a
     let current = Snapshot::from_verdict(&loaded.name, verdict);
     let path = loaded.snapshot_path();
     if record {
-        std::fs::write(&path, current.to_yaml()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, current.to_yaml())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         let _ = std::fs::remove_file(snapshot::pending_path(&path));
         eprintln!("recorded the snapshot {}", path.display());
         return Ok(Some(SnapshotOutcome::Matches));
     }
-    let outcome = snapshot::check(&path, &current).with_context(|| format!("snapshot {}", path.display()))?;
+    let outcome =
+        snapshot::check(&path, &current).with_context(|| format!("snapshot {}", path.display()))?;
     if !matches!(outcome, SnapshotOutcome::Matches) {
         eprintln!(
             "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
@@ -178,7 +220,8 @@ fn check_snapshot(loaded: &LoadedScenario, verdict: &Verdict, record: bool) -> a
 }
 
 fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let write = |name: &str, text: String| {
         let path = out_dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -214,8 +257,14 @@ fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: 
         }
     }
     if let Some(failure) = &outcome.failure {
-        eprintln!("{} {failure}", console::style("error:").red().bold().for_stderr());
-        eprintln!("{} samples were taken before it; the report covers them.", outcome.samples.len());
+        eprintln!(
+            "{} {failure}",
+            console::style("error:").red().bold().for_stderr()
+        );
+        eprintln!(
+            "{} samples were taken before it; the report covers them.",
+            outcome.samples.len()
+        );
     }
     println!(
         "{verdict} {}: {} samples, {} requests ({} errors); reports in {}",

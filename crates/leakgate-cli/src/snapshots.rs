@@ -27,12 +27,18 @@ fn pending(args: &PendingArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for root in roots {
         if root.is_dir() {
-            found.extend(snapshot::pending(&root).with_context(|| format!("cannot search {}", root.display()))?);
+            found.extend(
+                snapshot::pending(&root)
+                    .with_context(|| format!("cannot search {}", root.display()))?,
+            );
             continue;
         }
         let new = pending_path(&root);
         if !new.exists() {
-            bail!("no pending snapshot {} (run the scenario first)", new.display());
+            bail!(
+                "no pending snapshot {} (run the scenario first)",
+                new.display()
+            );
         }
         found.push(new);
     }
@@ -57,7 +63,8 @@ pub fn accept(args: PendingArgs) -> anyhow::Result<Outcome> {
         println!("no pending snapshots");
     }
     for p in pending {
-        let approved = snapshot::accept(&p).with_context(|| format!("cannot accept {}", p.display()))?;
+        let approved =
+            snapshot::accept(&p).with_context(|| format!("cannot accept {}", p.display()))?;
         println!("accepted {}", approved.display());
     }
     Ok(Outcome::Pass)
@@ -82,13 +89,24 @@ pub fn review(args: PendingArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Pass);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("review asks a question per snapshot and needs a terminal; use `leakgate accept` or `leakgate reject`");
+        bail!(
+            "review asks a question per snapshot and needs a terminal; use `leakgate accept` or `leakgate reject`"
+        );
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     for (i, p) in pending.iter().enumerate() {
-        println!("{} {} ({}/{})", console::style("Reviewing").bold(), p.display(), i + 1, pending.len());
-        print!("{}", snapshot::diff_pending(p).with_context(|| format!("cannot read {}", p.display()))?);
+        println!(
+            "{} {} ({}/{})",
+            console::style("Reviewing").bold(),
+            p.display(),
+            i + 1,
+            pending.len()
+        );
+        print!(
+            "{}",
+            snapshot::diff_pending(p).with_context(|| format!("cannot read {}", p.display()))?
+        );
         loop {
             print!("  a accept   r reject   s skip > ");
             std::io::stdout().flush()?;

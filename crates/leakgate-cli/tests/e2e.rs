@@ -18,19 +18,27 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
     for attempt in 0..2 {
         let out = temp_out();
         let run = leakgate_run(&scenario("dynamic-method-leak"), out.path(), &[]);
-        assert_eq!(run.code, 1, "attempt {attempt}: the leak must fail the gate\n{}", run.output);
+        assert_eq!(
+            run.code, 1,
+            "attempt {attempt}: the leak must fail the gate\n{}",
+            run.output
+        );
         let report = read_report(out.path());
         assert_eq!(report["status"], "fail", "attempt {attempt}");
         let failing = failing_checks(&report);
         assert!(
-            failing.iter().any(|c| c["type_name"] == "System.Reflection.Emit.DynamicResolver"),
+            failing
+                .iter()
+                .any(|c| c["type_name"] == "System.Reflection.Emit.DynamicResolver"),
             "attempt {attempt}: DynamicResolver is named as growing: {failing:#?}"
         );
         // The count agrees with the service's own ground truth at the same moment
         // (the load is paused while a sample is taken). ASP.NET itself emits a
         // few dozen dynamic methods (route delegates, DI), hence the small slack.
         for sample in read_samples(out.path()) {
-            let kept = sample["app_stats"]["delegatesKept"].as_u64().expect("/stats recorded");
+            let kept = sample["app_stats"]["delegatesKept"]
+                .as_u64()
+                .expect("/stats recorded");
             let resolvers = finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");
             assert!(
                 resolvers >= kept && resolvers <= kept + 64,
@@ -38,9 +46,16 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
                 sample["index"]
             );
         }
-        assert!(run.output.contains("System.Reflection.Emit.DynamicResolver"), "the console names the type");
+        assert!(
+            run.output
+                .contains("System.Reflection.Emit.DynamicResolver"),
+            "the console names the type"
+        );
         assert!(out.path().join("junit.xml").exists() && out.path().join("summary.md").exists());
-        assert!(dumps_left(out.path()).is_empty(), "dumps are deleted after analysis");
+        assert!(
+            dumps_left(out.path()).is_empty(),
+            "dumps are deleted after analysis"
+        );
     }
 }
 
@@ -50,7 +65,11 @@ fn native_leak_fails_on_committed_unknown_memory_only() {
     for attempt in 0..2 {
         let out = temp_out();
         let run = leakgate_run(&scenario("native-leak"), out.path(), &[]);
-        assert_eq!(run.code, 1, "attempt {attempt}: the native leak must fail\n{}", run.output);
+        assert_eq!(
+            run.code, 1,
+            "attempt {attempt}: the native leak must fail\n{}",
+            run.output
+        );
         let report = read_report(out.path());
         let failing = failing_checks(&report);
         assert!(
@@ -65,7 +84,10 @@ fn native_leak_fails_on_committed_unknown_memory_only() {
         let samples = read_samples(out.path());
         let held = |s: &serde_json::Value| s["app_stats"]["nativeBytesHeld"].as_f64().unwrap();
         let native_growth = held(samples.last().unwrap()) - held(&samples[0]);
-        assert!(native_growth > 16.0 * 1024.0 * 1024.0, "the fixture leaked {native_growth} bytes");
+        assert!(
+            native_growth > 16.0 * 1024.0 * 1024.0,
+            "the fixture leaked {native_growth} bytes"
+        );
     }
 }
 
@@ -75,13 +97,19 @@ fn healthy_service_passes() {
     for attempt in 0..2 {
         let out = temp_out();
         let run = leakgate_run(&scenario("healthy"), out.path(), &[]);
-        assert_eq!(run.code, 0, "attempt {attempt}: a healthy service passes\n{}", run.output);
+        assert_eq!(
+            run.code, 0,
+            "attempt {attempt}: a healthy service passes\n{}",
+            run.output
+        );
         let report = read_report(out.path());
         assert_eq!(report["status"], "pass", "attempt {attempt}");
         assert!(failing_checks(&report).is_empty());
         // The cache really filled, during the run, and stayed bounded.
         let samples = read_samples(out.path());
-        let entries = samples.last().unwrap()["app_stats"]["cacheEntries"].as_u64().unwrap();
+        let entries = samples.last().unwrap()["app_stats"]["cacheEntries"]
+            .as_u64()
+            .unwrap();
         assert_eq!(entries, 4000, "the bounded cache is full");
     }
 }
@@ -101,13 +129,28 @@ fn a_service_killed_mid_run_gives_exit_2_and_a_partial_report() {
         unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
     }
     let run = finish(&mut child);
-    assert_eq!(run.code, 2, "a crashed service is 'could not run'\n{}", run.output);
-    assert!(run.output.contains("killed by signal 9"), "the reason is given\n{}", run.output);
+    assert_eq!(
+        run.code, 2,
+        "a crashed service is 'could not run'\n{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("killed by signal 9"),
+        "the reason is given\n{}",
+        run.output
+    );
     let report = read_report(out.path());
     assert_eq!(report["exit_code"], 2);
-    assert!(report["failure"].as_str().unwrap().contains("service"), "{}", report["failure"]);
+    assert!(
+        report["failure"].as_str().unwrap().contains("service"),
+        "{}",
+        report["failure"]
+    );
     let samples = report["samples"].as_array().unwrap();
-    assert!(!samples.is_empty(), "the samples taken before the crash are reported");
+    assert!(
+        !samples.is_empty(),
+        "the samples taken before the crash are reported"
+    );
     assert!(dumps_left(out.path()).is_empty(), "no dump is left behind");
     for pid in service {
         assert!(!alive(pid), "pid {pid} survived");
@@ -126,8 +169,15 @@ fn ctrl_c_stops_everything_and_writes_what_exists() {
     let children = descendants(leakgate_pid);
     unsafe { libc::kill(leakgate_pid as i32, libc::SIGINT) };
     let run = finish(&mut child);
-    assert!(started.elapsed() < Duration::from_secs(30), "Ctrl-C is honoured promptly");
-    assert_ne!(run.code, 0, "an interrupted run does not pass\n{}", run.output);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "Ctrl-C is honoured promptly"
+    );
+    assert_ne!(
+        run.code, 0,
+        "an interrupted run does not pass\n{}",
+        run.output
+    );
     assert!(run.output.contains("interrupted"), "{}", run.output);
     let report = read_report(out.path());
     assert!(!report["samples"].as_array().unwrap().is_empty());
@@ -140,19 +190,28 @@ fn ctrl_c_stops_everything_and_writes_what_exists() {
 fn a_malformed_scenario_exits_2_naming_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.yaml");
-    let text = std::fs::read_to_string(scenario("healthy")).unwrap().replace("  count: 5", "  count: 5\n  every_request: 10");
+    let text = std::fs::read_to_string(scenario("healthy"))
+        .unwrap()
+        .replace("  count: 5", "  count: 5\n  every_request: 10");
     std::fs::write(&path, text).unwrap();
     let run = leakgate_run(&path, dir.path(), &[]);
     assert_eq!(run.code, 2, "{}", run.output);
     let expected = format!("{}:", path.display());
-    let line = run.output.lines().find(|l| l.contains(&expected)).unwrap_or_else(|| panic!("{}", run.output));
+    let line = run
+        .output
+        .lines()
+        .find(|l| l.contains(&expected))
+        .unwrap_or_else(|| panic!("{}", run.output));
     // "<file>:<line>:<column>: unknown field `every_request`, expected one of ..."
     let rest = &line[line.find(&expected).unwrap() + expected.len()..];
     let mut parts = rest.splitn(3, ':');
     let line_no: u64 = parts.next().unwrap().parse().unwrap();
     let column: u64 = parts.next().unwrap().parse().unwrap();
     let source = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(source.lines().nth(line_no as usize - 1).unwrap().trim(), "every_request: 10");
+    assert_eq!(
+        source.lines().nth(line_no as usize - 1).unwrap().trim(),
+        "every_request: 10"
+    );
     assert_eq!(column, 3);
     assert!(rest.contains("every_request"), "{line}");
 }

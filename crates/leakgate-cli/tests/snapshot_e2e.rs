@@ -52,7 +52,9 @@ fn junit_snapshot_case(out: &Path) -> String {
     let xml = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     let start = xml.find("name=\"snapshot\"").expect("a snapshot test case");
     let case_start = xml[..start].rfind("<testcase").unwrap();
-    let end = xml[case_start..].find("</testcase>").map_or(xml.len(), |e| case_start + e);
+    let end = xml[case_start..]
+        .find("</testcase>")
+        .map_or(xml.len(), |e| case_start + e);
     xml[case_start..end].to_string()
 }
 
@@ -69,36 +71,81 @@ fn record_match_new_growth_accept() {
     let run = leakgate_run(&scenario, out.path(), &["--record"]);
     assert_eq!(run.code, 0, "recording passes\n{}", run.output);
     let approved = std::fs::read_to_string(&snap).expect("the snapshot is recorded");
-    assert!(approved.contains("System.Reflection.Emit.DynamicResolver"), "{approved}");
+    assert!(
+        approved.contains("System.Reflection.Emit.DynamicResolver"),
+        "{approved}"
+    );
     assert!(!pending.exists());
 
     // 2. The same code again passes the snapshot check.
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
     assert_eq!(run.code, 0, "the same code passes\n{}", run.output);
-    assert!(!junit_snapshot_case(out.path()).contains("<failure"), "{}", junit_snapshot_case(out.path()));
+    assert!(
+        !junit_snapshot_case(out.path()).contains("<failure"),
+        "{}",
+        junit_snapshot_case(out.path())
+    );
 
     // 3. A second finalizable type grows: the gate fails, with a diff naming it.
     let scenario = write_scenario(dir.path(), Some("/leak/finalizable"));
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
-    assert_eq!(run.code, 1, "new finalizer growth fails inside the budgets\n{}", run.output);
+    assert_eq!(
+        run.code, 1,
+        "new finalizer growth fails inside the budgets\n{}",
+        run.output
+    );
     let report = read_report(out.path());
-    assert_eq!(report["snapshot"]["outcome"], "differs", "{}", report["snapshot"]);
+    assert_eq!(
+        report["snapshot"]["outcome"], "differs",
+        "{}",
+        report["snapshot"]
+    );
     let diff = report["snapshot"]["diff"].as_str().unwrap();
-    assert!(diff.lines().any(|l| l.starts_with('+') && l.contains("TrackedResource")), "{diff}");
-    assert!(run.output.contains("TrackedResource"), "the console shows the diff\n{}", run.output);
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('+') && l.contains("TrackedResource")),
+        "{diff}"
+    );
+    assert!(
+        run.output.contains("TrackedResource"),
+        "the console shows the diff\n{}",
+        run.output
+    );
     assert!(junit_snapshot_case(out.path()).contains("<failure"));
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
-    assert!(summary.contains("```diff") && summary.contains("TrackedResource"), "{summary}");
-    assert!(pending.exists(), "NAME.snap.new is written beside NAME.snap");
-    assert_eq!(std::fs::read_to_string(&snap).unwrap(), approved, "the approved file is untouched");
+    assert!(
+        summary.contains("```diff") && summary.contains("TrackedResource"),
+        "{summary}"
+    );
+    assert!(
+        pending.exists(),
+        "NAME.snap.new is written beside NAME.snap"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&snap).unwrap(),
+        approved,
+        "the approved file is untouched"
+    );
 
     // 4. `leakgate accept` approves it; the same run then passes.
-    let accept = Command::new(env!("CARGO_BIN_EXE_leakgate")).arg("accept").arg(&snap).output().unwrap();
-    assert!(accept.status.success(), "{}", String::from_utf8_lossy(&accept.stderr));
+    let accept = Command::new(env!("CARGO_BIN_EXE_leakgate"))
+        .arg("accept")
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(
+        accept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accept.stderr)
+    );
     assert!(!pending.exists());
-    assert!(std::fs::read_to_string(&snap).unwrap().contains("TrackedResource"));
+    assert!(
+        std::fs::read_to_string(&snap)
+            .unwrap()
+            .contains("TrackedResource")
+    );
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
     assert_eq!(run.code, 0, "accepted growth passes\n{}", run.output);

@@ -282,7 +282,9 @@ pub fn junit_xml(report: &RunReport) -> String {
     }
     if let Some(outcome) = &report.snapshot {
         let mut tc = match outcome {
-            SnapshotOutcome::Differs { diff, new_growth } if !outcome.new_finalizer_growth().is_empty() => {
+            SnapshotOutcome::Differs { diff, new_growth }
+                if !outcome.new_finalizer_growth().is_empty() =>
+            {
                 let mut tc = TestCaseBuilder::failure(
                     "snapshot",
                     Duration::ZERO,
@@ -366,7 +368,10 @@ pub fn notable(checks: &[Check]) -> (Vec<&Check>, usize) {
 }
 
 fn hidden_line(hidden: usize) -> String {
-    format!("{hidden} more per-type check{} passed with no growth.", if hidden == 1 { "" } else { "s" })
+    format!(
+        "{hidden} more per-type check{} passed with no growth.",
+        if hidden == 1 { "" } else { "s" }
+    )
 }
 
 /// The Markdown summary (for `$GITHUB_STEP_SUMMARY` and PR comments).

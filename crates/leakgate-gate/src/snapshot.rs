@@ -360,6 +360,19 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
     Ok(out)
 }
 
+/// The unified diff from the approved snapshot (empty if none) to the pending
+/// one, for `leakgate review`; takes either path.
+pub fn diff_pending(path: &Path) -> Result<String, SnapshotError> {
+    let new = pending_path(path);
+    let approved = fs::read_to_string(approved_path(path)).unwrap_or_default();
+    let pending = fs::read_to_string(&new).map_err(io("read", &new))?;
+    Ok(similar::TextDiff::from_lines(&approved, &pending)
+        .unified_diff()
+        .context_radius(3)
+        .header("approved", "pending")
+        .to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,17 +430,4 @@ mod tests {
             Status::Fail
         );
     }
-}
-
-/// The unified diff from the approved snapshot (empty if none) to the pending
-/// one, for `leakgate review`; takes either path.
-pub fn diff_pending(path: &Path) -> Result<String, SnapshotError> {
-    let new = pending_path(path);
-    let approved = fs::read_to_string(approved_path(path)).unwrap_or_default();
-    let pending = fs::read_to_string(&new).map_err(io("read", &new))?;
-    Ok(similar::TextDiff::from_lines(&approved, &pending)
-        .unified_diff()
-        .context_radius(3)
-        .header("approved", "pending")
-        .to_string())
 }

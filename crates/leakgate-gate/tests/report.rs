@@ -163,8 +163,8 @@ fn charts_are_svg_with_data_and_fit() {
         [
             "committed.unknown.svg",
             "finalizable-System.Reflection.Emit.DynamicResolver.svg",
-            "finalizable-App.Cache_Entry.svg"
-        ]
+        ],
+        "charts for the notable checks only: App.Cache+Entry stayed flat"
     );
     let md = markdown(&r);
     for n in &names {

@@ -34,7 +34,12 @@ fn main() {
     if let Some(f) = &outcome.failure {
         eprintln!("run failed: {f}");
     }
-    println!("scenario {}: {} samples, {} requests", loaded.name, outcome.samples.len(), outcome.load.requests);
+    println!(
+        "scenario {}: {} samples, {} requests",
+        loaded.name,
+        outcome.samples.len(),
+        outcome.load.requests
+    );
     println!(
         "{:>6} {:>10} {:>8} {:>9} {:>8} {:>11} {:>12} {:>10}",
         "sample", "paused ms", "gc ms", "dump ms", "maps ms", "analysis ms", "committed", "GC heap"
@@ -50,7 +55,12 @@ fn main() {
             t.maps_ms,
             t.analysis_ms,
             s.memory.committed_total as f64 / 1048576.0,
-            s.memory.committed_by_usage.get("gc_heap").copied().unwrap_or(0) as f64 / 1048576.0,
+            s.memory
+                .committed_by_usage
+                .get("gc_heap")
+                .copied()
+                .unwrap_or(0) as f64
+                / 1048576.0,
         );
     }
     let n = outcome.samples.len().max(1) as f64;

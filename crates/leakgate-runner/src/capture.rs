@@ -103,14 +103,23 @@ pub fn take(
         None => None,
     };
     let t = Instant::now();
-    let (maps, smaps) = leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
+    let (maps, smaps) =
+        leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
     timings.maps_ms = ms(t);
-    Ok(Raw { maps, smaps, dump, timings })
+    Ok(Raw {
+        maps,
+        smaps,
+        dump,
+        timings,
+    })
 }
 
 /// Analyses a raw sample: regions from the maps, managed data from the dump,
 /// then "GC heap" carved out of Unknown.
-pub fn analyse(raw: &Raw, inspector: Option<&Inspector>) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
+pub fn analyse(
+    raw: &Raw,
+    inspector: Option<&Inspector>,
+) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
     let t = Instant::now();
     let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(|e| CaptureError::Maps(e.to_string()))?;

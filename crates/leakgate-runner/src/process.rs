@@ -49,7 +49,10 @@ impl Child {
         }
         expr = match log {
             Some(path) => {
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
                 let err = file.try_clone()?;
                 expr.stdout_file(file).stderr_file(err)
             }
@@ -98,7 +101,10 @@ impl Child {
 
     /// The last `lines` lines of the child's log, for error messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        self.log.as_deref().map(|p| tail(p, lines)).unwrap_or_default()
+        self.log
+            .as_deref()
+            .map(|p| tail(p, lines))
+            .unwrap_or_default()
     }
 
     /// Sends the stop signal to the whole group, waits the grace period, then SIGKILLs it.
@@ -210,6 +216,10 @@ pub fn find_dotnet_process(root: u32) -> Option<u32> {
 fn children_of(pid: u32) -> Vec<u32> {
     let path = format!("/proc/{pid}/task/{pid}/children");
     std::fs::read_to_string(path)
-        .map(|s| s.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -7,8 +7,15 @@ use std::time::Duration;
 /// What to probe, with `{port}` already filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
-    Http { host: String, port: u16, path: String },
-    Tcp { host: String, port: u16 },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
 }
 
 impl Probe {
@@ -30,7 +37,12 @@ impl Probe {
     pub fn tcp(spec: &str) -> Result<Probe, String> {
         let (host, port) = split_host_port(spec, 0)
             .filter(|(_, p)| *p != 0)
-            .or_else(|| spec.trim().parse().ok().map(|p| ("127.0.0.1".to_string(), p)))
+            .or_else(|| {
+                spec.trim()
+                    .parse()
+                    .ok()
+                    .map(|p| ("127.0.0.1".to_string(), p))
+            })
             .ok_or_else(|| format!("ready.tcp {spec:?}: expected a port or host:port"))?;
         Ok(Probe::Tcp { host, port })
     }
@@ -67,8 +79,11 @@ fn http_get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16
     let mut stream = connect(host, port, timeout)?;
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     // A server may reset after answering; what was read still counts.
     if let Err(e) = stream.read_to_end(&mut bytes)
@@ -82,18 +97,28 @@ fn http_get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP response: {:?}", head.lines().next().unwrap_or("")))?;
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP response: {:?}",
+                head.lines().next().unwrap_or("")
+            )
+        })?;
     let chunked = head
         .lines()
         .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((code, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
         if size == 0 || rest.len() < size {
             break;
         }
@@ -138,7 +163,9 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
 
 /// A free TCP port on 127.0.0.1, for the `{port}` placeholder.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]
@@ -149,14 +176,34 @@ mod tests {
     fn parses_probes() {
         assert_eq!(
             Probe::http("http://127.0.0.1:5000/healthz").unwrap(),
-            Probe::Http { host: "127.0.0.1".into(), port: 5000, path: "/healthz".into() }
+            Probe::Http {
+                host: "127.0.0.1".into(),
+                port: 5000,
+                path: "/healthz".into()
+            }
         );
         assert_eq!(
             Probe::http("http://localhost").unwrap(),
-            Probe::Http { host: "localhost".into(), port: 80, path: "/".into() }
+            Probe::Http {
+                host: "localhost".into(),
+                port: 80,
+                path: "/".into()
+            }
         );
-        assert_eq!(Probe::tcp("8080").unwrap(), Probe::Tcp { host: "127.0.0.1".into(), port: 8080 });
-        assert_eq!(Probe::tcp("[::1]:81").unwrap(), Probe::Tcp { host: "::1".into(), port: 81 });
+        assert_eq!(
+            Probe::tcp("8080").unwrap(),
+            Probe::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8080
+            }
+        );
+        assert_eq!(
+            Probe::tcp("[::1]:81").unwrap(),
+            Probe::Tcp {
+                host: "::1".into(),
+                port: 81
+            }
+        );
         assert!(Probe::http("https://x/").is_err());
         assert!(Probe::tcp("nope").is_err());
     }
@@ -164,7 +211,12 @@ mod tests {
     #[test]
     fn a_closed_port_is_not_ready() {
         let port = free_port().unwrap();
-        assert!(Probe::tcp(&port.to_string()).unwrap().check(Duration::from_millis(200)).is_err());
+        assert!(
+            Probe::tcp(&port.to_string())
+                .unwrap()
+                .check(Duration::from_millis(200))
+                .is_err()
+        );
     }
 
     #[test]
@@ -183,7 +235,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_decoded() {
-        assert_eq!(dechunk("5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"), "hello, world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
+            "hello, world"
+        );
         assert_eq!(dechunk(""), "");
     }
 }

@@ -24,9 +24,15 @@ use crate::ready::{self, Probe};
 pub enum Event {
     Phase(Phase),
     /// Load progress: completed requests and errors so far.
-    Load { requests: u64, errors: u64 },
+    Load {
+        requests: u64,
+        errors: u64,
+    },
     /// A sample was taken and analysed.
-    Sample { index: usize, of: usize },
+    Sample {
+        index: usize,
+        of: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,17 +68,31 @@ pub enum RunFailure {
     #[error("could not start the service: {message}")]
     Launch { message: String },
     #[error("the service {exit} during the {phase} phase; last lines of its log:\n{log_tail}")]
-    ServiceExited { exit: String, phase: String, log_tail: String },
+    ServiceExited {
+        exit: String,
+        phase: String,
+        log_tail: String,
+    },
     #[error("the service was not ready after {timeout_secs}s ({last_error})")]
-    NotReady { timeout_secs: f64, last_error: String },
+    NotReady {
+        timeout_secs: f64,
+        last_error: String,
+    },
     #[error("the service is not a .NET process leakgate can talk to: {message}")]
     NoDiagnostics { message: String },
     #[error("sample {index}: {message}")]
     Sample { index: usize, message: String },
     #[error("the load generator could not start: {message}")]
     Load { message: String },
-    #[error("not enough requests: waited {waited_secs}s for {wanted} requests before sample {index}, saw {seen}")]
-    LoadStalled { index: usize, wanted: u64, seen: u64, waited_secs: f64 },
+    #[error(
+        "not enough requests: waited {waited_secs}s for {wanted} requests before sample {index}, saw {seen}"
+    )]
+    LoadStalled {
+        index: usize,
+        wanted: u64,
+        seen: u64,
+        waited_secs: f64,
+    },
     #[error("interrupted (Ctrl-C)")]
     Interrupted,
 }
@@ -99,7 +119,11 @@ pub struct RunOptions<'a> {
 }
 
 /// Runs the scenario. `on_event` is called from this thread only.
-pub fn run(loaded: &LoadedScenario, options: &RunOptions, on_event: &mut dyn FnMut(Event)) -> RunOutcome {
+pub fn run(
+    loaded: &LoadedScenario,
+    options: &RunOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> RunOutcome {
     let mut state = State {
         loaded,
         options,
@@ -130,7 +154,7 @@ struct State<'a> {
 /// The load while it runs: the built-in client or an external tool.
 enum Load {
     Builtin(LoadDriver),
-    External(Child),
+    External(Box<Child>),
 }
 
 impl Load {
@@ -167,11 +191,20 @@ impl State<'_> {
         std::fs::create_dir_all(&self.options.out_dir).map_err(|e| RunFailure::Launch {
             message: format!("cannot create {}: {e}", self.options.out_dir.display()),
         })?;
-        let cwd = self.loaded.resolve(s.service.cwd.as_deref().unwrap_or(Path::new(".")));
-        self.port = ready::free_port().map_err(|e| RunFailure::Launch { message: e.to_string() })?;
+        let cwd = self
+            .loaded
+            .resolve(s.service.cwd.as_deref().unwrap_or(Path::new(".")));
+        self.port = ready::free_port().map_err(|e| RunFailure::Launch {
+            message: e.to_string(),
+        })?;
         let fill = |text: &str| text.replace("{port}", &self.port.to_string());
 
-        if let Some(build) = s.service.build.as_ref().filter(|_| !self.options.skip_build) {
+        if let Some(build) = s
+            .service
+            .build
+            .as_ref()
+            .filter(|_| !self.options.skip_build)
+        {
             on_event(Event::Phase(Phase::Build));
             self.build(build, &cwd)?;
         }
@@ -218,7 +251,10 @@ impl State<'_> {
                 service.pid()
             ),
         })?;
-        let client = DiagnosticsClient::for_pid(dotnet_pid).map_err(|e| RunFailure::NoDiagnostics { message: e.to_string() })?;
+        let client =
+            DiagnosticsClient::for_pid(dotnet_pid).map_err(|e| RunFailure::NoDiagnostics {
+                message: e.to_string(),
+            })?;
 
         let load = self.start_load(&fill, &cwd)?;
         let result = self.sample_loop(&load, &mut service, &client, dotnet_pid, on_event);
@@ -255,11 +291,19 @@ impl State<'_> {
         };
         let log = self.options.out_dir.join("build.log");
         let _ = std::fs::remove_file(&log);
-        let mut child = Child::spawn("build", &argv, cwd, &[], Some(&log), StopSignal::Term, Duration::from_secs(2))
-            .map_err(|e| RunFailure::Build {
-                status: format!("could not start `{}`", argv.join(" ")),
-                log_tail: e.to_string(),
-            })?;
+        let mut child = Child::spawn(
+            "build",
+            &argv,
+            cwd,
+            &[],
+            Some(&log),
+            StopSignal::Term,
+            Duration::from_secs(2),
+        )
+        .map_err(|e| RunFailure::Build {
+            status: format!("could not start `{}`", argv.join(" ")),
+            log_tail: e.to_string(),
+        })?;
         loop {
             if let Some(exit) = child.exited() {
                 if exit.description == "exited with code 0" {
@@ -314,11 +358,19 @@ impl State<'_> {
         if let Some(command) = &l.command {
             let argv: Vec<String> = command.0.iter().map(|a| fill(a)).collect();
             let log = self.options.out_dir.join("load.log");
-            return Child::spawn("load", &argv, cwd, &[], Some(&log), StopSignal::Term, Duration::from_secs(2))
-                .map(Load::External)
-                .map_err(|e| RunFailure::Load {
-                    message: format!("{}: {e}", argv.join(" ")),
-                });
+            return Child::spawn(
+                "load",
+                &argv,
+                cwd,
+                &[],
+                Some(&log),
+                StopSignal::Term,
+                Duration::from_secs(2),
+            )
+            .map(|c| Load::External(Box::new(c)))
+            .map_err(|e| RunFailure::Load {
+                message: format!("{}: {e}", argv.join(" ")),
+            });
         }
         let plan = LoadPlan {
             host: "127.0.0.1".into(),
@@ -330,7 +382,11 @@ impl State<'_> {
                     method: r.method.clone(),
                     path: fill(&r.path),
                     body: r.body.clone(),
-                    headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     weight: r.weight,
                 })
                 .collect(),
@@ -340,7 +396,9 @@ impl State<'_> {
         };
         LoadDriver::start(plan)
             .map(Load::Builtin)
-            .map_err(|e| RunFailure::Load { message: e.to_string() })
+            .map_err(|e| RunFailure::Load {
+                message: e.to_string(),
+            })
     }
 
     fn sample_loop(
@@ -363,7 +421,11 @@ impl State<'_> {
                 .map(|d| d.get().saturating_sub(warmup) / (count.max(2) as u32 - 1))
         });
         // The bound on waiting for `every_requests`: the load's duration, else 10 minutes.
-        let deadline = scenario.load.duration.map(|d| d.get()).unwrap_or(Duration::from_secs(600));
+        let deadline = scenario
+            .load
+            .duration
+            .map(|d| d.get())
+            .unwrap_or(Duration::from_secs(600));
 
         on_event(Event::Phase(Phase::Warmup));
         self.wait_until(started + warmup, load, service, on_event)?;
@@ -371,8 +433,12 @@ impl State<'_> {
 
         let dumps_dir = self.options.out_dir.join("dumps");
         let samples_dir = self.options.out_dir.join("samples");
-        create_private_dir(&dumps_dir).map_err(|e| RunFailure::Launch { message: e.to_string() })?;
-        std::fs::create_dir_all(&samples_dir).map_err(|e| RunFailure::Launch { message: e.to_string() })?;
+        create_private_dir(&dumps_dir).map_err(|e| RunFailure::Launch {
+            message: e.to_string(),
+        })?;
+        std::fs::create_dir_all(&samples_dir).map_err(|e| RunFailure::Launch {
+            message: e.to_string(),
+        })?;
         let baseline_requests = load.requests();
 
         for index in 0..count {
@@ -380,18 +446,33 @@ impl State<'_> {
                 match (every, sampling.every_requests) {
                     (_, Some(n)) => {
                         let wanted = baseline_requests + n * index as u64;
-                        self.wait_requests(index, wanted, started + warmup + deadline, load, service, on_event)?
+                        self.wait_requests(
+                            index,
+                            wanted,
+                            started + warmup + deadline,
+                            load,
+                            service,
+                            on_event,
+                        )?
                     }
-                    (Some(every), None) => {
-                        self.wait_until(started + warmup + every * index as u32, load, service, on_event)?
+                    (Some(every), None) => self.wait_until(
+                        started + warmup + every * index as u32,
+                        load,
+                        service,
+                        on_event,
+                    )?,
+                    (None, None) => {
+                        unreachable!("the scenario validation requires a sampling interval")
                     }
-                    (None, None) => unreachable!("the scenario validation requires a sampling interval"),
                 }
             }
             self.check_service(service, "sampling")?;
             let sample = self.take_sample(index, started, load, client, pid)?;
             self.samples.push(sample);
-            on_event(Event::Sample { index: index + 1, of: count });
+            on_event(Event::Sample {
+                index: index + 1,
+                of: count,
+            });
         }
         Ok(())
     }
@@ -409,7 +490,11 @@ impl State<'_> {
             index,
             message: e.to_string(),
         };
-        let dump_path = self.options.out_dir.join("dumps").join(format!("sample-{index:02}.dump"));
+        let dump_path = self
+            .options
+            .out_dir
+            .join("dumps")
+            .join(format!("sample-{index:02}.dump"));
         let _ = capture::prepare_private_file(&dump_path);
         let paused = Instant::now();
         load.pause();
@@ -418,11 +503,20 @@ impl State<'_> {
         let mut notes = Vec::new();
         let app_stats = sampling.stats_url.as_ref().and_then(|url| {
             let url = url.replace("{port}", &self.port.to_string());
-            let answer = ready::fetch(&url, Duration::from_secs(10))
-                .and_then(|body| serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}")));
-            answer.map_err(|e| notes.push(format!("stats_url: {e}"))).ok()
+            let answer = ready::fetch(&url, Duration::from_secs(10)).and_then(|body| {
+                serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))
+            });
+            answer
+                .map_err(|e| notes.push(format!("stats_url: {e}")))
+                .ok()
         });
-        let raw = capture::take(client, pid, sampling.gc_before_sample, sampling.dump, &dump_path);
+        let raw = capture::take(
+            client,
+            pid,
+            sampling.gc_before_sample,
+            sampling.dump,
+            &dump_path,
+        );
         load.resume();
         let load_paused_ms = paused.elapsed().as_secs_f64() * 1000.0;
         let mut raw = raw.map_err(|e| {
@@ -439,7 +533,9 @@ impl State<'_> {
         let mut timings = raw.timings;
         timings.analysis_ms = analysis_ms;
         if raw.dump.is_none() {
-            notes.push("no dump taken (sampling.dump: none): managed metrics are absent".to_string());
+            notes.push(
+                "no dump taken (sampling.dump: none): managed metrics are absent".to_string(),
+            );
         }
         let sample = CapturedSample {
             index,
@@ -454,8 +550,14 @@ impl State<'_> {
         };
         // The maps travel with the sample, so regions can be analysed again later.
         let samples_dir = self.options.out_dir.join("samples");
-        let _ = std::fs::write(samples_dir.join(format!("sample-{index:02}.maps")), &raw.maps);
-        let _ = std::fs::write(samples_dir.join(format!("sample-{index:02}.smaps")), &raw.smaps);
+        let _ = std::fs::write(
+            samples_dir.join(format!("sample-{index:02}.maps")),
+            &raw.maps,
+        );
+        let _ = std::fs::write(
+            samples_dir.join(format!("sample-{index:02}.smaps")),
+            &raw.smaps,
+        );
         let json = serde_json::to_string_pretty(&sample).expect("a sample serialises");
         let _ = std::fs::write(samples_dir.join(format!("sample-{index:02}.json")), json);
         Ok(sample)
@@ -532,5 +634,8 @@ fn report_load(load: &Load, on_event: &mut dyn FnMut(Event)) {
 
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }

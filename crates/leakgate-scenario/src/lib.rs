@@ -47,7 +47,12 @@ impl LoadedScenario {
 
     /// Where the approved snapshot lives: `snapshot.path`, else `<name>.snap` beside the scenario.
     pub fn snapshot_path(&self) -> PathBuf {
-        match self.scenario.snapshot.as_ref().and_then(|s| s.path.as_ref()) {
+        match self
+            .scenario
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.path.as_ref())
+        {
             Some(p) => self.resolve(p),
             None => self.dir().join(format!("{}.snap", self.name)),
         }
@@ -173,16 +178,23 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
     if s.sampling.count < 2 {
         return fail(
             "count",
-            format!("sampling.count: expected at least 2 samples to measure growth, got {}", s.sampling.count),
+            format!(
+                "sampling.count: expected at least 2 samples to measure growth, got {}",
+                s.sampling.count
+            ),
         );
     }
     if s.sampling.every.is_some() && s.sampling.every_requests.is_some() {
         return fail(
             "every_requests",
-            "sampling: give either `every` (a duration) or `every_requests` (a count), not both".into(),
+            "sampling: give either `every` (a duration) or `every_requests` (a count), not both"
+                .into(),
         );
     }
-    if s.sampling.every.is_none() && s.sampling.every_requests.is_none() && s.load.duration.is_none() {
+    if s.sampling.every.is_none()
+        && s.sampling.every_requests.is_none()
+        && s.load.duration.is_none()
+    {
         return fail(
             "sampling",
             "sampling: expected `every` (e.g. 5s) or `every_requests` (e.g. 500), or a `load.duration` to spread the samples over".into(),
@@ -195,27 +207,45 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
         );
     }
     if !s.load.requests.is_empty() && s.load.command.is_some() {
-        return fail("command", "load: give either `requests` or `command`, not both".into());
+        return fail(
+            "command",
+            "load: give either `requests` or `command`, not both".into(),
+        );
     }
     if s.load.concurrency == 0 {
-        return fail("concurrency", "load.concurrency: expected at least 1".into());
+        return fail(
+            "concurrency",
+            "load.concurrency: expected at least 1".into(),
+        );
     }
     if let Some(rate) = s.load.rate
         && !(rate > 0.0 && rate.is_finite())
     {
-        return fail("rate", format!("load.rate: expected requests per second above 0, got {rate}"));
+        return fail(
+            "rate",
+            format!("load.rate: expected requests per second above 0, got {rate}"),
+        );
     }
     for r in &s.load.requests {
         if !r.path.starts_with('/') {
-            return fail("path", format!("load.requests: path {:?} must start with '/'", r.path));
+            return fail(
+                "path",
+                format!("load.requests: path {:?} must start with '/'", r.path),
+            );
         }
     }
     if s.service.ready.http.is_none() && s.service.ready.tcp.is_none() {
-        return fail("ready", "service.ready: expected `http` (a URL answering 2xx) or `tcp` (a port)".into());
+        return fail(
+            "ready",
+            "service.ready: expected `http` (a URL answering 2xx) or `tcp` (a port)".into(),
+        );
     }
     for pattern in &s.ignore {
         if let Err(e) = globset::Glob::new(pattern) {
-            return fail("ignore", format!("ignore: {pattern:?} is not a valid glob: {e}"));
+            return fail(
+                "ignore",
+                format!("ignore: {pattern:?} is not a valid glob: {e}"),
+            );
         }
     }
     for (i, budget) in s.budgets.iter().enumerate() {

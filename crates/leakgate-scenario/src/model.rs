@@ -225,10 +225,13 @@ impl<'de> Deserialize<'de> for Argv {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Argv;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a command: a string like \"dotnet build -c Release\" or a list of arguments")
+                f.write_str(
+                    "a command: a string like \"dotnet build -c Release\" or a list of arguments",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Argv, E> {
-                let words = shlex::split(v).ok_or_else(|| E::custom(format!("unbalanced quotes in command {v:?}")))?;
+                let words = shlex::split(v)
+                    .ok_or_else(|| E::custom(format!("unbalanced quotes in command {v:?}")))?;
                 if words.is_empty() {
                     return Err(E::custom("expected a command, got an empty string"));
                 }
@@ -240,7 +243,9 @@ impl<'de> Deserialize<'de> for Argv {
                     words.push(w);
                 }
                 if words.is_empty() {
-                    return Err(serde::de::Error::custom("expected a command, got an empty list"));
+                    return Err(serde::de::Error::custom(
+                        "expected a command, got an empty list",
+                    ));
                 }
                 Ok(Argv(words))
             }
@@ -288,16 +293,26 @@ impl<'de> Deserialize<'de> for Duration {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
                 humantime::parse_duration(v.trim())
                     .map(Duration)
-                    .map_err(|e| E::custom(format!("expected a duration like \"30s\", \"500ms\" or \"2m\", got {v:?} ({e})")))
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "expected a duration like \"30s\", \"500ms\" or \"2m\", got {v:?} ({e})"
+                        ))
+                    })
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                Err(E::custom(format!("expected a duration with a unit, like \"{v}s\", got the bare number {v}")))
+                Err(E::custom(format!(
+                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
+                )))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                Err(E::custom(format!("expected a duration with a unit, like \"{v}s\", got the bare number {v}")))
+                Err(E::custom(format!(
+                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
+                )))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
-                Err(E::custom(format!("expected a duration with a unit, like \"{v}s\", got the bare number {v}")))
+                Err(E::custom(format!(
+                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
+                )))
             }
         }
         d.deserialize_any(V)

@@ -31,7 +31,11 @@ fn the_fixture_scenarios_load() {
         assert_eq!(loaded.name, name);
         assert!(loaded.scenario.budgets.len() >= 2, "{name} has budgets");
         assert_eq!(loaded.budget_lines.len(), loaded.scenario.budgets.len());
-        assert!(loaded.budget_lines.iter().all(|&l| l > 20), "budget lines point into the budgets section: {:?}", loaded.budget_lines);
+        assert!(
+            loaded.budget_lines.iter().all(|&l| l > 20),
+            "budget lines point into the budgets section: {:?}",
+            loaded.budget_lines
+        );
         assert_eq!(loaded.scenario.sampling.dump, DumpMode::Withheap);
     }
 }
@@ -52,9 +56,15 @@ fn defaults_are_filled_in() {
 
 #[test]
 fn a_build_string_is_split_like_a_shell() {
-    let text = VALID.replace("  command: dotnet", "  build: dotnet build -c 'Release Mode'\n  command: dotnet");
+    let text = VALID.replace(
+        "  command: dotnet",
+        "  build: dotnet build -c 'Release Mode'\n  command: dotnet",
+    );
     let loaded = parse(Path::new("x.yaml"), &text).unwrap();
-    assert_eq!(loaded.scenario.service.build.unwrap().0, ["dotnet", "build", "-c", "Release Mode"]);
+    assert_eq!(
+        loaded.scenario.service.build.unwrap().0,
+        ["dotnet", "build", "-c", "Release Mode"]
+    );
 }
 
 #[test]
@@ -73,7 +83,10 @@ fn an_unknown_key_names_line_and_column() {
 fn a_bad_duration_says_what_was_expected() {
     let err = parse_err(&VALID.replace("every: 5s", "every: soon"));
     assert_eq!(err.location().map(|l| l.0), Some(9), "{err}");
-    assert!(err.to_string().contains("expected a duration like \"30s\""), "{err}");
+    assert!(
+        err.to_string().contains("expected a duration like \"30s\""),
+        "{err}"
+    );
     let err = parse_err(&VALID.replace("every: 5s", "every: 5"));
     assert!(err.to_string().contains("\"5s\""), "{err}");
 }
@@ -111,7 +124,11 @@ fn malformed_yaml_and_missing_files_are_errors() {
     let err = parse_err("");
     assert!(err.to_string().contains("bad.yaml"), "{err}");
     let err = load("/nonexistent/scenario.yaml").unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/scenario.yaml: cannot read"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/scenario.yaml: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]

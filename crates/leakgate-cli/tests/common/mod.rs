@@ -43,7 +43,10 @@ pub fn e2e_lock() -> E2eLock {
 }
 
 pub fn temp_out() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("leakgate-e2e-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("leakgate-e2e-")
+        .tempdir()
+        .unwrap()
 }
 
 pub struct Run {
@@ -71,7 +74,11 @@ pub fn finish(child: &mut Child) -> Run {
     let output = output.wait_with_output().expect("leakgate ends");
     Run {
         code: output.status.code().unwrap_or(-1),
-        output: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
     }
 }
 
@@ -142,7 +149,13 @@ pub fn descendants(pid: u32) -> Vec<u32> {
             .into_iter()
             .flatten()
             .flatten()
-            .flat_map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default().split_whitespace().filter_map(|w| w.parse().ok()).collect::<Vec<u32>>())
+            .flat_map(|t| {
+                std::fs::read_to_string(t.path().join("children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
             .collect();
         all.extend(&children);
         frontier.extend(children);
@@ -153,7 +166,12 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
