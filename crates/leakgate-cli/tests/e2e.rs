@@ -11,18 +11,32 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Runs a fixture scenario and checks its exit code; the attempt number labels failures.
+fn run_expecting(name: &str, code: i32, attempt: usize) -> (tempfile::TempDir, Run) {
+    let out = temp_out();
+    let run = leakgate_run(&scenario(name), out.path(), &[]);
+    assert_eq!(
+        run.code, code,
+        "attempt {attempt} of {name}: expected exit {code}\n{}",
+        run.output
+    );
+    (out, run)
+}
+
+/// Starts a run of the healthy scenario and returns once its first sample is written.
+fn spawn_until_first_sample(out: &std::path::Path) -> std::process::Child {
+    let child = leakgate_spawn(&scenario("healthy"), out, &[]);
+    let first = out.join("samples/sample-00.json");
+    wait_for(Duration::from_secs(120), || first.exists());
+    child
+}
+
 #[test]
 fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
     let _lock = e2e_lock();
     // Twice: the verdict must not flip between runs of the same code.
     for attempt in 0..2 {
-        let out = temp_out();
-        let run = leakgate_run(&scenario("dynamic-method-leak"), out.path(), &[]);
-        assert_eq!(
-            run.code, 1,
-            "attempt {attempt}: the leak must fail the gate\n{}",
-            run.output
-        );
+        let (out, run) = run_expecting("dynamic-method-leak", 1, attempt);
         let report = read_report(out.path());
         assert_eq!(report["status"], "fail", "attempt {attempt}");
         let failing = failing_checks(&report);
@@ -63,13 +77,7 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
 fn native_leak_fails_on_committed_unknown_memory_only() {
     let _lock = e2e_lock();
     for attempt in 0..2 {
-        let out = temp_out();
-        let run = leakgate_run(&scenario("native-leak"), out.path(), &[]);
-        assert_eq!(
-            run.code, 1,
-            "attempt {attempt}: the native leak must fail\n{}",
-            run.output
-        );
+        let (out, _) = run_expecting("native-leak", 1, attempt);
         let report = read_report(out.path());
         let failing = failing_checks(&report);
         assert!(
@@ -95,13 +103,7 @@ fn native_leak_fails_on_committed_unknown_memory_only() {
 fn healthy_service_passes() {
     let _lock = e2e_lock();
     for attempt in 0..2 {
-        let out = temp_out();
-        let run = leakgate_run(&scenario("healthy"), out.path(), &[]);
-        assert_eq!(
-            run.code, 0,
-            "attempt {attempt}: a healthy service passes\n{}",
-            run.output
-        );
+        let (out, _) = run_expecting("healthy", 0, attempt);
         let report = read_report(out.path());
         assert_eq!(report["status"], "pass", "attempt {attempt}");
         assert!(failing_checks(&report).is_empty());
@@ -118,11 +120,9 @@ fn healthy_service_passes() {
 fn a_service_killed_mid_run_gives_exit_2_and_a_partial_report() {
     let _lock = e2e_lock();
     let out = temp_out();
-    let mut child = leakgate_spawn(&scenario("healthy"), out.path(), &[]);
+    // Once the first sample is in, kill the service under leakgate's feet.
+    let mut child = spawn_until_first_sample(out.path());
     let leakgate_pid = child.id();
-    // Wait for the first sample, then kill the service under leakgate's feet.
-    let first = out.path().join("samples/sample-00.json");
-    wait_for(Duration::from_secs(120), || first.exists());
     let service = descendants(leakgate_pid);
     assert!(!service.is_empty(), "leakgate has a child");
     for pid in &service {
@@ -161,10 +161,8 @@ fn a_service_killed_mid_run_gives_exit_2_and_a_partial_report() {
 fn ctrl_c_stops_everything_and_writes_what_exists() {
     let _lock = e2e_lock();
     let out = temp_out();
-    let mut child = leakgate_spawn(&scenario("healthy"), out.path(), &[]);
+    let mut child = spawn_until_first_sample(out.path());
     let leakgate_pid = child.id();
-    let first = out.path().join("samples/sample-00.json");
-    wait_for(Duration::from_secs(120), || first.exists());
     let started = Instant::now();
     let children = descendants(leakgate_pid);
     unsafe { libc::kill(leakgate_pid as i32, libc::SIGINT) };

@@ -120,16 +120,7 @@ pub fn rounded_rate(rate: f64, unit: Unit, per: &str) -> String {
     let amount = match unit {
         Unit::Count => trim(round_125(rate)),
         Unit::Bytes => {
-            let a = rate.abs();
-            let (div, u) = if a >= (1u64 << 30) as f64 {
-                ((1u64 << 30) as f64, "GiB")
-            } else if a >= (1u64 << 20) as f64 {
-                ((1u64 << 20) as f64, "MiB")
-            } else if a >= 1024.0 {
-                (1024.0, "KiB")
-            } else {
-                (1.0, "B")
-            };
+            let (div, u) = crate::units::binary_unit(rate);
             format!("{} {u}", trim(round_125(rate / div)))
         }
     };

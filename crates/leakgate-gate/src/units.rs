@@ -20,19 +20,24 @@ pub fn human(v: f64, unit: Unit) -> String {
                 format!("{v:.1}")
             }
         }
-        Unit::Bytes => {
-            let a = v.abs();
-            let (div, u) = if a >= (1u64 << 30) as f64 {
-                ((1u64 << 30) as f64, "GiB")
-            } else if a >= (1u64 << 20) as f64 {
-                ((1u64 << 20) as f64, "MiB")
-            } else if a >= 1024.0 {
-                (1024.0, "KiB")
-            } else {
-                return format!("{} B", v.round() as i64);
-            };
-            format!("{:.1} {u}", v / div)
-        }
+        Unit::Bytes => match binary_unit(v) {
+            (1.0, _) => format!("{} B", v.round() as i64),
+            (div, u) => format!("{:.1} {u}", v / div),
+        },
+    }
+}
+
+/// The binary unit a person reads `bytes` in: (divisor, name), from B to GiB.
+pub fn binary_unit(bytes: f64) -> (f64, &'static str) {
+    let a = bytes.abs();
+    if a >= (1u64 << 30) as f64 {
+        ((1u64 << 30) as f64, "GiB")
+    } else if a >= (1u64 << 20) as f64 {
+        ((1u64 << 20) as f64, "MiB")
+    } else if a >= 1024.0 {
+        (1024.0, "KiB")
+    } else {
+        (1.0, "B")
     }
 }
 

@@ -274,6 +274,21 @@ impl State<'_> {
         }
     }
 
+    /// A helper process (the build, an external load tool), logging to `<label>.log`.
+    fn spawn_tool(&self, label: &str, argv: &[String], cwd: &Path) -> std::io::Result<Child> {
+        let log = self.options.out_dir.join(format!("{label}.log"));
+        let _ = std::fs::remove_file(&log);
+        Child::spawn(
+            label,
+            argv,
+            cwd,
+            &[],
+            Some(&log),
+            StopSignal::Term,
+            Duration::from_secs(2),
+        )
+    }
+
     fn check_cancel(&self) -> Result<(), RunFailure> {
         if self.options.cancel.load(Ordering::SeqCst) {
             Err(RunFailure::Interrupted)
@@ -289,21 +304,12 @@ impl State<'_> {
         } else {
             build.0.clone()
         };
-        let log = self.options.out_dir.join("build.log");
-        let _ = std::fs::remove_file(&log);
-        let mut child = Child::spawn(
-            "build",
-            &argv,
-            cwd,
-            &[],
-            Some(&log),
-            StopSignal::Term,
-            Duration::from_secs(2),
-        )
-        .map_err(|e| RunFailure::Build {
-            status: format!("could not start `{}`", argv.join(" ")),
-            log_tail: e.to_string(),
-        })?;
+        let mut child = self
+            .spawn_tool("build", &argv, cwd)
+            .map_err(|e| RunFailure::Build {
+                status: format!("could not start `{}`", argv.join(" ")),
+                log_tail: e.to_string(),
+            })?;
         loop {
             if let Some(exit) = child.exited() {
                 if exit.description == "exited with code 0" {
@@ -357,20 +363,12 @@ impl State<'_> {
         let l = &self.loaded.scenario.load;
         if let Some(command) = &l.command {
             let argv: Vec<String> = command.0.iter().map(|a| fill(a)).collect();
-            let log = self.options.out_dir.join("load.log");
-            return Child::spawn(
-                "load",
-                &argv,
-                cwd,
-                &[],
-                Some(&log),
-                StopSignal::Term,
-                Duration::from_secs(2),
-            )
-            .map(|c| Load::External(Box::new(c)))
-            .map_err(|e| RunFailure::Load {
-                message: format!("{}: {e}", argv.join(" ")),
-            });
+            return self
+                .spawn_tool("load", &argv, cwd)
+                .map(|c| Load::External(Box::new(c)))
+                .map_err(|e| RunFailure::Load {
+                    message: format!("{}: {e}", argv.join(" ")),
+                });
         }
         let plan = LoadPlan {
             host: "127.0.0.1".into(),
