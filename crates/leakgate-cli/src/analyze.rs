@@ -10,6 +10,7 @@ use leakgate_dotnet::inspector::{
     Inspector, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
 use leakgate_memory::{MemorySummary, render_address_summary, render_growth_table};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::Outcome;
@@ -30,12 +31,14 @@ pub struct AnalyzeArgs {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct DumpAnalysis {
-    file: String,
-    memory: MemorySummary,
+/// One dump's analysis, as `--json` prints it (`schemas/analyze.schema.json`;
+/// several dumps print an array of these).
+#[derive(Serialize, JsonSchema)]
+pub struct DumpAnalysis {
+    pub file: String,
+    pub memory: MemorySummary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    managed: Option<ManagedSummary>,
+    pub managed: Option<ManagedSummary>,
 }
 
 pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
@@ -104,4 +107,10 @@ fn analyze_one(path: &Path, inspector: Option<&Inspector>) -> anyhow::Result<Dum
         memory: regions.summary(),
         managed,
     })
+}
+
+/// The JSON Schema of `leakgate analyze --json` for one dump.
+pub fn json_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(DumpAnalysis)).expect("a schema serialises")
+        + "\n"
 }

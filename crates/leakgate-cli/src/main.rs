@@ -32,6 +32,32 @@ enum Command {
     Accept(snapshots::PendingArgs),
     /// Reject pending snapshots: delete `NAME.snap.new`.
     Reject(snapshots::PendingArgs),
+    /// Print a JSON Schema: the scenario format, the run report, `analyze --json`, or the inspector's output.
+    Schema {
+        #[arg(value_enum)]
+        which: SchemaKind,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    Scenario,
+    Report,
+    Analyze,
+    Inspector,
+}
+
+fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
+    let text = match which {
+        SchemaKind::Scenario => {
+            serde_json::to_string_pretty(&leakgate_scenario::json_schema())? + "\n"
+        }
+        SchemaKind::Report => leakgate_gate::report::schema_json(),
+        SchemaKind::Analyze => analyze::json_schema(),
+        SchemaKind::Inspector => leakgate_dotnet::inspector::schema_json(),
+    };
+    print!("{text}");
+    Ok(Outcome::Pass)
 }
 
 /// The outcome every command maps to an exit code.
@@ -66,6 +92,7 @@ fn main() -> ExitCode {
         Command::Review(args) => snapshots::review(args),
         Command::Accept(args) => snapshots::accept(args),
         Command::Reject(args) => snapshots::reject(args),
+        Command::Schema { which } => print_schema(which),
     };
     match outcome {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -10,7 +10,19 @@ use crate::error::MemoryError;
 ///
 /// `GcHeap` never comes out of a reader: it only appears after
 /// [`RegionMap::split_gc`] is given the GC's committed ranges.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Usage {
     Free,
@@ -69,7 +81,7 @@ impl Usage {
 }
 
 /// `MEM_COMMIT`, `MEM_RESERVE` or `MEM_FREE`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionState {
     Commit,
@@ -89,7 +101,7 @@ impl RegionState {
 }
 
 /// `MEM_PRIVATE`, `MEM_IMAGE`, `MEM_MAPPED`, or none (free regions).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionType {
     Private,
@@ -111,7 +123,7 @@ impl RegionType {
 }
 
 /// One contiguous range of the address space.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct Region {
     pub base: u64,
     pub size: u64,
@@ -150,7 +162,7 @@ impl Region {
 }
 
 /// Where a region map came from; decides what the numbers can mean.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     ProcMaps,
@@ -160,7 +172,7 @@ pub enum SourceKind {
 
 /// All regions of one process at one moment, sorted by address,
 /// plus notes on what the source could not tell.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct RegionMap {
     pub source: SourceKind,
     pub regions: Vec<Region>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
 
 /// One line of a WinDbg summary section.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
 pub struct Row {
     /// As WinDbg prints it: `<unknown>`, `Stack`, `MEM_PRIVATE`, `MEM_COMMIT`.
     pub name: String,
@@ -23,7 +23,7 @@ pub struct Row {
 }
 
 /// A region map boiled down to what reports and budgets need.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
 pub struct MemorySummary {
     pub source: SourceKind,
     /// Free first, then busy usages by size, largest first.
