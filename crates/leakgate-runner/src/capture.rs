@@ -76,17 +76,20 @@ pub fn dump_kind(mode: DumpMode) -> Option<DumpKind> {
 }
 
 /// Takes the raw sample: GC, dump, then maps. Call with the load paused.
+/// Without a diagnostics connection only the maps can be taken.
 pub fn take(
-    client: &DiagnosticsClient,
+    client: Option<&DiagnosticsClient>,
     pid: u32,
     gc_first: bool,
     mode: DumpMode,
     dump_path: &Path,
 ) -> Result<Raw, CaptureError> {
     let mut timings = SampleTimings::default();
+    let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
     if gc_first {
         let t = Instant::now();
-        client
+        runtime()
+            .map_err(CaptureError::Gc)?
             .induce_gc(Duration::from_secs(60))
             .map_err(|e| CaptureError::Gc(e.to_string()))?;
         timings.gc_ms = ms(t);
@@ -94,7 +97,8 @@ pub fn take(
     let dump = match dump_kind(mode) {
         Some(kind) => {
             let t = Instant::now();
-            client
+            runtime()
+                .map_err(CaptureError::Dump)?
                 .write_dump(dump_path, kind)
                 .map_err(|e| CaptureError::Dump(e.to_string()))?;
             timings.dump_ms = ms(t);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_dotnet::ipc::DiagnosticsClient;
-use leakgate_scenario::{Argv, LoadedScenario, StopSignal};
+use leakgate_scenario::{Argv, DumpMode, LoadedScenario, StopSignal};
 use serde::{Deserialize, Serialize};
 
 use crate::capture::{self, CapturedSample};
@@ -164,6 +164,22 @@ impl Load {
             Load::External(_) => 0,
         }
     }
+    /// An external load tool that failed ends the run: without load the samples say nothing.
+    fn check(&self) -> Result<(), RunFailure> {
+        match self {
+            Load::External(c) => match c.exited() {
+                Some(exit) if exit.description != "exited with code 0" => Err(RunFailure::Load {
+                    message: format!(
+                        "the load command {}; last lines of its output:\n{}",
+                        exit.description,
+                        c.log_tail(10)
+                    ),
+                }),
+                _ => Ok(()),
+            },
+            Load::Builtin(_) => Ok(()),
+        }
+    }
     fn pause(&self) {
         if let Load::Builtin(d) = self {
             d.pause();
@@ -245,19 +261,34 @@ impl State<'_> {
 
         on_event(Event::Phase(Phase::Ready));
         self.wait_ready(&service, &fill)?;
-        let dotnet_pid = process::find_dotnet_process(service.pid()).ok_or_else(|| RunFailure::NoDiagnostics {
-            message: format!(
-                "no diagnostics socket for pid {} or its children in $TMPDIR or /tmp (is DOTNET_EnableDiagnostics=0 set?)",
-                service.pid()
+        // The process to sample: the .NET process in the service's group. A
+        // scenario that asks for neither dumps nor induced GCs can also sample
+        // a service leakgate cannot talk to (memory maps only).
+        let sampling = &s.sampling;
+        let needs_runtime = sampling.gc_before_sample || sampling.dump != DumpMode::None;
+        let (pid, client) = match process::find_dotnet_process(service.pid()) {
+            Some(pid) => (
+                pid,
+                Some(
+                    DiagnosticsClient::for_pid(pid).map_err(|e| RunFailure::NoDiagnostics {
+                        message: e.to_string(),
+                    })?,
+                ),
             ),
-        })?;
-        let client =
-            DiagnosticsClient::for_pid(dotnet_pid).map_err(|e| RunFailure::NoDiagnostics {
-                message: e.to_string(),
-            })?;
+            None if !needs_runtime => (service.pid(), None),
+            None => {
+                return Err(RunFailure::NoDiagnostics {
+                    message: format!(
+                        "no diagnostics socket for pid {} or its children in $TMPDIR or /tmp (is DOTNET_EnableDiagnostics=0 set?); \
+                         a service that is not .NET can only be sampled with `dump: none` and `gc_before_sample: false`",
+                        service.pid()
+                    ),
+                });
+            }
+        };
 
         let load = self.start_load(&fill, &cwd)?;
-        let result = self.sample_loop(&load, &mut service, &client, dotnet_pid, on_event);
+        let result = self.sample_loop(&load, &mut service, client.as_ref(), pid, on_event);
         on_event(Event::Phase(Phase::Stopping));
         self.load = load.stop();
         // A crash during sampling is reported as such, not as the error it caused.
@@ -403,7 +434,7 @@ impl State<'_> {
         &mut self,
         load: &Load,
         service: &mut Child,
-        client: &DiagnosticsClient,
+        client: Option<&DiagnosticsClient>,
         pid: u32,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), RunFailure> {
@@ -480,7 +511,7 @@ impl State<'_> {
         index: usize,
         started: Instant,
         load: &Load,
-        client: &DiagnosticsClient,
+        client: Option<&DiagnosticsClient>,
         pid: u32,
     ) -> Result<CapturedSample, RunFailure> {
         let sampling = &self.loaded.scenario.sampling;
@@ -581,6 +612,7 @@ impl State<'_> {
     ) -> Result<(), RunFailure> {
         loop {
             self.check_service(service, "load")?;
+            load.check()?;
             report_load(load, on_event);
             let now = Instant::now();
             if now >= when {
@@ -602,6 +634,7 @@ impl State<'_> {
         let waiting = Instant::now();
         loop {
             self.check_service(service, "load")?;
+            load.check()?;
             report_load(load, on_event);
             let seen = load.requests();
             if seen >= wanted {

@@ -1,0 +1,199 @@
+//! The runner's process lifecycle, on small real processes (no .NET needed):
+//! a service that is sampled by its memory maps only, an external load tool,
+//! a service that dies at start, one that never becomes ready, a failing
+//! build. Whatever happens, nothing it started survives.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use leakgate_runner::{RunFailure, RunOptions, RunOutcome, run};
+
+/// A tiny HTTP service: python's http.server on `{port}`.
+const SERVICE: &str = r#"
+service:
+  command: python3
+  args: [-m, http.server, "{port}", --bind, 127.0.0.1]
+  ready: { http: "http://127.0.0.1:{port}/", timeout: 20s }
+  shutdown: { signal: SIGTERM, grace: 2s }
+"#;
+
+/// Memory maps only: no dump, no induced GC, so no .NET runtime is needed.
+const SAMPLING: &str = r#"
+sampling:
+  every: 400ms
+  count: 3
+  dump: none
+  gc_before_sample: false
+"#;
+
+fn run_yaml(dir: &Path, yaml: &str) -> RunOutcome {
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let loaded = leakgate_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        out_dir: dir.join("out"),
+        inspector: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+        skip_build: false,
+    };
+    run(&loaded, &options, &mut |_| {})
+}
+
+/// Process ids whose command line contains `needle`, other than ourselves.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn a_service_is_sampled_by_its_maps_with_built_in_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  concurrency: 2\n  rate: 50\n  requests: [{{ path: / }}]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert_eq!(outcome.failure, None);
+    assert_eq!(outcome.samples.len(), 3);
+    assert!(outcome.load.requests > 10, "{:?}", outcome.load);
+    assert_eq!(outcome.load.errors, 0);
+    for s in &outcome.samples {
+        assert!(s.memory.committed_total > 0);
+        assert!(s.managed.is_none());
+        assert!(
+            dir.path()
+                .join(format!("out/samples/sample-{:02}.json", s.index))
+                .exists()
+        );
+    }
+    assert!(outcome.samples[2].requests > outcome.samples[0].requests);
+    assert!(
+        processes_with(&format!("http.server {}", outcome.port)).is_empty(),
+        "the service is stopped"
+    );
+}
+
+#[test]
+fn an_external_load_tool_runs_and_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("leakgate-load-{}", std::process::id());
+    let yaml = format!(
+        "{SERVICE}load:\n  command: [bash, -c, \"exec -a {marker} sleep 300\"]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert_eq!(outcome.failure, None);
+    assert_eq!(outcome.samples.len(), 3);
+    assert!(
+        processes_with(&marker).is_empty(),
+        "the load tool is stopped"
+    );
+}
+
+#[test]
+fn a_service_that_dies_at_start_is_reported_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "service:\n  command: sh\n  args: [-c, \"echo starting; echo bad config >&2; exit 3\"]\n  ready: {{ tcp: \"{{port}}\", timeout: 20s }}\nload:\n  requests: [{{ path: / }}]\n{SAMPLING}"
+    );
+    let started = Instant::now();
+    let outcome = run_yaml(dir.path(), &yaml);
+    match outcome.failure {
+        Some(RunFailure::ServiceExited {
+            exit,
+            phase,
+            log_tail,
+        }) => {
+            assert_eq!(exit, "exited with code 3");
+            assert_eq!(phase, "startup");
+            assert!(log_tail.contains("bad config"), "{log_tail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no waiting for the full ready timeout"
+    );
+    assert!(outcome.samples.is_empty());
+}
+
+#[test]
+fn a_service_that_never_becomes_ready_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("leakgate-never-ready-{}", std::process::id());
+    let yaml = format!(
+        "service:\n  command: bash\n  args: [-c, \"exec -a {marker} sleep 300\"]\n  ready: {{ tcp: \"{{port}}\", timeout: 1s }}\nload:\n  requests: [{{ path: / }}]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert!(
+        matches!(outcome.failure, Some(RunFailure::NotReady { .. })),
+        "{:?}",
+        outcome.failure
+    );
+    assert!(processes_with(&marker).is_empty(), "the service is stopped");
+}
+
+#[test]
+fn a_failing_build_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{}load:\n  requests: [{{ path: / }}]\n{SAMPLING}",
+        SERVICE.replace(
+            "  command: python3",
+            "  build: sh -c 'echo compile error CS1002 >&2; exit 1'\n  command: python3"
+        )
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    match outcome.failure {
+        Some(RunFailure::Build { log_tail, .. }) => {
+            assert!(log_tail.contains("CS1002"), "{log_tail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_service_that_is_not_dotnet_cannot_be_dumped() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  requests: [{{ path: / }}]\n{}",
+        SAMPLING.replace("  dump: none\n", "")
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    match outcome.failure {
+        Some(RunFailure::NoDiagnostics { message }) => {
+            assert!(message.contains("dump: none"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_failing_load_tool_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  command: [sh, -c, \"echo no such target >&2; exit 4\"]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    match outcome.failure {
+        Some(RunFailure::Load { message }) => assert!(
+            message.contains("exited with code 4") && message.contains("no such target"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
