@@ -213,6 +213,19 @@ pub fn find_dotnet_process(root: u32) -> Option<u32> {
     None
 }
 
+/// The process that does the work when no .NET process is found: follow a chain
+/// of only children down from `root` (a `sh -c` wrapper, a launcher script).
+pub fn main_process(root: u32) -> u32 {
+    let mut pid = root;
+    for _ in 0..16 {
+        match children_of(pid).as_slice() {
+            [only] => pid = *only,
+            _ => break,
+        }
+    }
+    pid
+}
+
 fn children_of(pid: u32) -> Vec<u32> {
     let path = format!("/proc/{pid}/task/{pid}/children");
     std::fs::read_to_string(path)

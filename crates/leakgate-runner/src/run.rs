@@ -275,7 +275,7 @@ impl State<'_> {
                     })?,
                 ),
             ),
-            None if !needs_runtime => (service.pid(), None),
+            None if !needs_runtime => (process::main_process(service.pid()), None),
             None => {
                 return Err(RunFailure::NoDiagnostics {
                     message: format!(

@@ -197,3 +197,21 @@ fn a_failing_load_tool_fails_the_run() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_shell_command_line_is_run_and_its_whole_group_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("leakgate-shell-{}", std::process::id());
+    // A wrapper shell that starts the real server as a child, like a launcher script.
+    let service = format!(
+        "service:\n  shell: true\n  command: \"bash -c 'exec -a {marker} python3 -m http.server {{port}} --bind 127.0.0.1' ; true\"\n  ready: {{ http: \"http://127.0.0.1:{{port}}/\", timeout: 20s }}\n"
+    );
+    let yaml = format!("{service}load:\n  requests: [{{ path: / }}]\n  rate: 20\n{SAMPLING}");
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert_eq!(outcome.failure, None);
+    assert_eq!(outcome.samples.len(), 3);
+    assert!(
+        processes_with(&marker).is_empty(),
+        "the server behind the shell is stopped"
+    );
+}
