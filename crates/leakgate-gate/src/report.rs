@@ -139,6 +139,12 @@ impl RunReport {
         self.verdict.as_ref().map_or(&[], |v| &v.checks)
     }
 
+    /// The samples the verdict judged: all but the warm-up ones.
+    pub fn judged_samples(&self) -> &[SampleMetrics] {
+        let judged = self.checks().iter().map(|c| c.samples).max().unwrap_or(self.samples.len());
+        &self.samples[self.samples.len().saturating_sub(judged)..]
+    }
+
     /// The judged series behind a check: the last `check.samples` samples.
     pub fn series_for(&self, check: &Check) -> Series {
         let start = self.samples.len().saturating_sub(check.samples);
@@ -474,7 +480,8 @@ pub fn markdown(report: &RunReport) -> String {
             }
         }
     }
-    let top = top_finalizable(&report.samples, 10);
+    // Over the judged samples, so the numbers agree with the checks above.
+    let top = top_finalizable(report.judged_samples(), 10);
     if !top.is_empty() {
         md.push_str("### Top growing finalizable types\n\n| Type | First | Last | Growth |\n|---|--:|--:|--:|\n");
         for (t, a, b) in top {
