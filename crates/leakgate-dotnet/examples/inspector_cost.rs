@@ -8,86 +8,23 @@
 //! native blocks for the large case), dumps it over the diagnostics IPC, inspects each dump
 //! a few times, and deletes the dumps.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::FixtureService as Service;
+
 const RUNS: usize = 3;
 
-struct Service {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    fn start() -> Service {
-        let project =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/services/LeakyService");
-        let status = Command::new("dotnet")
-            .args([
-                "build",
-                "-c",
-                "Release",
-                "--nologo",
-                "-v",
-                "q",
-                "-nodeReuse:false",
-            ])
-            .current_dir(&project)
-            .stdout(Stdio::null())
-            .status()
-            .expect("dotnet build runs");
-        assert!(status.success(), "fixture build failed");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("dotnet")
-            .arg(project.join("bin/Release/net10.0/LeakyService.dll"))
-            .args(["--urls", &format!("http://127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("fixture starts");
-        let service = Service { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while service.get("/healthz").is_none() {
-            assert!(Instant::now() < deadline, "fixture not ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        service
-    }
-
-    fn get(&self, path: &str) -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        response.starts_with("HTTP/1.1 200").then_some(response)
-    }
-
-    fn hit(&self, path: &str, times: usize) {
-        for _ in 0..times {
-            self.get(path)
-                .unwrap_or_else(|| panic!("GET {path} failed"));
-        }
+fn hit(service: &Service, path: &str, times: usize) {
+    for _ in 0..times {
+        service.get(path);
     }
 }
 
@@ -104,7 +41,7 @@ fn dump(service: &Service, name: &str, kind: DumpKind) -> Dump {
     let path =
         std::env::temp_dir().join(format!("leakgate-cost-{name}-{}.core", std::process::id()));
     let dump = Dump(path);
-    let client = DiagnosticsClient::for_pid(service.child.id()).expect("diagnostics socket");
+    let client = DiagnosticsClient::for_pid(service.pid()).expect("diagnostics socket");
     client.write_dump(&dump.0, kind).expect("dump written");
     dump
 }
@@ -189,16 +126,16 @@ fn main() {
     let inspector = Inspector::ensure_built(Some(&cache)).expect("inspector builds");
 
     let service = Service::start();
-    service.hit("/leak/dynamic-method", 1000);
-    service.hit("/cache/fill", 4000);
+    hit(&service, "/leak/dynamic-method", 1000);
+    hit(&service, "/cache/fill", 4000);
     {
         let small = dump(&service, "small", DumpKind::WithHeap);
         measure(&inspector, "small", &small);
     }
 
     // ~1 GiB: many more managed objects, plus native blocks so the core itself is large.
-    service.hit("/leak/dynamic-method", 20_000);
-    service.hit("/leak/native?kb=65536", 13);
+    hit(&service, "/leak/dynamic-method", 20_000);
+    hit(&service, "/leak/native?kb=65536", 13);
     {
         let large = dump(&service, "large", DumpKind::WithHeap);
         measure(&inspector, "large", &large);

@@ -141,7 +141,12 @@ impl RunReport {
 
     /// The samples the verdict judged: all but the warm-up ones.
     pub fn judged_samples(&self) -> &[SampleMetrics] {
-        let judged = self.checks().iter().map(|c| c.samples).max().unwrap_or(self.samples.len());
+        let judged = self
+            .checks()
+            .iter()
+            .map(|c| c.samples)
+            .max()
+            .unwrap_or(self.samples.len());
         &self.samples[self.samples.len().saturating_sub(judged)..]
     }
 
