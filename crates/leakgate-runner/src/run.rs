@@ -449,12 +449,12 @@ impl State<'_> {
                 .duration
                 .map(|d| d.get().saturating_sub(warmup) / (count.max(2) as u32 - 1))
         });
-        // The bound on waiting for `every_requests`: the load's duration, else 10 minutes.
-        let deadline = scenario
-            .load
-            .duration
-            .map(|d| d.get())
-            .unwrap_or(Duration::from_secs(600));
+        // The bound on waiting for `every_requests`: the end of the load's duration,
+        // else 10 minutes after the warm-up.
+        let deadline = match scenario.load.duration {
+            Some(d) => started + d.get(),
+            None => started + warmup + Duration::from_secs(600),
+        };
 
         on_event(Event::Phase(Phase::Warmup));
         self.wait_until(started + warmup, load, service, on_event)?;
@@ -475,14 +475,7 @@ impl State<'_> {
                 match (every, sampling.every_requests) {
                     (_, Some(n)) => {
                         let wanted = baseline_requests + n * index as u64;
-                        self.wait_requests(
-                            index,
-                            wanted,
-                            started + warmup + deadline,
-                            load,
-                            service,
-                            on_event,
-                        )?
+                        self.wait_requests(index, wanted, deadline, load, service, on_event)?
                     }
                     (Some(every), None) => self.wait_until(
                         started + warmup + every * index as u32,

@@ -200,6 +200,22 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
             "sampling: expected `every` (e.g. 5s) or `every_requests` (e.g. 500), or a `load.duration` to spread the samples over".into(),
         );
     }
+    if let (Some(every), Some(duration)) = (s.sampling.every, s.load.duration) {
+        let needed = s.load.warmup.get() + every.get() * (s.sampling.count as u32 - 1);
+        if needed > duration.get() {
+            return fail(
+                "duration",
+                format!(
+                    "load.duration: {count} samples every {every} after a {warmup} warm-up need {needed} of load, longer than {duration}",
+                    count = s.sampling.count,
+                    every = humantime::format_duration(every.get()),
+                    warmup = humantime::format_duration(s.load.warmup.get()),
+                    needed = humantime::format_duration(needed),
+                    duration = humantime::format_duration(duration.get()),
+                ),
+            );
+        }
+    }
     if s.load.requests.is_empty() && s.load.command.is_none() {
         return fail(
             "load",

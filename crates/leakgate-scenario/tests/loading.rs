@@ -106,6 +106,14 @@ fn semantic_errors_point_at_the_key() {
     let err = parse_err(&VALID.replace("  every: 5s", "  every: 5s\n  every_requests: 100"));
     assert!(err.to_string().contains("not both"), "{err}");
 
+    let err = parse_err(&VALID.replace("  requests:", "  duration: 10s\n  requests:"));
+    assert!(
+        err.to_string()
+            .contains("need 15s of load, longer than 10s"),
+        "{err}"
+    );
+    assert_eq!(err.location().map(|l| l.0), Some(7), "{err}");
+
     let err = parse_err(&VALID.replace("path: /leak", "path: leak"));
     assert!(err.to_string().contains("must start with '/'"), "{err}");
 }
