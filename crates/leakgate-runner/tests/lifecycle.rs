@@ -215,3 +215,27 @@ fn a_shell_command_line_is_run_and_its_whole_group_stopped() {
         "the server behind the shell is stopped"
     );
 }
+
+#[test]
+fn too_few_requests_for_every_requests_stall_within_the_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  rate: 5\n  duration: 2s\n  requests: [{{ path: / }}]\nsampling:\n  every_requests: 1000\n  count: 2\n  dump: none\n  gc_before_sample: false\n"
+    );
+    let started = Instant::now();
+    let outcome = run_yaml(dir.path(), &yaml);
+    match outcome.failure {
+        Some(RunFailure::LoadStalled {
+            index,
+            wanted,
+            seen,
+            ..
+        }) => {
+            assert_eq!(index, 1);
+            assert!(seen < wanted, "{seen} < {wanted}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(outcome.samples.len(), 1, "the baseline sample is kept");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
