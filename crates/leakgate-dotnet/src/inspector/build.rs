@@ -41,7 +41,13 @@ pub struct Inspector {
     pub(super) dotnet: PathBuf,
     pub(super) dll: PathBuf,
     pub(super) dac: Option<PathBuf>,
+    /// How long one inspection may take before it is stopped (a heap walk on a
+    /// damaged dump can loop); default [`DEFAULT_INSPECT_TIMEOUT`].
+    pub(super) timeout: std::time::Duration,
 }
+
+/// Generous: a multi-GiB heap takes seconds to walk, not minutes.
+pub const DEFAULT_INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// First 16 hex digits of the SHA-256 over the embedded sources (names and contents).
 pub fn source_hash() -> String {
@@ -95,6 +101,7 @@ impl Inspector {
             build_into(dotnet, &root, &dir)?;
         }
         Ok(Inspector {
+            timeout: DEFAULT_INSPECT_TIMEOUT,
             dotnet: dotnet.to_path_buf(),
             dll: dir.join(DLL),
             dac: None,
@@ -103,6 +110,12 @@ impl Inspector {
 
     /// Use this DAC (`libmscordaccore.so` / `mscordaccore.dll`) instead of searching for one:
     /// for dumps from a runtime version not installed here.
+    /// Stops an inspection that takes longer than `timeout`.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Inspector {
+        self.timeout = timeout;
+        self
+    }
+
     pub fn with_dac(mut self, dac: impl Into<PathBuf>) -> Inspector {
         self.dac = Some(dac.into());
         self

@@ -27,6 +27,9 @@ pub enum InspectorError {
     #[error("the dump {dump} cannot be read (truncated or corrupt?): {message}")]
     DumpUnreadable { dump: PathBuf, message: String },
 
+    #[error("the managed inspector took longer than {secs} s on {dump} and was stopped")]
+    TimedOut { dump: PathBuf, secs: u64 },
+
     #[error("the managed inspector broke its JSON contract on {dump}: {message}")]
     BadOutput { dump: PathBuf, message: String },
 

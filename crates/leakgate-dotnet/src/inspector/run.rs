@@ -1,7 +1,6 @@
 //! Running the built inspector on one dump and holding it to the JSON contract.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use super::build::quiet_dotnet_env;
 use super::{ErrorBody, Inspector, InspectorError, ManagedSummary, SCHEMA_VERSION};
@@ -10,15 +9,27 @@ impl Inspector {
     /// Reads the managed heap of `dump` (an ELF core from createdump, or a Windows minidump
     /// with heap memory). Blocks until the inspector exits.
     pub fn inspect(&self, dump: &Path) -> Result<ManagedSummary, InspectorError> {
-        let mut command = Command::new(&self.dotnet);
-        command.arg(&self.dll).arg(dump).stdin(Stdio::null());
+        let mut args = vec![
+            self.dll.clone().into_os_string(),
+            dump.as_os_str().to_owned(),
+        ];
         if let Some(dac) = &self.dac {
-            command.arg("--dac").arg(dac);
+            args.push("--dac".into());
+            args.push(dac.clone().into_os_string());
         }
-        quiet_dotnet_env(&mut command);
-        // Startup cost matters (one run per sample): tiered compilation's quick JIT on.
-        command.env("DOTNET_TieredPGO", "0");
-        let output = command.output().map_err(|e| match e.kind() {
+        // An OsStr, not a Path: duct runs a Path as a file path, a name through PATH.
+        let expression = duct::cmd(self.dotnet.as_os_str(), args)
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .before_spawn(|command| {
+                quiet_dotnet_env(command);
+                // Startup cost matters (one run per sample): tiered compilation's quick JIT on.
+                command.env("DOTNET_TieredPGO", "0");
+                Ok(())
+            });
+        let handle = expression.start().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
                 InspectorError::SdkMissing {
                     dotnet: self.dotnet.clone(),
@@ -29,6 +40,17 @@ impl Inspector {
                 source: e,
             },
         })?;
+        let running = |e| InspectorError::Io {
+            action: format!("running the inspector ({})", self.dll.display()),
+            source: e,
+        };
+        let Some(output) = handle.wait_timeout(self.timeout).map_err(running)? else {
+            let _ = handle.kill();
+            return Err(InspectorError::TimedOut {
+                dump: dump.to_path_buf(),
+                secs: self.timeout.as_secs(),
+            });
+        };
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         parse_output(dump, &stdout, output.status.success(), &stderr)
