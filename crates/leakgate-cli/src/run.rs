@@ -251,7 +251,7 @@ fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: 
         (None, Status::Pass) => console::style("PASS").green().bold(),
     };
     if !args.quiet {
-        println!("{}", report::console_table(report));
+        println!("{}", colour_rows(&report::console_table(report)));
         if let Some(SnapshotOutcome::Differs { diff, .. }) = &report.snapshot {
             println!("snapshot differs from the approved one:\n{diff}");
         }
@@ -274,6 +274,24 @@ fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: 
         outcome.load.errors,
         out_dir.display()
     );
+}
+
+/// Failing rows red, warning rows yellow (only when stdout is a terminal:
+/// `console` turns styling off otherwise).
+fn colour_rows(table: &str) -> String {
+    table
+        .lines()
+        .map(|line| {
+            if line.trim_end().ends_with("┆ fail    │") {
+                console::style(line).red().to_string()
+            } else if line.trim_end().ends_with("┆ warn    │") {
+                console::style(line).yellow().to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn now_rfc3339() -> String {
