@@ -17,8 +17,10 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
     let native = get("unknown");
     let gc = get("gc_heap");
     values.insert("committed.unknown".to_string(), native + gc);
-    values.insert("committed.native".to_string(), native);
+    // Without managed data the GC heap cannot be told apart: leave the split out
+    // rather than call the whole of Unknown "native".
     if sample.managed.is_some() {
+        values.insert("committed.native".to_string(), native);
         values.insert("committed.gc".to_string(), gc);
     }
     values.insert("committed.heap".to_string(), get("heap"));

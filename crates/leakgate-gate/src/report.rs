@@ -87,7 +87,7 @@ impl RunReport {
         snapshot: Option<SnapshotOutcome>,
     ) -> Self {
         let status = match &snapshot {
-            Some(o) => final_status(verdict.status, o),
+            Some(o) => final_status(&verdict, o),
             None => verdict.status,
         };
         RunReport {
@@ -139,21 +139,16 @@ impl RunReport {
         self.verdict.as_ref().map_or(&[], |v| &v.checks)
     }
 
-    /// The samples the verdict judged: all but the warm-up ones.
+    /// The samples the verdict judged: all but the warm-up ones (all of them
+    /// when there is no verdict).
     pub fn judged_samples(&self) -> &[SampleMetrics] {
-        let judged = self
-            .checks()
-            .iter()
-            .map(|c| c.samples)
-            .max()
-            .unwrap_or(self.samples.len());
-        &self.samples[self.samples.len().saturating_sub(judged)..]
+        let from = self.verdict.as_ref().map_or(0, |v| v.judged_from);
+        self.samples.get(from..).unwrap_or(&[])
     }
 
-    /// The judged series behind a check: the last `check.samples` samples.
+    /// The judged series behind a check.
     pub fn series_for(&self, check: &Check) -> Series {
-        let start = self.samples.len().saturating_sub(check.samples);
-        let judged = &self.samples[start..];
+        let judged = self.judged_samples();
         match &check.type_name {
             Some(t) => series::per_type(judged, check.metric, t),
             None => series::scalar(judged, check.metric).unwrap_or(Series {
@@ -344,8 +339,13 @@ fn badge(s: Status) -> &'static str {
     }
 }
 
+/// Table-cell safe: `|` would end the cell, and `<...>` in generic type names
+/// would be taken for HTML tags and vanish on GitHub.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
 }
 
 /// Finalizable types by growth over the whole run, largest first.

@@ -120,8 +120,18 @@ pub fn rounded_rate(rate: f64, unit: Unit, per: &str) -> String {
     let amount = match unit {
         Unit::Count => trim(round_125(rate)),
         Unit::Bytes => {
+            // A bucket that rounds up to 1000 of a unit is spelt in the next unit:
+            // 0.95 MiB and 1.05 MiB are the same bucket and must read the same,
+            // or the snapshot churns.
             let (div, u) = crate::units::binary_unit(rate);
-            format!("{} {u}", trim(round_125(rate / div)))
+            let rounded = round_125(rate / div);
+            match u {
+                "B" | "KiB" | "MiB" if rounded.abs() >= 1000.0 => {
+                    let (div, u) = crate::units::binary_unit(rate.signum() * div * 1024.0);
+                    format!("{} {u}", trim(round_125(rate / div)))
+                }
+                _ => format!("{} {u}", trim(rounded)),
+            }
         }
     };
     format!("~{amount}/{per}")
@@ -217,11 +227,21 @@ pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotOutco
 /// snapshot fails even inside the budgets (DESIGN.md: the PR check fails on
 /// new finalizer growth); new memory growth, a missing snapshot or any other
 /// change warns, so it gets reviewed — memory is judged by its budgets.
-pub fn final_status(verdict: Status, outcome: &SnapshotOutcome) -> Status {
+///
+/// With weak evidence (too few samples for the trend test) new growth only
+/// warns: the run's own note says trends cannot fail it.
+pub fn final_status(verdict: &Verdict, outcome: &SnapshotOutcome) -> Status {
+    let verdict_status = verdict.status;
     match outcome {
-        SnapshotOutcome::Matches => verdict,
-        o @ SnapshotOutcome::Differs { .. } if !o.new_finalizer_growth().is_empty() => Status::Fail,
-        SnapshotOutcome::Differs { .. } | SnapshotOutcome::Missing => verdict.max(Status::Warn),
+        SnapshotOutcome::Matches => verdict_status,
+        o @ SnapshotOutcome::Differs { .. }
+            if !o.new_finalizer_growth().is_empty() && !verdict.weak_evidence =>
+        {
+            Status::Fail
+        }
+        SnapshotOutcome::Differs { .. } | SnapshotOutcome::Missing => {
+            verdict_status.max(Status::Warn)
+        }
     }
 }
 
@@ -397,6 +417,47 @@ mod tests {
         assert_eq!(approved_path(p), p);
     }
 
+    fn verdict(status: Status, weak_evidence: bool) -> Verdict {
+        Verdict {
+            status,
+            checks: vec![],
+            weak_evidence,
+            judged_from: 0,
+            growing: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn with_weak_evidence_new_growth_only_warns() {
+        let outcome = SnapshotOutcome::Differs {
+            diff: String::new(),
+            new_growth: vec!["finalizable X".into()],
+        };
+        assert_eq!(
+            final_status(&verdict(Status::Pass, true), &outcome),
+            Status::Warn
+        );
+        assert_eq!(
+            final_status(&verdict(Status::Pass, false), &outcome),
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn rates_near_a_unit_boundary_are_spelt_one_way() {
+        let mib = 1048576.0;
+        for rate in [0.8 * mib, 0.95 * mib, 1.05 * mib, 1.3 * mib] {
+            assert_eq!(
+                rounded_rate(rate, Unit::Bytes, "min"),
+                "~1 MiB/min",
+                "{rate}"
+            );
+        }
+        assert_eq!(rounded_rate(1000.0, Unit::Bytes, "min"), "~1 KiB/min");
+        assert_eq!(rounded_rate(300.0, Unit::Bytes, "min"), "~200 B/min");
+    }
+
     #[test]
     fn final_status_rules() {
         let differs = |new: &[&str]| SnapshotOutcome::Differs {
@@ -404,20 +465,23 @@ mod tests {
             new_growth: new.iter().map(|s| s.to_string()).collect(),
         };
         assert_eq!(
-            final_status(Status::Pass, &SnapshotOutcome::Matches),
+            final_status(&verdict(Status::Pass, false), &SnapshotOutcome::Matches),
             Status::Pass
         );
         assert_eq!(
-            final_status(Status::Pass, &SnapshotOutcome::Missing),
+            final_status(&verdict(Status::Pass, false), &SnapshotOutcome::Missing),
             Status::Warn
         );
-        assert_eq!(final_status(Status::Pass, &differs(&[])), Status::Warn);
         assert_eq!(
-            final_status(Status::Pass, &differs(&["finalizable X"])),
+            final_status(&verdict(Status::Pass, false), &differs(&[])),
+            Status::Warn
+        );
+        assert_eq!(
+            final_status(&verdict(Status::Pass, false), &differs(&["finalizable X"])),
             Status::Fail
         );
         assert_eq!(
-            final_status(Status::Fail, &SnapshotOutcome::Matches),
+            final_status(&verdict(Status::Fail, false), &SnapshotOutcome::Matches),
             Status::Fail
         );
     }

@@ -54,7 +54,8 @@ pub fn mk_variance(y: &[f64]) -> f64 {
     let mut ties = 0.0;
     let mut i = 0;
     while i < sorted.len() {
-        let mut j = i;
+        // At least one step, so a NaN (equal to nothing, itself included) cannot stall the loop.
+        let mut j = i + 1;
         while j < sorted.len() && sorted[j] == sorted[i] {
             j += 1;
         }

@@ -335,3 +335,36 @@ fn unmeasured_metric_warns() {
         Status::Warn
     );
 }
+
+#[test]
+fn a_per_type_budget_without_any_managed_data_warns() {
+    // Memory maps only (`dump: none`, or managed analysis failed): a finalizable
+    // budget has nothing to judge, which must not read as a clean pass.
+    let samples = Samples::new(6)
+        .scalar("committed.unknown", &[BASE; 6])
+        .build();
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  max_growth: 10\n"),
+        &[],
+        &no_warmup(),
+    );
+    assert_eq!(v.status, Status::Warn, "{:?}", v.notes);
+    assert!(
+        v.notes.iter().any(|n| n.contains("no finalizable data")),
+        "{:?}",
+        v.notes
+    );
+
+    // A glob that matches none of the types that were seen is only a note.
+    let samples = Samples::new(6)
+        .finalizable("App.Thing", &[Some(3); 6])
+        .build();
+    let v = judge(
+        &samples,
+        &budgets("- metric: finalizable\n  types: \"Other.*\"\n  max_growth: 10\n"),
+        &[],
+        &no_warmup(),
+    );
+    assert_eq!(v.status, Status::Pass, "{:?}", v.notes);
+}

@@ -275,3 +275,24 @@ fn junit_has_the_required_structure() {
     assert_eq!(assert_junit_structure(&junit_xml(&passing())).1, 0);
     assert_eq!(assert_junit_structure(&junit_xml(&crashed())), (1, 0, 1));
 }
+
+#[test]
+fn generic_type_names_survive_markdown() {
+    let growing: Vec<Option<u64>> = (0..6).map(|i| Some(10 + 100 * i)).collect();
+    let samples = Samples::new(6)
+        .finalizable("System.Collections.Generic.List<System.String>", &growing)
+        .build();
+    let budgets: Vec<Budget> =
+        serde_saphyr::from_str("- metric: finalizable\n  max_growth: 10\n").unwrap();
+    let verdict = judge(&samples, &budgets, &[], &JudgeOptions::default());
+    let r = RunReport::new("g", "t0", "t1", load(), samples, verdict, None);
+    let md = markdown(&r);
+    assert!(
+        md.contains("System.Collections.Generic.List&lt;System.String&gt;"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("List<System.String>"),
+        "raw <...> would be eaten as HTML:\n{md}"
+    );
+}

@@ -80,7 +80,7 @@ fn pending_accept_reject_round_trip() {
     // First run: no approved snapshot → .snap.new written, warn.
     assert_eq!(check(&snap, &clean).unwrap(), SnapshotOutcome::Missing);
     assert_eq!(
-        final_status(Status::Pass, &SnapshotOutcome::Missing),
+        final_status(&verdict(Status::Pass), &SnapshotOutcome::Missing),
         Status::Warn
     );
     assert_eq!(
@@ -108,7 +108,7 @@ fn pending_accept_reject_round_trip() {
         diff.contains("+- name: System.Reflection.Emit.DynamicResolver"),
         "{diff}"
     );
-    assert_eq!(final_status(Status::Pass, &outcome), Status::Fail);
+    assert_eq!(final_status(&verdict(Status::Pass), &outcome), Status::Fail);
     let new = snapshot::pending_path(&snap);
     assert_eq!(
         Snapshot::from_yaml(&std::fs::read_to_string(&new).unwrap()).unwrap(),
@@ -131,7 +131,7 @@ fn pending_accept_reject_round_trip() {
     assert!(
         matches!(&outcome, SnapshotOutcome::Differs { new_growth, .. } if new_growth.is_empty())
     );
-    assert_eq!(final_status(Status::Pass, &outcome), Status::Warn);
+    assert_eq!(final_status(&verdict(Status::Pass), &outcome), Status::Warn);
 
     // A stale .snap.new is removed when the state matches again.
     assert!(new.exists());
@@ -159,4 +159,15 @@ fn pending_finds_nested_files_and_bad_files_are_explained() {
         e.contains("bad.snap is not a valid leakgate snapshot"),
         "{e}"
     );
+}
+
+fn verdict(status: Status) -> leakgate_gate::Verdict {
+    leakgate_gate::Verdict {
+        status,
+        checks: vec![],
+        weak_evidence: false,
+        judged_from: 0,
+        growing: vec![],
+        notes: vec![],
+    }
 }

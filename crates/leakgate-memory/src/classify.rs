@@ -174,11 +174,16 @@ pub struct WindowsFacts {
     pub other_pointers: Vec<u64>,
 }
 
+/// The kernel's shared user page, at the same address in every x86 and x64
+/// process; WinDbg lists it as Other (the seed: `0x7ffe0000 0x1000 MEM_COMMIT Other`).
+pub const KUSER_SHARED_DATA: u64 = 0x7ffe_0000;
+
 /// Classifies minidump regions with WinDbg `!address` rules, first match
 /// wins: Free, Image (inside a listed module, whatever its MEM type), TEB,
 /// PEB, Stack (allocation base of a stack's region), Heap (allocation base
-/// in `ProcessHeaps`), Other (allocation base of a PEB-named area), else
-/// Unknown.
+/// in `ProcessHeaps`), Other (allocation base of a PEB-named area, or the
+/// KUSER_SHARED_DATA page), else Unknown. Heap segments beyond a heap's first
+/// allocation are not walked, so they count as Unknown (WinDbg walks them).
 pub fn classify_windows(map: &mut RegionMap, facts: &WindowsFacts) {
     let alloc_bases_of = |addrs: &[u64], map: &RegionMap| -> BTreeSet<u64> {
         addrs
@@ -211,7 +216,7 @@ pub fn classify_windows(map: &mut RegionMap, facts: &WindowsFacts) {
             Usage::Stack
         } else if heaps.contains(&r.allocation_base) {
             Usage::Heap
-        } else if other_bases.contains(&r.allocation_base) {
+        } else if other_bases.contains(&r.allocation_base) || r.contains(KUSER_SHARED_DATA) {
             Usage::Other
         } else {
             Usage::Unknown

@@ -389,3 +389,14 @@ fn address_summary_snapshot() {
     map.split_gc(&[(0x80_0000, 0x88_0000)]);
     insta::assert_snapshot!(leakgate_memory::render_address_summary(&map.summary()));
 }
+
+#[test]
+fn the_kuser_shared_data_page_is_other() {
+    // As in the seed's `!address` listing: `0x7ffe0000 0x1000 MEM_COMMIT Other`.
+    let b = MinidumpBuilder::x64()
+        .commit(0x7ffe_0000, 0x1000, 0x7ffe_0000, MEM_PRIVATE)
+        .commit(0x7fff_0000, 0x1000, 0x7fff_0000, MEM_PRIVATE);
+    let map = read(&b);
+    assert_eq!(usage(&map, Usage::Other), (1, 0x1000, 0x1000));
+    assert_eq!(usage(&map, Usage::Unknown), (1, 0x1000, 0x1000));
+}

@@ -508,7 +508,9 @@ macro_rules! serde_via_str {
     };
 }
 
-const SIZE_RE: &str = r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*([kKmMgGtT][iI]?)?[bB]?\s*$";
+// A whole number, or a number with a byte unit (a fraction needs a unit), as `parse_quantity` reads it.
+const SIZE_RE: &str =
+    r"^\s*(?:[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9]+)?\s*(?:[kKmMgGtT][iI]?[bB]|[bB]))\s*$";
 
 serde_via_str!(Quantity, QUANTITY_EXPECTED, "Quantity", {
     "description": "A size like \"64MiB\", \"1.5GB\", \"512kB\" (kB/MB/GB = 1000^n, KiB/MiB/GiB = 1024^n), or a whole number (a count, or bytes on a byte metric).",
@@ -521,13 +523,13 @@ serde_via_str!(Growth, GROWTH_EXPECTED, "Growth", {
     "description": "Allowed growth from the first to the last sample: a size like \"32MiB\", a count like 200, or a percentage of the first value like \"10%\".",
     "anyOf": [
         { "type": "integer", "minimum": 0 },
-        { "type": "string", "pattern": r"^\s*([0-9][0-9_]*(\.[0-9]+)?\s*([kKmMgGtT][iI]?)?[bB]?|[0-9]+(\.[0-9]+)?\s*%)\s*$" }
+        { "type": "string", "pattern": r"^\s*(?:(?:[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9]+)?\s*(?:[kKmMgGtT][iI]?[bB]|[bB]))|[0-9]+(?:\.[0-9]+)?\s*%)\s*$" }
     ]
 });
 serde_via_str!(Slope, SLOPE_EXPECTED, "Slope", {
     "description": "Allowed Theil–Sen slope: an amount per minute (\"10MiB/min\", \"30/min\") or per 1,000 requests (\"50/1k\").",
     "type": "string",
-    "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*([kKmMgGtT][iI]?)?[bB]?\s*/\s*(min|minute|1k|1000)\s*$"
+    "pattern": r"^\s*(?:[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9]+)?\s*(?:[kKmMgGtT][iI]?[bB]|[bB]))\s*/\s*(?:min|minute|1k|1000)\s*$"
 });
 
 impl Serialize for Quantity {

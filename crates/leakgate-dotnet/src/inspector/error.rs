@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum InspectorError {
     #[error(
-        "the .NET SDK was not found (tried to run `{dotnet}`): install the .NET SDK 8 or newer \
+        "the .NET SDK was not found (tried to run `{dotnet}`): install the .NET SDK 10 or newer \
          (https://dot.net), or point {env} at the dotnet executable",
         env = super::DOTNET_ENV
     )]
