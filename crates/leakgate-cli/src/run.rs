@@ -89,6 +89,7 @@ fn run_one(
         (None, _) => crate::default_out_dir(&loaded.name),
     };
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    clear_old_reports(&out_dir);
 
     let inspector = if matches!(
         loaded.scenario.sampling.dump,
@@ -217,6 +218,14 @@ fn check_snapshot(
         );
     }
     Ok(Some(outcome))
+}
+
+/// An earlier run's reports must not pass for this run's if this one ends early.
+fn clear_old_reports(out_dir: &Path) {
+    for file in ["report.json", "junit.xml", "summary.md"] {
+        let _ = std::fs::remove_file(out_dir.join(file));
+    }
+    let _ = std::fs::remove_dir_all(out_dir.join("charts"));
 }
 
 fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {

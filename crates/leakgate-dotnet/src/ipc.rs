@@ -155,7 +155,7 @@ impl DiagnosticsClient {
             return Err(IpcError::NoSuchProcess { pid });
         }
         let dirs = socket_dirs(pid);
-        match find_socket(pid, &dirs) {
+        match find_socket(pid, process_start_time(pid), &dirs) {
             Some(socket) => Ok(DiagnosticsClient { pid, socket }),
             None => Err(IpcError::NoSocket {
                 pid,
@@ -518,7 +518,19 @@ fn socket_dirs(pid: u32) -> Vec<PathBuf> {
 }
 
 /// The newest `dotnet-diagnostic-{pid}-{key}-socket` in the first directory holding one.
-fn find_socket(pid: u32, dirs: &[PathBuf]) -> Option<PathBuf> {
+/// The process's start time in clock ticks (field 22 of `/proc/<pid>/stat`):
+/// the runtime uses it as the socket's key, which tells a live process's
+/// socket from a stale one left by an earlier process with the same pid.
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The socket of `pid` in `dirs`: the one whose key is the process's start
+/// time when that is known, else the newest.
+fn find_socket(pid: u32, start_time: Option<u64>, dirs: &[PathBuf]) -> Option<PathBuf> {
     let prefix = format!("dotnet-diagnostic-{pid}-");
     dirs.iter().find_map(|dir| {
         fs::read_dir(dir)
@@ -529,7 +541,8 @@ fn find_socket(pid: u32, dirs: &[PathBuf]) -> Option<PathBuf> {
                 let name = name.to_string_lossy();
                 name.strip_prefix(&prefix)
                     .and_then(|rest| rest.strip_suffix("-socket"))
-                    .is_some_and(|key| !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|key| key.parse::<u64>().ok())
+                    .is_some_and(|key| start_time.is_none_or(|t| t == key))
             })
             .max_by_key(|entry| {
                 entry
@@ -562,10 +575,23 @@ mod tests {
             dir.path().to_path_buf(),
         ];
         assert_eq!(
-            find_socket(42, &dirs),
+            find_socket(42, None, &dirs),
             Some(dir.path().join("dotnet-diagnostic-42-200-socket"))
         );
-        assert_eq!(find_socket(4, &dirs), None);
+        assert_eq!(find_socket(4, None, &dirs), None);
+        // With the process's start time known, a stale socket of an earlier
+        // process with the same pid is passed over, however new it looks.
+        assert_eq!(
+            find_socket(42, Some(100), &dirs),
+            Some(dir.path().join("dotnet-diagnostic-42-100-socket"))
+        );
+        assert_eq!(find_socket(42, Some(999), &dirs), None);
+    }
+
+    #[test]
+    fn our_own_start_time_is_read() {
+        let t = process_start_time(std::process::id()).expect("a start time");
+        assert!(t > 0);
     }
 
     #[test]

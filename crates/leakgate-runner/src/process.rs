@@ -1,8 +1,10 @@
 //! Child processes (the service, an external load tool) in process groups of their
 //! own, so that stopping one stops everything it started.
 //!
-//! Every child is also given `PR_SET_PDEATHSIG(SIGKILL)`: if leakgate itself is
-//! killed outright (no chance to clean up), the kernel still ends the child.
+//! If leakgate itself is killed outright (SIGKILL: no chance to clean up), two
+//! things still end the group: the child has `PR_SET_PDEATHSIG(SIGKILL)`, and a
+//! small watchdog (`sh`, in a group of its own) that polls leakgate's pid kills
+//! the child's whole group, grandchildren included, once leakgate is gone.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,6 +23,7 @@ pub struct Child {
     stop_signal: StopSignal,
     grace: Duration,
     stopped: bool,
+    watchdog: Option<std::process::Child>,
 }
 
 /// How a child ended, in words for the report.
@@ -79,6 +82,7 @@ impl Child {
             stop_signal,
             grace,
             stopped: false,
+            watchdog: watchdog(pid),
         })
     }
 
@@ -130,6 +134,10 @@ impl Child {
         }
         // Kill the group even when the leader exited: it may have left children behind.
         signal_group(self.pid, libc::SIGKILL);
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
         let _ = self.handle.kill();
         let _ = self.handle.wait();
         exit.or_else(|| self.exited())
@@ -147,6 +155,26 @@ impl Drop for Child {
             self.stop();
         }
     }
+}
+
+/// Starts the watchdog of process group `pgid` (see the module docs). Without
+/// `sh` there is no watchdog; PDEATHSIG still covers the direct child.
+fn watchdog(pgid: u32) -> Option<std::process::Child> {
+    if pgid <= 1 {
+        return None;
+    }
+    let script =
+        r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; kill -KILL -- "-$2" 2>/dev/null"#;
+    std::process::Command::new("sh")
+        .args(["-c", script, "leakgate-watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(pgid.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .ok()
 }
 
 fn signal_group(pgid: u32, signal: i32) {
@@ -195,22 +223,26 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The process in `root`'s group that runs .NET: the root itself, or a descendant
-/// (a `sh -c` wrapper, a launcher script) that opened a diagnostics socket.
+/// The process in `root`'s tree that runs the service's .NET runtime: the
+/// deepest one with a live diagnostics socket. Deepest, because `dotnet run`
+/// (and launcher scripts that are .NET themselves) host the app as a child.
 pub fn find_dotnet_process(root: u32) -> Option<u32> {
-    let mut frontier = vec![root];
-    let mut seen = 0;
-    while let Some(pid) = frontier.pop() {
-        seen += 1;
-        if seen > 256 {
+    let mut found = None;
+    let mut level = vec![root];
+    for _ in 0..16 {
+        if level.is_empty() {
             break;
         }
-        if leakgate_dotnet::ipc::DiagnosticsClient::for_pid(pid).is_ok() {
-            return Some(pid);
+        if let Some(pid) = level
+            .iter()
+            .copied()
+            .find(|&pid| leakgate_dotnet::ipc::DiagnosticsClient::for_pid(pid).is_ok())
+        {
+            found = Some(pid);
         }
-        frontier.extend(children_of(pid));
+        level = level.iter().flat_map(|&pid| children_of(pid)).collect();
     }
-    None
+    found
 }
 
 /// The process that does the work when no .NET process is found: follow a chain
@@ -226,13 +258,18 @@ pub fn main_process(root: u32) -> u32 {
     pid
 }
 
+/// Children of every thread of `pid` (a child belongs to the thread that forked it).
 fn children_of(pid: u32) -> Vec<u32> {
-    let path = format!("/proc/{pid}/task/{pid}/children");
-    std::fs::read_to_string(path)
-        .map(|s| {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|s| {
             s.split_whitespace()
                 .filter_map(|w| w.parse().ok())
-                .collect()
+                .collect::<Vec<u32>>()
         })
-        .unwrap_or_default()
+        .collect()
 }

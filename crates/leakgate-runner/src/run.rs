@@ -132,7 +132,15 @@ pub fn run(
         load: LoadSummary::default(),
         service_log: options.out_dir.join("service.log"),
     };
-    let failure = state.execute(on_event).err();
+    // Once Ctrl-C was pressed, whatever broke next (a dump cut short, say) is
+    // the interruption's doing: report the interruption.
+    let failure = state.execute(on_event).err().map(|f| {
+        if options.cancel.load(Ordering::SeqCst) {
+            RunFailure::Interrupted
+        } else {
+            f
+        }
+    });
     RunOutcome {
         samples: state.samples,
         load: state.load,
@@ -320,6 +328,24 @@ impl State<'_> {
         )
     }
 
+    /// Fresh `samples/` and `dumps/` (0700): nothing from an earlier run in the
+    /// same directory may be mistaken for this run's, and old dumps go.
+    fn prepare_output_dirs(&self) -> Result<(), RunFailure> {
+        let out = &self.options.out_dir;
+        let fail = |what: &Path, e: std::io::Error| RunFailure::Launch {
+            message: format!("cannot prepare {}: {e}", what.display()),
+        };
+        for dir in [out.join("samples"), out.join("dumps")] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| fail(&dir, e))?;
+            }
+        }
+        let dumps = out.join("dumps");
+        create_private_dir(&dumps).map_err(|e| fail(&dumps, e))?;
+        let samples = out.join("samples");
+        std::fs::create_dir_all(&samples).map_err(|e| fail(&samples, e))
+    }
+
     fn check_cancel(&self) -> Result<(), RunFailure> {
         if self.options.cancel.load(Ordering::SeqCst) {
             Err(RunFailure::Interrupted)
@@ -460,14 +486,7 @@ impl State<'_> {
         self.wait_until(started + warmup, load, service, on_event)?;
         on_event(Event::Phase(Phase::Sampling));
 
-        let dumps_dir = self.options.out_dir.join("dumps");
-        let samples_dir = self.options.out_dir.join("samples");
-        create_private_dir(&dumps_dir).map_err(|e| RunFailure::Launch {
-            message: e.to_string(),
-        })?;
-        std::fs::create_dir_all(&samples_dir).map_err(|e| RunFailure::Launch {
-            message: e.to_string(),
-        })?;
+        self.prepare_output_dirs()?;
         let baseline_requests = load.requests();
 
         for index in 0..count {

@@ -24,6 +24,17 @@ impl Inspector {
             .stderr_capture()
             .unchecked()
             .before_spawn(|command| {
+                // A group of its own, so a terminal's Ctrl-C reaches leakgate (which
+                // winds down in order) rather than cutting the inspector short; and
+                // PDEATHSIG so it does not outlive a killed leakgate.
+                std::os::unix::process::CommandExt::process_group(command, 0);
+                // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+                unsafe {
+                    std::os::unix::process::CommandExt::pre_exec(command, || {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
                 quiet_dotnet_env(command);
                 // Startup cost matters (one run per sample): tiered compilation's quick JIT on.
                 command.env("DOTNET_TieredPGO", "0");
