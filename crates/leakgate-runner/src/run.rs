@@ -236,11 +236,11 @@ impl State<'_> {
 
         on_event(Event::Phase(Phase::Launch));
         let argv: Vec<String> = if s.service.shell {
-            let line = std::iter::once(s.service.command.as_str())
-                .chain(s.service.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
-            vec!["sh".into(), "-c".into(), fill(&line)]
+            // `command` is a shell line as written; `args` are words, quoted onto it.
+            let args =
+                shlex::try_join(s.service.args.iter().map(String::as_str)).unwrap_or_default();
+            let line = format!("{} {args}", s.service.command);
+            vec!["sh".into(), "-c".into(), fill(line.trim_end())]
         } else {
             std::iter::once(s.service.command.clone())
                 .chain(s.service.args.iter().map(|a| fill(a)))
@@ -357,9 +357,9 @@ impl State<'_> {
     fn build(&self, build: &Argv, cwd: &Path) -> Result<(), RunFailure> {
         let s = &self.loaded.scenario;
         let argv = if s.service.shell {
-            vec!["sh".into(), "-c".into(), build.0.join(" ")]
+            vec!["sh".into(), "-c".into(), build.shell_line()]
         } else {
-            build.0.clone()
+            build.words.clone()
         };
         let mut child = self
             .spawn_tool("build", &argv, cwd)
@@ -419,7 +419,7 @@ impl State<'_> {
     fn start_load(&self, fill: &dyn Fn(&str) -> String, cwd: &Path) -> Result<Load, RunFailure> {
         let l = &self.loaded.scenario.load;
         if let Some(command) = &l.command {
-            let argv: Vec<String> = command.0.iter().map(|a| fill(a)).collect();
+            let argv: Vec<String> = command.words.iter().map(|a| fill(a)).collect();
             return self
                 .spawn_tool("load", &argv, cwd)
                 .map(|c| Load::External(Box::new(c)))

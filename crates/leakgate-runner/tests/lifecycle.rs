@@ -220,7 +220,7 @@ fn a_shell_command_line_is_run_and_its_whole_group_stopped() {
 fn too_few_requests_for_every_requests_stall_within_the_duration() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
-        "{SERVICE}load:\n  rate: 5\n  duration: 2s\n  requests: [{{ path: / }}]\nsampling:\n  every_requests: 1000\n  count: 2\n  dump: none\n  gc_before_sample: false\n"
+        "{SERVICE}load:\n  rate: 5\n  duration: 2s\n  requests: [{{ path: / }}]\nsampling:\n  every_requests: 1000\n  count: 3\n  dump: none\n  gc_before_sample: false\n"
     );
     let started = Instant::now();
     let outcome = run_yaml(dir.path(), &yaml);
@@ -238,4 +238,20 @@ fn too_few_requests_for_every_requests_stall_within_the_duration() {
     }
     assert_eq!(outcome.samples.len(), 1, "the baseline sample is kept");
     assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn a_shell_build_line_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{}load:\n  requests: [{{ path: / }}]\n{SAMPLING}",
+        SERVICE.replace(
+            "  command: python3",
+            "  shell: true\n  build: \"test 'a b' = 'a b' && echo built-ok\"\n  command: python3"
+        )
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert_eq!(outcome.failure, None);
+    let log = std::fs::read_to_string(dir.path().join("out/build.log")).unwrap();
+    assert!(log.contains("built-ok"), "{log}");
 }

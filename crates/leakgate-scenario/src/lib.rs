@@ -25,6 +25,8 @@ pub struct LoadedScenario {
     pub name: String,
     /// The line (1-based) where each budget starts, for annotations.
     pub budget_lines: Vec<u64>,
+    /// (line, column) of each budget, for errors.
+    pub budget_locations: Vec<(u64, u64)>,
 }
 
 impl LoadedScenario {
@@ -102,7 +104,8 @@ pub fn load(path: impl AsRef<Path>) -> Result<LoadedScenario, ScenarioError> {
 pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
     let scenario: Scenario =
         serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
-    let budget_lines = budget_lines(text);
+    let budget_locations = budget_locations(text);
+    let budget_lines = budget_locations.iter().map(|l| l.0).collect();
     let name = scenario.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -113,6 +116,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
         path: path.to_path_buf(),
         name,
         budget_lines,
+        budget_locations,
     };
     validate(&loaded, text)?;
     Ok(loaded)
@@ -152,22 +156,27 @@ fn strip_location_suffix(message: &str) -> String {
 }
 
 /// Where each `budgets:` entry begins, read in a second, lenient pass.
-fn budget_lines(text: &str) -> Vec<u64> {
+fn budget_locations(text: &str) -> Vec<(u64, u64)> {
     #[derive(Deserialize)]
     struct Budgets {
         #[serde(default)]
         budgets: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
     }
     serde_saphyr::from_str::<Budgets>(text)
-        .map(|b| b.budgets.iter().map(|s| s.referenced.line()).collect())
+        .map(|b| {
+            b.budgets
+                .iter()
+                .map(|s| (s.referenced.line(), s.referenced.column()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Checks that serde cannot express; errors point at the offending key.
 fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
     let s = &loaded.scenario;
-    let fail = |key: &str, message: String| {
-        let (line, column) = find_key(text, key);
+    let fail = |at: (&str, &str), message: String| {
+        let (line, column) = find_key(text, at.0, at.1);
         Err(ScenarioError::Invalid {
             file: loaded.path.clone(),
             line,
@@ -175,102 +184,182 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
             message,
         })
     };
-    if s.sampling.count < 2 {
+    let sampling = &s.sampling;
+    let load = &s.load;
+    let judged_needed = sampling.warmup_samples + 2;
+    if sampling.count < judged_needed {
         return fail(
-            "count",
+            ("sampling", "count"),
             format!(
-                "sampling.count: expected at least 2 samples to measure growth, got {}",
-                s.sampling.count
+                "sampling.count: growth needs at least 2 judged samples after the {} warm-up sample(s), so at least {judged_needed}; got {}",
+                sampling.warmup_samples, sampling.count
             ),
         );
     }
-    if s.sampling.every.is_some() && s.sampling.every_requests.is_some() {
+    if sampling.every.is_some() && sampling.every_requests.is_some() {
         return fail(
-            "every_requests",
+            ("sampling", "every_requests"),
             "sampling: give either `every` (a duration) or `every_requests` (a count), not both"
                 .into(),
         );
     }
-    if s.sampling.every.is_none()
-        && s.sampling.every_requests.is_none()
-        && s.load.duration.is_none()
-    {
+    if sampling.every_requests.is_some() && load.command.is_some() {
         return fail(
-            "sampling",
-            "sampling: expected `every` (e.g. 5s) or `every_requests` (e.g. 500), or a `load.duration` to spread the samples over".into(),
+            ("sampling", "every_requests"),
+            "sampling.every_requests counts the built-in client's requests; with an external `load.command` use `every`".into(),
         );
     }
-    if let (Some(every), Some(duration)) = (s.sampling.every, s.load.duration) {
-        let needed = s.load.warmup.get() + every.get() * (s.sampling.count as u32 - 1);
-        if needed > duration.get() {
+    match (sampling.every, sampling.every_requests, load.duration) {
+        (None, None, None) => {
             return fail(
-                "duration",
+                ("sampling", "every"),
+                "sampling: expected `every` (e.g. 5s) or `every_requests` (e.g. 500), or a `load.duration` to spread the samples over".into(),
+            );
+        }
+        (None, None, Some(duration)) if duration <= load.warmup => {
+            return fail(
+                ("load", "duration"),
+                "load.duration: must be longer than load.warmup, to leave time for the samples"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(every) = sampling.every {
+        let needed = u32::try_from(sampling.count - 1)
+            .ok()
+            .and_then(|n| every.get().checked_mul(n))
+            .and_then(|d| d.checked_add(load.warmup.get()))
+            .filter(|d| d.as_secs() < 366 * 24 * 3600);
+        let Some(needed) = needed else {
+            return fail(
+                ("sampling", "every"),
+                "sampling: `every` × `count` is longer than a year".into(),
+            );
+        };
+        if let Some(duration) = load.duration.filter(|d| needed > d.get()) {
+            return fail(
+                ("load", "duration"),
                 format!(
                     "load.duration: {count} samples every {every} after a {warmup} warm-up need {needed} of load, longer than {duration}",
-                    count = s.sampling.count,
+                    count = sampling.count,
                     every = humantime::format_duration(every.get()),
-                    warmup = humantime::format_duration(s.load.warmup.get()),
+                    warmup = humantime::format_duration(load.warmup.get()),
                     needed = humantime::format_duration(needed),
                     duration = humantime::format_duration(duration.get()),
                 ),
             );
         }
     }
-    if s.load.requests.is_empty() && s.load.command.is_none() {
+    if load.requests.is_empty() && load.command.is_none() {
         return fail(
-            "load",
+            ("load", "requests"),
             "load: expected `requests` (the built-in HTTP client) or `command` (an external load tool)".into(),
         );
     }
-    if !s.load.requests.is_empty() && s.load.command.is_some() {
+    if !load.requests.is_empty() && load.command.is_some() {
         return fail(
-            "command",
+            ("load", "command"),
             "load: give either `requests` or `command`, not both".into(),
         );
     }
-    if s.load.concurrency == 0 {
+    if load.concurrency == 0 {
         return fail(
-            "concurrency",
+            ("load", "concurrency"),
             "load.concurrency: expected at least 1".into(),
         );
     }
-    if let Some(rate) = s.load.rate
+    if let Some(rate) = load.rate
         && !(rate > 0.0 && rate.is_finite())
     {
         return fail(
-            "rate",
+            ("load", "rate"),
             format!("load.rate: expected requests per second above 0, got {rate}"),
         );
     }
-    for r in &s.load.requests {
+    for r in &load.requests {
         if !r.path.starts_with('/') {
             return fail(
-                "path",
+                ("load", "path"),
                 format!("load.requests: path {:?} must start with '/'", r.path),
             );
         }
     }
-    if s.service.ready.http.is_none() && s.service.ready.tcp.is_none() {
+    if !load.requests.is_empty() && load.requests.iter().all(|r| r.weight == 0) {
         return fail(
-            "ready",
-            "service.ready: expected `http` (a URL answering 2xx) or `tcp` (a port)".into(),
+            ("load", "weight"),
+            "load.requests: every weight is 0; give at least one request a weight above 0".into(),
+        );
+    }
+    let ready = &s.service.ready;
+    match (&ready.http, &ready.tcp) {
+        (None, None) => {
+            return fail(
+                ("service", "ready"),
+                "service.ready: expected `http` (a URL answering 2xx) or `tcp` (a port)".into(),
+            );
+        }
+        (Some(url), _) if !url.starts_with("http://") => {
+            return fail(
+                ("service", "http"),
+                format!("service.ready.http: expected an http:// URL, got {url:?}"),
+            );
+        }
+        (None, Some(tcp)) if tcp.trim().is_empty() => {
+            return fail(
+                ("service", "tcp"),
+                "service.ready.tcp: expected a port, \"{port}\" or host:port".into(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(url) = sampling
+        .stats_url
+        .as_ref()
+        .filter(|u| !u.starts_with("http://"))
+    {
+        return fail(
+            ("sampling", "stats_url"),
+            format!("sampling.stats_url: expected an http:// URL, got {url:?}"),
+        );
+    }
+    if let Some(name) = s
+        .name
+        .as_ref()
+        .filter(|n| n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.'))
+    {
+        return fail(
+            ("name", "name"),
+            format!(
+                "name: {name:?} names files (reports, the snapshot): no slashes, not empty, no leading dot"
+            ),
         );
     }
     for pattern in &s.ignore {
         if let Err(e) = globset::Glob::new(pattern) {
             return fail(
-                "ignore",
+                ("ignore", "ignore"),
                 format!("ignore: {pattern:?} is not a valid glob: {e}"),
             );
         }
     }
+    let managed = matches!(sampling.dump, DumpMode::Withheap | DumpMode::Full);
     for (i, budget) in s.budgets.iter().enumerate() {
-        if let Err(message) = budget.validate() {
-            let line = loaded.budget_lines.get(i).copied().unwrap_or(1);
+        let problem = budget.validate().err().or_else(|| {
+            (budget.metric.is_per_type() && !managed).then(|| {
+                format!(
+                    "`{}` is measured from the managed heap, which `dump: {}` does not capture; use `dump: withheap`",
+                    budget.metric,
+                    serde_json::to_value(sampling.dump).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                )
+            })
+        });
+        if let Some(message) = problem {
+            let (line, column) = loaded.budget_locations.get(i).copied().unwrap_or((1, 1));
             return Err(ScenarioError::Invalid {
                 file: loaded.path.clone(),
                 line,
-                column: 5,
+                column,
                 message: format!("budgets[{i}]: {message}"),
             });
         }
@@ -278,17 +367,33 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-/// The first `key:` in the text, as (line, column), 1-based; (1, 1) if absent.
-fn find_key(text: &str, key: &str) -> (u64, u64) {
+/// Where `section.key` is written, as (line, column), 1-based: the first
+/// `key:` inside the top-level `section:` block (block or flow style), else
+/// the section itself, else (1, 1). Only for errors serde cannot locate.
+fn find_key(text: &str, section: &str, key: &str) -> (u64, u64) {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("{section}:")))
+    else {
+        return (1, 1);
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| !l.is_empty() && !l.starts_with([' ', '\t', '#']))
+        .map_or(lines.len(), |i| start + 1 + i);
     let needle = format!("{key}:");
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start().trim_start_matches("- ");
-        if trimmed.starts_with(&needle) {
-            let column = line.find(&needle).unwrap_or(0) + 1;
-            return (i as u64 + 1, column as u64);
+    for (i, line) in lines.iter().enumerate().take(end).skip(start) {
+        let found = line.match_indices(&needle).find(|(at, _)| {
+            // A key starts a line's content, or follows `{`, `,` or `- `.
+            line[..*at].trim_end().is_empty()
+                || matches!(line[..*at].trim_end().chars().last(), Some('{' | ',' | '-'))
+        });
+        if let Some((at, _)) = found {
+            return (i as u64 + 1, at as u64 + 1);
         }
     }
-    (1, 1)
+    (start as u64 + 1, 1)
 }
 
 /// A JSON Schema helper for the human string forms (durations).

@@ -201,9 +201,24 @@ pub struct SnapshotConfig {
 }
 
 /// A command as an argv: a YAML list, or a string split like a POSIX shell would.
+/// A string keeps its original text too, so that `shell: true` runs exactly what
+/// was written (`make && make install`), quotes and operators intact.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "ArgvSchema")]
-pub struct Argv(pub Vec<String>);
+pub struct Argv {
+    pub words: Vec<String>,
+    pub line: Option<String>,
+}
+
+impl Argv {
+    /// The command line for `sh -c`: the original string, or the words quoted.
+    pub fn shell_line(&self) -> String {
+        self.line.clone().unwrap_or_else(|| {
+            shlex::try_join(self.words.iter().map(String::as_str))
+                .unwrap_or_else(|_| self.words.join(" "))
+        })
+    }
+}
 
 #[derive(JsonSchema)]
 #[serde(untagged)]
@@ -215,7 +230,10 @@ enum ArgvSchema {
 
 impl Serialize for Argv {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        match &self.line {
+            Some(line) => line.serialize(s),
+            None => self.words.serialize(s),
+        }
     }
 }
 
@@ -235,7 +253,10 @@ impl<'de> Deserialize<'de> for Argv {
                 if words.is_empty() {
                     return Err(E::custom("expected a command, got an empty string"));
                 }
-                Ok(Argv(words))
+                Ok(Argv {
+                    words,
+                    line: Some(v.to_string()),
+                })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
                 let mut words = Vec::new();
@@ -247,7 +268,7 @@ impl<'de> Deserialize<'de> for Argv {
                         "expected a command, got an empty list",
                     ));
                 }
-                Ok(Argv(words))
+                Ok(Argv { words, line: None })
             }
         }
         d.deserialize_any(V)

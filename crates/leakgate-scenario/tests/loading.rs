@@ -61,10 +61,10 @@ fn a_build_string_is_split_like_a_shell() {
         "  build: dotnet build -c 'Release Mode'\n  command: dotnet",
     );
     let loaded = parse(Path::new("x.yaml"), &text).unwrap();
-    assert_eq!(
-        loaded.scenario.service.build.unwrap().0,
-        ["dotnet", "build", "-c", "Release Mode"]
-    );
+    let build = loaded.scenario.service.build.unwrap();
+    assert_eq!(build.words, ["dotnet", "build", "-c", "Release Mode"]);
+    // For `shell: true` the line runs as written, quotes and operators intact.
+    assert_eq!(build.shell_line(), "dotnet build -c 'Release Mode'");
 }
 
 #[test]
@@ -137,4 +137,63 @@ fn malformed_yaml_and_missing_files_are_errors() {
             .starts_with("/nonexistent/scenario.yaml: cannot read"),
         "{err}"
     );
+}
+
+#[test]
+fn plans_that_cannot_measure_anything_are_rejected() {
+    // Everything but one sample is warm-up: growth can never be measured.
+    let err = parse_err(&VALID.replace("  count: 4", "  count: 4\n  warmup_samples: 3"));
+    assert!(err.to_string().contains("at least 5"), "{err}");
+
+    // every_requests counts the built-in client's requests only.
+    let text = VALID
+        .replace(
+            "  requests: [{ path: /leak }]",
+            "  command: wrk http://127.0.0.1:{port}/",
+        )
+        .replace("every: 5s", "every_requests: 100");
+    let err = parse_err(&text);
+    assert_eq!(err.location().map(|l| l.0), Some(9), "{err}");
+    assert!(err.to_string().contains("external `load.command`"), "{err}");
+
+    // A finalizable budget needs the managed heap, which `dump: none` does not capture.
+    let text = format!(
+        "{}  dump: none\nbudgets:\n  - metric: finalizable\n    max_growth: 10\n",
+        VALID
+    );
+    let err = parse_err(&text);
+    assert_eq!(err.location(), Some((13, 5)), "{err}");
+    assert!(err.to_string().contains("dump: withheap"), "{err}");
+
+    // Absurd durations are an error, not an overflow.
+    let err = parse_err(&VALID.replace("every: 5s", "every: 100000000000y"));
+    assert!(err.to_string().contains("longer than a year"), "{err}");
+}
+
+#[test]
+fn errors_point_into_the_right_section() {
+    // `command:` also appears under `service:`; the error is about `load.command`.
+    let text = VALID.replace(
+        "  requests: [{ path: /leak }]",
+        "  requests: [{ path: /leak }]\n  command: wrk",
+    );
+    let err = parse_err(&text);
+    assert_eq!(err.location(), Some((8, 3)), "{err}");
+
+    // A flow-style request with a bad path is located on its own line.
+    let err = parse_err(&VALID.replace("[{ path: /leak }]", "[{ path: leak }]"));
+    assert_eq!(err.location(), Some((7, 16)), "{err}");
+
+    let err = parse_err(&VALID.replace("[{ path: /leak }]", "[{ path: /leak, weight: 0 }]"));
+    assert!(err.to_string().contains("every weight is 0"), "{err}");
+
+    let err = parse_err(&VALID.replace(
+        "http: \"http://127.0.0.1:{port}/healthz\"",
+        "http: \"127.0.0.1:{port}\"",
+    ));
+    assert_eq!(err.location().map(|l| l.0), Some(5), "{err}");
+    assert!(err.to_string().contains("http:// URL"), "{err}");
+
+    let err = parse_err(&format!("name: ../escape\n{VALID}"));
+    assert_eq!(err.location(), Some((1, 1)), "{err}");
 }
