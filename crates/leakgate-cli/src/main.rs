@@ -86,14 +86,21 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let outcome = match cli.command {
+    // A panic is a bug, but still "could not run" (2), never a gate verdict; the
+    // runner's guards have stopped every child process by the time it lands here.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Run(args) => run::run(args),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Review(args) => snapshots::review(args),
         Command::Accept(args) => snapshots::accept(args),
         Command::Reject(args) => snapshots::reject(args),
         Command::Schema { which } => print_schema(which),
-    };
+    }))
+    .unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "leakgate stopped on an internal error (a bug; the message is above)"
+        ))
+    });
     match outcome {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {

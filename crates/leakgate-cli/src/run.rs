@@ -52,9 +52,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             .context("cannot install the Ctrl-C handler")?;
     }
     let mut worst = Outcome::Pass;
+    let mut reports = Vec::new();
     let several = args.scenarios.len() > 1;
     for path in &args.scenarios {
-        let outcome = run_one(path, &args, several, &cancel)?;
+        let (outcome, report) = run_one(path, &args, several, &cancel)?;
+        reports.extend(report);
         worst = match (worst, outcome) {
             (Outcome::CouldNotRun, _) | (_, Outcome::CouldNotRun) => Outcome::CouldNotRun,
             (Outcome::GateFailed, _) | (_, Outcome::GateFailed) => Outcome::GateFailed,
@@ -64,6 +66,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             break;
         }
     }
+    if args.json {
+        // One JSON document on stdout: the report, or an array of them.
+        let json = match reports.as_slice() {
+            [one] => report::to_json(one),
+            many => serde_json::to_string_pretty(many)?,
+        };
+        println!("{json}");
+    }
     Ok(worst)
 }
 
@@ -72,12 +82,12 @@ fn run_one(
     args: &RunArgs,
     several: bool,
     cancel: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(Outcome, Option<RunReport>)> {
     let mut loaded = match leakgate_scenario::load(path) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{} {e}", console::style("error:").red().bold().for_stderr());
-            return Ok(Outcome::CouldNotRun);
+            return Ok((Outcome::CouldNotRun, None));
         }
     };
     if args.keep_dumps {
@@ -103,7 +113,7 @@ fn run_one(
                     "{} the managed inspector is not available: {e}",
                     console::style("error:").red().bold().for_stderr()
                 );
-                return Ok(Outcome::CouldNotRun);
+                return Ok((Outcome::CouldNotRun, None));
             }
         }
     } else {
@@ -125,11 +135,12 @@ fn run_one(
     write_reports(&report, &out_dir)?;
     print_result(&report, &outcome, &out_dir, args);
 
-    Ok(match report.exit_code {
+    let outcome = match report.exit_code {
         0 => Outcome::Pass,
         1 => Outcome::GateFailed,
         _ => Outcome::CouldNotRun,
-    })
+    };
+    Ok((outcome, Some(report)))
 }
 
 fn judge(
@@ -195,12 +206,17 @@ fn check_snapshot(
     verdict: &Verdict,
     record: bool,
 ) -> anyhow::Result<Option<SnapshotOutcome>> {
-    let enabled = loaded.scenario.snapshot.as_ref().is_some_and(|c| c.enabled);
+    // Compared when the scenario has a `snapshot:` section, or an approved file
+    // exists beside it (a `--record` wrote one); `enabled: false` opts out.
+    let path = loaded.snapshot_path();
+    let enabled = match &loaded.scenario.snapshot {
+        Some(config) => config.enabled,
+        None => path.exists(),
+    };
     if !enabled && !record {
         return Ok(None);
     }
     let current = Snapshot::from_verdict(&loaded.name, verdict);
-    let path = loaded.snapshot_path();
     if record {
         std::fs::write(&path, current.to_yaml())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -250,8 +266,7 @@ fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
 
 fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: &RunArgs) {
     if args.json {
-        println!("{}", report::to_json(report));
-        return;
+        return; // printed once for all scenarios, by `run`
     }
     let verdict = match (&outcome.failure, report.status) {
         (Some(_), _) => console::style("COULD NOT RUN").yellow().bold(),

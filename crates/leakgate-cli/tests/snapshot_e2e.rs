@@ -11,6 +11,8 @@ use common::*;
 
 /// The dynamic-method scenario with budgets that tolerate the known leak, so
 /// that the exit code speaks only of the snapshot; `extra_path` adds a request.
+/// No `snapshot:` section: once `--record` has written `snapshot-flow.snap`
+/// beside the scenario, later runs compare against it.
 fn write_scenario(dir: &Path, extra_path: Option<&str>) -> std::path::PathBuf {
     let service_dir = workspace().join("fixtures/services/LeakyService");
     let mut requests = String::from("    - path: /work/steady\n    - path: /leak/dynamic-method\n");
@@ -38,8 +40,6 @@ budgets:
     max_growth: 1000000
     trend: off
 ignore: ["System.Net.Sockets.*", "Microsoft.AspNetCore.Server.Kestrel.*"]
-snapshot:
-  path: snapshot-flow.snap
 "#,
         cwd = service_dir.display()
     );
@@ -77,10 +77,14 @@ fn record_match_new_growth_accept() {
     );
     assert!(!pending.exists());
 
-    // 2. The same code again passes the snapshot check.
+    // 2. The same code again passes the snapshot check (which does run).
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
     assert_eq!(run.code, 0, "the same code passes\n{}", run.output);
+    assert!(
+        !read_report(out.path())["snapshot"].is_null(),
+        "the recorded snapshot is compared"
+    );
     assert!(
         !junit_snapshot_case(out.path()).contains("<failure"),
         "{}",

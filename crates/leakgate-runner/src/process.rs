@@ -163,8 +163,9 @@ fn watchdog(pgid: u32) -> Option<std::process::Child> {
     if pgid <= 1 {
         return None;
     }
+    // Plain POSIX sh (dash's `kill` takes no `--`): a negative pid is the group.
     let script =
-        r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; kill -KILL -- "-$2" 2>/dev/null"#;
+        r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; kill -KILL "-$2" 2>/dev/null"#;
     std::process::Command::new("sh")
         .args(["-c", script, "leakgate-watchdog"])
         .arg(std::process::id().to_string())

@@ -79,20 +79,26 @@ fn http_get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16
     let mut stream = connect(host, port, timeout)?;
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // One write: a server that answers after the first bytes and closes would
+    // otherwise turn the rest of a piecemeal write into EPIPE.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    let written = stream.write_all(request.as_bytes());
     let mut bytes = Vec::new();
     // A server may reset after answering; what was read still counts.
-    if let Err(e) = stream.read_to_end(&mut bytes)
-        && bytes.is_empty()
-    {
-        return Err(e.to_string());
+    let read = stream.read_to_end(&mut bytes);
+    if bytes.is_empty() {
+        return Err(match (written, read) {
+            (Err(e), _) | (_, Err(e)) => e.to_string(),
+            _ => "the connection closed without an answer".into(),
+        });
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(i) => (&bytes[..i], &bytes[i + 4..]),
+        None => (&bytes[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
     let code: u16 = head
         .split_whitespace()
         .nth(1)
@@ -106,24 +112,27 @@ fn http_get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16
     let chunked = head
         .lines()
         .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    // De-chunk the bytes first: a chunk boundary may split a UTF-8 character.
     let body = if chunked {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
-    Ok((code, body))
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let header = String::from_utf8_lossy(&body[..eol]);
         let size =
-            usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+            usize::from_str_radix(header.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        let rest = &body[eol + 2..];
         if size == 0 || rest.len() < size {
             break;
         }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
     }
     out
 }
@@ -236,9 +245,12 @@ mod tests {
     #[test]
     fn chunked_bodies_are_decoded() {
         assert_eq!(
-            dechunk("5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
-            "hello, world"
+            dechunk(b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
+            b"hello, world"
         );
-        assert_eq!(dechunk(""), "");
+        assert_eq!(dechunk(b""), b"");
+        // "\u{e9}" is two bytes; a chunk boundary between them must not break anything.
+        let split = b"2\r\n\"\xc3\r\n2\r\n\xa9\"\r\n0\r\n\r\n";
+        assert_eq!(String::from_utf8(dechunk(split)).unwrap(), "\"\u{e9}\"");
     }
 }

@@ -55,8 +55,27 @@ pub struct Run {
     pub output: String,
 }
 
-pub fn leakgate_spawn(scenario: &Path, out: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_leakgate"))
+/// A running leakgate, killed if the test panics before it ends (so a failed
+/// test does not leave a run loading the machine for the next one).
+pub struct Leakgate(Option<Child>);
+
+impl Leakgate {
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+}
+
+impl Drop for Leakgate {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn leakgate_spawn(scenario: &Path, out: &Path, extra: &[&str]) -> Leakgate {
+    let child = Command::new(env!("CARGO_BIN_EXE_leakgate"))
         .arg("run")
         .arg(scenario)
         .arg("--out")
@@ -66,12 +85,26 @@ pub fn leakgate_spawn(scenario: &Path, out: &Path, extra: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("leakgate starts")
+        .expect("leakgate starts");
+    Leakgate(Some(child))
 }
 
-pub fn finish(child: &mut Child) -> Run {
-    let output = std::mem::replace(child, Command::new("true").spawn().unwrap());
-    let output = output.wait_with_output().expect("leakgate ends");
+/// Waits for leakgate to end (at most 5 minutes) and collects its output.
+pub fn finish(leakgate: &mut Leakgate) -> Run {
+    let child = leakgate.0.take().expect("running");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < deadline && alive(pid) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if alive(pid) {
+            // SAFETY: kill(2) on the pid of our own child process.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    });
+    let output = child.wait_with_output().expect("leakgate ends");
+    let _ = watchdog.join();
     Run {
         code: output.status.code().unwrap_or(-1),
         output: format!(
