@@ -201,17 +201,25 @@ fn a_failing_load_tool_fails_the_run() {
 #[test]
 fn a_shell_command_line_is_run_and_its_whole_group_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("leakgate-shell-{}", std::process::id());
+    // The server's command line carries the marker (the directory it serves).
+    let marker = dir
+        .path()
+        .join(format!("leakgate-shell-{}", std::process::id()));
+    std::fs::create_dir(&marker).unwrap();
+    let marker = marker.display().to_string();
     // A wrapper shell that starts the real server as a child, like a launcher script.
     let service = format!(
-        "service:\n  shell: true\n  command: \"bash -c 'exec -a {marker} python3 -m http.server {{port}} --bind 127.0.0.1' ; true\"\n  ready: {{ http: \"http://127.0.0.1:{{port}}/\", timeout: 20s }}\n"
+        "service:\n  shell: true\n  command: \"bash -c 'python3 -m http.server {{port}} --bind 127.0.0.1 --directory {marker}' ; true\"\n  ready: {{ http: \"http://127.0.0.1:{{port}}/\", timeout: 20s }}\n"
     );
     let yaml = format!("{service}load:\n  requests: [{{ path: / }}]\n  rate: 20\n{SAMPLING}");
     let outcome = run_yaml(dir.path(), &yaml);
     assert_eq!(outcome.failure, None);
     assert_eq!(outcome.samples.len(), 3);
+    // The samples are of the server, not of the wrapper shell: python maps its interpreter.
+    let maps = std::fs::read_to_string(dir.path().join("out/samples/sample-00.maps")).unwrap();
+    assert!(maps.contains("python"), "sampled the server\n{maps}");
     assert!(
-        processes_with(&marker).is_empty(),
+        processes_with(&format!("--directory {marker}")).is_empty(),
         "the server behind the shell is stopped"
     );
 }
