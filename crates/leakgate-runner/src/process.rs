@@ -135,7 +135,8 @@ impl Child {
         // Kill the group even when the leader exited: it may have left children behind.
         signal_group(self.pid, libc::SIGKILL);
         if let Some(mut w) = self.watchdog.take() {
-            let _ = w.kill();
+            // Its whole group: the shell and the `sleep` it may be in.
+            signal_group(w.id(), libc::SIGKILL);
             let _ = w.wait();
         }
         let _ = self.handle.kill();
