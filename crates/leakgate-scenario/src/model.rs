@@ -200,9 +200,10 @@ pub struct SnapshotConfig {
     pub enabled: bool,
 }
 
-/// A command as an argv: a YAML list, or a string split like a POSIX shell would.
-/// A string keeps its original text too, so that `shell: true` runs exactly what
-/// was written (`make && make install`), quotes and operators intact.
+/// A command: a YAML list of arguments, or a string split like a POSIX shell
+/// would (and run exactly as written with `shell: true`).
+// A string keeps its original text in `line`, so `shell: true` runs what was
+// written (`make && make install`), quotes and operators intact.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "ArgvSchema")]
 pub struct Argv {
