@@ -60,7 +60,17 @@ fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-/// The outcome every command maps to an exit code.
+/// `error: MESSAGE` on stderr, the prefix red on a terminal.
+pub fn print_error(message: impl std::fmt::Display) {
+    eprintln!(
+        "{} {message}",
+        console::style("error:").red().bold().for_stderr()
+    );
+}
+
+/// The outcome every command maps to an exit code; ordered, so that the
+/// worst of several runs is their `max`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     Pass,
     GateFailed,
@@ -104,10 +114,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {
-            eprintln!(
-                "{} {e:#}",
-                console::style("error:").red().bold().for_stderr()
-            );
+            print_error(format_args!("{e:#}"));
             ExitCode::from(2)
         }
     }

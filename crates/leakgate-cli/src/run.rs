@@ -12,10 +12,10 @@ use leakgate_gate::report::{self, LoadStats, RunReport};
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
 use leakgate_gate::{JudgeOptions, Status, Verdict};
 use leakgate_runner::{RunOptions, RunOutcome};
-use leakgate_scenario::{DumpMode, LoadedScenario};
+use leakgate_scenario::LoadedScenario;
 
 use crate::progress::Progress;
-use crate::{Outcome, metrics};
+use crate::{Outcome, metrics, print_error};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -57,11 +57,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     for path in &args.scenarios {
         let (outcome, report) = run_one(path, &args, several, &cancel)?;
         reports.extend(report);
-        worst = match (worst, outcome) {
-            (Outcome::CouldNotRun, _) | (_, Outcome::CouldNotRun) => Outcome::CouldNotRun,
-            (Outcome::GateFailed, _) | (_, Outcome::GateFailed) => Outcome::GateFailed,
-            _ => Outcome::Pass,
-        };
+        worst = worst.max(outcome);
         if cancel.load(Ordering::SeqCst) {
             break;
         }
@@ -86,7 +82,7 @@ fn run_one(
     let mut loaded = match leakgate_scenario::load(path) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{} {e}", console::style("error:").red().bold().for_stderr());
+            print_error(&e);
             return Ok((Outcome::CouldNotRun, None));
         }
     };
@@ -101,18 +97,12 @@ fn run_one(
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
     clear_old_reports(&out_dir);
 
-    let inspector = if matches!(
-        loaded.scenario.sampling.dump,
-        DumpMode::Withheap | DumpMode::Full
-    ) {
+    let inspector = if loaded.scenario.sampling.dump.captures_heap() {
         // Built before the run starts: never in the middle of one.
         match Inspector::ensure_built(None) {
             Ok(i) => Some(i),
             Err(e) => {
-                eprintln!(
-                    "{} the managed inspector is not available: {e}",
-                    console::style("error:").red().bold().for_stderr()
-                );
+                print_error(format_args!("the managed inspector is not available: {e}"));
                 return Ok((Outcome::CouldNotRun, None));
             }
         }
@@ -281,10 +271,7 @@ fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: 
         }
     }
     if let Some(failure) = &outcome.failure {
-        eprintln!(
-            "{} {failure}",
-            console::style("error:").red().bold().for_stderr()
-        );
+        print_error(failure);
         eprintln!(
             "{} samples were taken before it; the report covers them.",
             outcome.samples.len()

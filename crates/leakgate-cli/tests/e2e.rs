@@ -144,10 +144,7 @@ fn a_service_killed_mid_run_gives_exit_2_and_a_partial_report() {
     let service: Vec<u32> = everything
         .iter()
         .copied()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("LeakyService.dll"))
-        })
+        .filter(|&pid| cmdline(pid).contains("LeakyService.dll"))
         .collect();
     assert_eq!(service.len(), 1, "one service process among {everything:?}");
     // SAFETY: kill(2) on the service process this test found.

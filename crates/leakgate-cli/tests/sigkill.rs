@@ -56,19 +56,3 @@ sampling:
     wait_for(Duration::from_secs(10), || !alive(server[0]));
     assert!(pids_with(&marker).is_empty());
 }
-
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-fn pids_with(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| cmdline(pid).contains(needle))
-        .filter(|&pid| alive(pid))
-        .collect()
-}

@@ -144,16 +144,3 @@ pub fn analyse(
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
-
-/// Creates the (empty) dump file 0600 before the runtime writes into it, so the
-/// dump is never readable by others, not even for a moment.
-pub fn prepare_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map(|_| ())
-}

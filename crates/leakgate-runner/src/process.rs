@@ -29,6 +29,8 @@ pub struct Child {
 /// How a child ended, in words for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exit {
+    /// Exit code 0.
+    pub success: bool,
     pub description: String,
 }
 
@@ -94,10 +96,12 @@ impl Child {
     pub fn exited(&self) -> Option<Exit> {
         match self.handle.try_wait() {
             Ok(Some(output)) => Some(Exit {
+                success: output.status.success(),
                 description: describe_status(&output.status),
             }),
             Ok(None) => None,
             Err(e) => Some(Exit {
+                success: false,
                 description: format!("could not be waited for: {e}"),
             }),
         }
@@ -225,22 +229,21 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The process in `root`'s tree that runs the service's .NET runtime: the
+/// A client of the process in `root`'s tree that runs the service's .NET runtime: the
 /// deepest one with a live diagnostics socket. Deepest, because `dotnet run`
 /// (and launcher scripts that are .NET themselves) host the app as a child.
-pub fn find_dotnet_process(root: u32) -> Option<u32> {
+pub fn find_dotnet_process(root: u32) -> Option<leakgate_dotnet::ipc::DiagnosticsClient> {
     let mut found = None;
     let mut level = vec![root];
     for _ in 0..16 {
         if level.is_empty() {
             break;
         }
-        if let Some(pid) = level
+        if let Some(client) = level
             .iter()
-            .copied()
-            .find(|&pid| leakgate_dotnet::ipc::DiagnosticsClient::for_pid(pid).is_ok())
+            .find_map(|&pid| leakgate_dotnet::ipc::DiagnosticsClient::for_pid(pid).ok())
         {
-            found = Some(pid);
+            found = Some(client);
         }
         level = level.iter().flat_map(|&pid| children_of(pid)).collect();
     }

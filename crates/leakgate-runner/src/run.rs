@@ -176,7 +176,7 @@ impl Load {
     fn check(&self) -> Result<(), RunFailure> {
         match self {
             Load::External(c) => match c.exited() {
-                Some(exit) if exit.description != "exited with code 0" => Err(RunFailure::Load {
+                Some(exit) if !exit.success => Err(RunFailure::Load {
                     message: format!(
                         "the load command {}; last lines of its output:\n{}",
                         exit.description,
@@ -275,14 +275,7 @@ impl State<'_> {
         let sampling = &s.sampling;
         let needs_runtime = sampling.gc_before_sample || sampling.dump != DumpMode::None;
         let (pid, client) = match process::find_dotnet_process(service.pid()) {
-            Some(pid) => (
-                pid,
-                Some(
-                    DiagnosticsClient::for_pid(pid).map_err(|e| RunFailure::NoDiagnostics {
-                        message: e.to_string(),
-                    })?,
-                ),
-            ),
+            Some(client) => (client.pid(), Some(client)),
             None if !needs_runtime => (process::main_process(service.pid()), None),
             None => {
                 return Err(RunFailure::NoDiagnostics {
@@ -369,7 +362,7 @@ impl State<'_> {
             })?;
         loop {
             if let Some(exit) = child.exited() {
-                if exit.description == "exited with code 0" {
+                if exit.success {
                     return Ok(());
                 }
                 return Err(RunFailure::Build {
@@ -536,7 +529,6 @@ impl State<'_> {
             .out_dir
             .join("dumps")
             .join(format!("sample-{index:02}.dump"));
-        let _ = capture::prepare_private_file(&dump_path);
         let paused = Instant::now();
         load.pause();
         let requests = load.requests();

@@ -343,7 +343,7 @@ fn validate(loaded: &LoadedScenario, text: &str) -> Result<(), ScenarioError> {
             );
         }
     }
-    let managed = matches!(sampling.dump, DumpMode::Withheap | DumpMode::Full);
+    let managed = sampling.dump.captures_heap();
     for (i, budget) in s.budgets.iter().enumerate() {
         let problem = budget.validate().err().or_else(|| {
             (budget.metric.is_per_type() && !managed).then(|| {

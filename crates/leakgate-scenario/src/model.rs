@@ -189,6 +189,13 @@ pub enum DumpMode {
     None,
 }
 
+impl DumpMode {
+    /// Whether the dump holds the managed heap, which managed analysis needs.
+    pub fn captures_heap(self) -> bool {
+        matches!(self, DumpMode::Withheap | DumpMode::Full)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotConfig {
