@@ -1,41 +1,27 @@
 #!/usr/bin/env python3
 """Entry point of the leakgate GitHub Action (Python 3 standard library only).
 
-Two commands, both configured through environment variables only (the
-composite action maps its inputs to `INPUT_*` variables in `env:`, never by
-expanding `${{ }}` inside a script):
+It maps the action's inputs to one `leakgate run` and publishes what leakgate
+wrote; it knows nothing of leakgate's reports beyond the run index
+(`--runs-json`). leakgate itself renders the annotations
+(`--github-annotations`) and keeps its own output free of workflow commands.
 
     leakgate_action.py install   # provide a leakgate binary; output `bin`
     leakgate_action.py run       # run the scenarios; outputs verdict, report, junit, ...
 
-`run`
-  INPUT_SCENARIO           paths or globs (`**` allowed), one per line or
-                           separated by spaces (shell-style quoting)
-  INPUT_ARGS               extra `leakgate run` arguments (shell-style quoting)
-  INPUT_WORKING_DIRECTORY  directory to run in (relative to GITHUB_WORKSPACE)
-  INPUT_SUMMARY            true|false: append summary.md to GITHUB_STEP_SUMMARY
-  INPUT_UPLOAD_ARTIFACTS   reports|dumps|none: shapes the `artifact-paths` output
-  INPUT_OUT_DIR            output root (default `leakgate-out`)
-  LEAKGATE_BIN             the binary (default `leakgate` on PATH)
+`run` reads INPUT_SCENARIO (paths or globs, `**` allowed, one per line or
+separated by spaces), INPUT_ARGS (extra `leakgate run` arguments),
+INPUT_WORKING_DIRECTORY, INPUT_SUMMARY (append each summary.md to the job
+summary), INPUT_UPLOAD_ARTIFACTS (reports|dumps|none), INPUT_OUT_DIR (output
+root, default `leakgate-out`) and LEAKGATE_BIN, and exits with leakgate's
+exit code.
 
-  For each scenario it runs `leakgate run <scenario> --out <root>/<stem>`,
-  streams its output (with workflow commands stopped, so nothing the service
-  prints can act as one), reads report.json, writes annotations on the
-  scenario file, appends summary.md to the job summary and writes the
-  outputs. It exits with the worst exit code of the runs (2 > 1 > 0).
-
-`install`
-  INPUT_VERSION  `source` (default): `cargo install --locked` from the
-                 action's own checkout (GITHUB_ACTION_PATH/..);
-                 `path`: use `leakgate` already on PATH;
-                 a release tag (`v0.3.0`; `0.3.0` means `v0.3.0`): download
-                 `leakgate-<tag>-<target>.tar.gz` (`.zip` on Windows) from the
-                 repository's GitHub release and check it against the
-                 release's `SHA256SUMS`.
-  LEAKGATE_REPOSITORY        owner/name of the releases (default: the action's
-                             repository, GITHUB_ACTION_REPOSITORY)
-  LEAKGATE_RELEASE_BASE_URL  overrides `<server>/<repo>/releases/download`
-                             (a mirror, or file:// in tests)
+`install` reads INPUT_VERSION: `source` (default: `cargo install --locked`
+from the action's own checkout), `path` (the `leakgate` on PATH) or a release
+tag (`v0.3.0`; `0.3.0` means `v0.3.0`: download
+`leakgate-<tag>-<target>.tar.gz`, `.zip` on Windows, and check it against the
+release's `SHA256SUMS`), plus LEAKGATE_REPOSITORY and
+LEAKGATE_RELEASE_BASE_URL (a mirror, or file:// in tests).
 """
 
 import glob
@@ -53,436 +39,153 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
-from collections import deque
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-VERDICTS = {EXIT_PASS: "pass", EXIT_FAIL: "fail", EXIT_ERROR: "error"}
-
-
-# ---- workflow commands -------------------------------------------------------
+EXIT_ERROR = 2
+VERDICTS = {0: "pass", 1: "fail", 2: "error"}
 
 
 def escape_data(s):
-    """Escapes the message of a workflow command."""
     return str(s).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def escape_property(s):
-    """Escapes a property value (file=, line=, title=) of a workflow command."""
-    return escape_data(s).replace(":", "%3A").replace(",", "%2C")
-
-
-def command(name, message, **properties):
-    """`::name k=v,k=v::message`, every part escaped; None properties left out."""
-    props = ",".join(
-        f"{k}={escape_property(v)}" for k, v in properties.items() if v is not None and v != ""
-    )
-    head = f"{name} {props}" if props else name
-    return f"::{head}::{escape_data(message)}"
-
-
-def emit(line):
-    sys.stdout.write(line + "\n")
+def annotate(level, message):
+    sys.stdout.write(f"::{level} title=leakgate::{escape_data(message)}\n")
     sys.stdout.flush()
-
-
-def annotate(level, message, file=None, line=None, title=None):
-    emit(command(level, message, file=file, line=line, title=title))
-
-
-def env_bool(name, default):
-    value = os.environ.get(name, "").strip().lower()
-    if value == "":
-        return default
-    return value in ("1", "true", "yes", "on")
 
 
 def write_output(name, value):
     """Appends `name=value` (or the heredoc form for multi-line values) to $GITHUB_OUTPUT."""
     value = "" if value is None else str(value)
-    path = os.environ.get("GITHUB_OUTPUT")
     if "\n" in value or "\r" in value:
         delimiter = "ghadelimiter_" + secrets.token_hex(16)
-        while delimiter in value:
-            delimiter = "ghadelimiter_" + secrets.token_hex(16)
         text = f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
     else:
         text = f"{name}={value}\n"
+    path = os.environ.get("GITHUB_OUTPUT")
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(text)
     else:
-        # Run outside Actions: show what would have been set.
         sys.stderr.write(f"output {text}")
-
-
-CHART_LINK = re.compile(r"\[([^\]\n]*)\]\((charts/[^)\s]+)\)")
-
-
-def summary_for_job(markdown, out_dir):
-    """summary.md links its charts relatively, which the job summary cannot
-    follow: name the file in the uploaded artifact instead of a dead link."""
-    prefix = os.path.basename(os.path.normpath(out_dir))
-    return CHART_LINK.sub(lambda m: f"`{prefix}/{m.group(2)}`", markdown)
 
 
 # GitHub refuses a step summary over 1 MiB (and then shows none of it).
 SUMMARY_LIMIT = 1000 * 1024
+CHART_LINK = re.compile(r"\[([^\]\n]*)\]\((charts/[^)\s]+)\)")
 
 
-def append_summary(markdown):
+def append_summary(markdown, out_dir):
+    """Appends one summary.md; its relative chart links, which the job summary
+    cannot follow, name the file in the uploaded artifact instead."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    try:
-        used = os.path.getsize(path)
-    except OSError:
-        used = 0
+    prefix = os.path.basename(os.path.normpath(out_dir))
+    markdown = CHART_LINK.sub(lambda m: f"`{prefix}/{m.group(2)}`", markdown)
+    used = os.path.getsize(path) if os.path.exists(path) else 0
     if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
         first = markdown.splitlines()[0] if markdown.strip() else "## leakgate"
         markdown = f"{first}\n\n(summary too large for the job summary: see summary.md in the uploaded reports)\n"
         if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
             return
     with open(path, "a", encoding="utf-8") as f:
-        f.write(markdown)
-        if not markdown.endswith("\n"):
-            f.write("\n")
-        f.write("\n")
+        f.write(markdown.rstrip("\n") + "\n\n")
 
 
-# ---- scenarios ---------------------------------------------------------------
-
-
-def split_patterns(text):
-    patterns = []
+def expand_scenarios(text):
+    """Paths and globs in the order given, without duplicates; a pattern that
+    matches nothing is an error (returned as a message)."""
+    files, problems, seen = [], [], set()
     for line in (text or "").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            patterns.extend(shlex.split(line))
+            patterns = shlex.split(line)
         except ValueError:
-            patterns.append(line)
-    return patterns
-
-
-def expand_scenarios(text):
-    """Expands paths and globs, in the order given, without duplicates.
-
-    Returns (files, problems): a pattern that matches nothing is a problem."""
-    files, problems, seen = [], [], set()
-    for pattern in split_patterns(text):
-        if glob.has_magic(pattern):
+            patterns = [line]
+        for pattern in patterns:
             matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
+            if not glob.has_magic(pattern):
+                matches = [pattern]  # a missing file: leakgate says so, with the path
             if not matches:
-                problems.append((pattern, f"no scenario file matches `{pattern}`"))
-        else:
-            matches = [pattern]
-            if not os.path.isfile(pattern):
-                problems.append((pattern, f"scenario file `{pattern}` not found"))
-                continue
-        for m in matches:
-            key = os.path.normcase(os.path.abspath(m))
-            if key not in seen:
-                seen.add(key)
-                files.append(m)
+                problems.append(f"no scenario file matches `{pattern}`")
+            for m in matches:
+                key = os.path.abspath(m)
+                if key not in seen:
+                    seen.add(key)
+                    files.append(m)
     return files, problems
-
-
-def workspace_path(path):
-    """A path as annotations want it: relative to GITHUB_WORKSPACE when inside it."""
-    absolute = os.path.abspath(path)
-    workspace = os.environ.get("GITHUB_WORKSPACE")
-    if workspace:
-        rel = os.path.relpath(absolute, os.path.abspath(workspace))
-        if not rel.startswith(".."):
-            return rel.replace(os.sep, "/")
-    return absolute.replace(os.sep, "/")
-
-
-def budget_lines_from_yaml(path):
-    """1-based line of each `budgets:` entry, by a lenient line scan.
-
-    Only a fallback for reports without `budget_lines`: block sequences under
-    a top-level `budgets:` key."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    result, inside, item_indent = [], False, None
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if not inside:
-            if raw.startswith("budgets:") and raw[len("budgets:"):].split("#")[0].strip() == "":
-                inside = True
-            continue
-        if not stripped or stripped.startswith("#"):
-            continue
-        indent = len(raw) - len(raw.lstrip(" "))
-        is_item = stripped == "-" or stripped.startswith("- ")
-        if indent == 0 and not is_item:
-            break  # the next top-level key
-        if is_item and (item_indent is None or indent == item_indent):
-            item_indent = indent
-            result.append(number)
-        elif item_indent is not None and indent < item_indent:
-            break
-    return result
-
-
-# ---- one run -----------------------------------------------------------------
-
-
-def out_dir_for(root, scenario, used):
-    stem = os.path.splitext(os.path.basename(scenario))[0] or "scenario"
-    name, n = stem, 1
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}"
-    used.add(name)
-    return os.path.join(root, name)
-
-
-def run_leakgate(binary, scenario, out_dir, extra):
-    """Runs one scenario, streaming its output. Returns (exit code, last lines)."""
-    argv = [binary, "run", scenario, "--out", out_dir] + extra
-    emit(command("group", f"leakgate run {scenario}"))
-    # Nothing leakgate or the service prints may act as a workflow command.
-    token = secrets.token_hex(16)
-    emit(f"::stop-commands::{token}")
-    tail = deque(maxlen=20)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-    except OSError as e:
-        emit(f"::{token}::")
-        emit("::endgroup::")
-        return EXIT_ERROR, [f"cannot start `{binary}`: {e}"]
-    try:
-        for raw in proc.stdout:
-            sys.stdout.buffer.write(raw)
-            sys.stdout.flush()
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if text.strip():
-                tail.append(text)
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        raise
-    finally:
-        emit(f"::{token}::")
-        emit("::endgroup::")
-    if code < 0 or code > EXIT_ERROR:
-        # Killed by a signal, or a code leakgate does not use: it could not run.
-        tail.append(f"leakgate ended with status {code}")
-        code = EXIT_ERROR
-    return code, list(tail)
-
-
-def load_report(out_dir):
-    path = os.path.join(out_dir, "report.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
-        return (report if isinstance(report, dict) else None), path
-    except (OSError, ValueError):
-        return None, path
-
-
-def as_list(value):
-    return value if isinstance(value, list) else []
-
-
-def check_subject(check):
-    metric = str(check.get("metric") or "")
-    type_name = check.get("type_name")
-    return f"{metric} {type_name}".strip() if type_name else metric
-
-
-def annotate_report(report, scenario, file):
-    """Annotations for one judged (or failed) run. Returns how many were written."""
-    count = 0
-    name = report.get("scenario") or scenario
-    lines = as_list(report.get("budget_lines")) or budget_lines_from_yaml(scenario)
-    failure = report.get("failure")
-    if failure:
-        annotate("error", str(failure), file=file, title=f"leakgate could not run {name}")
-        count += 1
-    verdict = report.get("verdict") if isinstance(report.get("verdict"), dict) else {}
-    for check in as_list(verdict.get("checks")):
-        if not isinstance(check, dict):
-            continue
-        status = check.get("status")
-        if status not in ("fail", "warn"):
-            continue
-        line = None
-        index = check.get("budget_index")
-        if isinstance(index, int) and 0 <= index < len(lines):
-            line = lines[index]
-        budget = check.get("budget") or f"budget {index}"
-        subject = check_subject(check)
-        reasons = [str(r) for r in as_list(check.get("reasons"))]
-        message = f"{subject}: " if subject else ""
-        message += "; ".join(reasons) if reasons else f"{status}s the budget"
-        title = f"leakgate {name}: {budget}"
-        annotate("error" if status == "fail" else "warning", message, file=file, line=line, title=title)
-        count += 1
-    snapshot = report.get("snapshot")
-    if isinstance(snapshot, dict) and snapshot.get("outcome") == "differs":
-        new_growth = [str(g) for g in as_list(snapshot.get("new_growth"))]
-        if new_growth:
-            message = (
-                "New growth versus the approved snapshot: "
-                + ", ".join(new_growth)
-                + ". If it is expected, run `leakgate review` (or `leakgate accept`) and commit the snapshot.\n"
-                + str(snapshot.get("diff") or "")
-            )
-            annotate("error", message.rstrip("\n"), file=file, title=f"leakgate {name}: new growth")
-            count += 1
-        else:
-            annotate(
-                "notice",
-                "The snapshot changed (no new growth); review it with `leakgate review`.\n"
-                + str(snapshot.get("diff") or ""),
-                file=file,
-                title=f"leakgate {name}: snapshot changed",
-            )
-    elif isinstance(snapshot, dict) and snapshot.get("outcome") == "missing":
-        annotate(
-            "notice",
-            "No approved snapshot yet: run `leakgate run --record` or accept the .snap.new, and commit it.",
-            file=file,
-            title=f"leakgate {name}: no snapshot",
-        )
-    return count
 
 
 def run_command():
     workdir = os.environ.get("INPUT_WORKING_DIRECTORY", "").strip()
     if workdir:
-        base = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
-        os.chdir(os.path.join(base, workdir))
+        os.chdir(os.path.join(os.environ.get("GITHUB_WORKSPACE") or os.getcwd(), workdir))
     binary = os.environ.get("LEAKGATE_BIN", "").strip() or "leakgate"
+    root = os.environ.get("INPUT_OUT_DIR", "").strip() or "leakgate-out"
+    upload = os.environ.get("INPUT_UPLOAD_ARTIFACTS", "reports").strip().lower() or "reports"
     try:
         extra = shlex.split(os.environ.get("INPUT_ARGS", ""))
     except ValueError as e:
-        annotate("error", f"cannot parse the `args` input: {e}", title="leakgate")
-        return finish([], EXIT_ERROR, None)
-    for forbidden in ("--out", "-o"):
-        if forbidden in extra or any(a.startswith("--out=") for a in extra):
-            annotate("error", "`args` must not set --out: the action chooses the output directories", title="leakgate")
-            return finish([], EXIT_ERROR, None)
-    summary = env_bool("INPUT_SUMMARY", True)
-    root = os.environ.get("INPUT_OUT_DIR", "").strip() or "leakgate-out"
-
+        return finish(None, EXIT_ERROR, root, upload, f"cannot parse the `args` input: {e}")
+    if any(a in ("--out", "-o") or a.startswith("--out=") for a in extra):
+        return finish(None, EXIT_ERROR, root, upload, "`args` must not set --out: the action chooses the output directories")
     scenarios, problems = expand_scenarios(os.environ.get("INPUT_SCENARIO", ""))
-    worst = EXIT_PASS
-    for pattern, message in problems:
-        annotate("error", message, file=workspace_path(pattern) if os.path.exists(pattern) else None, title="leakgate")
-        worst = EXIT_ERROR
-    if not scenarios and not problems:
-        annotate("error", "the `scenario` input is empty", title="leakgate")
-        worst = EXIT_ERROR
+    if problems or not scenarios:
+        return finish(None, EXIT_ERROR, root, upload, "; ".join(problems) or "the `scenario` input is empty")
 
-    runs, used = [], set()
-    for scenario in scenarios:
-        out_dir = out_dir_for(root, scenario, used)
-        for stale in ("report.json", "junit.xml", "summary.md"):
-            try:
-                os.remove(os.path.join(out_dir, stale))
-            except OSError:
-                pass
-        code, tail = run_leakgate(binary, scenario, out_dir, extra)
-        report, report_path = load_report(out_dir)
-        file = workspace_path(scenario)
-        if report is None:
-            # No report: the scenario did not load, or leakgate could not start.
-            code = EXIT_ERROR if code == EXIT_PASS else code
-            message = "\n".join(tail) or f"leakgate wrote no report (exit code {code})"
-            annotate("error", message, file=file, title=f"leakgate could not run {scenario}")
-            if summary:
-                append_summary(
-                    f"## leakgate: {scenario}\n\n**Could not run** (exit code {code}).\n\n```text\n{message}\n```\n"
-                )
-        else:
-            annotate_report(report, scenario, file)
-            if summary:
-                try:
-                    with open(os.path.join(out_dir, "summary.md"), encoding="utf-8") as f:
-                        append_summary(summary_for_job(f.read(), out_dir))
-                except OSError:
-                    status = report.get("status", VERDICTS.get(code))
-                    append_summary(f"## leakgate: {report.get('scenario') or scenario}\n\nStatus: **{status}** (no summary.md was written).\n")
-        junit = os.path.join(out_dir, "junit.xml")
-        runs.append(
-            {
-                "scenario_file": scenario,
-                "out_dir": out_dir,
-                "exit_code": code,
-                "verdict": VERDICTS[code],
-                "report": report_path if report is not None else None,
-                "junit": junit if os.path.isfile(junit) else None,
-                "status": report.get("status") if report else None,
-            }
-        )
-        worst = max(worst, code)
-    return finish(runs, worst, root)
+    os.makedirs(root, exist_ok=True)
+    index_path = os.path.join(root, "runs.json")
+    if os.path.exists(index_path):
+        os.remove(index_path)
+    argv = [binary, "run", *scenarios, "--out", root, "--github-annotations", "--runs-json", index_path, *extra]
+    print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    try:
+        code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
+    except OSError as e:
+        return finish(None, EXIT_ERROR, root, upload, f"cannot start `{binary}`: {e}")
+    if code not in VERDICTS:
+        code = EXIT_ERROR  # killed by a signal, or a code leakgate does not use
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, ValueError):
+        return finish(None, max(code, EXIT_ERROR), root, upload, f"leakgate wrote no run index (exit code {code})")
+    if os.environ.get("INPUT_SUMMARY", "true").strip().lower() not in ("false", "0", "no", "off"):
+        for run in index.get("runs", []):
+            files = run.get("files")
+            if files:
+                with open(os.path.join(files["out_dir"], files["summary_md"]), encoding="utf-8") as f:
+                    append_summary(f.read(), files["out_dir"])
+            else:
+                append_summary(f"## leakgate: {run.get('scenario_file')} — could not run\n\n```text\n{run.get('error')}\n```\n", ".")
+    return finish(index, code, root, upload, None, index_path)
 
 
-def finish(runs, worst, root):
-    verdict = VERDICTS[worst]
-    reports = [r["report"] for r in runs if r["report"]]
-    if len(runs) == 1 and reports:
-        report = os.path.abspath(reports[0])
-    elif runs:
-        # Several scenarios: a combined report listing every run and its report.
-        os.makedirs(root, exist_ok=True)
-        combined = os.path.join(root, "combined-report.json")
-        with open(combined, "w", encoding="utf-8") as f:
-            json.dump(
-                {
-                    "verdict": verdict,
-                    "exit_code": worst,
-                    "runs": [
-                        dict(r, report=os.path.abspath(r["report"]) if r["report"] else None,
-                             junit=os.path.abspath(r["junit"]) if r["junit"] else None,
-                             out_dir=os.path.abspath(r["out_dir"]))
-                        for r in runs
-                    ],
-                },
-                f,
-                indent=2,
-            )
-            f.write("\n")
-        report = os.path.abspath(combined)
-    else:
-        report = ""
-    upload = os.environ.get("INPUT_UPLOAD_ARTIFACTS", "reports").strip().lower() or "reports"
-    if upload not in ("reports", "dumps", "none"):
-        annotate("warning", f"upload-artifacts: expected reports, dumps or none, got `{upload}`; uploading reports", title="leakgate")
-        upload = "reports"
-    artifact_paths = ""
-    if root and upload != "none" and runs:
-        absolute_root = os.path.abspath(root)
-        artifact_paths = absolute_root
+def finish(index, code, root, upload, error, index_path=None):
+    if error:
+        annotate("error", error)
+    runs = (index or {}).get("runs", [])
+    located = [r["files"] for r in runs if r.get("files")]
+    reports = [os.path.abspath(os.path.join(f["out_dir"], f["report_json"])) for f in located]
+    junit = [os.path.abspath(os.path.join(f["out_dir"], f["junit_xml"])) for f in located]
+    single = len(runs) == 1 and reports
+    write_output("verdict", VERDICTS[code])
+    write_output("exit-code", str(code))
+    write_output("report", reports[0] if single else (os.path.abspath(index_path) if index_path else ""))
+    write_output("reports", "\n".join(reports))
+    write_output("junit", "\n".join(j for j in junit if os.path.isfile(j)))
+    write_output("out-dir", os.path.abspath(root) if runs else "")
+    paths = ""
+    if runs and upload != "none":
+        paths = os.path.abspath(root)
         if upload != "dumps":
-            # Dumps hold secrets: only uploaded when asked for.
-            artifact_paths += "\n!" + os.path.join(absolute_root, "**", "dumps", "**")
-    write_output("verdict", verdict)
-    write_output("exit-code", str(worst))
-    write_output("report", report)
-    write_output("reports", "\n".join(os.path.abspath(p) for p in reports))
-    write_output("junit", "\n".join(os.path.abspath(r["junit"]) for r in runs if r["junit"]))
-    write_output("out-dir", os.path.abspath(root) if root and runs else "")
-    write_output("artifact-paths", artifact_paths)
-    emit(f"leakgate: {verdict} ({len(runs)} scenario{'s' if len(runs) != 1 else ''}, exit code {worst})")
-    return worst
+            # Dumps hold secrets: uploaded only when asked for.
+            paths += "\n!" + os.path.join(os.path.abspath(root), "**", "dumps", "**")
+    write_output("artifact-paths", paths)
+    print(f"leakgate: {VERDICTS[code]} ({len(runs)} scenario{'s' if len(runs) != 1 else ''}, exit code {code})", flush=True)
+    return code
 
 
 # ---- install -----------------------------------------------------------------
@@ -607,11 +310,11 @@ def main(argv):
             return install_command()
         except SystemExit as e:
             if isinstance(e.code, str):
-                annotate("error", e.code, title="leakgate install")
+                annotate("error", e.code)
                 return EXIT_ERROR
             raise
         except (OSError, subprocess.CalledProcessError) as e:
-            annotate("error", f"cannot install leakgate: {e}", title="leakgate install")
+            annotate("error", f"cannot install leakgate: {e}")
             return EXIT_ERROR
     sys.stderr.write(f"usage: {argv[0]} [run|install]\n")
     return EXIT_ERROR

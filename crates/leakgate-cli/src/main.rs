@@ -1,17 +1,20 @@
-//! `leakgate`: a memory-leak regression gate for .NET services.
+//! `leakgate`: a memory-leak regression gate for .NET services. This binary
+//! parses arguments, shows progress and prints; the pipeline is the
+//! `leakgate-pipeline` library.
 //!
-//! Exit codes: 0 the gate passed, 1 the gate failed, 2 the run could not be done.
+//! Exit codes ([`Outcome::exit_code`]): 0 the gate passed, 1 the gate
+//! failed, 2 the run could not be done.
 
 mod analyze;
-mod metrics;
 mod progress;
 mod run;
 mod snapshots;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use leakgate_gate::escape::terminal_text;
+use leakgate_pipeline::Outcome;
 
 #[derive(Parser)]
 #[command(name = "leakgate", version, about = "A memory-leak regression gate for .NET services", long_about = None)]
@@ -53,38 +56,36 @@ fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
             serde_json::to_string_pretty(&leakgate_scenario::json_schema())? + "\n"
         }
         SchemaKind::Report => leakgate_gate::report::schema_json(),
-        SchemaKind::Analyze => analyze::json_schema(),
+        SchemaKind::Analyze => leakgate_pipeline::analyze::json_schema(),
         SchemaKind::Inspector => leakgate_dotnet::inspector::schema_json(),
     };
     print!("{text}");
     Ok(Outcome::Pass)
 }
 
-/// `error: MESSAGE` on stderr, the prefix red on a terminal.
-pub fn print_error(message: impl std::fmt::Display) {
-    eprintln!(
-        "{} {message}",
-        console::style("error:").red().bold().for_stderr()
-    );
-}
-
-/// The outcome every command maps to an exit code; ordered, so that the
-/// worst of several runs is their `max`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
-    Pass,
-    GateFailed,
-    CouldNotRun,
-}
-
-impl Outcome {
-    fn code(&self) -> u8 {
-        match self {
-            Outcome::Pass => 0,
-            Outcome::GateFailed => 1,
-            Outcome::CouldNotRun => 2,
+/// An error and each cause it does not already say (an I/O error's text
+/// appears once, not once per layer that wraps it).
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
         }
+        cause = c.source();
     }
+    message
+}
+
+/// `error: MESSAGE` on stderr (see [`error_text`]), the prefix red on a
+/// terminal, the message terminal-safe.
+pub fn print_error(error: &(dyn std::error::Error + 'static)) {
+    eprintln!(
+        "{} {}",
+        console::style("error:").red().bold().for_stderr(),
+        terminal_text(&error_text(error))
+    );
 }
 
 fn main() -> ExitCode {
@@ -111,16 +112,9 @@ fn main() -> ExitCode {
             "leakgate stopped on an internal error (a bug; the message is above)"
         ))
     });
-    match outcome {
-        Ok(outcome) => ExitCode::from(outcome.code()),
-        Err(e) => {
-            print_error(format_args!("{e:#}"));
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// Where a scenario's output goes by default: `leakgate-out/<scenario>/`.
-pub fn default_out_dir(name: &str) -> PathBuf {
-    PathBuf::from("leakgate-out").join(name)
+    let outcome = outcome.unwrap_or_else(|e| {
+        print_error(e.as_ref());
+        Outcome::Error
+    });
+    ExitCode::from(outcome.exit_code())
 }

@@ -1,5 +1,7 @@
-//! `leakgate run`: scenario → runner → metrics → verdict + snapshot → reports.
+//! `leakgate run`: arguments, Ctrl-C, progress and the console; the run
+//! itself is [`leakgate_pipeline::run_scenario`].
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,15 +9,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
+use console::style;
 use leakgate_dotnet::inspector::Inspector;
-use leakgate_gate::report::{self, LoadStats, RunReport};
-use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
-use leakgate_gate::{JudgeOptions, Status, Verdict};
-use leakgate_runner::{RunOptions, RunOutcome};
-use leakgate_scenario::LoadedScenario;
+use leakgate_gate::escape::terminal_text;
+use leakgate_gate::judge::Status;
+use leakgate_gate::report::{RunReport, annotations, console as view, to_json};
+use leakgate_gate::snapshot::SnapshotOutcome;
+use leakgate_pipeline::index::{RunEntry, RunIndex};
+use leakgate_pipeline::{Options, Outcome, run_scenario};
+use leakgate_runner::layout::write_atomic;
+use leakgate_scenario::Scenario;
 
 use crate::progress::Progress;
-use crate::{Outcome, metrics, print_error};
+use crate::{error_text, print_error};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -23,6 +29,7 @@ pub struct RunArgs {
     #[arg(required = true)]
     scenarios: Vec<PathBuf>,
     /// Output directory; default `leakgate-out/<scenario>/`. With several scenarios, one subdirectory each.
+    /// leakgate only clears a directory it created (it leaves a `.leakgate-out` marker there).
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// Record the snapshot when none is approved yet (or overwrite it): write `NAME.snap` directly.
@@ -40,271 +47,177 @@ pub struct RunArgs {
     /// Print only the verdict line.
     #[arg(long, short)]
     quiet: bool,
+    /// Print GitHub annotations (workflow commands) for failing checks, on their budget's line.
+    #[arg(long)]
+    github_annotations: bool,
+    /// Write an index of the runs (each scenario's outcome and report files) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    runs_json: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();
-        // A second Ctrl-C while we clean up would leave children behind; the
-        // runner's guards stop them, so the handler only raises the flag.
+        // Every wait in the run watches this flag, so the run winds down in
+        // order (children stopped, the partial report written) within ~2 s.
         ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst))
             .context("cannot install the Ctrl-C handler")?;
     }
-    let mut worst = Outcome::Pass;
+    let options = Options {
+        out: args.out.clone(),
+        several: args.scenarios.len() > 1,
+        record: args.record,
+        skip_build: args.no_build,
+        keep_dumps: args.keep_dumps,
+        cancel: cancel.clone(),
+    };
     let mut reports = Vec::new();
-    let several = args.scenarios.len() > 1;
+    let mut entries = Vec::new();
+    let mut names = BTreeSet::new();
     for path in &args.scenarios {
-        let (outcome, report) = run_one(path, &args, several, &cancel)?;
-        reports.extend(report);
-        worst = worst.max(outcome);
+        let run = load(path, &mut names, options.several)
+            .and_then(|scenario| run_one(&scenario, &args, &options));
+        entries.push(match run {
+            Ok(report) => {
+                let entry = RunEntry {
+                    scenario_file: path.display().to_string(),
+                    scenario: Some(report.scenario().to_string()),
+                    outcome: report.outcome,
+                    exit_code: report.exit_code,
+                    error: None,
+                    files: report.info.files.clone(),
+                };
+                reports.push(report);
+                entry
+            }
+            Err(e) => {
+                print_error(e.as_ref());
+                RunEntry {
+                    scenario_file: path.display().to_string(),
+                    scenario: None,
+                    outcome: Outcome::Error,
+                    exit_code: Outcome::Error.exit_code(),
+                    error: Some(error_text(e.as_ref())),
+                    files: None,
+                }
+            }
+        });
         if cancel.load(Ordering::SeqCst) {
             break;
         }
     }
+    let index = RunIndex::new(entries);
+    if let Some(file) = &args.runs_json {
+        let json = serde_json::to_string_pretty(&index)? + "\n";
+        write_atomic(file, json.as_bytes())
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
     if args.json {
         // One JSON document on stdout: the report, or an array of them.
         let json = match reports.as_slice() {
-            [one] => report::to_json(one),
+            [one] => to_json(one),
             many => serde_json::to_string_pretty(many)?,
         };
         println!("{json}");
     }
-    Ok(worst)
+    Ok(index.outcome)
 }
 
-fn run_one(
-    path: &Path,
-    args: &RunArgs,
-    several: bool,
-    cancel: &Arc<AtomicBool>,
-) -> anyhow::Result<(Outcome, Option<RunReport>)> {
-    let mut loaded = match leakgate_scenario::load(path) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(&e);
-            return Ok((Outcome::CouldNotRun, None));
-        }
-    };
-    if args.keep_dumps {
-        loaded.scenario.sampling.keep_dumps = true;
+/// Loads a scenario; with several sharing `--out`, each name must be its own.
+fn load(path: &Path, names: &mut BTreeSet<String>, several: bool) -> anyhow::Result<Scenario> {
+    let scenario = leakgate_scenario::load(path)?;
+    if several && !names.insert(scenario.name.clone()) {
+        anyhow::bail!(
+            "{}: another scenario of this run is also named {:?}; give each a distinct `name:` so their reports do not overwrite each other",
+            path.display(),
+            scenario.name
+        );
     }
-    let out_dir = match (&args.out, several) {
-        (Some(out), true) => out.join(&loaded.name),
-        (Some(out), false) => out.clone(),
-        (None, _) => crate::default_out_dir(&loaded.name),
-    };
-    let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    clear_old_reports(&out_dir);
+    Ok(scenario)
+}
 
-    let inspector = if loaded.scenario.sampling.dump.captures_heap() {
+fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Result<RunReport> {
+    let inspector = if scenario.sampling.dump.captures_heap() {
         // Built before the run starts: never in the middle of one.
-        match Inspector::ensure_built(None) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                print_error(format_args!("the managed inspector is not available: {e}"));
-                return Ok((Outcome::CouldNotRun, None));
-            }
-        }
+        let built =
+            Inspector::ensure_built(None).context("the managed inspector is not available")?;
+        Some(built.with_cancel(options.cancel.clone()))
     } else {
         None
     };
-
-    let started = now_rfc3339();
-    let mut progress = Progress::new(&loaded.name, loaded.scenario.sampling.count, interactive);
-    let options = RunOptions {
-        out_dir: out_dir.clone(),
-        inspector: inspector.as_ref(),
-        cancel: cancel.clone(),
-        skip_build: args.no_build,
-    };
-    let outcome = leakgate_runner::run(&loaded, &options, &mut |e| progress.on_event(e));
+    let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let mut progress = Progress::new(&scenario.name, scenario.sampling.count, interactive);
+    let run = run_scenario(scenario, inspector.as_ref(), options, &mut |e| {
+        progress.on_event(e)
+    });
     progress.finish();
-
-    let report = judge(&loaded, &outcome, started, args.record)?;
-    write_reports(&report, &out_dir)?;
-    print_result(&report, &outcome, &out_dir, args);
-
-    let outcome = match report.exit_code {
-        0 => Outcome::Pass,
-        1 => Outcome::GateFailed,
-        _ => Outcome::CouldNotRun,
-    };
-    Ok((outcome, Some(report)))
-}
-
-fn judge(
-    loaded: &LoadedScenario,
-    outcome: &RunOutcome,
-    started: String,
-    record: bool,
-) -> anyhow::Result<RunReport> {
-    let s = &loaded.scenario;
-    let samples: Vec<_> = outcome
-        .samples
-        .iter()
-        .map(metrics::sample_metrics)
-        .collect();
-    let options = JudgeOptions {
-        warmup_samples: s.sampling.warmup_samples,
-        ..JudgeOptions::default()
-    };
-    let verdict = leakgate_gate::judge(&samples, &s.budgets, &s.ignore, &options);
-    let load = LoadStats {
-        requests: outcome.load.requests,
-        errors: outcome.load.errors,
-        p50_ms: outcome.load.p50_ms,
-        p99_ms: outcome.load.p99_ms,
-    };
-    let finished = now_rfc3339();
-    let mut report = match &outcome.failure {
-        // A partial run is still judged, for information: the exit code stays 2.
-        Some(failure) => {
-            let mut r = RunReport::failed(
-                &loaded.name,
-                &started,
-                &finished,
-                &failure.to_string(),
-                load,
-                samples,
-            );
-            r.verdict = (outcome.samples.len() >= 2).then_some(verdict);
-            r
+    let run = run?;
+    for message in &run.messages {
+        eprintln!("{}", terminal_text(message));
+    }
+    let report = run.report;
+    if args.github_annotations {
+        let file = workspace_relative(&scenario.file);
+        for line in annotations::render(&report, &file) {
+            println!("{line}");
         }
-        None => {
-            let snapshot = check_snapshot(loaded, &verdict, record)?;
-            RunReport::new(
-                &loaded.name,
-                &started,
-                &finished,
-                load,
-                samples,
-                verdict,
-                snapshot,
-            )
-        }
-    };
-    report.scenario_file = loaded.path.display().to_string();
-    report.budget_lines = loaded.budget_lines.clone();
+    }
+    if !args.json {
+        print_report(
+            &report,
+            &run.layout.root().display().to_string(),
+            args.quiet,
+        );
+    }
     Ok(report)
 }
 
-/// Compares with the approved snapshot when the scenario keeps one (or `--record`).
-/// `--record` writes the current state as the approved one.
-fn check_snapshot(
-    loaded: &LoadedScenario,
-    verdict: &Verdict,
-    record: bool,
-) -> anyhow::Result<Option<SnapshotOutcome>> {
-    // Compared when the scenario has a `snapshot:` section, or an approved file
-    // exists beside it (a `--record` wrote one); `enabled: false` opts out.
-    let path = loaded.snapshot_path();
-    let enabled = match &loaded.scenario.snapshot {
-        Some(config) => config.enabled,
-        None => path.exists(),
-    };
-    if !enabled && !record {
-        return Ok(None);
-    }
-    let current = Snapshot::from_verdict(&loaded.name, verdict);
-    if record {
-        std::fs::write(&path, current.to_yaml())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let _ = std::fs::remove_file(snapshot::pending_path(&path));
-        eprintln!("recorded the snapshot {}", path.display());
-        return Ok(Some(SnapshotOutcome::Matches));
-    }
-    let outcome =
-        snapshot::check(&path, &current).with_context(|| format!("snapshot {}", path.display()))?;
-    if !matches!(outcome, SnapshotOutcome::Matches) {
-        eprintln!(
-            "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
-            snapshot::pending_path(&path).display(),
-            path.display()
-        );
-    }
-    Ok(Some(outcome))
-}
-
-/// An earlier run's reports must not pass for this run's if this one ends early.
-fn clear_old_reports(out_dir: &Path) {
-    for file in ["report.json", "junit.xml", "summary.md"] {
-        let _ = std::fs::remove_file(out_dir.join(file));
-    }
-    let _ = std::fs::remove_dir_all(out_dir.join("charts"));
-}
-
-fn write_reports(report: &RunReport, out_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let write = |name: &str, text: String| {
-        let path = out_dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-    };
-    write("report.json", report::to_json(report))?;
-    write("junit.xml", report::junit_xml(report))?;
-    let charts = report::charts(report);
-    if !charts.is_empty() {
-        std::fs::create_dir_all(out_dir.join("charts"))?;
-        for (file, svg) in charts {
-            write(&format!("charts/{file}"), svg)?;
+fn print_report(report: &RunReport, out_dir: &str, quiet: bool) {
+    if !quiet {
+        for line in view::render(report) {
+            // Failing rows red, warning rows yellow: `console` styles only on a terminal.
+            let styled = match line.status {
+                Some(Status::Fail) => style(line.text).red().to_string(),
+                Some(Status::Warn) => style(line.text).yellow().to_string(),
+                _ => line.text,
+            };
+            println!("{styled}");
         }
-    }
-    write("summary.md", report::markdown(report))?;
-    Ok(())
-}
-
-fn print_result(report: &RunReport, outcome: &RunOutcome, out_dir: &Path, args: &RunArgs) {
-    if args.json {
-        return; // printed once for all scenarios, by `run`
-    }
-    let verdict = match (&outcome.failure, report.status) {
-        (Some(_), _) => console::style("COULD NOT RUN").yellow().bold(),
-        (None, Status::Fail) => console::style("FAIL").red().bold(),
-        (None, Status::Warn) => console::style("PASS (with warnings)").yellow().bold(),
-        (None, Status::Pass) => console::style("PASS").green().bold(),
-    };
-    if !args.quiet {
-        println!("{}", colour_rows(&report::console_table(report)));
         if let Some(SnapshotOutcome::Differs { diff, .. }) = &report.snapshot {
-            println!("snapshot differs from the approved one:\n{diff}");
+            println!(
+                "snapshot differs from the approved one:\n{}",
+                terminal_text(diff)
+            );
         }
     }
-    if let Some(failure) = &outcome.failure {
-        print_error(failure);
+    if report.outcome == Outcome::Error {
         eprintln!(
-            "{} samples were taken before it; the report covers them.",
-            outcome.samples.len()
+            "{} samples were taken before the run stopped; the report covers them.",
+            report.samples.len()
         );
     }
-    println!(
-        "{verdict} {}: {} samples, {} requests ({} errors); reports in {}",
-        report.scenario,
-        outcome.samples.len(),
-        outcome.load.requests,
-        outcome.load.errors,
-        out_dir.display()
-    );
+    let rest = view::verdict_line(report, out_dir);
+    let word = report.outcome.headline();
+    let word = match report.outcome {
+        Outcome::Error | Outcome::Warn => style(word).yellow().bold(),
+        Outcome::Fail => style(word).red().bold(),
+        Outcome::Pass => style(word).green().bold(),
+    };
+    println!("{word}{rest}");
 }
 
-/// Failing rows red, warning rows yellow (only when stdout is a terminal:
-/// `console` turns styling off otherwise).
-fn colour_rows(table: &str) -> String {
-    table
-        .lines()
-        .map(|line| {
-            if line.trim_end().ends_with("┆ fail    │") {
-                console::style(line).red().to_string()
-            } else if line.trim_end().ends_with("┆ warn    │") {
-                console::style(line).yellow().to_string()
-            } else {
-                line.to_string()
-            }
+/// The scenario file as a workflow names it: relative to `GITHUB_WORKSPACE` when inside it.
+fn workspace_relative(file: &Path) -> String {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    std::env::var_os("GITHUB_WORKSPACE")
+        .and_then(|w| {
+            absolute
+                .strip_prefix(std::path::absolute(w).ok()?)
+                .ok()
+                .map(Path::to_path_buf)
         })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+        .unwrap_or(absolute)
+        .display()
+        .to_string()
 }

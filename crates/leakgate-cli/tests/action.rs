@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 // ---- support -----------------------------------------------------------------
 
@@ -62,7 +62,8 @@ struct ScriptRun {
 
 impl ScriptRun {
     /// The annotations the runner would act on: not those inside a
-    /// `::stop-commands::TOKEN` … `::TOKEN::` stretch.
+    /// `::stop-commands::TOKEN` … `::TOKEN::` stretch (the action stops none,
+    /// but a test must not trust that).
     fn annotations(&self, level: &str) -> Vec<&str> {
         let prefix = format!("::{level} ");
         let bare = format!("::{level}::");
@@ -205,34 +206,49 @@ fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     map
 }
 
-/// A fake `leakgate`: `run SCENARIO --out DIR ARGS...` records its arguments,
-/// copies `$FAKE_DIR/<stem>.json` to DIR/report.json (plus a summary.md and a
-/// junit.xml), prints a line that would be a workflow command, and exits with
-/// `$FAKE_DIR/<stem>.code`. Without a canned report it writes nothing and
-/// complains on stderr, like a scenario that does not load.
+/// A fake `leakgate` (Python): `run SCENARIO... --out ROOT --github-annotations
+/// --runs-json INDEX ARGS...` records its arguments, prints
+/// `$FAKE_DIR/annotations` (what the real one renders), and for each scenario
+/// with a canned `$FAKE_DIR/<stem>.md` writes `ROOT/<stem>/{summary.md,
+/// report.json,junit.xml}`; a scenario without one "does not load". It
+/// writes the run index and exits with `$FAKE_DIR/code`.
 fn fake_leakgate(dir: &Path) -> PathBuf {
     let path = dir.join("fake-leakgate");
     fs::write(
         &path,
-        r#"#!/bin/sh
-set -e
-[ "$1" = run ] || { echo "fake: expected run, got $1" >&2; exit 99; }
-scenario="$2"; [ "$3" = --out ] || { echo "fake: expected --out" >&2; exit 99; }
-out="$4"; shift 4
-stem=$(basename "$scenario" .yaml)
-printf '%s\n' "$scenario" "$out" "$@" > "$FAKE_DIR/$stem.args"
-code=$(cat "$FAKE_DIR/$stem.code" 2>/dev/null || echo 0)
-echo "::error::this line comes from the service and must not become an annotation"
-if [ ! -f "$FAKE_DIR/$stem.json" ]; then
-  echo "error: $scenario:12:3: sampling.count: expected at least 2 samples, got 1" >&2
-  exit "$code"
-fi
-mkdir -p "$out"
-cp "$FAKE_DIR/$stem.json" "$out/report.json"
-printf '## leakgate: %s\n\nfake summary of %s\n\n| x | [chart](charts/finalizable-A.svg) |\n' "$stem" "$stem" > "$out/summary.md"
-printf '<testsuites><testsuite name="%s"/></testsuites>\n' "$stem" > "$out/junit.xml"
-if [ -f "$FAKE_DIR/$stem.md" ]; then cp "$FAKE_DIR/$stem.md" "$out/summary.md"; fi
-exit "$code"
+        r#"#!/usr/bin/env python3
+import json, os, sys
+fake = os.environ["FAKE_DIR"]
+args = sys.argv[1:]
+assert args[0] == "run", args
+with open(os.path.join(fake, "args"), "w") as f:
+    f.write("\n".join(args))
+i = args.index("--out")
+scenarios, root = args[1:i], args[i + 1]
+index = args[args.index("--runs-json") + 1]
+code = int(open(os.path.join(fake, "code")).read()) if os.path.exists(os.path.join(fake, "code")) else 0
+if os.path.exists(os.path.join(fake, "annotations")):
+    sys.stdout.write(open(os.path.join(fake, "annotations")).read())
+runs = []
+for s in scenarios:
+    stem = os.path.splitext(os.path.basename(s))[0]
+    md = os.path.join(fake, stem + ".md")
+    if not os.path.exists(md):
+        runs.append({"scenario_file": s, "scenario": None, "outcome": "error", "exit_code": 2,
+                     "error": s + ":12:3: sampling.count: expected 2 to 10000 samples, got 1", "files": None})
+        continue
+    out = os.path.join(root, stem)
+    os.makedirs(out, exist_ok=True)
+    open(os.path.join(out, "summary.md"), "w").write(open(md).read())
+    open(os.path.join(out, "report.json"), "w").write("{}")
+    open(os.path.join(out, "junit.xml"), "w").write("<testsuites/>")
+    files = {"out_dir": out, "report_json": "report.json", "junit_xml": "junit.xml", "summary_md": "summary.md",
+             "charts": "charts", "samples": "samples", "dumps": "dumps", "service_log": "service.log",
+             "snapshot": stem + ".snap", "pending_snapshot": stem + ".snap.new"}
+    runs.append({"scenario_file": s, "scenario": stem, "outcome": "fail" if code == 1 else "pass",
+                 "exit_code": code, "error": None, "files": files})
+json.dump({"outcome": "fail", "exit_code": code, "runs": runs}, open(index, "w"))
+sys.exit(code)
 "#,
     )
     .unwrap();
@@ -240,69 +256,19 @@ exit "$code"
     path
 }
 
-fn check(
-    budget_index: usize,
-    budget: &str,
-    metric: &str,
-    type_name: Option<&str>,
-    status: &str,
-    reasons: &[&str],
-) -> Value {
-    json!({
-        "budget_index": budget_index,
-        "budget": budget,
-        "metric": metric,
-        "type_name": type_name,
-        "unit": if metric == "finalizable" { "count" } else { "bytes" },
-        "samples": 5,
-        "first": 120.0,
-        "last": 1720.0,
-        "growth": 1600.0,
-        "growth_pct": 1333.3,
-        "slope_per_min": 24000.0,
-        "slope_per_1k_requests": 500.0,
-        "mk_p_value": 0.008,
-        "theil_sen_ci_per_min": [20000.0, 26000.0],
-        "grew_every_sample": true,
-        "trend_growing": status != "pass",
-        "status": status,
-        "reasons": reasons,
-    })
-}
-
-/// A report with the fields of `schemas/report.schema.json` (RunReport).
-fn canned_report(
-    scenario: &str,
-    status: &str,
-    exit_code: i32,
-    checks: Vec<Value>,
-    snapshot: Value,
-) -> Value {
-    json!({
-        "scenario": scenario,
-        "scenario_file": format!("fixtures/scenarios/{scenario}.yaml"),
-        "started": "2026-01-01T00:00:00Z",
-        "finished": "2026-01-01T00:01:00Z",
-        "status": status,
-        "exit_code": exit_code,
-        "failure": null,
-        "load": {"requests": 4000, "errors": 0, "p50_ms": 1.5, "p99_ms": 9.0},
-        "samples": [],
-        "verdict": {"status": status, "checks": checks, "weak_evidence": false, "growing": [], "notes": []},
-        "snapshot": snapshot,
-        "budget_lines": [33, 38],
-    })
-}
-
-fn write_canned(dir: &Path, stem: &str, report: Option<&Value>, code: i32) {
-    if let Some(r) = report {
-        fs::write(
-            dir.join(format!("{stem}.json")),
-            serde_json::to_string_pretty(r).unwrap(),
-        )
-        .unwrap();
+/// A fake leakgate in a new job environment, with canned summaries.
+fn faked(summaries: &[(&str, &str)], code: i32) -> (Gh, PathBuf) {
+    let mut gh = Gh::new();
+    let fake_dir = gh.path().join("fake");
+    fs::create_dir_all(&fake_dir).unwrap();
+    let bin = fake_leakgate(&fake_dir);
+    for (stem, md) in summaries {
+        fs::write(fake_dir.join(format!("{stem}.md")), md).unwrap();
     }
-    fs::write(dir.join(format!("{stem}.code")), code.to_string()).unwrap();
+    fs::write(fake_dir.join("code"), code.to_string()).unwrap();
+    gh.set("FAKE_DIR", fake_dir.display().to_string())
+        .set("LEAKGATE_BIN", bin.display().to_string());
+    (gh, fake_dir)
 }
 
 fn yaml(path: &Path) -> Value {
@@ -459,349 +425,131 @@ fn action_yml_is_a_valid_composite_action() {
 // ---- the entry script with a fake leakgate ------------------------------------
 
 #[test]
-fn annotation_escaping() {
-    let code = r#"
-import sys; sys.path.insert(0, sys.argv[1]); import leakgate_action as a
-print(a.command("error", "100% done\r\nnext: a,b", file="dir/a,b:c.yaml", line=7, title="50%: x, y\nz"))
-print(a.command("warning", "plain"))
-print(a.command("error", "m", file="f.yaml", line=None, title=""))
-"#;
-    let out = Command::new("python3")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg("-c")
-        .arg(code)
-        .arg(action_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "::error file=dir/a%2Cb%3Ac.yaml,line=7,title=50%25%3A x%2C y%0Az::100%25 done%0D%0Anext: a,b",
-            "::warning::plain",
-            "::error file=f.yaml::m",
-        ]
-    );
-}
-
-#[test]
-fn failing_report_becomes_annotations_summary_outputs_and_exit_1() {
-    let mut gh = Gh::new();
-    let fake_dir = gh.path().join("fake");
-    fs::create_dir_all(&fake_dir).unwrap();
-    let bin = fake_leakgate(&fake_dir);
-    let report = canned_report(
-        "dynamic-method-leak",
-        "fail",
+fn one_failing_run_becomes_outputs_a_summary_and_exit_1() {
+    let (mut gh, fake_dir) = faked(
+        &[(
+            "dynamic-method-leak",
+            "## leakgate: dynamic-method-leak — ❌ fail\n\n| x | [chart](charts/finalizable-A-0123.svg) |\n",
+        )],
         1,
-        vec![
-            check(
-                0,
-                "no finalizable type keeps growing, at all: ever",
-                "finalizable",
-                Some("System.Reflection.Emit.DynamicResolver"),
-                "fail",
-                &[
-                    "grew by 1,600 (+1333.3%) over 5 samples",
-                    "rises on every sample\nsecond line",
-                ],
-            ),
-            check(
-                0,
-                "no finalizable type keeps growing, at all: ever",
-                "finalizable",
-                Some("System.String"),
-                "pass",
-                &["flat"],
-            ),
-            check(
-                1,
-                "committed unknown memory stays bounded",
-                "committed.unknown",
-                None,
-                "warn",
-                &["grew by 40 MiB, 62% of the 64 MiB budget"],
-            ),
-        ],
-        json!({"outcome": "differs", "diff": "--- approved\n+++ current\n+finalizable System.Reflection.Emit.DynamicResolver", "new_growth": ["finalizable System.Reflection.Emit.DynamicResolver"]}),
     );
-    write_canned(&fake_dir, "dynamic-method-leak", Some(&report), 1);
-    gh.set("FAKE_DIR", fake_dir.display().to_string())
-        .set("LEAKGATE_BIN", bin.display().to_string())
-        .set(
-            "INPUT_SCENARIO",
-            "fixtures/scenarios/dynamic-method-leak.yaml",
-        )
-        .set("INPUT_ARGS", "--no-build  --keep-dumps")
-        .set("INPUT_SUMMARY", "true")
-        .set("INPUT_UPLOAD_ARTIFACTS", "reports");
+    // leakgate's own annotations reach the runner as they are.
+    let annotation = "::error file=fixtures/scenarios/dynamic-method-leak.yaml,line=33,title=leakgate::DynamicResolver grew";
+    fs::write(fake_dir.join("annotations"), format!("{annotation}\n")).unwrap();
+    gh.set(
+        "INPUT_SCENARIO",
+        "fixtures/scenarios/dynamic-method-leak.yaml",
+    )
+    .set("INPUT_ARGS", "--no-build --keep-dumps");
     let run = gh.run("run");
     let ctx = run.context();
-    assert_eq!(run.code, 1, "the script exits with leakgate's code\n{ctx}");
-
-    // leakgate got the scenario, an --out directory and the extra args.
-    let args = fs::read_to_string(fake_dir.join("dynamic-method-leak.args")).unwrap();
-    let out_dir = gh.out_root().join("dynamic-method-leak");
+    assert_eq!(run.code, 1, "{ctx}");
+    let args = fs::read_to_string(fake_dir.join("args")).unwrap();
+    let root = gh.out_root().display().to_string();
+    let index = gh.out_root().join("runs.json").display().to_string();
     assert_eq!(
         args.lines().collect::<Vec<_>>(),
         [
+            "run",
             "fixtures/scenarios/dynamic-method-leak.yaml",
-            &out_dir.display().to_string(),
+            "--out",
+            &root,
+            "--github-annotations",
+            "--runs-json",
+            &index,
             "--no-build",
             "--keep-dumps"
-        ]
-    );
-
-    // Budget annotations point at the budget's line, escaped; passes are silent.
-    let errors = run.annotations("error");
-    let file = "file=fixtures/scenarios/dynamic-method-leak.yaml";
-    assert_eq!(
-        errors[0],
-        format!(
-            "::error {file},line=33,title=leakgate dynamic-method-leak%3A no finalizable type keeps growing%2C at all%3A ever::\
-             finalizable System.Reflection.Emit.DynamicResolver: grew by 1,600 (+1333.3%25) over 5 samples; rises on every sample%0Asecond line"
-        ),
+        ],
         "{ctx}"
     );
-    assert!(
-        !run.stdout.contains("System.String"),
-        "passing checks are not annotated\n{ctx}"
-    );
-    let warnings = run.annotations("warning");
-    assert_eq!(warnings.len(), 1, "{ctx}");
-    assert!(
-        warnings[0].starts_with(&format!("::warning {file},line=38,title=")),
-        "{ctx}"
-    );
-    // New growth versus the snapshot: an error on the scenario file.
-    assert_eq!(
-        errors.len(),
-        2,
-        "one budget error and one new-growth error\n{ctx}"
-    );
-    assert!(
-        errors[1].starts_with(&format!(
-            "::error {file},title=leakgate dynamic-method-leak%3A new growth::"
-        )),
-        "{ctx}"
-    );
-    assert!(
-        errors[1].contains("finalizable System.Reflection.Emit.DynamicResolver")
-            && errors[1].contains("%0A+++ current"),
-        "{ctx}"
-    );
-
-    // What leakgate printed cannot act as a workflow command.
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    let evil = lines
-        .iter()
-        .position(|l| l.contains("must not become an annotation"))
-        .expect("output streamed");
-    let stop = lines
-        .iter()
-        .position(|l| l.starts_with("::stop-commands::"))
-        .expect("commands stopped");
-    let token = lines[stop].trim_start_matches("::stop-commands::");
-    assert!(token.len() >= 16);
-    let resume = lines
-        .iter()
-        .position(|l| *l == format!("::{token}::"))
-        .expect("commands resumed");
-    assert!(stop < evil && evil < resume, "{ctx}");
-    assert!(resume < lines.iter().position(|l| *l == errors[0]).unwrap());
-
-    // Summary, outputs.
-    assert!(
-        run.summary
-            .contains("## leakgate: dynamic-method-leak\n\nfake summary of dynamic-method-leak"),
-        "{ctx}"
-    );
-    // Relative chart links cannot work in the job summary: they name the artifact file instead.
-    assert!(
-        run.summary
-            .contains("| x | `dynamic-method-leak/charts/finalizable-A.svg` |"),
-        "{ctx}"
-    );
-    assert!(!run.summary.contains("](charts/"), "{ctx}");
+    assert_eq!(run.annotations("error"), [annotation], "{ctx}");
+    let out = gh.out_root().join("dynamic-method-leak");
     assert_eq!(run.outputs["verdict"], "fail");
     assert_eq!(run.outputs["exit-code"], "1");
     assert_eq!(
         run.outputs["report"],
-        out_dir.join("report.json").display().to_string()
+        out.join("report.json").display().to_string()
     );
+    assert_eq!(run.outputs["reports"], run.outputs["report"]);
     assert_eq!(
         run.outputs["junit"],
-        out_dir.join("junit.xml").display().to_string()
+        out.join("junit.xml").display().to_string()
     );
-    assert_eq!(run.outputs["out-dir"], gh.out_root().display().to_string());
-    let root = gh.out_root().display().to_string();
+    assert_eq!(run.outputs["out-dir"], root);
     assert_eq!(
         run.outputs["artifact-paths"],
         format!("{root}\n!{root}/**/dumps/**"),
-        "dumps are not uploaded by default"
+        "dumps are never uploaded unless asked"
     );
-    // Every step output action.yml maps is set.
-    let action = yaml(&action_dir().join("action.yml"));
-    for (name, o) in action["outputs"].as_object().unwrap() {
-        let v = o["value"].as_str().unwrap();
-        if let Some(step_output) = v
-            .strip_prefix("${{ steps.run.outputs.")
-            .and_then(|v| v.strip_suffix(" }}"))
-        {
-            assert!(
-                run.outputs.contains_key(step_output),
-                "output `{name}` ({step_output}) is written\n{ctx}"
-            );
-        }
-    }
+    // The chart link names the file in the uploaded artifact.
+    assert!(
+        run.summary
+            .starts_with("## leakgate: dynamic-method-leak — ❌ fail"),
+        "{ctx}"
+    );
+    assert!(
+        run.summary
+            .contains("`dynamic-method-leak/charts/finalizable-A-0123.svg`"),
+        "{ctx}"
+    );
+    assert!(!run.summary.contains("](charts/"), "{ctx}");
 }
 
 #[test]
-fn several_scenarios_glob_fallback_lines_and_runs_that_could_not_be_done() {
-    let mut gh = Gh::new();
-    let fake_dir = gh.path().join("fake");
-    fs::create_dir_all(&fake_dir).unwrap();
-    let bin = fake_leakgate(&fake_dir);
-    // An older report without budget_lines/scenario_file: lines come from the YAML.
-    let mut leak = canned_report(
-        "dynamic-method-leak",
-        "fail",
-        1,
-        vec![check(
-            1,
-            "committed unknown memory stays bounded",
-            "committed.unknown",
-            None,
-            "fail",
-            &["grew by 80 MiB"],
-        )],
-        Value::Null,
+fn several_scenarios_and_one_that_could_not_load() {
+    let (mut gh, _fake) = faked(
+        &[
+            ("healthy", "## leakgate: healthy — ✅ pass\n"),
+            ("native-leak", "## leakgate: native-leak — ❌ fail\n"),
+        ],
+        2,
     );
-    leak.as_object_mut().unwrap().remove("budget_lines");
-    leak.as_object_mut().unwrap().remove("scenario_file");
-    leak.as_object_mut().unwrap().remove("snapshot");
-    write_canned(&fake_dir, "dynamic-method-leak", Some(&leak), 1);
-    let healthy = canned_report(
-        "healthy",
-        "pass",
-        0,
-        vec![check(
-            0,
-            "no finalizable type keeps growing",
-            "finalizable",
-            Some("System.Object"),
-            "pass",
-            &["flat"],
-        )],
-        json!({"outcome": "matches"}),
-    );
-    write_canned(&fake_dir, "healthy", Some(&healthy), 0);
-    // native-leak: no report at all, exit 2 (the scenario did not load).
-    write_canned(&fake_dir, "native-leak", None, 2);
-
-    // A workspace of its own, holding copies of the fixture scenarios.
-    let ws = gh.path().join("ws");
-    fs::create_dir_all(ws.join("fixtures/scenarios")).unwrap();
-    for stem in ["dynamic-method-leak", "healthy", "native-leak"] {
-        let name = format!("fixtures/scenarios/{stem}.yaml");
-        fs::copy(workspace().join(&name), ws.join(&name)).unwrap();
-    }
-    gh.cwd = ws.clone();
-    gh.set("GITHUB_WORKSPACE", ws.display().to_string())
-        .set("FAKE_DIR", fake_dir.display().to_string())
-        .set("LEAKGATE_BIN", bin.display().to_string())
-        .set("INPUT_WORKING_DIRECTORY", "fixtures")
-        .set(
-            "INPUT_SCENARIO",
-            "scenarios/*.yaml\n  scenarios/healthy.yaml\n",
-        )
-        .set("INPUT_UPLOAD_ARTIFACTS", "dumps");
+    gh.set(
+        "INPUT_SCENARIO",
+        "fixtures/scenarios/healthy.yaml\n  fixtures/scenarios/native-leak.yaml  fixtures/scenarios/healthy.yaml\n# a comment\nfixtures/scenarios/dynamic-*.yaml",
+    )
+    .set("INPUT_UPLOAD_ARTIFACTS", "dumps");
     let run = gh.run("run");
     let ctx = run.context();
     assert_eq!(run.code, 2, "the worst exit code wins\n{ctx}");
     assert_eq!(run.outputs["verdict"], "error");
-
-    let errors = run.annotations("error");
-    assert!(
-        errors.iter().any(|e| e.starts_with(
-            "::error file=fixtures/scenarios/dynamic-method-leak.yaml,line=38,title="
-        )),
-        "the budget line is found in the YAML when the report lacks it\n{ctx}"
-    );
-    assert!(
-        !errors.iter().any(|e| e.contains("healthy")),
-        "a passing scenario is not annotated\n{ctx}"
-    );
-    let could_not = errors
+    let index: Value =
+        serde_json::from_str(&fs::read_to_string(gh.out_root().join("runs.json")).unwrap())
+            .unwrap();
+    let files: Vec<&str> = index["runs"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|e| {
-            e.starts_with(
-                "::error file=fixtures/scenarios/native-leak.yaml,title=leakgate could not run",
-            )
-        })
-        .unwrap_or_else(|| panic!("a run that could not be done is an error on its file\n{ctx}"));
-    assert!(
-        could_not.contains("sampling.count: expected at least 2 samples"),
-        "the message is leakgate's own\n{ctx}"
-    );
-    assert_eq!(errors.len(), 2, "{ctx}");
-
-    // Each scenario once, in glob order.
-    assert!(run.summary.contains("fake summary of dynamic-method-leak"));
-    assert!(run.summary.contains("fake summary of healthy"));
-    assert_eq!(
-        run.summary.matches("fake summary of healthy").count(),
-        1,
-        "a scenario listed twice runs once\n{ctx}"
-    );
-    assert!(
-        run.summary.contains("**Could not run** (exit code 2)"),
-        "{ctx}"
-    );
-
-    let junit: Vec<&str> = run.outputs["junit"].lines().collect();
-    assert_eq!(junit.len(), 2, "{ctx}");
-    assert!(
-        junit[0].ends_with("dynamic-method-leak/junit.xml")
-            && junit[1].ends_with("healthy/junit.xml")
-    );
-    assert_eq!(run.outputs["reports"].lines().count(), 2);
-    let combined_path = run.outputs["report"].clone();
-    assert!(combined_path.ends_with("combined-report.json"), "{ctx}");
-    let combined: Value =
-        serde_json::from_str(&fs::read_to_string(&combined_path).unwrap()).unwrap();
-    assert_eq!(combined["verdict"], "error");
-    assert_eq!(combined["exit_code"], 2);
-    let runs = combined["runs"].as_array().unwrap();
-    let codes: Vec<_> = runs
-        .iter()
-        .map(|r| {
-            (
-                r["scenario_file"].as_str().unwrap(),
-                r["exit_code"].as_i64().unwrap(),
-            )
-        })
+        .map(|r| r["scenario_file"].as_str().unwrap())
         .collect();
     assert_eq!(
-        codes,
+        files,
         [
-            ("scenarios/dynamic-method-leak.yaml", 1),
-            ("scenarios/healthy.yaml", 0),
-            ("scenarios/native-leak.yaml", 2)
-        ]
+            "fixtures/scenarios/healthy.yaml",
+            "fixtures/scenarios/native-leak.yaml",
+            "fixtures/scenarios/dynamic-method-leak.yaml"
+        ],
+        "globs expanded in order, duplicates once"
     );
-    assert!(runs[2]["report"].is_null());
-    assert!(Path::new(runs[1]["report"].as_str().unwrap()).is_file());
-    // upload-artifacts: dumps uploads the whole output root.
+    assert_eq!(
+        run.outputs["report"],
+        gh.out_root().join("runs.json").display().to_string(),
+        "several scenarios: the run index"
+    );
+    assert_eq!(run.outputs["reports"].lines().count(), 2, "{ctx}");
+    assert_eq!(run.outputs["junit"].lines().count(), 2, "{ctx}");
+    assert!(run.summary.contains("## leakgate: healthy"), "{ctx}");
+    assert!(run.summary.contains("## leakgate: native-leak"), "{ctx}");
+    assert!(
+        run.summary
+            .contains("## leakgate: fixtures/scenarios/dynamic-method-leak.yaml — could not run")
+            && run.summary.contains("sampling.count"),
+        "the scenario that did not load is in the summary\n{ctx}"
+    );
     assert_eq!(
         run.outputs["artifact-paths"],
-        gh.out_root().display().to_string()
+        gh.out_root().display().to_string(),
+        "upload-artifacts: dumps uploads the whole output root"
     );
 }
 
@@ -827,9 +575,7 @@ fn scenario_that_matches_nothing_and_bad_args_are_errors() {
         "a missing binary cannot run\n{}",
         run.context()
     );
-    assert!(run.annotations("error").iter().any(|e| {
-        e.starts_with("::error file=fixtures/scenarios/healthy.yaml,") && e.contains("cannot start")
-    }));
+    assert!(run.annotations("error")[0].contains("cannot start"));
 
     gh.set("INPUT_ARGS", "--out elsewhere");
     let run = gh.run("run");
@@ -839,20 +585,12 @@ fn scenario_that_matches_nothing_and_bad_args_are_errors() {
 
 #[test]
 fn oversized_summary_is_replaced_by_a_note() {
-    let mut gh = Gh::new();
-    let fake_dir = gh.path().join("fake");
-    fs::create_dir_all(&fake_dir).unwrap();
-    let bin = fake_leakgate(&fake_dir);
-    let healthy = canned_report("healthy", "pass", 0, vec![], json!({"outcome": "matches"}));
-    write_canned(&fake_dir, "healthy", Some(&healthy), 0);
     let huge = format!(
         "## leakgate: healthy — ✅ pass\n\n{}",
         "| row | with | cells |\n".repeat(60_000)
     );
-    fs::write(fake_dir.join("healthy.md"), &huge).unwrap();
-    gh.set("FAKE_DIR", fake_dir.display().to_string())
-        .set("LEAKGATE_BIN", bin.display().to_string())
-        .set("INPUT_SCENARIO", "fixtures/scenarios/healthy.yaml");
+    let (mut gh, _fake) = faked(&[("healthy", &huge)], 0);
+    gh.set("INPUT_SCENARIO", "fixtures/scenarios/healthy.yaml");
     let run = gh.run("run");
     assert_eq!(run.code, 0, "{}", run.context());
     assert!(run.summary.len() < 1024 * 1024);
@@ -1032,6 +770,7 @@ fn real_leakgate_failing_scenario_is_annotated_at_its_budget() {
         report["exit_code"], 1,
         "the script's exit code is leakgate's"
     );
+    assert_eq!(report["outcome"], "fail");
     assert_eq!(run.outputs["verdict"], "fail");
     assert!(
         run.outputs["junit"].ends_with("/junit.xml") && Path::new(&run.outputs["junit"]).is_file()
@@ -1047,6 +786,15 @@ fn real_leakgate_failing_scenario_is_annotated_at_its_budget() {
         .unwrap_or(33);
     assert_eq!(lines, 33);
     let prefix = "::error file=fixtures/scenarios/dynamic-method-leak.yaml,line=33,";
+    // leakgate's stdout carries no workflow command but its own annotations.
+    assert!(
+        run.stdout.lines().filter(|l| l.starts_with("::")).all(|l| {
+            ["::error ", "::warning ", "::notice "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        }),
+        "{ctx}"
+    );
     let errors = run.annotations("error");
     assert!(
         errors

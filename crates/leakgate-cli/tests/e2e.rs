@@ -38,7 +38,7 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
     for attempt in 0..2 {
         let (out, run) = run_expecting("dynamic-method-leak", 1, attempt);
         let report = read_report(out.path());
-        assert_eq!(report["status"], "fail", "attempt {attempt}");
+        assert_eq!(report["outcome"], "fail", "attempt {attempt}");
         let failing = failing_checks(&report);
         assert!(
             failing
@@ -123,7 +123,7 @@ fn healthy_service_passes() {
     for attempt in 0..2 {
         let (out, _) = run_expecting("healthy", 0, attempt);
         let report = read_report(out.path());
-        assert_eq!(report["status"], "pass", "attempt {attempt}");
+        assert_eq!(report["outcome"], "pass", "attempt {attempt}");
         assert!(failing_checks(&report).is_empty());
         // The cache really filled, during the run, and stayed bounded.
         let samples = read_samples(out.path());
@@ -234,4 +234,33 @@ fn a_malformed_scenario_exits_2_naming_line_and_column() {
     );
     assert_eq!(column, 3);
     assert!(rest.contains("every_request"), "{line}");
+}
+
+#[test]
+fn a_type_name_of_hundreds_of_characters_fails_with_a_full_report() {
+    let _lock = e2e_lock();
+    let (out, run) = run_expecting("long-type-name", 1, 0);
+    let report = read_report(out.path());
+    let failing = failing_checks(&report);
+    let long = failing
+        .iter()
+        .filter_map(|c| c["type_name"].as_str())
+        .find(|t| t.starts_with("FinalizableHolder<"))
+        .unwrap_or_else(|| panic!("the long type fails: {failing:#?}"));
+    assert!(long.len() >= 300, "{} characters: {long}", long.len());
+    // Every report is there, and the chart the summary links exists.
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("### Checks"), "{summary}");
+    assert!(summary.contains("FinalizableHolder&lt;"), "{summary}");
+    let chart = summary
+        .split("](charts/")
+        .skip(1)
+        .map(|rest| &rest[..rest.find(')').unwrap()])
+        .find(|name| name.starts_with("finalizable-FinalizableHolder"))
+        .expect("the long type's chart is linked");
+    assert!(chart.len() <= 104, "{chart}");
+    assert!(out.path().join("charts").join(chart).is_file(), "{chart}");
+    assert!(out.path().join("junit.xml").is_file());
+    // The console shortens it, whole reports keep it.
+    assert!(run.output.contains("FinalizableHolder<"), "{}", run.output);
 }

@@ -25,7 +25,8 @@ use std::net::Shutdown;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
@@ -123,6 +124,8 @@ pub enum IpcError {
         "the induced GC did not finish within {0:?}: the service may be stuck; retry with a longer timeout"
     )]
     GcTimedOut(Duration),
+    #[error("interrupted while waiting for the {command} reply")]
+    Interrupted { command: &'static str },
 }
 
 /// A handle on one .NET process's diagnostics endpoint.
@@ -133,7 +136,13 @@ pub enum IpcError {
 pub struct DiagnosticsClient {
     pid: u32,
     socket: PathBuf,
+    /// Set from a Ctrl-C handler: every wait for a reply gives up within
+    /// [`POLL`] once it turns true.
+    cancel: Option<Arc<AtomicBool>>,
 }
+
+/// How often a wait for a reply looks at the cancel flag.
+const POLL: Duration = Duration::from_millis(100);
 
 /// Read timeout for quick commands (process info, stop tracing).
 const QUICK_REPLY: Duration = Duration::from_secs(30);
@@ -156,7 +165,11 @@ impl DiagnosticsClient {
         }
         let dirs = socket_dirs(pid);
         match find_socket(pid, process_start_time(pid), &dirs) {
-            Some(socket) => Ok(DiagnosticsClient { pid, socket }),
+            Some(socket) => Ok(DiagnosticsClient {
+                pid,
+                socket,
+                cancel: None,
+            }),
             None => Err(IpcError::NoSocket {
                 pid,
                 searched: dirs
@@ -191,7 +204,25 @@ impl DiagnosticsClient {
 
     /// A client for a known socket path (tests, containers with a shared /tmp).
     pub fn from_socket(pid: u32, socket: PathBuf) -> Self {
-        DiagnosticsClient { pid, socket }
+        DiagnosticsClient {
+            pid,
+            socket,
+            cancel: None,
+        }
+    }
+
+    /// The same client, whose waits end (with [`IpcError::Interrupted`]) once
+    /// `cancel` turns true: a dump or GC reply is not waited for after Ctrl-C.
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn wait(&self, timeout: Duration) -> Wait<'_> {
+        Wait {
+            until: Instant::now() + timeout,
+            cancel: self.cancel.as_deref(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -328,14 +359,8 @@ impl DiagnosticsClient {
                 filter_data: String::new(),
             }],
         );
-        let mut stream = self.send(
-            CMD,
-            set::EVENT_PIPE,
-            id::COLLECT_TRACING2,
-            &payload,
-            timeout,
-        )?;
-        let reply = match read_reply(CMD, &mut stream) {
+        let mut stream = self.send(CMD, set::EVENT_PIPE, id::COLLECT_TRACING2, &payload)?;
+        let reply = match read_reply(CMD, &mut stream, &self.wait(timeout)) {
             Err(IpcError::Io { source, .. })
                 if matches!(
                     source.kind(),
@@ -403,8 +428,8 @@ impl DiagnosticsClient {
         payload: &[u8],
         reply_timeout: Duration,
     ) -> Result<Reply, IpcError> {
-        let mut stream = self.send(command, command_set, command_id, payload, reply_timeout)?;
-        read_reply(command, &mut stream)
+        let mut stream = self.send(command, command_set, command_id, payload)?;
+        read_reply(command, &mut stream, &self.wait(reply_timeout))
     }
 
     /// Connects and writes one request frame; the caller reads the reply.
@@ -414,7 +439,6 @@ impl DiagnosticsClient {
         command_set: u8,
         command_id: u8,
         payload: &[u8],
-        reply_timeout: Duration,
     ) -> Result<UnixStream, IpcError> {
         let request = frame::encode_frame(command_set, command_id, payload)
             .map_err(|source| IpcError::Protocol { command, source })?;
@@ -429,8 +453,9 @@ impl DiagnosticsClient {
                 source,
             }
         };
+        // Short reads: a reply is waited for in steps, so a cancel is seen (see `read_full`).
         stream
-            .set_read_timeout(Some(reply_timeout))
+            .set_read_timeout(Some(POLL))
             .map_err(io("setting the reply timeout"))?;
         stream
             .set_write_timeout(Some(QUICK_REPLY))
@@ -442,31 +467,67 @@ impl DiagnosticsClient {
     }
 }
 
+/// How long a reply may take, and the flag that ends the wait early.
+struct Wait<'a> {
+    until: Instant,
+    cancel: Option<&'a AtomicBool>,
+}
+
 /// Reads one reply frame from `stream`.
-fn read_reply(command: &'static str, stream: &mut impl Read) -> Result<Reply, IpcError> {
+fn read_reply(
+    command: &'static str,
+    stream: &mut UnixStream,
+    wait: &Wait,
+) -> Result<Reply, IpcError> {
     let mut header = [0u8; HEADER_LEN];
-    read_full(command, stream, &mut header)?;
+    read_full(command, stream, &mut header, wait)?;
     let header =
         frame::decode_header(&header).map_err(|source| IpcError::Protocol { command, source })?;
     let mut payload = vec![0u8; header.payload_len()];
-    read_full(command, stream, &mut payload)?;
+    read_full(command, stream, &mut payload, wait)?;
     frame::decode_reply(&header, payload).map_err(|source| IpcError::Protocol { command, source })
 }
 
+/// Fills `buf` from a stream whose reads time out every [`POLL`], until the
+/// wait's deadline (an `Io` error of kind `TimedOut`) or its cancel.
 fn read_full(
     command: &'static str,
     stream: &mut impl Read,
     buf: &mut [u8],
+    wait: &Wait,
 ) -> Result<(), IpcError> {
-    match stream.read_exact(buf) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(IpcError::NoReply { command }),
-        Err(source) => Err(IpcError::Io {
-            command,
-            doing: "reading the reply",
-            source,
-        }),
+    let mut filled = 0;
+    while filled < buf.len() {
+        if wait.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(IpcError::Interrupted { command });
+        }
+        if Instant::now() >= wait.until {
+            return Err(IpcError::Io {
+                command,
+                doing: "waiting for the reply",
+                source: io::ErrorKind::TimedOut.into(),
+            });
+        }
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err(IpcError::NoReply { command }),
+            Ok(n) => filled += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(source) => {
+                return Err(IpcError::Io {
+                    command,
+                    doing: "reading the reply",
+                    source,
+                });
+            }
+        }
     }
+    Ok(())
 }
 
 /// The OK payload, or the runtime's refusal as an error.

@@ -32,7 +32,7 @@
 //! use std::collections::BTreeMap;
 //! use leakgate_gate::judge::{judge, JudgeOptions, Status};
 //! use leakgate_gate::series::SampleMetrics;
-//! use leakgate_scenario::budget::Budget;
+//! use leakgate_scenario::{BudgetRule, TypeFilter, budget::Budget};
 //!
 //! let samples: Vec<SampleMetrics> = (0..8)
 //!     .map(|i| SampleMetrics {
@@ -43,18 +43,19 @@
 //!         ..Default::default()
 //!     })
 //!     .collect();
-//! let budgets: Vec<Budget> = serde_saphyr::from_str("- metric: finalizable\n").unwrap();
-//! let v = judge(&samples, &budgets, &[], &JudgeOptions::default());
+//! let budget: Budget = serde_saphyr::from_str("metric: finalizable\n").unwrap();
+//! let budgets = [BudgetRule::new(budget, 1, 1).unwrap()];
+//! let v = judge(&samples, &budgets, &TypeFilter::none(), &JudgeOptions::default());
 //! assert_eq!(v.status, Status::Fail);
 //! assert_eq!(v.checks[0].type_name.as_deref(), Some("Leaky"));
 //! ```
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use leakgate_scenario::budget::{Budget, Growth, Metric, Quantity, SlopeUnit, TrendMode, Unit};
+use leakgate_scenario::{BudgetRule, TypeFilter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::series::{self, SampleMetrics, Series};
+use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend::{self, MannKendall};
 use crate::units::{human, human_signed, p_value};
 
@@ -154,11 +155,11 @@ pub struct Check {
 }
 
 impl Check {
-    /// `metric` or `metric type` for tables.
-    pub fn subject(&self) -> String {
-        match &self.type_name {
-            Some(t) => format!("{} {t}", self.metric),
-            None => self.metric.to_string(),
+    /// The series judged: shown as `metric` or `metric type`.
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey {
+            metric: self.metric,
+            type_name: self.type_name.clone(),
         }
     }
 }
@@ -274,31 +275,17 @@ fn step_residual(y: &[f64]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-fn globset(patterns: &[String]) -> (GlobSet, Vec<String>) {
-    let mut b = GlobSetBuilder::new();
-    let mut bad = Vec::new();
-    for p in patterns {
-        match Glob::new(p) {
-            Ok(g) => {
-                b.add(g);
-            }
-            Err(e) => bad.push(format!("ignore pattern {p:?} is not a valid glob: {e}")),
-        }
-    }
-    (b.build().unwrap_or_else(|_| GlobSet::empty()), bad)
-}
-
-/// The series a budget covers: its scalar, or each matching type.
+/// The series of `metric`: its scalar, or each type `covers` and `ignore` let through.
 fn series_for(
     samples: &[SampleMetrics],
     metric: Metric,
-    types: &GlobSet,
-    ignore: &GlobSet,
+    covers: &dyn Fn(&str) -> bool,
+    ignore: &TypeFilter,
 ) -> Vec<Series> {
     if metric.is_per_type() {
         series::type_names(samples, metric)
             .into_iter()
-            .filter(|t| types.is_match(t) && !ignore.is_match(t))
+            .filter(|t| covers(t) && !ignore.matches(t))
             .map(|t| series::per_type(samples, metric, &t))
             .collect()
     } else {
@@ -322,8 +309,8 @@ pub const RELIABLE_SAMPLES: usize = 8;
 /// Judges samples against budgets. Pure: same input, same verdict.
 pub fn judge(
     samples: &[SampleMetrics],
-    budgets: &[Budget],
-    ignore: &[String],
+    budgets: &[BudgetRule],
+    ignore: &TypeFilter,
     options: &JudgeOptions,
 ) -> Verdict {
     let mut notes = Vec::new();
@@ -351,21 +338,18 @@ pub fn judge(
             judged.len()
         ));
     }
-    let (ignore_set, bad) = globset(ignore);
-    notes.extend(bad);
-
     let mut checks = Vec::new();
     let mut status = Status::Pass;
     if judged.is_empty() {
         notes.push("no samples to judge".into());
         status = Status::Warn;
     }
-    for (i, budget) in budgets.iter().enumerate() {
+    for (i, rule) in budgets.iter().enumerate() {
         if judged.is_empty() {
             break;
         }
-        let (types, _) = globset(&[budget.types_pattern().to_string()]);
-        let all = series_for(judged, budget.metric, &types, &ignore_set);
+        let budget = &rule.budget;
+        let all = series_for(judged, budget.metric, &|t| rule.covers(t), ignore);
         if all.is_empty() {
             let what = if budget.metric.is_per_type() {
                 format!("no type matching {:?} was seen", budget.types_pattern())
@@ -399,7 +383,7 @@ pub fn judge(
             checks.push(c);
         }
     }
-    let growing = growing(judged, &ignore_set, weak_evidence, options);
+    let growing = growing(judged, ignore, weak_evidence, options);
     Verdict {
         status,
         checks,
@@ -412,7 +396,7 @@ pub fn judge(
 
 fn growing(
     judged: &[SampleMetrics],
-    ignore: &GlobSet,
+    ignore: &TypeFilter,
     weak: bool,
     options: &JudgeOptions,
 ) -> Vec<Growing> {
@@ -421,12 +405,7 @@ fn growing(
         .filter(|m| !m.is_per_type())
         .filter_map(|m| series::scalar(judged, m))
         .collect();
-    all.extend(series_for(
-        judged,
-        Metric::Finalizable,
-        &globset(&["*".to_string()]).0,
-        ignore,
-    ));
+    all.extend(series_for(judged, Metric::Finalizable, &|_| true, ignore));
     all.into_iter()
         .filter_map(|s| {
             let v = s.values();
@@ -471,6 +450,8 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
 
     let mut status = Status::Pass;
     let mut reasons = Vec::new();
+    // Whether a reason already says how much it grew (a max_growth failure).
+    let mut growth_stated = false;
     fn fail(st: Status, r: String, status: &mut Status, reasons: &mut Vec<String>) {
         *status = (*status).max(st);
         reasons.push(r);
@@ -491,6 +472,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         Some(Growth::Quantity(q)) => {
             let lim = q.value() as f64;
             if growth > lim {
+                growth_stated = true;
                 fail(
                     Status::Fail,
                     format!("{grew}, above max_growth {}", h(lim)),
@@ -502,6 +484,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         Some(Growth::Percent(p)) => {
             let pct = growth_pct.unwrap_or(if growth > 0.0 { f64::INFINITY } else { 0.0 });
             if pct > p {
+                growth_stated = true;
                 let shown = if pct.is_finite() {
                     format!("{pct:.1}%")
                 } else {
@@ -518,9 +501,9 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         None => {}
     }
     if let Some(limit) = budget.max_slope {
-        let (fit, per) = match limit.per {
-            SlopeUnit::Minute => (per_min, "min"),
-            SlopeUnit::ThousandRequests => (per_1k, "1k requests"),
+        let (fit, per, x_axis) = match limit.per {
+            SlopeUnit::Minute => (per_min, "min", "elapsed time"),
+            SlopeUnit::ThousandRequests => (per_1k, "1k requests", "the request count"),
         };
         let lim = match limit.amount {
             Quantity::Bytes(b) | Quantity::Count(b) => b as f64,
@@ -543,12 +526,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
                     format!("cannot judge max_slope per {per}: it needs at least 2 samples")
                 } else {
                     format!(
-                        "cannot judge max_slope per {per}: {} did not change between samples",
-                        if per == "min" {
-                            "elapsed time"
-                        } else {
-                            "the request count"
-                        }
+                        "cannot judge max_slope per {per}: {x_axis} did not change between samples"
                     )
                 },
                 &mut status,
@@ -557,7 +535,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         }
     }
     if budget.trend != TrendMode::Off && a.growing {
-        let lead = if reasons.iter().any(|r| r.starts_with("grew")) {
+        let lead = if growth_stated {
             "it keeps growing".to_string()
         } else {
             grew.clone()

@@ -1,18 +1,25 @@
 //! leakgate-gate: from samples to a verdict and reports.
 //!
 //! One direction of data, one concern per module:
-//! [`series`] (samples → series) → [`trend`] (statistics) → [`judge`](mod@judge)
+//! [`metrics`] (a captured sample → the numbers budgets name) → [`series`]
+//! (samples → series) → [`trend`] (statistics) → [`judge`](mod@judge)
 //! (budgets → [`judge::Verdict`]) → [`snapshot`] (approved growth, pending
 //! `.snap.new` files) → [`report`] (the typed [`report::RunReport`] and its
-//! JSON, JUnit, Markdown, console and SVG renderings).
+//! JSON, JUnit, Markdown, console, SVG and GitHub-annotation renderings).
+//! Untrusted names reach files only through [`names`] and outputs only
+//! through [`escape`].
 //!
 //! ```
 //! use leakgate_gate::judge::{judge, JudgeOptions, Status};
-//! let v = judge(&[], &[], &[], &JudgeOptions::default());
+//! use leakgate_scenario::TypeFilter;
+//! let v = judge(&[], &[], &TypeFilter::none(), &JudgeOptions::default());
 //! assert_eq!(v.status, Status::Warn); // nothing to judge is not a pass
 //! ```
 
+pub mod escape;
 pub mod judge;
+pub mod metrics;
+pub mod names;
 pub mod report;
 pub mod series;
 pub mod snapshot;

@@ -14,7 +14,7 @@
 //!         index: i,
 //!         elapsed_secs: 60.0 * i as f64,
 //!         requests: 1000 * i as u64,
-//!         values: BTreeMap::from([("resident".to_string(), 100.0 + 10.0 * i as f64)]),
+//!         values: BTreeMap::from([(Metric::Resident, 100.0 + 10.0 * i as f64)]),
 //!         ..Default::default()
 //!     })
 //!     .collect();
@@ -39,8 +39,8 @@ pub struct SampleMetrics {
     pub elapsed_secs: f64,
     /// Requests sent so far.
     pub requests: u64,
-    /// Scalar metrics by their scenario name (`"committed.unknown"`, `"resident"`, ...), bytes.
-    pub values: BTreeMap<String, f64>,
+    /// Scalar metrics (`committed.unknown`, `resident`, ...), in bytes.
+    pub values: BTreeMap<Metric, f64>,
     /// Finalizable objects per type name.
     pub finalizable: BTreeMap<String, u64>,
     /// Live objects per type name.
@@ -57,6 +57,26 @@ impl SampleMetrics {
             Metric::HeapCount => Some(&self.heap_count),
             Metric::HeapBytes => Some(&self.heap_bytes),
             _ => None,
+        }
+    }
+}
+
+/// Which series: a metric, and the type for per-type metrics.
+#[derive(
+    Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub struct SeriesKey {
+    pub metric: Metric,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+}
+
+impl std::fmt::Display for SeriesKey {
+    /// `committed.unknown`, or `finalizable System.Foo`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.type_name {
+            Some(t) => write!(f, "{} {t}", self.metric),
+            None => write!(f, "{}", self.metric),
         }
     }
 }
@@ -117,11 +137,10 @@ impl Series {
         let dr = b.requests.saturating_sub(a.requests) as f64 / 1000.0;
         (dr > 0.0).then(|| (b.value - a.value) / dr)
     }
-    /// Name for reports: `metric` or `metric type`.
-    pub fn label(&self) -> String {
-        match &self.type_name {
-            Some(t) => format!("{} {t}", self.metric),
-            None => self.metric.to_string(),
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey {
+            metric: self.metric,
+            type_name: self.type_name.clone(),
         }
     }
 }
@@ -141,7 +160,7 @@ fn point(s: &SampleMetrics, value: f64) -> Point {
 pub fn scalar(samples: &[SampleMetrics], metric: Metric) -> Option<Series> {
     let points: Vec<Point> = samples
         .iter()
-        .filter_map(|s| s.values.get(metric.name()).map(|&v| point(s, v)))
+        .filter_map(|s| s.values.get(&metric).map(|&v| point(s, v)))
         .collect();
     (!points.is_empty()).then(|| Series {
         metric,

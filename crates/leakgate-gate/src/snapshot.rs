@@ -17,7 +17,7 @@
 //! });
 //! match compare(Some(&approved), &current) {
 //!     SnapshotOutcome::Differs { new_growth, .. } => {
-//!         assert_eq!(new_growth, ["finalizable System.Reflection.Emit.DynamicResolver"])
+//!         assert_eq!(new_growth[0].to_string(), "finalizable System.Reflection.Emit.DynamicResolver")
 //!     }
 //!     other => panic!("{other:?}"),
 //! }
@@ -33,6 +33,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::judge::{Growing, Status, Verdict};
+use crate::series::SeriesKey;
 
 /// What grows in a scenario, as approved by a developer.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -67,21 +68,19 @@ pub enum SnapshotOutcome {
     Differs {
         /// Unified diff, approved → current.
         diff: String,
-        /// Series growing now that the approved state does not list, as
-        /// `committed.unknown` or `finalizable TYPE`.
-        new_growth: Vec<String>,
+        /// Series growing now that the approved state does not list.
+        new_growth: Vec<SeriesKey>,
     },
 }
 
 impl SnapshotOutcome {
     /// New growth that fails the gate: finalizable types growing now that the
     /// approved snapshot does not list.
-    pub fn new_finalizer_growth(&self) -> Vec<&str> {
+    pub fn new_finalizer_growth(&self) -> Vec<&SeriesKey> {
         match self {
             SnapshotOutcome::Differs { new_growth, .. } => new_growth
                 .iter()
-                .filter(|g| g.starts_with("finalizable "))
-                .map(String::as_str)
+                .filter(|g| g.metric == Metric::Finalizable)
                 .collect(),
             _ => Vec::new(),
         }
@@ -186,17 +185,19 @@ impl Snapshot {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// Names as used in [`SnapshotOutcome::Differs::new_growth`].
-    fn keys(&self) -> BTreeSet<String> {
-        self.memory
-            .iter()
-            .map(|e| e.name.clone())
-            .chain(
-                self.finalizable
-                    .iter()
-                    .map(|e| format!("finalizable {}", e.name)),
-            )
-            .collect()
+    /// The series listed (a memory entry that names no metric is left out).
+    fn keys(&self) -> BTreeSet<SeriesKey> {
+        let memory = self.memory.iter().filter_map(|e| {
+            e.name.parse::<Metric>().ok().map(|metric| SeriesKey {
+                metric,
+                type_name: None,
+            })
+        });
+        let finalizable = self.finalizable.iter().map(|e| SeriesKey {
+            metric: Metric::Finalizable,
+            type_name: Some(e.name.clone()),
+        });
+        memory.chain(finalizable).collect()
     }
 }
 
@@ -273,20 +274,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Snaps
     }
 }
 
-/// `DIR/SCENARIO.snap`.
-pub fn snap_path(dir: &Path, scenario: &str) -> PathBuf {
-    dir.join(format!("{scenario}.snap"))
-}
-
-/// `NAME.snap.new` for `NAME.snap` (and itself for a `.snap.new`).
-pub fn pending_path(path: &Path) -> PathBuf {
-    if path.to_string_lossy().ends_with(".snap.new") {
-        return path.to_path_buf();
-    }
-    let mut s = path.as_os_str().to_owned();
-    s.push(".new");
-    PathBuf::from(s)
-}
+pub use leakgate_scenario::pending_snapshot_path as pending_path;
 
 fn approved_path(path: &Path) -> PathBuf {
     let s = path.to_string_lossy();
@@ -417,6 +405,13 @@ mod tests {
         assert_eq!(approved_path(p), p);
     }
 
+    fn finalizable(t: &str) -> SeriesKey {
+        SeriesKey {
+            metric: Metric::Finalizable,
+            type_name: Some(t.into()),
+        }
+    }
+
     fn verdict(status: Status, weak_evidence: bool) -> Verdict {
         Verdict {
             status,
@@ -432,7 +427,7 @@ mod tests {
     fn with_weak_evidence_new_growth_only_warns() {
         let outcome = SnapshotOutcome::Differs {
             diff: String::new(),
-            new_growth: vec!["finalizable X".into()],
+            new_growth: vec![finalizable("X")],
         };
         assert_eq!(
             final_status(&verdict(Status::Pass, true), &outcome),
@@ -462,7 +457,7 @@ mod tests {
     fn final_status_rules() {
         let differs = |new: &[&str]| SnapshotOutcome::Differs {
             diff: String::new(),
-            new_growth: new.iter().map(|s| s.to_string()).collect(),
+            new_growth: new.iter().map(|t| finalizable(t)).collect(),
         };
         assert_eq!(
             final_status(&verdict(Status::Pass, false), &SnapshotOutcome::Matches),
@@ -477,7 +472,7 @@ mod tests {
             Status::Warn
         );
         assert_eq!(
-            final_status(&verdict(Status::Pass, false), &differs(&["finalizable X"])),
+            final_status(&verdict(Status::Pass, false), &differs(&["X"])),
             Status::Fail
         );
         assert_eq!(

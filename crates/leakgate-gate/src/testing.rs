@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use leakgate_scenario::budget::Metric;
+
 use crate::series::SampleMetrics;
 
 /// The shape of a generated series before noise.
@@ -85,10 +87,11 @@ impl Samples {
         }
     }
 
-    /// Sets a scalar metric on every sample.
+    /// Sets a scalar metric (by its scenario name) on every sample.
     pub fn scalar(mut self, metric: &str, values: &[f64]) -> Self {
+        let metric: Metric = metric.parse().expect("a metric name");
         for (s, v) in self.samples.iter_mut().zip(values) {
-            s.values.insert(metric.to_string(), *v);
+            s.values.insert(metric, *v);
         }
         self
     }
@@ -125,7 +128,10 @@ impl Samples {
     }
 }
 
-/// Convenience for tests: the map of one sample's scalar values.
-pub fn values(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+/// Convenience for tests: the map of one sample's scalar values, by metric name.
+pub fn values(pairs: &[(&str, f64)]) -> BTreeMap<Metric, f64> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.parse().expect("a metric name"), *v))
+        .collect()
 }

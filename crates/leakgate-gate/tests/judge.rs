@@ -3,16 +3,16 @@
 use leakgate_gate::judge::{JudgeOptions, Status, assess_trend, judge};
 use leakgate_gate::testing::{Samples, Shape, shape};
 use leakgate_scenario::budget::{Budget, Unit};
+use leakgate_scenario::{BudgetRule, TypeFilter};
 
 const MIB: f64 = 1048576.0;
 const BASE: f64 = 20.0 * MIB;
 
-fn budgets(yaml: &str) -> Vec<Budget> {
+fn budgets(yaml: &str) -> Vec<BudgetRule> {
     let b: Vec<Budget> = serde_saphyr::from_str(yaml).unwrap();
-    for x in &b {
-        x.validate().unwrap();
-    }
-    b
+    b.into_iter()
+        .map(|x| BudgetRule::new(x, 1, 1).unwrap())
+        .collect()
 }
 
 fn no_warmup() -> JudgeOptions {
@@ -29,7 +29,7 @@ fn verdict_for(values: &[f64]) -> Status {
     judge(
         &samples,
         &budgets("- metric: committed.unknown\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     )
     .status
@@ -120,7 +120,7 @@ fn finalizable_counts_growing_every_sample_fail() {
     let v = judge(
         &samples,
         &budgets("- metric: finalizable\n  types: \"System.*\"\n"),
-        &[],
+        &TypeFilter::none(),
         &JudgeOptions::default(),
     );
     assert_eq!(v.status, Status::Fail);
@@ -144,7 +144,7 @@ fn finalizable_counts_growing_every_sample_fail() {
 fn trend_modes() {
     let v = shape(10, BASE, Shape::Linear { per_sample: MIB }, 0.0, 0);
     let samples = Samples::new(10).scalar("resident", &v).build();
-    let run = |y: &str| judge(&samples, &budgets(y), &[], &no_warmup()).status;
+    let run = |y: &str| judge(&samples, &budgets(y), &TypeFilter::none(), &no_warmup()).status;
     assert_eq!(run("- metric: resident\n  trend: fail\n"), Status::Fail);
     assert_eq!(run("- metric: resident\n  trend: warn\n"), Status::Warn);
     assert_eq!(
@@ -165,7 +165,7 @@ fn limits_on_bytes() {
         .scalar("committed.unknown", &v)
         .build();
     let check = |y: &str| {
-        let v = judge(&samples, &budgets(y), &[], &no_warmup());
+        let v = judge(&samples, &budgets(y), &TypeFilter::none(), &no_warmup());
         (v.status, v.checks[0].reasons.join(" | "))
     };
     let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max_growth: 4MiB\n");
@@ -207,14 +207,14 @@ fn limits_on_counts_globs_and_ignore() {
         .finalizable("System.Net.Sockets.Socket", &linear_mib(6))
         .finalizable("App.Other", &[Some(5); 6])
         .build();
-    let ignore = vec!["System.Net.Sockets.*".to_string()];
+    let ignore = TypeFilter::new(&["System.Net.Sockets.*".to_string()]).unwrap();
     let v = judge(
         &samples,
         &budgets("- metric: finalizable\n  trend: off\n  max_growth: 40\n  max_slope: 5/1k\n"),
         &ignore,
         &no_warmup(),
     );
-    let names: Vec<_> = v.checks.iter().map(|c| c.subject()).collect();
+    let names: Vec<_> = v.checks.iter().map(|c| c.key().to_string()).collect();
     assert_eq!(
         names,
         ["finalizable App.Cache+Entry", "finalizable App.Other"]
@@ -254,7 +254,7 @@ fn types_appearing_later_start_from_zero() {
     let v = judge(
         &samples,
         &budgets("- metric: finalizable\n  trend: off\n  max_growth: 10%\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     let c = &v.checks[0];
@@ -274,7 +274,7 @@ fn warmup_is_excluded() {
         judge(
             &samples,
             &b,
-            &[],
+            &TypeFilter::none(),
             &JudgeOptions {
                 warmup_samples: w,
                 ..Default::default()
@@ -300,7 +300,7 @@ fn weak_evidence_keeps_limits_but_not_trends() {
     let verdict = judge(
         &samples,
         &budgets("- metric: resident\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     assert!(verdict.weak_evidence);
@@ -310,7 +310,7 @@ fn weak_evidence_keeps_limits_but_not_trends() {
     let verdict = judge(
         &samples,
         &budgets("- metric: resident\n  max: 25MiB\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     assert_eq!(verdict.status, Status::Fail);
@@ -325,13 +325,19 @@ fn unmeasured_metric_warns() {
     let v = judge(
         &samples,
         &budgets("- metric: committed.gc\n  max: 1GiB\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     assert_eq!(v.status, Status::Warn);
     assert!(v.notes.iter().any(|n| n.contains("not measured")));
     assert_eq!(
-        judge(&[], &budgets("- metric: resident\n"), &[], &no_warmup()).status,
+        judge(
+            &[],
+            &budgets("- metric: resident\n"),
+            &TypeFilter::none(),
+            &no_warmup()
+        )
+        .status,
         Status::Warn
     );
 }
@@ -346,7 +352,7 @@ fn a_per_type_budget_without_any_managed_data_warns() {
     let v = judge(
         &samples,
         &budgets("- metric: finalizable\n  max_growth: 10\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     assert_eq!(v.status, Status::Warn, "{:?}", v.notes);
@@ -363,7 +369,7 @@ fn a_per_type_budget_without_any_managed_data_warns() {
     let v = judge(
         &samples,
         &budgets("- metric: finalizable\n  types: \"Other.*\"\n  max_growth: 10\n"),
-        &[],
+        &TypeFilter::none(),
         &no_warmup(),
     );
     assert_eq!(v.status, Status::Pass, "{:?}", v.notes);

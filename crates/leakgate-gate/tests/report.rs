@@ -3,16 +3,27 @@
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{
-    LoadStats, RunReport, charts, console_table, junit_xml, markdown, to_json,
+    Outcome, RunInfo, RunReport, annotations, charts, console, junit, markdown, to_json,
 };
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
+use leakgate_runner::load::LoadSummary;
+use leakgate_runner::target::SampledProcess;
 use leakgate_scenario::budget::Budget;
+use leakgate_scenario::{BudgetRule, TypeFilter};
+
+fn junit_xml(r: &RunReport) -> String {
+    junit::render(r)
+}
+
+fn console_table(r: &RunReport) -> String {
+    console::to_text(&console::render(r))
+}
 
 const MIB: f64 = 1048576.0;
 
-fn budgets() -> Vec<Budget> {
-    serde_saphyr::from_str(
+fn budgets() -> Vec<BudgetRule> {
+    let budgets: Vec<Budget> = serde_saphyr::from_str(
         r#"
 - metric: committed.unknown
   max_growth: 16MiB
@@ -25,15 +36,37 @@ fn budgets() -> Vec<Budget> {
   max_slope: 50/1k
 "#,
     )
-    .unwrap()
+    .unwrap();
+    budgets
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| BudgetRule::new(b, 20 + 4 * i as u64, 5).unwrap())
+        .collect()
 }
 
-fn load() -> LoadStats {
-    LoadStats {
-        requests: 6000,
-        errors: 2,
-        p50_ms: 12.5,
-        p99_ms: 80.25,
+fn info() -> RunInfo {
+    RunInfo {
+        scenario: "checkout".into(),
+        scenario_file: "scenarios/checkout.yaml".into(),
+        budget_lines: vec![20, 24, 28],
+        started: "2026-11-23T10:00:00Z".into(),
+        finished: "2026-11-23T10:03:00Z".into(),
+        load: LoadSummary {
+            requests: 6000,
+            errors: 2,
+            failures: [("connection reset".to_string(), 2)].into(),
+            p50_ms: 12.5,
+            p99_ms: 80.25,
+            ..LoadSummary::default()
+        },
+        sampled: Some(SampledProcess {
+            pid: 4242,
+            command_line: "dotnet bin/Release/net10.0/Checkout.dll --urls http://127.0.0.1:5000"
+                .into(),
+            reason: "it listens on port 5000".into(),
+            doubt: None,
+        }),
+        files: None,
     }
 }
 
@@ -52,18 +85,15 @@ pub fn failing() -> RunReport {
         .finalizable("System.Reflection.Emit.DynamicResolver", &resolver)
         .finalizable("App.Cache+Entry", &[Some(64); 6])
         .build();
-    let verdict = judge(&samples, &budgets(), &[], &JudgeOptions::default());
+    let verdict = judge(
+        &samples,
+        &budgets(),
+        &TypeFilter::none(),
+        &JudgeOptions::default(),
+    );
     let current = Snapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
-    RunReport::new(
-        "checkout",
-        "2026-11-23T10:00:00Z",
-        "2026-11-23T10:03:00Z",
-        load(),
-        samples,
-        verdict,
-        Some(outcome),
-    )
+    RunReport::judged(info(), samples, verdict, Some(outcome))
 }
 
 /// No leak: values wobble, the snapshot matches.
@@ -80,44 +110,45 @@ pub fn passing() -> RunReport {
             &[Some(60), Some(64), Some(62), Some(64), Some(63), Some(64)],
         )
         .build();
-    let verdict = judge(&samples, &budgets(), &[], &JudgeOptions::default());
+    let verdict = judge(
+        &samples,
+        &budgets(),
+        &TypeFilter::none(),
+        &JudgeOptions::default(),
+    );
     let current = Snapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&current), &current);
-    RunReport::new(
-        "checkout",
-        "2026-11-23T10:00:00Z",
-        "2026-11-23T10:03:00Z",
-        load(),
-        samples,
-        verdict,
-        Some(outcome),
-    )
+    RunReport::judged(info(), samples, verdict, Some(outcome))
 }
 
 fn crashed() -> RunReport {
+    let info = RunInfo {
+        finished: "2026-11-23T10:00:42Z".into(),
+        load: LoadSummary::default(),
+        sampled: None,
+        ..info()
+    };
     RunReport::failed(
-        "checkout",
-        "2026-11-23T10:00:00Z",
-        "2026-11-23T10:00:42Z",
+        info,
         "service exited with code 134 after 2 samples",
-        LoadStats::default(),
         vec![],
+        None,
     )
 }
 
 #[test]
-fn statuses_and_exit_codes() {
+fn outcomes_and_exit_codes() {
     let f = failing();
-    assert_eq!((f.status, f.exit_code), (Status::Fail, 1));
+    assert_eq!((f.outcome, f.exit_code), (Outcome::Fail, 1));
     let p = passing();
     assert_eq!(
-        (p.status, p.exit_code),
-        (Status::Pass, 0),
+        (p.outcome, p.exit_code),
+        (Outcome::Pass, 0),
         "{:#?}",
         p.verdict
     );
     let c = crashed();
-    assert_eq!((c.status, c.exit_code), (Status::Fail, 2));
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Error, 2));
 }
 
 #[test]
@@ -131,7 +162,7 @@ fn json_round_trips() {
 #[test]
 fn snapshots_failing() {
     let r = failing();
-    insta::assert_snapshot!("failing_markdown", markdown(&r));
+    insta::assert_snapshot!("failing_markdown", markdown::render(&r));
     insta::assert_snapshot!("failing_junit", junit_xml(&r));
     insta::assert_snapshot!("failing_console", console_table(&r));
     insta::assert_json_snapshot!("failing_json", r);
@@ -140,16 +171,24 @@ fn snapshots_failing() {
 #[test]
 fn snapshots_passing() {
     let r = passing();
-    insta::assert_snapshot!("passing_markdown", markdown(&r));
+    insta::assert_snapshot!("passing_markdown", markdown::render(&r));
     insta::assert_snapshot!("passing_junit", junit_xml(&r));
     insta::assert_snapshot!("passing_console", console_table(&r));
     insta::assert_json_snapshot!("passing_json", r);
 }
 
 #[test]
+fn annotations_put_each_failure_on_its_budget_line() {
+    let text = |r: &RunReport| annotations::render(r, "scenarios/checkout.yaml").join("\n");
+    insta::assert_snapshot!("failing_annotations", text(&failing()));
+    insta::assert_snapshot!("crashed_annotations", text(&crashed()));
+    assert_eq!(text(&passing()), "", "a pass annotates nothing");
+}
+
+#[test]
 fn snapshots_crashed() {
     let r = crashed();
-    insta::assert_snapshot!("crashed_markdown", markdown(&r));
+    insta::assert_snapshot!("crashed_markdown", markdown::render(&r));
     insta::assert_snapshot!("crashed_junit", junit_xml(&r));
 }
 
@@ -159,14 +198,16 @@ fn charts_are_svg_with_data_and_fit() {
     let charts = charts(&r);
     let names: Vec<&str> = charts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
-        names,
-        [
-            "committed.unknown.svg",
-            "finalizable-System.Reflection.Emit.DynamicResolver.svg",
-        ],
+        names.len(),
+        2,
         "charts for the notable checks only: App.Cache+Entry stayed flat"
     );
-    let md = markdown(&r);
+    assert!(names[0].starts_with("committed.unknown-"), "{names:?}");
+    assert!(
+        names[1].starts_with("finalizable-System.Reflection.Emit.DynamicResolver-"),
+        "{names:?}"
+    );
+    let md = markdown::render(&r);
     for n in &names {
         assert!(md.contains(&format!("charts/{n}")), "{n} not linked");
     }
@@ -282,11 +323,16 @@ fn generic_type_names_survive_markdown() {
     let samples = Samples::new(6)
         .finalizable("System.Collections.Generic.List<System.String>", &growing)
         .build();
-    let budgets: Vec<Budget> =
-        serde_saphyr::from_str("- metric: finalizable\n  max_growth: 10\n").unwrap();
-    let verdict = judge(&samples, &budgets, &[], &JudgeOptions::default());
-    let r = RunReport::new("g", "t0", "t1", load(), samples, verdict, None);
-    let md = markdown(&r);
+    let budget: Budget = serde_saphyr::from_str("metric: finalizable\nmax_growth: 10\n").unwrap();
+    let budgets = [BudgetRule::new(budget, 1, 1).unwrap()];
+    let verdict = judge(
+        &samples,
+        &budgets,
+        &TypeFilter::none(),
+        &JudgeOptions::default(),
+    );
+    let r = RunReport::judged(RunInfo::new("g"), samples, verdict, None);
+    let md = markdown::render(&r);
     assert!(
         md.contains("System.Collections.Generic.List&lt;System.String&gt;"),
         "{md}"

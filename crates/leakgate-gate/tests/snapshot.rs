@@ -3,9 +3,10 @@
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::snapshot::{
-    self, Snapshot, SnapshotOutcome, accept, check, final_status, pending, reject, snap_path,
+    self, Snapshot, SnapshotOutcome, accept, check, final_status, pending, reject,
 };
 use leakgate_gate::testing::{Samples, Shape, shape};
+use leakgate_scenario::TypeFilter;
 
 const MIB: f64 = 1048576.0;
 
@@ -27,7 +28,7 @@ fn run(per_sample: f64, resolver: f64, seed: u64) -> Snapshot {
         .finalizable_f("System.Reflection.Emit.DynamicResolver", &resolver)
         .finalizable_f("App.Cache+Entry", &[50.0; 12])
         .build();
-    let v = judge(&samples, &[], &[], &JudgeOptions::default());
+    let v = judge(&samples, &[], &TypeFilter::none(), &JudgeOptions::default());
     Snapshot::from_verdict("checkout", &v)
 }
 
@@ -73,7 +74,7 @@ fn noise_does_not_churn_the_file() {
 #[test]
 fn pending_accept_reject_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let snap = snap_path(dir.path(), "checkout");
+    let snap = dir.path().join("checkout.snap");
     let clean = run(0.0, 0.0, 1);
     let leaky = run(0.0, 40.0, 1);
 
@@ -100,9 +101,10 @@ fn pending_accept_reject_round_trip() {
     let SnapshotOutcome::Differs { diff, new_growth } = &outcome else {
         panic!("{outcome:?}")
     };
+    let new_growth: Vec<String> = new_growth.iter().map(|k| k.to_string()).collect();
     assert_eq!(
         new_growth,
-        &["finalizable System.Reflection.Emit.DynamicResolver"]
+        ["finalizable System.Reflection.Emit.DynamicResolver"]
     );
     assert!(
         diff.contains("+- name: System.Reflection.Emit.DynamicResolver"),
@@ -143,8 +145,8 @@ fn pending_accept_reject_round_trip() {
 fn pending_finds_nested_files_and_bad_files_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
-    check(&snap_path(&nested, "one"), &Snapshot::empty("one")).unwrap();
-    check(&snap_path(dir.path(), "two"), &Snapshot::empty("two")).unwrap();
+    check(&nested.join("one.snap"), &Snapshot::empty("one")).unwrap();
+    check(&dir.path().join("two.snap"), &Snapshot::empty("two")).unwrap();
     let names: Vec<String> = pending(dir.path())
         .unwrap()
         .iter()

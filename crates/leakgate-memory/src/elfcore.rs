@@ -35,10 +35,15 @@ const NT_PRSTATUS: u32 = 1;
 const NT_FILE: u32 = 0x4649_4c45;
 const EM_X86_64: u16 = 62;
 const EM_AARCH64: u16 = 183;
-/// More program headers than this is not a core we should trust.
-const MAX_PHDRS: u64 = 1 << 24;
-/// Notes larger than this are not plausible (createdump writes a few MiB).
-const MAX_NOTE: u64 = 256 << 20;
+/// More program headers than this is not a core we should trust (Linux
+/// allows 65,530 mappings by default; a raised `vm.max_map_count` rarely
+/// passes a million).
+const MAX_PHDRS: u64 = 1 << 20;
+/// Largest program header entry we accept (the ELF64 one is 56 bytes).
+const MAX_PHENTSIZE: u64 = 1024;
+/// Notes in all, at most: createdump writes a few MiB (NT_FILE names every
+/// mapped file), so this bounds memory and time whatever the headers claim.
+const MAX_NOTES: u64 = 64 << 20;
 
 /// Positioned reads with bounds checks that name the file.
 struct Input<R> {
@@ -48,7 +53,8 @@ struct Input<R> {
 }
 
 impl<R: Read + Seek> Input<R> {
-    fn read(&mut self, offset: u64, len: u64, what: &str) -> Result<Vec<u8>, MemoryError> {
+    /// Errs unless `offset..offset + len` lies inside the file.
+    fn check(&self, offset: u64, len: u64, what: &str) -> Result<(), MemoryError> {
         if offset.checked_add(len).is_none_or(|end| end > self.len) {
             return Err(MemoryError::Truncated {
                 path: self.path.clone(),
@@ -59,6 +65,11 @@ impl<R: Read + Seek> Input<R> {
                 file_len: self.len,
             });
         }
+        Ok(())
+    }
+
+    fn read(&mut self, offset: u64, len: u64, what: &str) -> Result<Vec<u8>, MemoryError> {
+        self.check(offset, len, what)?;
         let mut buf = vec![0; len as usize];
         self.inner
             .seek(SeekFrom::Start(offset))
@@ -166,13 +177,30 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
     if phnum > MAX_PHDRS {
         return Err(input.malformed(format!("implausible program header count {phnum}")));
     }
-    let table = input.read(phoff, phnum * phentsize, "program header table")?;
+    if phentsize > MAX_PHENTSIZE {
+        return Err(input.malformed(format!("e_phentsize {phentsize} is implausible")));
+    }
+    // Checked against the file first, then read one entry at a time: what the
+    // header claims never decides how much memory is taken.
+    let table_len = phnum * phentsize; // both bounded above: no overflow
+    input.check(phoff, table_len, "program header table")?;
     let mut loads = Vec::new();
-    let mut files: Vec<FileRange> = Vec::new();
-    let mut stack_pointers = Vec::new();
+    let mut notes = Vec::new();
     let mut skipped_diaginfo = false;
-    for i in 0..phnum as usize {
-        let p = &table[i * phentsize as usize..][..56];
+    // In chunks of whole entries: one read per ~64 KiB, never the whole table.
+    let per_chunk = (64 * 1024 / phentsize).max(1);
+    let mut chunk = Vec::new();
+    for i in 0..phnum {
+        if i % per_chunk == 0 {
+            let entries = per_chunk.min(phnum - i);
+            chunk = input.read(
+                phoff + i * phentsize,
+                entries * phentsize,
+                "program headers",
+            )?;
+        }
+        let at = ((i % per_chunk) * phentsize) as usize;
+        let p = &chunk[at..at + 56];
         let (p_type, flags) = (u32_at(p, 0), u32_at(p, 4));
         let (offset, vaddr, filesz, memsz) =
             (u64_at(p, 8), u64_at(p, 16), u64_at(p, 32), u64_at(p, 40));
@@ -189,18 +217,24 @@ fn parse<R: Read + Seek>(mut input: Input<R>) -> Result<RegionMap, MemoryError> 
                 }
                 loads.push((vaddr, memsz, flags));
             }
-            PT_NOTE => {
-                if filesz > MAX_NOTE {
-                    return Err(
-                        input.malformed(format!("PT_NOTE {i} of {filesz:#x} bytes is implausible"))
-                    );
-                }
-                let notes = input.read(offset, filesz, &format!("PT_NOTE {i}"))?;
-                parse_notes(&notes, machine, &mut files, &mut stack_pointers)
-                    .map_err(|problem| input.malformed(format!("PT_NOTE {i}: {problem}")))?;
-            }
+            PT_NOTE => notes.push((i, offset, filesz)),
             _ => {}
         }
+    }
+    let mut files: Vec<FileRange> = Vec::new();
+    let mut stack_pointers = Vec::new();
+    let mut notes_read = 0u64;
+    for (i, offset, filesz) in notes {
+        notes_read = notes_read.saturating_add(filesz);
+        if notes_read > MAX_NOTES {
+            return Err(input.malformed(format!(
+                "the PT_NOTE segments hold more than {} MiB in all; not a core leakgate reads",
+                MAX_NOTES >> 20
+            )));
+        }
+        let notes = input.read(offset, filesz, &format!("PT_NOTE {i}"))?;
+        parse_notes(&notes, machine, &mut files, &mut stack_pointers)
+            .map_err(|problem| input.malformed(format!("PT_NOTE {i}: {problem}")))?;
     }
     files.sort_by_key(|f| f.start);
     let mut regions: Vec<Region> = loads

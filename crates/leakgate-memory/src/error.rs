@@ -55,6 +55,17 @@ pub enum MemoryError {
         second_base: u64,
         second_end: u64,
     },
+    /// Not a regular file (a FIFO, a device, a directory): reading it could
+    /// block forever or never end.
+    #[error("{path}: not a regular file ({kind}); give a dump or a saved maps/smaps file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// A text input larger than any real maps/smaps file.
+    #[error("{path}: {size} bytes, more than the {limit} bytes a maps/smaps file can hold")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     /// A line of saved `/proc/<pid>/maps` or `smaps` text does not parse.
     #[error("{source_name} line {line}: {problem}: {text:?}")]
     ProcLine {
@@ -65,7 +76,7 @@ pub enum MemoryError {
     },
     /// A live process could not be read (gone, or no permission).
     #[error(
-        "/proc/{pid}/{file}: cannot read: {source} (is the process alive and ours, or do we have ptrace rights?)"
+        "/proc/{pid}/{file}: cannot read: {source} (has the process exited, or is it not ours?)"
     )]
     Live {
         pid: u32,

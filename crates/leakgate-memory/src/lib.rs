@@ -52,9 +52,84 @@ pub use procmaps::{parse_proc_maps, read_live};
 pub use render::{human, render_address_summary, render_growth_table, windbg_hex};
 pub use summary::{MemorySummary, Row};
 
+/// The largest saved maps/smaps text read (a process with a million
+/// mappings writes ~250 MiB of smaps).
+pub const MAX_TEXT: u64 = 256 << 20;
+
+/// Regions of a file given to `leakgate analyze`: saved `/proc` text
+/// (`*.smaps`, `*.maps`), or a dump. Only regular files are read (a FIFO
+/// would block, `/dev/zero` never end), and every read is bounded by the
+/// file's size.
+pub fn read_regions(path: &Path) -> Result<RegionMap, MemoryError> {
+    regular_file(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let smaps = name.ends_with(".smaps");
+    if !smaps && !name.ends_with(".maps") {
+        return read_dump(path);
+    }
+    let io = |source| MemoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_large = |size| MemoryError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit: MAX_TEXT,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > MAX_TEXT {
+        return Err(too_large(size));
+    }
+    // Bounded again while reading: a file may grow after its size was read.
+    let mut bytes = Vec::new();
+    file.take(MAX_TEXT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_TEXT {
+        return Err(too_large(bytes.len() as u64));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    // An smaps file is its own maps view (the parser skips the field lines).
+    parse_proc_maps(&text, smaps.then_some(text.as_ref()))
+}
+
+/// Errs unless `path` is a regular file (symlinks followed).
+fn regular_file(path: &Path) -> Result<(), MemoryError> {
+    let meta = std::fs::metadata(path).map_err(|source| MemoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(MemoryError::NotAFile {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
 /// Reads a Windows minidump (`MDMP`) or a Linux ELF core (`\x7fELF`),
 /// chosen by the file's first bytes.
 pub fn read_dump(path: &Path) -> Result<RegionMap, MemoryError> {
+    regular_file(path)?;
     let io = |source| MemoryError::Io {
         path: path.to_path_buf(),
         source,

@@ -40,6 +40,13 @@ const MEM_MAPPED: u32 = 0x40000;
 const MEM_IMAGE: u32 = 0x100_0000;
 /// More heaps than this means we are reading garbage.
 const MAX_HEAPS: u32 = 4096;
+/// More streams than this is not a dump (procdump writes about twenty).
+const MAX_STREAMS: u32 = 4096;
+/// Largest MemoryInfoListStream read: a million regions (16-byte header,
+/// 48-byte entries). What a header claims never sizes an allocation beyond it.
+const MAX_MEMORY_INFO: usize = 16 + 48 * (1 << 20);
+/// Largest other stream read (module, thread and memory lists).
+const MAX_STREAM: usize = 64 << 20;
 
 /// PEB/TEB offsets for one pointer width.
 struct Layout {
@@ -109,18 +116,70 @@ fn open_error(path: &Path, e: minidump::Error) -> MemoryError {
 
 /// Reads a minidump file's region map.
 pub fn read_minidump(path: &Path) -> Result<RegionMap, MemoryError> {
-    // open ourselves first: the crate turns every open error into "not found"
-    std::fs::File::open(path).map_err(|source| MemoryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Open ourselves first: the crate turns every open error into "not found";
+    // and look at the stream count before the crate sizes a table by it.
+    let mut header = [0u8; 32];
+    {
+        use std::io::Read;
+        let io = |source| MemoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let n = file.read(&mut header).map_err(io)?;
+        if n == header.len() {
+            check_stream_count(path, &header)?;
+        }
+    }
     let dump = Minidump::read_path(path).map_err(|e| open_error(path, e))?;
     from_dump(&dump, path)
+}
+
+fn check_stream_count(path: &Path, header: &[u8]) -> Result<(), MemoryError> {
+    let streams = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if streams > MAX_STREAMS {
+        return Err(malformed(
+            path,
+            format!("the header claims {streams} streams; not a dump leakgate reads"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses streams larger than any real dump's before the crate parses them.
+fn check_stream_sizes<'a, T>(dump: &'a Minidump<'a, T>, path: &Path) -> Result<(), MemoryError>
+where
+    T: std::ops::Deref<Target = [u8]> + 'a,
+{
+    use minidump::format::MINIDUMP_STREAM_TYPE as S;
+    for (stream, limit) in [
+        (S::MemoryInfoListStream, MAX_MEMORY_INFO),
+        (S::ModuleListStream, MAX_STREAM),
+        (S::ThreadListStream, MAX_STREAM),
+        (S::MemoryListStream, MAX_STREAM),
+        (S::Memory64ListStream, MAX_STREAM),
+    ] {
+        if let Ok(raw) = dump.get_raw_stream(stream as u32)
+            && raw.len() > limit
+        {
+            return Err(malformed(
+                path,
+                format!(
+                    "{stream:?} holds {} bytes, more than a dump of a real process ({limit} bytes at most)",
+                    raw.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Same as [`read_minidump`] for bytes already in memory; `name` is used
 /// in errors.
 pub fn read_minidump_bytes(data: &[u8], name: &Path) -> Result<RegionMap, MemoryError> {
+    if data.len() >= 32 {
+        check_stream_count(name, data)?;
+    }
     let dump = Minidump::read(data).map_err(|e| open_error(name, e))?;
     from_dump(&dump, name)
 }
@@ -155,6 +214,7 @@ fn from_dump<'a, T>(dump: &'a Minidump<'a, T>, path: &Path) -> Result<RegionMap,
 where
     T: std::ops::Deref<Target = [u8]> + 'a,
 {
+    check_stream_sizes(dump, path)?;
     let mut notes = Vec::new();
     let info = match dump.get_stream::<MinidumpMemoryInfoList>() {
         Ok(i) => i,

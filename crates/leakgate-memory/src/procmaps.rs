@@ -253,11 +253,13 @@ fn free_region(start: u64, end: u64) -> Region {
 
 /// Reads the text of `/proc/<pid>/maps` and `/proc/<pid>/smaps`, in that
 /// order, so the caller can save them next to the dump and parse later.
+/// File names that are not UTF-8 are read lossily (U+FFFD): a mapped file's
+/// name only labels its region.
 pub fn read_live(pid: u32) -> Result<(String, String), MemoryError> {
-    let read =
-        |file: &'static str| {
-            std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-                .map_err(|source| MemoryError::Live { pid, file, source })
-        };
+    let read = |file: &'static str| {
+        std::fs::read(format!("/proc/{pid}/{file}"))
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .map_err(|source| MemoryError::Live { pid, file, source })
+    };
     Ok((read("maps")?, read("smaps")?))
 }

@@ -80,7 +80,7 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
     };
     for u in Usage::BUSY {
         let k = u.key();
-        let c = s.committed_by_usage.get(k).copied().unwrap_or(0);
+        let c = s.committed(u);
         let r = s.resident_by_usage.get(k).copied().unwrap_or(0);
         if c == 0 && r == 0 {
             continue;
@@ -151,10 +151,7 @@ pub fn render_growth_table(summaries: &[(String, MemorySummary)]) -> String {
         let _ = writeln!(out, " {growth:>width$}");
     };
     for u in Usage::BUSY {
-        let values: Vec<u64> = summaries
-            .iter()
-            .map(|(_, s)| s.committed_by_usage.get(u.key()).copied().unwrap_or(0))
-            .collect();
+        let values: Vec<u64> = summaries.iter().map(|(_, s)| s.committed(u)).collect();
         if values.iter().all(|&v| v == 0) {
             continue;
         }

@@ -44,6 +44,16 @@ pub struct MemorySummary {
     pub notes: Vec<String>,
 }
 
+impl MemorySummary {
+    /// Committed bytes of one usage (0 when the source has none).
+    pub fn committed(&self, usage: Usage) -> u64 {
+        self.committed_by_usage
+            .get(usage.key())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct Acc {
     count: u64,

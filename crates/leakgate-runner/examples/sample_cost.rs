@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use leakgate_dotnet::inspector::Inspector;
+use leakgate_runner::layout::OutputLayout;
 use leakgate_runner::{RunOptions, run};
 
 fn main() {
@@ -21,22 +22,24 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("fixtures/scenarios/healthy.yaml"));
-    let loaded = leakgate_scenario::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = leakgate_scenario::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
     let inspector = Inspector::ensure_built(None).unwrap_or_else(|e| panic!("{e}"));
     let out = tempfile::tempdir().unwrap();
+    let layout = OutputLayout::new(out.path().to_path_buf(), &scenario.snapshot.path);
+    layout.prepare().unwrap_or_else(|e| panic!("{e}"));
     let options = RunOptions {
-        out_dir: out.path().to_path_buf(),
+        layout: &layout,
         inspector: Some(&inspector),
         cancel: Arc::new(AtomicBool::new(false)),
         skip_build: false,
     };
-    let outcome = run(&loaded, &options, &mut |_| {});
+    let outcome = run(&scenario, &options, &mut |_| {});
     if let Some(f) = &outcome.failure {
         eprintln!("run failed: {f}");
     }
     println!(
         "scenario {}: {} samples, {} requests",
-        loaded.name,
+        scenario.name,
         outcome.samples.len(),
         outcome.load.requests
     );

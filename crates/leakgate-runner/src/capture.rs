@@ -81,6 +81,7 @@ pub fn take(
     client: Option<&DiagnosticsClient>,
     pid: u32,
     gc_first: bool,
+    gc_timeout: Duration,
     mode: DumpMode,
     dump_path: &Path,
 ) -> Result<Raw, CaptureError> {
@@ -90,7 +91,7 @@ pub fn take(
         let t = Instant::now();
         runtime()
             .map_err(CaptureError::Gc)?
-            .induce_gc(Duration::from_secs(60))
+            .induce_gc(gc_timeout)
             .map_err(|e| CaptureError::Gc(e.to_string()))?;
         timings.gc_ms = ms(t);
     }
@@ -118,27 +119,19 @@ pub fn take(
     })
 }
 
-/// Analyses a raw sample: regions from the maps, managed data from the dump,
-/// then "GC heap" carved out of Unknown.
+/// Analyses a raw sample: regions from the maps, managed data from the dump
+/// (see [`crate::analysis::analyse`]). Returns the milliseconds it took.
 pub fn analyse(
     raw: &Raw,
     inspector: Option<&Inspector>,
 ) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
     let t = Instant::now();
-    let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
+    let regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(|e| CaptureError::Maps(e.to_string()))?;
-    let managed = match (&raw.dump, inspector) {
-        (Some(dump), Some(inspector)) => Some(
-            inspector
-                .inspect(dump)
-                .map_err(|e| CaptureError::Inspect(e.to_string()))?,
-        ),
-        _ => None,
-    };
-    if let Some(m) = &managed {
-        regions.split_gc(&m.gc_committed_ranges());
-    }
-    Ok((regions.summary(), managed, ms(t)))
+    let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
+    let analysis = crate::analysis::analyse(regions, dump, inspector)
+        .map_err(|e| CaptureError::Inspect(e.to_string()))?;
+    Ok((analysis.memory, analysis.managed, ms(t)))
 }
 
 fn ms(since: Instant) -> f64 {

@@ -2,14 +2,24 @@
 //! service, waits until it is ready, drives load at it and takes samples
 //! (induced GC, dump, memory maps, analysis), then stops everything it started.
 //!
-//! Data flows one way: a [`leakgate_scenario::LoadedScenario`] in, a
-//! [`run::RunOutcome`] (the samples so far, load statistics, the failure if
-//! any) out. Judging the samples is the gate's business, not the runner's.
+//! Data flows one way: a [`leakgate_scenario::Scenario`] and an
+//! [`layout::OutputLayout`] in, a [`run::RunOutcome`] (the samples so far,
+//! load statistics, the process sampled, the failure if any) out. Judging the
+//! samples is the gate's business, not the runner's.
+//!
+//! Rooms: [`run`] (the sequence: launch, sampling loop, persistence),
+//! [`process`] (child process groups), [`target`] (which process to sample),
+//! [`probe`] and the HTTP client they share with [`load`], [`capture`] and
+//! [`analysis`] (one sample), [`layout`] (every output path).
 
+pub mod analysis;
 pub mod capture;
+mod http;
+pub mod layout;
 pub mod load;
+pub mod probe;
 pub mod process;
-pub mod ready;
 pub mod run;
+pub mod target;
 
 pub use run::{Event, Phase, RunFailure, RunOptions, RunOutcome, run};

@@ -38,16 +38,15 @@
 //!   reconnects when the server closes it (`Connection: close`, HTTP/1.0, or
 //!   a silent close; a request that hits a silently closed idle connection
 //!   before any response byte is retried once on a fresh one, not counted).
-//! - **Errors are data.** Refused connections, resets, timeouts and non-2xx
+//! - **Errors are data.** Refused connections, resets, timeouts and error
 //!   statuses are counted, not raised: a leaking service that starts failing
 //!   is a finding. Workers back off after connection errors (10 ms doubling to
 //!   500 ms) so a dead service does not cost a core.
 
-mod http;
 mod mix;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -56,7 +55,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use http::{Conn, Deadline, Prepared, WireError};
+use crate::http::{self, Conn, Deadline, Prepared, WireError};
 use mix::Mix;
 
 /// How long one request may take (connect, send, full response) before it
@@ -65,53 +64,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
-/// One kind of request in the mix.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct RequestSpec {
-    pub method: String,
-    /// Origin-form target, starting with `/`, query included.
-    pub path: String,
-    /// Sent with a `Content-Length`; `POST`/`PUT`/`PATCH` without a body send `Content-Length: 0`.
-    pub body: Option<String>,
-    /// Extra headers. `Host`, `User-Agent` and `Content-Length` are added
-    /// unless given here.
-    pub headers: Vec<(String, String)>,
-    /// Relative share of the mix; 0 disables the spec.
-    pub weight: u32,
-}
-
-impl RequestSpec {
-    /// A `GET` of `path` with weight 1.
-    pub fn get(path: impl Into<String>) -> RequestSpec {
-        RequestSpec::new("GET", path)
-    }
-
-    /// `method` on `path`, no body, weight 1.
-    pub fn new(method: impl Into<String>, path: impl Into<String>) -> RequestSpec {
-        RequestSpec {
-            method: method.into(),
-            path: path.into(),
-            body: None,
-            headers: Vec::new(),
-            weight: 1,
-        }
-    }
-
-    pub fn with_weight(mut self, weight: u32) -> RequestSpec {
-        self.weight = weight;
-        self
-    }
-
-    pub fn with_body(mut self, body: impl Into<String>) -> RequestSpec {
-        self.body = Some(body.into());
-        self
-    }
-
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> RequestSpec {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
+pub use leakgate_scenario::RequestSpec;
 
 /// What to send, where, and how hard.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -126,6 +79,9 @@ pub struct LoadPlan {
     pub rate: Option<f64>,
     /// Hard cap on requests attempted (errors included).
     pub max_requests: Option<u64>,
+    /// Statuses of 400 or more that are answers, not errors (e.g. 404 on purpose).
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
 }
 
 impl LoadPlan {
@@ -138,12 +94,13 @@ impl LoadPlan {
             concurrency: 1,
             rate: None,
             max_requests: None,
+            expect_status: Vec::new(),
         }
     }
 }
 
 /// Per-spec counts, in the order of [`LoadPlan::requests`].
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
 pub struct RequestTally {
     pub method: String,
     pub path: String,
@@ -153,11 +110,12 @@ pub struct RequestTally {
 }
 
 /// Cumulative load statistics.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
 pub struct LoadSummary {
     /// Completed attempts: responses of any status plus connection/IO failures.
     pub requests: u64,
-    /// Non-2xx responses plus connection/IO failures and timeouts.
+    /// Responses with an error status (400 or more, unless expected) plus
+    /// connection/IO failures and timeouts.
     pub errors: u64,
     pub by_status: BTreeMap<u16, u64>,
     pub per_request: Vec<RequestTally>,
@@ -173,6 +131,31 @@ pub struct LoadSummary {
     /// Failures without a status, by cause ("connection refused", "timed out", ...).
     #[serde(default)]
     pub by_error: BTreeMap<String, u64>,
+    /// Every failure by kind: the causes above and `status N` for error statuses.
+    #[serde(default)]
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl LoadSummary {
+    /// Failed requests over completed ones; 0 without requests.
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+
+    /// `status 500 ×104, connection refused ×3`, most frequent first.
+    pub fn failures_text(&self) -> String {
+        let mut kinds: Vec<(&String, &u64)> = self.failures.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Why load could not start. Failures during the run are counted in
@@ -183,12 +166,8 @@ pub enum LoadError {
         "load target host `{0}` is not a loopback address; leakgate only drives load at the service it launched (use 127.0.0.1, ::1 or localhost)"
     )]
     NotLoopback(String),
-    #[error("cannot resolve load target `{host}`: {source}")]
-    Resolve {
-        host: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot resolve load target `{host}`: {reason}")]
+    Resolve { host: String, reason: String },
     #[error("load plan has no request with a non-zero weight; add at least one request")]
     NoRequests,
     #[error("load concurrency must be at least 1")]
@@ -238,12 +217,14 @@ impl LoadHandle {
             gate.paused = true;
             gate.paused_since = Some(Instant::now());
         }
-        while gate.active > 0 {
+        // A cancelled run does not wait for requests in flight: they are abandoned.
+        while gate.active > 0 && !self.shared.stopping() {
             gate = self
                 .shared
                 .wake
-                .wait(gate)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(gate, http::POLL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -267,6 +248,13 @@ impl LoadHandle {
 impl LoadDriver {
     /// Validates `plan` and spawns `plan.concurrency` worker threads.
     pub fn start(plan: LoadPlan) -> Result<LoadDriver, LoadError> {
+        LoadDriver::start_with(plan, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Like [`start`](LoadDriver::start); once `cancel` turns true (Ctrl-C)
+    /// the workers abandon their requests within a poll interval and
+    /// [`pause`](LoadDriver::pause) returns at once.
+    pub fn start_with(plan: LoadPlan, cancel: Arc<AtomicBool>) -> Result<LoadDriver, LoadError> {
         let targets = resolve_loopback(&plan.host, plan.port)?;
         if plan.concurrency == 0 {
             return Err(LoadError::ZeroConcurrency);
@@ -311,6 +299,8 @@ impl LoadDriver {
             prepared,
             targets,
             stop: AtomicBool::new(false),
+            cancel,
+            expect_status: plan.expect_status.clone(),
             completed: AtomicU64::new(0),
             exited: AtomicUsize::new(0),
             concurrency: plan.concurrency,
@@ -416,6 +406,10 @@ struct Shared {
     prepared: Vec<Prepared>,
     targets: Vec<SocketAddr>,
     stop: AtomicBool,
+    /// The run's Ctrl-C flag.
+    cancel: Arc<AtomicBool>,
+    /// Statuses of 400 or more that are not errors.
+    expect_status: Vec<u16>,
     completed: AtomicU64,
     /// Workers that have returned (cap reached, stopped, or panicked).
     exited: AtomicUsize,
@@ -505,7 +499,7 @@ impl Shared {
     }
 
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        self.stop.load(Ordering::Acquire) || self.cancel.load(Ordering::Acquire)
     }
 
     /// Sleeps until `when` unless stop is requested first; false = stopping.
@@ -567,6 +561,7 @@ impl Shared {
         let began = Instant::now();
         let deadline = Deadline {
             stop: &self.stop,
+            cancel: Some(&self.cancel),
             until: began + REQUEST_TIMEOUT,
         };
         let request = &self.prepared[index];
@@ -605,7 +600,7 @@ impl Shared {
                 *stats.by_status.entry(*status).or_default() += 1;
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 stats.latency.saturating_record(micros);
-                !(200..300).contains(status)
+                is_error_status(*status, &self.expect_status)
             }
             Err(e) => {
                 *stats.by_error.entry(e.label()).or_default() += 1;
@@ -657,6 +652,12 @@ impl Shared {
                 .expect("histograms with equal bounds always merge");
         }
         summary.requests = summary.per_request.iter().map(|t| t.sent).sum();
+        summary.failures = summary.by_error.clone();
+        for (status, n) in &summary.by_status {
+            if is_error_status(*status, &self.expect_status) {
+                summary.failures.insert(format!("status {status}"), *n);
+            }
+        }
         let ms = |micros: u64| micros as f64 / 1000.0;
         if !latency.is_empty() {
             summary.p50_ms = ms(latency.value_at_quantile(0.50));
@@ -668,6 +669,11 @@ impl Shared {
         summary.paused_secs = paused.as_secs_f64();
         summary
     }
+}
+
+/// A status of 400 or more is an error unless the scenario expects it.
+pub fn is_error_status(status: u16, expected: &[u16]) -> bool {
+    status >= 400 && !expected.contains(&status)
 }
 
 fn worker(shared: &Shared, id: usize) {
@@ -709,32 +715,10 @@ fn worker(shared: &Shared, id: usize) {
 
 /// The loopback addresses to connect to, or why `host` is not allowed.
 fn resolve_loopback(host: &str, port: u16) -> Result<Vec<SocketAddr>, LoadError> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return if ip.is_loopback() {
-            Ok(vec![SocketAddr::new(ip, port)])
-        } else {
-            Err(LoadError::NotLoopback(host.to_string()))
-        };
-    }
-    if !bare.eq_ignore_ascii_case("localhost") {
-        return Err(LoadError::NotLoopback(host.to_string()));
-    }
-    let resolved = (bare, port)
-        .to_socket_addrs()
-        .map_err(|source| LoadError::Resolve {
-            host: host.to_string(),
-            source,
-        })?;
-    // Only trust loopback answers, whatever /etc/hosts says about localhost.
-    let mut addrs: Vec<SocketAddr> = resolved.filter(|a| a.ip().is_loopback()).collect();
-    if addrs.is_empty() {
-        addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    Ok(addrs)
+    http::resolve(host, port, true, Duration::from_secs(5)).map_err(|e| match e {
+        http::ResolveError::NotLoopback(host) => LoadError::NotLoopback(host),
+        http::ResolveError::Failed { host, reason } => LoadError::Resolve { host, reason },
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use leakgate_runner::layout::OutputLayout;
 use leakgate_runner::{RunFailure, RunOptions, RunOutcome, run};
 
 /// A tiny HTTP service: python's http.server on `{port}`.
@@ -31,14 +32,16 @@ sampling:
 fn run_yaml(dir: &Path, yaml: &str) -> RunOutcome {
     let path = dir.join("scenario.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let loaded = leakgate_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = leakgate_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let layout = OutputLayout::new(dir.join("out"), &scenario.snapshot.path);
+    layout.prepare().unwrap();
     let options = RunOptions {
-        out_dir: dir.join("out"),
+        layout: &layout,
         inspector: None,
         cancel: Arc::new(AtomicBool::new(false)),
         skip_build: false,
     };
-    run(&loaded, &options, &mut |_| {})
+    run(&scenario, &options, &mut |_| {})
 }
 
 /// Process ids whose command line contains `needle`, other than ourselves.
@@ -262,4 +265,73 @@ fn a_shell_build_line_runs_as_written() {
     assert_eq!(outcome.failure, None);
     let log = std::fs::read_to_string(dir.path().join("out/build.log")).unwrap();
     assert!(log.contains("built-ok"), "{log}");
+}
+
+/// A server behind a wrapper that is not its only parent: the sampled process
+/// is the one listening on the probed port, and the outcome says so.
+#[test]
+fn the_process_listening_on_the_port_is_the_one_measured() {
+    for wrapper in [
+        "python3 -m http.server {port} --bind 127.0.0.1 --directory {dir} 2>&1 | cat",
+        "sleep 1000 & python3 -m http.server {port} --bind 127.0.0.1 --directory {dir}",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().display().to_string();
+        let line = wrapper.replace("{dir}", &marker);
+        let yaml = format!(
+            "service:\n  shell: true\n  command: \"{line}\"\n  ready: {{ http: \"http://127.0.0.1:{{port}}/\", timeout: 20s }}\nload:\n  requests: [{{ path: / }}]\n  rate: 20\n{SAMPLING}"
+        );
+        let outcome = run_yaml(dir.path(), &yaml);
+        assert_eq!(outcome.failure, None, "{line}");
+        let sampled = outcome.sampled.expect("the sampled process is recorded");
+        assert!(
+            sampled.command_line.contains("http.server"),
+            "{line}: sampled {sampled:?}"
+        );
+        assert!(
+            sampled
+                .reason
+                .contains(&format!("listens on port {}", outcome.port)),
+            "{sampled:?}"
+        );
+        let maps = std::fs::read_to_string(dir.path().join("out/samples/sample-00.maps")).unwrap();
+        assert!(maps.contains("python"), "{line}: sampled the server");
+        assert!(processes_with(&format!("--directory {marker}")).is_empty());
+    }
+}
+
+/// A load that fails is no measurement: every request answering 404 stops
+/// the run (exit 2 in the CLI), with the failures counted by kind.
+#[test]
+fn a_failing_load_cannot_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  concurrency: 2\n  requests: [{{ path: /no-such-page }}]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    match &outcome.failure {
+        Some(RunFailure::LoadUnhealthy {
+            requests,
+            errors,
+            failures,
+            ..
+        }) => {
+            assert_eq!(requests, errors);
+            assert!(failures.starts_with("status 404 ×"), "{failures}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        outcome.load.failures.get("status 404"),
+        Some(&outcome.load.errors)
+    );
+
+    // The same answers, expected: the run measures.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{SERVICE}load:\n  concurrency: 2\n  expect_status: [404]\n  requests: [{{ path: /no-such-page }}]\n{SAMPLING}"
+    );
+    let outcome = run_yaml(dir.path(), &yaml);
+    assert_eq!(outcome.failure, None);
+    assert_eq!(outcome.load.errors, 0);
 }

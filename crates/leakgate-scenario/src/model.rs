@@ -1,374 +1,361 @@
-//! The scenario's types. Unknown keys are errors everywhere (`deny_unknown_fields`):
-//! a misspelt key silently ignored would make a gate that checks nothing.
+//! The scenario as the rest of leakgate sees it: checked, resolved and typed.
+//! Each choice the file allows is an enum here (how to sample, how to
+//! probe, which load), every number is within its bounds, globs are compiled
+//! and relative paths are resolved, so no later stage re-derives or
+//! re-checks anything.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::budget::Budget;
+pub use crate::file::{DumpMode, StopSignal};
 
-/// One leak-gate scenario: what to run, how to load it, when to sample, what to judge.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(title = "leakgate scenario")]
+/// A loaded scenario.
+#[derive(Debug, Clone)]
 pub struct Scenario {
-    /// The scenario's name in reports; defaults to the file name without `.yaml`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// How to build, start, probe and stop the service.
+    /// `name:` or the file name without `.yaml`; a valid file name (see
+    /// [`crate::check::check_name`]).
+    pub name: String,
+    /// The scenario file, as given.
+    pub file: PathBuf,
     pub service: Service,
-    /// The traffic driven at the service while it is sampled.
     pub load: Load,
-    /// When and how samples (dumps and memory maps) are taken.
     pub sampling: Sampling,
-    /// The limits the gate judges.
-    #[serde(default)]
-    pub budgets: Vec<Budget>,
-    /// Type-name globs that are never judged (e.g. "System.Net.Sockets.*").
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    /// Where the approved snapshot lives.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<SnapshotConfig>,
+    pub budgets: Vec<BudgetRule>,
+    /// Type names never judged.
+    pub ignore: TypeFilter,
+    /// Where the approved snapshot lives, and whether the scenario asked for
+    /// comparisons (`snapshot:` present and not `enabled: false`).
+    pub snapshot: SnapshotSetting,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+impl Scenario {
+    /// The 1-based line of each budget in the scenario file, by index.
+    pub fn budget_lines(&self) -> Vec<u64> {
+        self.budgets.iter().map(|b| b.line).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Service {
-    /// A build step run once before launch, in `cwd`: an argv list, or a string split like a shell would.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build: Option<Argv>,
-    /// The program to start (or, with `shell: true`, a shell command line).
-    pub command: String,
-    /// Arguments; `{port}` is replaced by a free loopback port leakgate picked.
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// Run `command` (and `build`) through `sh -c`.
-    #[serde(default)]
-    pub shell: bool,
-    /// Working directory, relative to the scenario file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<PathBuf>,
-    /// Extra environment variables; values may use `{port}`.
-    #[serde(default)]
+    /// Run once before launch, in `cwd`.
+    pub build: Option<Command>,
+    pub launch: Command,
+    /// Resolved against the scenario's directory.
+    pub cwd: PathBuf,
+    /// Added to the service's environment; values may hold `{port}`.
     pub env: BTreeMap<String, String>,
-    /// How leakgate knows the service is up.
     pub ready: Ready,
-    /// How the service is stopped at the end.
-    #[serde(default)]
-    pub shutdown: Shutdown,
+    pub stop_signal: StopSignal,
+    pub grace: Duration,
+    /// Probes may go to hosts other than loopback.
+    pub allow_remote_probes: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// A program to run: words (no shell), or a line for `sh -c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+impl Command {
+    /// The argv to execute, with `{port}` filled in.
+    pub fn argv(&self, port: u16) -> Vec<String> {
+        match self {
+            Command::Argv(words) => words.iter().map(|w| fill_port(w, port)).collect(),
+            Command::Shell(line) => vec!["sh".into(), "-c".into(), fill_port(line, port)],
+        }
+    }
+
+    /// How the command reads in messages.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Argv(words) => shlex::try_join(words.iter().map(String::as_str))
+                .unwrap_or_else(|_| words.join(" ")),
+            Command::Shell(line) => line.clone(),
+        }
+    }
+}
+
+/// `{port}` replaced by the service's port.
+pub fn fill_port(text: &str, port: u16) -> String {
+    text.replace("{port}", &port.to_string())
+}
+
+#[derive(Debug, Clone)]
 pub struct Ready {
-    /// A URL that answers 2xx when the service is ready, e.g. "http://127.0.0.1:{port}/healthz".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<String>,
-    /// A TCP port (or "{port}") that accepts connections when the service is ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<String>,
-    /// How long to wait for readiness.
-    #[serde(default = "default_ready_timeout")]
+    pub probe: Probe,
+    /// The whole wait for readiness, every attempt included.
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Shutdown {
-    /// The signal sent first.
-    #[serde(default)]
-    pub signal: StopSignal,
-    /// How long to wait after it before SIGKILL.
-    #[serde(default = "default_grace")]
-    pub grace: Duration,
+/// How leakgate knows the service is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A URL answering 2xx.
+    Http(HttpTarget),
+    /// A port accepting connections.
+    Tcp(Endpoint),
 }
 
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            signal: StopSignal::default(),
-            grace: default_grace(),
+impl Probe {
+    pub fn endpoint(&self) -> &Endpoint {
+        match self {
+            Probe::Http(t) => &t.endpoint,
+            Probe::Tcp(e) => e,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-pub enum StopSignal {
-    #[default]
-    #[serde(rename = "SIGTERM")]
-    Term,
-    #[serde(rename = "SIGINT")]
-    Int,
-    #[serde(rename = "SIGKILL")]
-    Kill,
+/// A host and a port, the port possibly the service's own `{port}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// A name or an address (IPv6 without brackets).
+    pub host: String,
+    pub port: Port,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// `{port}`: the free loopback port leakgate picks per run.
+    Service,
+    Fixed(u16),
+}
+
+impl Port {
+    pub fn resolve(self, service_port: u16) -> u16 {
+        match self {
+            Port::Service => service_port,
+            Port::Fixed(p) => p,
+        }
+    }
+}
+
+/// A plain-HTTP URL: `http://host:port/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub endpoint: Endpoint,
+    /// Origin form, starting with `/`, query included; may hold `{port}`.
+    pub path: String,
+}
+
+impl HttpTarget {
+    /// The URL with `{port}` filled in, for messages.
+    pub fn url(&self, service_port: u16) -> String {
+        let host = if self.endpoint.host.contains(':') {
+            format!("[{}]", self.endpoint.host)
+        } else {
+            self.endpoint.host.clone()
+        };
+        format!(
+            "http://{host}:{}{}",
+            self.endpoint.port.resolve(service_port),
+            fill_port(&self.path, service_port)
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Load {
-    /// Requests for the built-in HTTP/1.1 keep-alive client, chosen by weight.
-    #[serde(default)]
-    pub requests: Vec<Request>,
-    /// Or an external load tool, run for the whole sampling period; `{port}` is filled in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Argv>,
-    /// Parallel connections of the built-in client.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Total requests per second across connections; unlimited when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate: Option<f64>,
-    /// Load before the first sample (the first sample is the baseline).
-    #[serde(default = "zero")]
+    pub driver: LoadDriver,
+    /// Load before the first sample.
     pub warmup: Duration,
-    /// Upper bound on the whole load phase; samples are spread over it when `sampling.every` is absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The longest the load phase may last, warm-up included.
     pub duration: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Request {
-    #[serde(default = "default_method")]
+#[derive(Debug, Clone)]
+pub enum LoadDriver {
+    /// The built-in HTTP/1.1 keep-alive client.
+    Builtin(BuiltinLoad),
+    /// An external load tool, run until the last sample.
+    Command(Command),
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltinLoad {
+    pub requests: Vec<RequestSpec>,
+    /// 1 to [`crate::check::MAX_CONCURRENCY`].
+    pub concurrency: usize,
+    /// Requests per second over all connections; `None`: as fast as the service answers.
+    pub rate: Option<f64>,
+    /// The largest share of failed requests, 0.0 to 1.0.
+    pub max_error_rate: f64,
+    /// Statuses of 400 or more that are not errors.
+    pub expect_status: Vec<u16>,
+}
+
+/// One kind of request in the built-in client's mix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestSpec {
     pub method: String,
-    /// Path and query, starting with '/'.
+    /// Origin form, starting with `/`, query included; may hold `{port}`.
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Sent with a `Content-Length`; `POST`/`PUT`/`PATCH` without a body send `Content-Length: 0`.
     pub body: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Relative share of this request in the mix.
-    #[serde(default = "one")]
+    /// Extra headers. `Host`, `User-Agent` and `Content-Length` are added
+    /// unless given here.
+    pub headers: Vec<(String, String)>,
+    /// Relative share of the mix; 0 disables the spec.
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Sampling {
-    /// Time between samples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<Duration>,
-    /// Or requests between samples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every_requests: Option<u64>,
-    /// Number of samples, the baseline included.
-    pub count: usize,
-    /// The dump taken at each sample.
-    #[serde(default)]
-    pub dump: DumpMode,
-    /// Induce a full blocking GC before each sample, so the heap holds only live objects.
-    #[serde(default = "yes")]
-    pub gc_before_sample: bool,
-    /// Keep the dumps in the output directory (they may hold secrets).
-    #[serde(default)]
-    pub keep_dumps: bool,
-    /// Samples at the start left out of judging (one-time warm-up growth); default 1.
-    #[serde(default = "one_usize")]
-    pub warmup_samples: usize,
-    /// A URL (with `{port}`) whose JSON answer is recorded with each sample while
-    /// the load is paused: the service's own counters, to read beside the gate's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stats_url: Option<String>,
-}
+impl RequestSpec {
+    /// A `GET` of `path` with weight 1.
+    pub fn get(path: impl Into<String>) -> RequestSpec {
+        RequestSpec::new("GET", path)
+    }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DumpMode {
-    /// Heap and stacks: what managed analysis needs.
-    #[default]
-    Withheap,
-    /// All memory.
-    Full,
-    /// Threads and modules only: no managed heap analysis.
-    Mini,
-    /// No dump: memory maps only.
-    None,
-}
+    /// `method` on `path`, no body, weight 1.
+    pub fn new(method: impl Into<String>, path: impl Into<String>) -> RequestSpec {
+        RequestSpec {
+            method: method.into(),
+            path: path.into(),
+            body: None,
+            headers: Vec::new(),
+            weight: 1,
+        }
+    }
 
-impl DumpMode {
-    /// Whether the dump holds the managed heap, which managed analysis needs.
-    pub fn captures_heap(self) -> bool {
-        matches!(self, DumpMode::Withheap | DumpMode::Full)
+    pub fn with_weight(mut self, weight: u32) -> RequestSpec {
+        self.weight = weight;
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<String>) -> RequestSpec {
+        self.body = Some(body.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> RequestSpec {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotConfig {
-    /// The approved snapshot file, relative to the scenario; default `<name>.snap` beside it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// Compare against the snapshot (default true when a snapshot section exists).
-    #[serde(default = "yes")]
-    pub enabled: bool,
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    pub interval: Interval,
+    /// Samples, the baseline included: 2 to [`crate::check::MAX_SAMPLES`].
+    pub count: usize,
+    /// Samples at the start left out of judging; at most `count - 2`.
+    pub warmup_samples: usize,
+    pub dump: DumpMode,
+    pub gc_before_sample: bool,
+    pub keep_dumps: bool,
+    pub stats_url: Option<HttpTarget>,
 }
 
-/// A command: a YAML list of arguments, or a string split like a POSIX shell
-/// would (and run exactly as written with `shell: true`).
-// A string keeps its original text in `line`, so `shell: true` runs what was
-// written (`make && make install`), quotes and operators intact.
-#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
-#[schemars(with = "ArgvSchema")]
-pub struct Argv {
-    pub words: Vec<String>,
-    pub line: Option<String>,
+impl Sampling {
+    /// Whether a sample needs to talk to the service's runtime.
+    pub fn needs_runtime(&self) -> bool {
+        self.gc_before_sample || self.dump != DumpMode::None
+    }
 }
 
-impl Argv {
-    /// The command line for `sh -c`: the original string, or the words quoted.
-    pub fn shell_line(&self) -> String {
-        self.line.clone().unwrap_or_else(|| {
-            shlex::try_join(self.words.iter().map(String::as_str))
-                .unwrap_or_else(|_| self.words.join(" "))
+/// When the next sample is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// Every this long after the warm-up (given, or spread over `load.duration`).
+    Every(Duration),
+    /// Every this many requests of the built-in client.
+    EveryRequests(u64),
+}
+
+/// One budget, with its compiled type glob and its place in the file.
+#[derive(Debug, Clone)]
+pub struct BudgetRule {
+    pub budget: Budget,
+    /// The budget's `types` glob (per-type metrics; `*` when not given).
+    pub types: GlobMatcher,
+    /// 1-based line and column of the budget's entry.
+    pub line: u64,
+    pub column: u64,
+}
+
+impl BudgetRule {
+    /// A checked budget with its `types` glob compiled, placed at `line`:`column`.
+    pub fn new(budget: Budget, line: u64, column: u64) -> Result<BudgetRule, String> {
+        budget.validate()?;
+        let types = Glob::new(budget.types_pattern())
+            .map_err(|e| {
+                format!(
+                    "`types: {:?}` is not a valid glob: {e}",
+                    budget.types_pattern()
+                )
+            })?
+            .compile_matcher();
+        Ok(BudgetRule {
+            budget,
+            types,
+            line,
+            column,
         })
     }
+
+    /// Whether a type name is one this budget judges.
+    pub fn covers(&self, type_name: &str) -> bool {
+        self.types.is_match(type_name)
+    }
 }
 
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum ArgvSchema {
-    Line(String),
-    List(Vec<String>),
+/// The `ignore:` globs, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct TypeFilter {
+    set: GlobSet,
+    patterns: Vec<String>,
 }
 
-impl Serialize for Argv {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.line {
-            Some(line) => line.serialize(s),
-            None => self.words.serialize(s),
+impl TypeFilter {
+    /// The globs compiled; the error names the first bad one and its index.
+    pub fn new(patterns: &[String]) -> Result<TypeFilter, (usize, String)> {
+        let mut set = GlobSetBuilder::new();
+        for (i, pattern) in patterns.iter().enumerate() {
+            let glob = Glob::new(pattern)
+                .map_err(|e| (i, format!("{pattern:?} is not a valid glob: {e}")))?;
+            set.add(glob);
         }
+        let set = set.build().map_err(|e| (0, e.to_string()))?;
+        Ok(TypeFilter {
+            set,
+            patterns: patterns.to_vec(),
+        })
+    }
+
+    /// No pattern at all.
+    pub fn none() -> TypeFilter {
+        TypeFilter::default()
+    }
+
+    pub fn matches(&self, type_name: &str) -> bool {
+        self.set.is_match(type_name)
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
     }
 }
 
-impl<'de> Deserialize<'de> for Argv {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Argv;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a command: a string like \"dotnet build -c Release\" or a list of arguments",
-                )
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Argv, E> {
-                let words = shlex::split(v)
-                    .ok_or_else(|| E::custom(format!("unbalanced quotes in command {v:?}")))?;
-                if words.is_empty() {
-                    return Err(E::custom("expected a command, got an empty string"));
-                }
-                Ok(Argv {
-                    words,
-                    line: Some(v.to_string()),
-                })
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
-                let mut words = Vec::new();
-                while let Some(w) = seq.next_element::<String>()? {
-                    words.push(w);
-                }
-                if words.is_empty() {
-                    return Err(serde::de::Error::custom(
-                        "expected a command, got an empty list",
-                    ));
-                }
-                Ok(Argv { words, line: None })
-            }
-        }
-        d.deserialize_any(V)
+/// `NAME.snap.new` for `NAME.snap` (and itself for a `.snap.new`): where a
+/// changed snapshot waits for review, as with `cargo insta`.
+pub fn pending_snapshot_path(snapshot: &std::path::Path) -> PathBuf {
+    if snapshot.to_string_lossy().ends_with(".snap.new") {
+        return snapshot.to_path_buf();
     }
+    let mut s = snapshot.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
 }
 
-/// A duration written the human way: "500ms", "30s", "2m".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Duration(pub std::time::Duration);
-
-impl Duration {
-    pub fn from_secs(secs: u64) -> Self {
-        Duration(std::time::Duration::from_secs(secs))
-    }
-    pub fn get(self) -> std::time::Duration {
-        self.0
-    }
-}
-
-impl JsonSchema for Duration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        crate::duration_schema(generator)
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Duration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration like \"30s\", \"500ms\" or \"2m\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                humantime::parse_duration(v.trim())
-                    .map(Duration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "expected a duration like \"30s\", \"500ms\" or \"2m\", got {v:?} ({e})"
-                        ))
-                    })
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
-                )))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
-                )))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "expected a duration with a unit, like \"{v}s\", got the bare number {v}"
-                )))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn default_ready_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_grace() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_method() -> String {
-    "GET".into()
-}
-fn zero() -> Duration {
-    Duration::default()
-}
-fn one() -> u32 {
-    1
-}
-fn one_usize() -> usize {
-    1
-}
-fn yes() -> bool {
-    true
+#[derive(Debug, Clone)]
+pub struct SnapshotSetting {
+    /// `snapshot.path` resolved, else `<name>.snap` beside the scenario.
+    pub path: PathBuf,
+    /// `Some(true)`: a `snapshot:` section asks for comparisons; `Some(false)`:
+    /// it opts out; `None`: no section (compared only when an approved file exists).
+    pub enabled: Option<bool>,
 }

@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use leakgate_scenario::{DumpMode, ScenarioError, load, parse};
+use std::time::Duration;
+
+use leakgate_scenario::{
+    Command, DumpMode, Interval, LoadDriver, Port, Probe, ScenarioError, load, parse,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -26,32 +30,46 @@ sampling:
 
 #[test]
 fn the_fixture_scenarios_load() {
-    for name in ["dynamic-method-leak", "native-leak", "healthy"] {
-        let loaded = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
-        assert_eq!(loaded.name, name);
-        assert!(loaded.scenario.budgets.len() >= 2, "{name} has budgets");
-        assert_eq!(loaded.budget_lines.len(), loaded.scenario.budgets.len());
+    for name in [
+        "dynamic-method-leak",
+        "native-leak",
+        "healthy",
+        "long-type-name",
+    ] {
+        let scenario = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
+        assert_eq!(scenario.name, name);
+        assert!(scenario.budgets.len() >= 2, "{name} has budgets");
+        let lines = scenario.budget_lines();
         assert!(
-            loaded.budget_lines.iter().all(|&l| l > 20),
-            "budget lines point into the budgets section: {:?}",
-            loaded.budget_lines
+            lines.iter().all(|&l| l > 20),
+            "budget lines point into the budgets section: {lines:?}"
         );
-        assert_eq!(loaded.scenario.sampling.dump, DumpMode::Withheap);
+        assert_eq!(scenario.sampling.dump, DumpMode::Withheap);
     }
 }
 
 #[test]
 fn defaults_are_filled_in() {
-    let loaded = parse(Path::new("dir/minimal.yaml"), VALID).unwrap();
-    let s = &loaded.scenario;
-    assert_eq!(loaded.name, "minimal");
-    assert_eq!(s.load.concurrency, 4);
-    assert_eq!(s.load.requests[0].method, "GET");
-    assert_eq!(s.load.requests[0].weight, 1);
+    let s = parse(Path::new("dir/minimal.yaml"), VALID).unwrap();
+    assert_eq!(s.name, "minimal");
+    let LoadDriver::Builtin(load) = &s.load.driver else {
+        panic!("built-in load")
+    };
+    assert_eq!(load.concurrency, 4);
+    assert_eq!(load.requests[0].method, "GET");
+    assert_eq!(load.requests[0].weight, 1);
+    assert_eq!(load.max_error_rate, 0.01);
     assert!(s.sampling.gc_before_sample);
     assert!(!s.sampling.keep_dumps);
-    assert_eq!(s.service.ready.timeout.get().as_secs(), 60);
-    assert_eq!(loaded.snapshot_path(), Path::new("dir/minimal.snap"));
+    assert_eq!(s.sampling.interval, Interval::Every(Duration::from_secs(5)));
+    assert_eq!(s.service.ready.timeout.as_secs(), 60);
+    let Probe::Http(target) = &s.service.ready.probe else {
+        panic!("an http probe")
+    };
+    assert_eq!(target.endpoint.port, Port::Service);
+    assert_eq!(s.service.cwd, Path::new("dir/."));
+    assert_eq!(s.snapshot.path, Path::new("dir/minimal.snap"));
+    assert_eq!(s.snapshot.enabled, None);
 }
 
 #[test]
@@ -60,11 +78,26 @@ fn a_build_string_is_split_like_a_shell() {
         "  command: dotnet",
         "  build: dotnet build -c 'Release Mode'\n  command: dotnet",
     );
-    let loaded = parse(Path::new("x.yaml"), &text).unwrap();
-    let build = loaded.scenario.service.build.unwrap();
-    assert_eq!(build.words, ["dotnet", "build", "-c", "Release Mode"]);
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(
+        s.service.build,
+        Some(Command::Argv(vec![
+            "dotnet".into(),
+            "build".into(),
+            "-c".into(),
+            "Release Mode".into()
+        ]))
+    );
     // For `shell: true` the line runs as written, quotes and operators intact.
-    assert_eq!(build.shell_line(), "dotnet build -c 'Release Mode'");
+    let s = parse(
+        Path::new("x.yaml"),
+        &text.replace("  command: dotnet", "  command: dotnet\n  shell: true"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.service.build,
+        Some(Command::Shell("dotnet build -c 'Release Mode'".into()))
+    );
 }
 
 #[test]
@@ -99,9 +132,10 @@ fn a_wrong_type_is_located() {
 
 #[test]
 fn semantic_errors_point_at_the_key() {
+    // Errors point at the offending value, as the YAML parser located it.
     let err = parse_err(&VALID.replace("count: 4", "count: 1"));
-    assert_eq!(err.location(), Some((10, 3)), "{err}");
-    assert!(err.to_string().contains("at least 2"), "{err}");
+    assert_eq!(err.location(), Some((10, 10)), "{err}");
+    assert!(err.to_string().contains("expected 2 to 10000"), "{err}");
 
     let err = parse_err(&VALID.replace("  every: 5s", "  every: 5s\n  every_requests: 100"));
     assert!(err.to_string().contains("not both"), "{err}");
@@ -131,6 +165,17 @@ fn malformed_yaml_and_missing_files_are_errors() {
     assert!(err.location().is_some(), "{err}");
     let err = parse_err("");
     assert!(err.to_string().contains("bad.yaml"), "{err}");
+    // A FIFO is refused at once instead of blocking the read.
+    let dir = std::env::temp_dir().join(format!("leakgate-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let status = std::process::Command::new("mkfifo")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = load(&dir).unwrap_err();
+    std::fs::remove_file(&dir).unwrap();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
     let err = load("/nonexistent/scenario.yaml").unwrap_err();
     assert!(
         err.to_string()
@@ -167,7 +212,7 @@ fn plans_that_cannot_measure_anything_are_rejected() {
 
     // Absurd durations are an error, not an overflow.
     let err = parse_err(&VALID.replace("every: 5s", "every: 100000000000y"));
-    assert!(err.to_string().contains("longer than a year"), "{err}");
+    assert!(err.to_string().contains("take longer than 7days"), "{err}");
 }
 
 #[test]
@@ -178,11 +223,11 @@ fn errors_point_into_the_right_section() {
         "  requests: [{ path: /leak }]\n  command: wrk",
     );
     let err = parse_err(&text);
-    assert_eq!(err.location(), Some((8, 3)), "{err}");
+    assert_eq!(err.location(), Some((8, 12)), "{err}");
 
     // A flow-style request with a bad path is located on its own line.
     let err = parse_err(&VALID.replace("[{ path: /leak }]", "[{ path: leak }]"));
-    assert_eq!(err.location(), Some((7, 16)), "{err}");
+    assert_eq!(err.location(), Some((7, 22)), "{err}");
 
     let err = parse_err(&VALID.replace("[{ path: /leak }]", "[{ path: /leak, weight: 0 }]"));
     assert!(err.to_string().contains("every weight is 0"), "{err}");
@@ -195,5 +240,139 @@ fn errors_point_into_the_right_section() {
     assert!(err.to_string().contains("http:// URL"), "{err}");
 
     let err = parse_err(&format!("name: ../escape\n{VALID}"));
-    assert_eq!(err.location(), Some((1, 1)), "{err}");
+    assert_eq!(err.location(), Some((1, 7)), "{err}");
+}
+
+/// Every number is bounded when the scenario loads: nothing wraps, nothing
+/// runs unbounded, nothing fails only after the service was launched.
+#[test]
+fn numbers_that_cannot_measure_are_refused_where_written() {
+    let cases: &[(&str, &str, &str, (u64, u64))] = &[
+        // Wraps in release builds when added to 2.
+        (
+            "  count: 4",
+            "  count: 4\n  warmup_samples: 18446744073709551615",
+            "at least 18446744073709551615",
+            (10, 10),
+        ),
+        ("every: 5s", "every: 0s", "at least 100ms", (9, 10)),
+        (
+            "count: 4",
+            "count: 1000000000000",
+            "expected 2 to 10000",
+            (10, 10),
+        ),
+        (
+            "  requests: [{ path: /leak }]",
+            "  requests: [{ path: /leak }]\n  concurrency: 1000000000",
+            "expected 1 to 1024 connections",
+            (8, 16),
+        ),
+        (
+            "  requests: [{ path: /leak }]",
+            "  requests: [{ path: /leak }]\n  rate: 1e-300",
+            "requests per second, got 0.000",
+            (8, 9),
+        ),
+        (
+            "  requests: [{ path: /leak }]",
+            "  requests: [{ path: /leak }]\n  rate: .nan",
+            "requests per second",
+            (8, 9),
+        ),
+        (
+            "  requests: [{ path: /leak }]",
+            "  requests: [{ path: /leak }]\n  max_error_rate: 150%",
+            "expected 0% to 100%",
+            (8, 19),
+        ),
+        (
+            "  requests: [{ path: /leak }]",
+            "  requests: [{ path: /leak }]\n  expect_status: [200]",
+            "not an error status",
+            (8, 19),
+        ),
+        ("every: 5s", "every_requests: 0", "expected 1 to", (9, 19)),
+        (
+            "http: \"http://127.0.0.1:{port}/healthz\"",
+            "http: \"http://10.1.2.3:{port}/healthz\"",
+            "not a loopback address",
+            (5, 18),
+        ),
+    ];
+    for (from, to, says, at) in cases {
+        let err = parse_err(&VALID.replace(from, to));
+        assert!(err.to_string().contains(says), "{to}: {err}");
+        assert_eq!(err.location(), Some(*at), "{to}: {err}");
+    }
+}
+
+#[test]
+fn samples_spread_over_a_duration_must_be_far_enough_apart() {
+    // count × a tiny interval: 1,000 samples in 10 s is 10 ms apart.
+    let text = VALID
+        .replace("  every: 5s\n", "")
+        .replace("count: 4", "count: 1000")
+        .replace("  requests:", "  duration: 10s\n  requests:");
+    let err = parse_err(&text);
+    assert!(err.to_string().contains("less than 100ms"), "{err}");
+    // A sensible spread is taken as the interval.
+    let text = VALID
+        .replace("  every: 5s\n", "")
+        .replace("  requests:", "  warmup: 2s\n  duration: 14s\n  requests:");
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(s.sampling.interval, Interval::Every(Duration::from_secs(4)));
+}
+
+#[test]
+fn names_from_file_names_follow_the_same_rules() {
+    // `...yaml` has the stem `..`: it would write reports into the parent directory.
+    let err = parse(Path::new("dir/...yaml"), VALID).unwrap_err();
+    assert!(err.to_string().contains("add `name:`"), "{err}");
+    let long = "x".repeat(101);
+    let err = parse_err(&format!("name: {long}\n{VALID}"));
+    assert!(err.to_string().contains("more than 100"), "{err}");
+    let err = parse_err(&format!("name: \"a\\u0007b\"\n{VALID}"));
+    assert!(err.to_string().contains("control character"), "{err}");
+    assert_eq!(
+        parse(Path::new("dir/checkout-api.yaml"), VALID)
+            .unwrap()
+            .name,
+        "checkout-api"
+    );
+}
+
+#[test]
+fn probes_may_leave_loopback_only_when_the_scenario_says_so() {
+    let text = VALID
+        .replace("127.0.0.1:{port}/healthz", "metrics.internal:9090/healthz")
+        .replace(
+            "  command: dotnet",
+            "  command: dotnet\n  allow_remote_probes: true",
+        );
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(s.service.ready.probe.endpoint().host, "metrics.internal");
+    let err = parse_err(&format!(
+        "{VALID}  stats_url: \"http://metrics.internal/stats\"\n"
+    ));
+    assert!(err.to_string().contains("sampling.stats_url"), "{err}");
+}
+
+#[test]
+fn budgets_keep_their_place_and_a_compiled_glob() {
+    let text = format!(
+        "{VALID}budgets:\n  - metric: finalizable\n    types: \"System.Reflection.*\"\n    max_growth: 10\n"
+    );
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!((s.budgets[0].line, s.budgets[0].column), (12, 5));
+    assert!(s.budgets[0].covers("System.Reflection.Emit.DynamicResolver"));
+    assert!(!s.budgets[0].covers("System.String"));
+    let err = parse_err(&format!(
+        "{VALID}budgets:\n  - metric: finalizable\n    types: \"Foo[\"\n    max: 1\n"
+    ));
+    assert!(err.to_string().contains("not a valid glob"), "{err}");
+    assert_eq!(err.location(), Some((12, 5)), "{err}");
+    let err = parse_err(&format!("{VALID}ignore: [\"ok\", \"bad[\"]\n"));
+    assert!(err.to_string().contains("not a valid glob"), "{err}");
+    assert_eq!(err.location(), Some((11, 16)), "{err}");
 }

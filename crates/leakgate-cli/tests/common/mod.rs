@@ -75,12 +75,23 @@ impl Drop for Leakgate {
 }
 
 pub fn leakgate_spawn(scenario: &Path, out: &Path, extra: &[&str]) -> Leakgate {
+    leakgate_spawn_with(scenario, out, extra, &[])
+}
+
+/// [`leakgate_spawn`] with variables added to leakgate's environment.
+pub fn leakgate_spawn_with(
+    scenario: &Path,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Leakgate {
     let child = Command::new(env!("CARGO_BIN_EXE_leakgate"))
         .arg("run")
         .arg(scenario)
         .arg("--out")
         .arg(out)
         .args(extra)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -44,6 +44,8 @@ pub struct Inspector {
     /// How long one inspection may take before it is stopped (a heap walk on a
     /// damaged dump can loop); default [`DEFAULT_INSPECT_TIMEOUT`].
     pub(super) timeout: std::time::Duration,
+    /// Set from a Ctrl-C handler: a running inspection is killed once it turns true.
+    pub(super) cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Generous: a multi-GiB heap takes seconds to walk, not minutes.
@@ -105,17 +107,28 @@ impl Inspector {
             dotnet: dotnet.to_path_buf(),
             dll: dir.join(DLL),
             dac: None,
+            cancel: None,
         })
     }
 
-    /// Use this DAC (`libmscordaccore.so` / `mscordaccore.dll`) instead of searching for one:
-    /// for dumps from a runtime version not installed here.
     /// Stops an inspection that takes longer than `timeout`.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Inspector {
         self.timeout = timeout;
         self
     }
 
+    /// Kills a running inspection (with [`InspectorError::Interrupted`]) once
+    /// `cancel` turns true: Ctrl-C does not wait for a heap walk.
+    pub fn with_cancel(
+        mut self,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Inspector {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// Use this DAC (`libmscordaccore.so` / `mscordaccore.dll`) instead of searching for one:
+    /// for dumps from a runtime version not installed here.
     pub fn with_dac(mut self, dac: impl Into<PathBuf>) -> Inspector {
         self.dac = Some(dac.into());
         self

@@ -30,6 +30,9 @@ pub enum InspectorError {
     #[error("the managed inspector took longer than {secs} s on {dump} and was stopped")]
     TimedOut { dump: PathBuf, secs: u64 },
 
+    #[error("the managed inspection of {dump} was interrupted")]
+    Interrupted { dump: PathBuf },
+
     #[error("the managed inspector broke its JSON contract on {dump}: {message}")]
     BadOutput { dump: PathBuf, message: String },
 

@@ -55,12 +55,30 @@ impl Inspector {
             action: format!("running the inspector ({})", self.dll.display()),
             source: e,
         };
-        let Some(output) = handle.wait_timeout(self.timeout).map_err(running)? else {
-            let _ = handle.kill();
-            return Err(InspectorError::TimedOut {
-                dump: dump.to_path_buf(),
-                secs: self.timeout.as_secs(),
-            });
+        // Polled, not one long wait: a Ctrl-C (the cancel flag) kills it at once.
+        let until = std::time::Instant::now() + self.timeout;
+        let output = loop {
+            if let Some(output) = handle.try_wait().map_err(running)? {
+                break output.clone();
+            }
+            let cancelled = self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst));
+            if cancelled || std::time::Instant::now() >= until {
+                let _ = handle.kill();
+                return Err(if cancelled {
+                    InspectorError::Interrupted {
+                        dump: dump.to_path_buf(),
+                    }
+                } else {
+                    InspectorError::TimedOut {
+                        dump: dump.to_path_buf(),
+                        secs: self.timeout.as_secs(),
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         };
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -1,18 +1,19 @@
-//! The HTTP/1.1 wire: requests rendered once up front, responses read off a
+//! The one HTTP/1.1 client of leakgate, for the load, the readiness probe and
+//! the stats probe: requests rendered once up front, responses read off a
 //! keep-alive connection.
 //!
 //! Sockets use short read/write timeouts ([`POLL`]) and every blocking step
-//! re-checks the stop flag and the request deadline, so a hung server cannot
-//! hold a worker (and therefore [`LoadDriver::stop`](super::LoadDriver::stop))
-//! for longer than one poll interval. Bodies are drained, never kept: the load
-//! generator only needs the status and where the next response starts.
+//! re-checks the stop flag and the exchange's deadline, so a hung or trickling
+//! server cannot hold a caller past its deadline, nor past a stop (Ctrl-C)
+//! for longer than one poll interval. The load drains bodies without keeping
+//! them; a probe keeps a body up to a cap, and a larger one is an error.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::RequestSpec;
+use leakgate_scenario::RequestSpec;
 
 /// Socket timeout between checks of the stop flag.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -64,12 +65,15 @@ impl WireError {
 /// When to give up on the current exchange.
 pub(crate) struct Deadline<'a> {
     pub(crate) stop: &'a AtomicBool,
+    /// A second stop flag: the run's Ctrl-C.
+    pub(crate) cancel: Option<&'a AtomicBool>,
     pub(crate) until: Instant,
 }
 
 impl Deadline<'_> {
     fn check(&self) -> Result<(), WireError> {
-        if self.stop.load(Ordering::Relaxed) {
+        let cancelled = self.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        if self.stop.load(Ordering::Relaxed) || cancelled {
             Err(WireError::Stopped)
         } else if Instant::now() >= self.until {
             Err(WireError::TimedOut)
@@ -77,6 +81,83 @@ impl Deadline<'_> {
             Ok(())
         }
     }
+}
+
+/// Why a host cannot be connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// Only loopback is allowed and `host` is not.
+    NotLoopback(String),
+    /// The name did not resolve (or not before the deadline).
+    Failed { host: String, reason: String },
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::NotLoopback(host) => write!(f, "{host} is not a loopback address"),
+            ResolveError::Failed { host, reason } => write!(f, "cannot resolve {host}: {reason}"),
+        }
+    }
+}
+
+/// The addresses to connect to for `host` (an address, `[v6]`, or a name).
+/// With `loopback_only`, only loopback addresses and `localhost` (whose
+/// answers are filtered to loopback, whatever /etc/hosts says) are allowed.
+/// A name is resolved on a helper thread, so a hung resolver cannot hold the
+/// caller past `timeout`.
+pub fn resolve(
+    host: &str,
+    port: u16,
+    loopback_only: bool,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, ResolveError> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return if ip.is_loopback() || !loopback_only {
+            Ok(vec![SocketAddr::new(ip, port)])
+        } else {
+            Err(ResolveError::NotLoopback(host.to_string()))
+        };
+    }
+    let localhost = bare.eq_ignore_ascii_case("localhost");
+    if loopback_only && !localhost {
+        return Err(ResolveError::NotLoopback(host.to_string()));
+    }
+    let failed = |reason: String| ResolveError::Failed {
+        host: host.to_string(),
+        reason,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = bare.to_string();
+    std::thread::Builder::new()
+        .name("leakgate-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>()),
+            );
+        })
+        .map_err(|e| failed(e.to_string()))?;
+    let resolved = rx
+        .recv_timeout(timeout)
+        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+        .map_err(|e| failed(e.to_string()))?;
+    if !localhost {
+        return Ok(resolved);
+    }
+    let mut addrs: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|a| a.ip().is_loopback())
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Ok(addrs)
 }
 
 /// A request rendered to bytes once, at [`LoadDriver::start`](super::LoadDriver::start).
@@ -153,6 +234,28 @@ pub(crate) fn render(spec: &RequestSpec, host_header: &str) -> Result<Prepared, 
     })
 }
 
+/// Where a response body goes.
+pub(crate) enum Body {
+    /// Read and forgotten (the load only needs the status).
+    Drain,
+    /// Kept, up to `cap` bytes; a longer body is an error.
+    Keep { bytes: Vec<u8>, cap: usize },
+}
+
+impl Body {
+    fn keep(&mut self, data: &[u8]) -> Result<(), WireError> {
+        if let Body::Keep { bytes, cap } = self {
+            if bytes.len() + data.len() > *cap {
+                return Err(WireError::Protocol(
+                    "the body is larger than leakgate reads",
+                ));
+            }
+            bytes.extend_from_slice(data);
+        }
+        Ok(())
+    }
+}
+
 /// What the worker needs from a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Response {
@@ -204,24 +307,35 @@ impl Conn {
         })))
     }
 
-    /// Sends `req` and reads one full response.
+    /// Sends `req` and reads one full response, draining its body.
     pub(crate) fn exchange(
         &mut self,
         req: &Prepared,
         d: &Deadline<'_>,
+    ) -> Result<Response, WireError> {
+        self.exchange_into(req, d, &mut Body::Drain)
+    }
+
+    /// Sends `req` and reads one full response, its body into `body`.
+    pub(crate) fn exchange_into(
+        &mut self,
+        req: &Prepared,
+        d: &Deadline<'_>,
+        body: &mut Body,
     ) -> Result<Response, WireError> {
         // Leftover bytes would mean the previous response was mis-framed.
         if self.pos != self.end {
             return Err(WireError::Protocol("unexpected bytes before response"));
         }
         self.send(&req.bytes, d)?;
-        let resp = self.read_response(req.is_head, d)?;
+        let resp = self.read_response(req.is_head, d, body)?;
         self.served += 1;
         Ok(resp)
     }
 
     fn send(&mut self, mut data: &[u8], d: &Deadline<'_>) -> Result<(), WireError> {
         while !data.is_empty() {
+            d.check()?;
             match self.stream.write(data) {
                 Ok(0) => return Err(WireError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => data = &data[n..],
@@ -250,6 +364,9 @@ impl Conn {
             }
         }
         loop {
+            // Checked on every read, not only on a timeout: a server that
+            // trickles a byte at a time must not outlast the deadline.
+            d.check()?;
             match self.stream.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
@@ -292,21 +409,25 @@ impl Conn {
         }
     }
 
-    fn skip(&mut self, mut n: u64, d: &Deadline<'_>) -> Result<(), WireError> {
+    /// Takes `n` body bytes, into `body`.
+    fn skip(&mut self, mut n: u64, d: &Deadline<'_>, body: &mut Body) -> Result<(), WireError> {
         loop {
             let have = (self.end - self.pos) as u64;
-            if have >= n {
-                self.pos += n as usize;
+            let take = have.min(n) as usize;
+            body.keep(&self.buf[self.pos..self.pos + take])?;
+            self.pos += take;
+            n -= take as u64;
+            if n == 0 {
                 return Ok(());
             }
-            n -= have;
-            self.pos = self.end;
             self.fill_or_eof(d)?;
         }
     }
 
-    fn skip_to_eof(&mut self, d: &Deadline<'_>) -> Result<(), WireError> {
+    /// Takes body bytes until the peer closes, into `body`.
+    fn skip_to_eof(&mut self, d: &Deadline<'_>, body: &mut Body) -> Result<(), WireError> {
         loop {
+            body.keep(&self.buf[self.pos..self.end])?;
             self.pos = self.end;
             if !self.fill(d)? {
                 return Ok(());
@@ -314,7 +435,12 @@ impl Conn {
         }
     }
 
-    fn read_response(&mut self, is_head: bool, d: &Deadline<'_>) -> Result<Response, WireError> {
+    fn read_response(
+        &mut self,
+        is_head: bool,
+        d: &Deadline<'_>,
+        body: &mut Body,
+    ) -> Result<Response, WireError> {
         loop {
             let (start, end) = self.take_through(b"\r\n\r\n", d)?;
             let head = parse_head(&self.buf[start..end])?;
@@ -326,11 +452,11 @@ impl Conn {
             if is_head || head.status == 204 || head.status == 304 {
                 // No body by definition.
             } else if head.chunked {
-                self.skip_chunked(d)?;
+                self.skip_chunked(d, body)?;
             } else if let Some(len) = head.content_length {
-                self.skip(len, d)?;
+                self.skip(len, d, body)?;
             } else {
-                self.skip_to_eof(d)?;
+                self.skip_to_eof(d, body)?;
                 keep_alive = false;
             }
             return Ok(Response {
@@ -340,7 +466,7 @@ impl Conn {
         }
     }
 
-    fn skip_chunked(&mut self, d: &Deadline<'_>) -> Result<(), WireError> {
+    fn skip_chunked(&mut self, d: &Deadline<'_>, body: &mut Body) -> Result<(), WireError> {
         loop {
             let (start, end) = self.take_through(b"\r\n", d)?;
             let line = &self.buf[start..end - 2];
@@ -358,7 +484,7 @@ impl Conn {
                     }
                 }
             }
-            self.skip(size, d)?;
+            self.skip(size, d, body)?;
             let (s, e) = self.take_through(b"\r\n", d)?;
             if e - s != 2 {
                 return Err(WireError::Protocol("chunk not followed by CRLF"));

@@ -1,0 +1,115 @@
+//! What each metric means, computed from one captured sample: the one place
+//! that turns memory by usage and the managed heap into the numbers budgets
+//! name.
+//!
+//! - `committed.unknown` is WinDbg's `<unknown>`: everything no other usage
+//!   claims, the GC heap included.
+//! - `committed.gc` and `committed.native` split it (GC heap / the rest), so
+//!   a managed leak and a native leak read differently — only when the
+//!   managed heap was read; without it the whole of Unknown is not "native".
+//! - `committed.other` gathers the small system areas (Other, TEB, PEB).
+//! - Per type, several method tables may share a name (generic
+//!   instantiations across load contexts); budgets speak of names, so their
+//!   counts add up.
+
+use std::collections::BTreeMap;
+
+use leakgate_memory::{MemorySummary, Usage};
+use leakgate_runner::capture::CapturedSample;
+use leakgate_scenario::budget::Metric;
+
+use crate::series::SampleMetrics;
+
+/// The scalar metrics of a memory summary, with or without managed data.
+pub fn scalar_metrics(memory: &MemorySummary, managed: bool) -> BTreeMap<Metric, f64> {
+    let get = |u: Usage| memory.committed(u) as f64;
+    let mut values = BTreeMap::from([
+        (
+            Metric::CommittedUnknown,
+            get(Usage::Unknown) + get(Usage::GcHeap),
+        ),
+        (Metric::CommittedHeap, get(Usage::Heap)),
+        (Metric::CommittedImage, get(Usage::Image)),
+        (Metric::CommittedStack, get(Usage::Stack)),
+        (
+            Metric::CommittedOther,
+            get(Usage::Other) + get(Usage::Teb) + get(Usage::Peb),
+        ),
+        (Metric::CommittedTotal, memory.committed_total as f64),
+    ]);
+    if managed {
+        values.insert(Metric::CommittedNative, get(Usage::Unknown));
+        values.insert(Metric::CommittedGc, get(Usage::GcHeap));
+    }
+    if let Some(resident) = memory.resident_total {
+        values.insert(Metric::Resident, resident as f64);
+    }
+    values
+}
+
+/// Everything the gate judges in one sample.
+pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
+    let mut m = SampleMetrics {
+        index: sample.index,
+        elapsed_secs: sample.elapsed_secs,
+        requests: sample.requests,
+        values: scalar_metrics(&sample.memory, sample.managed.is_some()),
+        ..SampleMetrics::default()
+    };
+    if let Some(managed) = &sample.managed {
+        for t in &managed.finalizable_types {
+            *m.finalizable.entry(t.name.clone()).or_insert(0) += t.count;
+        }
+        for t in &managed.heap_types {
+            *m.heap_count.entry(t.name.clone()).or_insert(0) += t.count;
+            *m.heap_bytes.entry(t.name.clone()).or_insert(0) += t.total_size;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn memory(pairs: &[(Usage, u64)]) -> MemorySummary {
+        MemorySummary {
+            source: leakgate_memory::SourceKind::ProcMaps,
+            by_usage: vec![],
+            by_type: vec![],
+            by_state: vec![],
+            committed_by_usage: pairs
+                .iter()
+                .map(|(u, v)| (u.key().to_string(), *v))
+                .collect(),
+            resident_by_usage: BTreeMap::new(),
+            private_dirty_by_usage: BTreeMap::new(),
+            committed_total: pairs.iter().map(|(_, v)| v).sum(),
+            resident_total: None,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn unknown_includes_the_gc_heap_and_native_is_the_rest() {
+        let m = memory(&[
+            (Usage::Unknown, 10 * MIB),
+            (Usage::GcHeap, 30 * MIB),
+            (Usage::Teb, 4096),
+            (Usage::Other, 8192),
+        ]);
+        let with = scalar_metrics(&m, true);
+        assert_eq!(with[&Metric::CommittedUnknown], (40 * MIB) as f64);
+        assert_eq!(with[&Metric::CommittedGc], (30 * MIB) as f64);
+        assert_eq!(with[&Metric::CommittedNative], (10 * MIB) as f64);
+        assert_eq!(with[&Metric::CommittedOther], 12288.0);
+        assert_eq!(with[&Metric::CommittedTotal], m.committed_total as f64);
+        // Without the managed heap, Unknown cannot be split: no "native" claim.
+        let without = scalar_metrics(&m, false);
+        assert!(!without.contains_key(&Metric::CommittedNative));
+        assert!(!without.contains_key(&Metric::CommittedGc));
+        assert_eq!(without[&Metric::CommittedUnknown], (40 * MIB) as f64);
+    }
+}

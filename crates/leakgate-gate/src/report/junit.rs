@@ -1,0 +1,129 @@
+//! JUnit XML (the Jenkins/Ant schema): a test suite per scenario, a test case
+//! per check plus one for the snapshot; warnings pass with a note in
+//! system-out; a run that could not measure is one `error` case. Every text
+//! goes through [`crate::escape::xml_chars`]: the XML writer escapes markup, but a
+//! control character in a type name would still make the file ill-formed.
+
+use std::fmt::Write as _;
+
+use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCaseBuilder, TestSuiteBuilder};
+
+use super::{RunReport, p_cell, slope_cell};
+use crate::escape::xml_chars as x;
+use crate::judge::{Check, Status};
+use crate::snapshot::SnapshotOutcome;
+use crate::units::{human, human_signed};
+
+fn timestamp(s: &str) -> OffsetDateTime {
+    use time::format_description::well_known::Rfc3339;
+    OffsetDateTime::parse(s, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn check_detail(c: &Check) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "budget: {}", c.budget);
+    let _ = writeln!(s, "series: {}", c.key());
+    let _ = writeln!(
+        s,
+        "first {} last {} growth {}{}",
+        human(c.first, c.unit),
+        human(c.last, c.unit),
+        human_signed(c.growth, c.unit),
+        c.growth_pct
+            .map_or(String::new(), |p| format!(" ({p:+.1}%)"))
+    );
+    let _ = writeln!(s, "slope {} p {}", slope_cell(c), p_cell(c));
+    for r in &c.reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    s
+}
+
+/// The JUnit XML of one run.
+pub fn render(report: &RunReport) -> String {
+    let classname = x(&format!("leakgate.{}", report.scenario()));
+    let mut suite = TestSuiteBuilder::new(&x(report.scenario()));
+    suite.set_timestamp(timestamp(&report.info.started));
+    if let Some(f) = &report.failure {
+        let mut tc = TestCaseBuilder::error("run", Duration::ZERO, "run-failed", &x(f));
+        tc.set_classname(&classname);
+        suite.add_testcase(tc.build());
+    }
+    for c in report.checks() {
+        let name = x(&format!("{}: {}", c.budget, c.key()));
+        let detail = x(&check_detail(c));
+        let mut tc = match c.status {
+            Status::Fail => {
+                let mut tc = TestCaseBuilder::failure(
+                    &name,
+                    Duration::ZERO,
+                    "budget",
+                    &x(&c.reasons.join("; ")),
+                );
+                tc.set_trace(&detail);
+                tc
+            }
+            Status::Warn => {
+                let mut tc = TestCaseBuilder::success(&name, Duration::ZERO);
+                tc.set_system_out(&format!("warning\n{detail}"));
+                tc
+            }
+            Status::Pass => TestCaseBuilder::success(&name, Duration::ZERO),
+        };
+        tc.set_classname(&classname);
+        suite.add_testcase(tc.build());
+    }
+    if let Some(outcome) = &report.snapshot {
+        let mut tc = match outcome {
+            SnapshotOutcome::Differs { diff, .. } if !outcome.new_finalizer_growth().is_empty() => {
+                let new: Vec<String> = outcome
+                    .new_finalizer_growth()
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect();
+                let mut tc = TestCaseBuilder::failure(
+                    "snapshot",
+                    Duration::ZERO,
+                    "new-growth",
+                    &x(&format!(
+                        "new growth versus the approved snapshot: {}",
+                        new.join(", ")
+                    )),
+                );
+                tc.set_trace(&x(diff));
+                tc
+            }
+            SnapshotOutcome::Differs { diff, .. } => {
+                let mut tc = TestCaseBuilder::success("snapshot", Duration::ZERO);
+                tc.set_system_out(&x(&format!("snapshot changed; review it\n{diff}")));
+                tc
+            }
+            SnapshotOutcome::Missing => {
+                let mut tc = TestCaseBuilder::success("snapshot", Duration::ZERO);
+                tc.set_system_out("no approved snapshot yet; review and accept the .snap.new");
+                tc
+            }
+            SnapshotOutcome::Matches => TestCaseBuilder::success("snapshot", Duration::ZERO),
+        };
+        tc.set_classname(&classname);
+        suite.add_testcase(tc.build());
+    }
+    let mut out_lines: Vec<String> = Vec::new();
+    if let Some(p) = &report.info.sampled {
+        out_lines.push(format!(
+            "sampled pid {} ({}): {}",
+            p.pid, p.command_line, p.reason
+        ));
+    }
+    if let Some(v) = &report.verdict {
+        out_lines.extend(v.notes.iter().cloned());
+    }
+    out_lines.extend(report.notes.iter().cloned());
+    if !out_lines.is_empty() {
+        suite.set_system_out(&x(&out_lines.join("\n")));
+    }
+    let r = ReportBuilder::new().add_testsuite(suite.build()).build();
+    let mut out = Vec::new();
+    r.write_xml(&mut out).expect("writing XML to memory");
+    String::from_utf8(out).expect("junit-report writes UTF-8")
+}

@@ -1,0 +1,220 @@
+//! The Markdown summary, for `$GITHUB_STEP_SUMMARY` and PR comments: the
+//! verdict, what was measured, the failing checks with their numbers, the
+//! snapshot diff, the top growing types. Charts are linked as
+//! `charts/<file>.svg` (see [`super::chart_file_name`]). Untrusted text goes
+//! through [`crate::escape::md_cell`] / [`crate::escape::md_code`]: one line, one cell.
+
+use std::fmt::Write as _;
+
+use leakgate_scenario::budget::{Metric, Unit};
+
+use super::{
+    Outcome, RunReport, chart_file_name, hidden_line, notable, ordered, p_cell, slope_cell,
+};
+use crate::escape::{md_cell, md_code};
+use crate::judge::{Check, Status};
+use crate::series::{self, SampleMetrics};
+use crate::snapshot::SnapshotOutcome;
+use crate::units::{human, human_signed};
+
+fn badge(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "✅ pass",
+        Outcome::Warn => "⚠️ warn",
+        Outcome::Fail => "❌ fail",
+        Outcome::Error => "⛔ could not run",
+    }
+}
+
+fn status_badge(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅ pass",
+        Status::Warn => "⚠️ warn",
+        Status::Fail => "❌ fail",
+    }
+}
+
+/// Finalizable types by growth over `samples`, largest first.
+pub fn top_finalizable(samples: &[SampleMetrics], n: usize) -> Vec<(String, f64, f64)> {
+    let mut v: Vec<(String, f64, f64)> = series::type_names(samples, Metric::Finalizable)
+        .into_iter()
+        .map(|t| {
+            let s = series::per_type(samples, Metric::Finalizable, &t);
+            (t, s.first().unwrap_or(0.0), s.last().unwrap_or(0.0))
+        })
+        .filter(|(_, a, b)| b > a)
+        .collect();
+    v.sort_by(|x, y| (y.2 - y.1).total_cmp(&(x.2 - x.1)).then(x.0.cmp(&y.0)));
+    v.truncate(n);
+    v
+}
+
+/// A fenced block that no backtick run inside `body` can close.
+fn fenced(info: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let body = crate::escape::terminal(body);
+    format!("{fence}{info}\n{}\n{fence}\n", body.trim_end_matches('\n'))
+}
+
+/// The Markdown summary of one run.
+pub fn render(report: &RunReport) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## leakgate: {} — {}\n",
+        md_cell(report.scenario()),
+        badge(report.outcome)
+    );
+    let l = &report.info.load;
+    let _ = writeln!(
+        md,
+        "{} samples over {}; {} requests ({} errors), p50 {:.1} ms, p99 {:.1} ms. \
+         Started {}, finished {}.\n",
+        report.samples.len(),
+        report.span_text(),
+        l.requests,
+        l.errors,
+        l.p50_ms,
+        l.p99_ms,
+        md_cell(&report.info.started),
+        md_cell(&report.info.finished)
+    );
+    if l.errors > 0 {
+        let _ = writeln!(md, "Failed requests: {}.\n", md_cell(&l.failures_text()));
+    }
+    if let Some(p) = &report.info.sampled {
+        let _ = writeln!(
+            md,
+            "Sampled process {} {}: {}.{}\n",
+            p.pid,
+            md_code(&p.command_line),
+            md_cell(&p.reason),
+            p.doubt
+                .as_ref()
+                .map(|d| format!(" **Note:** {}.", md_cell(d)))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(f) = &report.failure {
+        let _ = writeln!(md, "**The run could not measure the service:**\n");
+        md.push_str(&fenced("text", f));
+        md.push('\n');
+    }
+    checks_section(&mut md, report.checks());
+    if let Some(o) = &report.snapshot {
+        snapshot_section(&mut md, o);
+    }
+    // Over the judged samples, so the numbers agree with the checks above.
+    let top = top_finalizable(report.judged_samples(), 10);
+    if !top.is_empty() {
+        md.push_str("### Top growing finalizable types\n\n| Type | First | Last | Growth |\n|---|--:|--:|--:|\n");
+        for (t, a, b) in top {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                md_cell(&t),
+                human(a, Unit::Count),
+                human(b, Unit::Count),
+                human_signed(b - a, Unit::Count)
+            );
+        }
+        md.push('\n');
+    }
+    let notes: Vec<&String> = report
+        .verdict
+        .iter()
+        .flat_map(|v| v.notes.iter())
+        .chain(&report.notes)
+        .collect();
+    if !notes.is_empty() {
+        md.push_str("### Notes\n\n");
+        for n in notes {
+            let _ = writeln!(md, "- {}", md_cell(n));
+        }
+        md.push('\n');
+    }
+    md.truncate(md.trim_end().len());
+    md.push('\n');
+    md
+}
+
+fn checks_section(md: &mut String, checks: &[Check]) {
+    if checks.is_empty() {
+        return;
+    }
+    let count = |st| checks.iter().filter(|c| c.status == st).count();
+    let _ = writeln!(
+        md,
+        "**{} of {} checks failed, {} warned.**\n",
+        count(Status::Fail),
+        checks.len(),
+        count(Status::Warn)
+    );
+    md.push_str("### Checks\n\n");
+    md.push_str(
+        "| Verdict | Budget | Metric | Type | First | Last | Growth | Slope | p | Chart |\n",
+    );
+    md.push_str("|---|---|---|---|--:|--:|--:|--:|--:|---|\n");
+    let (shown, hidden) = notable(checks);
+    for c in shown {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | [chart](charts/{}) |",
+            status_badge(c.status),
+            md_cell(&c.budget),
+            c.metric,
+            md_cell(c.type_name.as_deref().unwrap_or("")),
+            human(c.first, c.unit),
+            human(c.last, c.unit),
+            human_signed(c.growth, c.unit),
+            slope_cell(c),
+            p_cell(c),
+            chart_file_name(c),
+        );
+    }
+    if hidden > 0 {
+        let _ = writeln!(md, "\n{}", hidden_line(hidden));
+    }
+    md.push('\n');
+    let bad: Vec<&Check> = ordered(checks)
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    for c in &bad {
+        for r in &c.reasons {
+            let _ = writeln!(
+                md,
+                "- **{}**: {}",
+                md_cell(&c.key().to_string()),
+                md_cell(r)
+            );
+        }
+    }
+    if !bad.is_empty() {
+        md.push('\n');
+    }
+}
+
+fn snapshot_section(md: &mut String, o: &SnapshotOutcome) {
+    md.push_str("### Snapshot\n\n");
+    match o {
+        SnapshotOutcome::Matches => md.push_str("Matches the approved snapshot.\n\n"),
+        SnapshotOutcome::Missing => md.push_str(
+            "No approved snapshot yet: review the `.snap.new` and run `leakgate accept`.\n\n",
+        ),
+        SnapshotOutcome::Differs { diff, new_growth } => {
+            if new_growth.is_empty() {
+                md.push_str("Differs from the approved snapshot (no new growth); review it.\n\n");
+            } else {
+                md.push_str("**New growth versus the approved snapshot:**\n\n");
+                for g in new_growth {
+                    let _ = writeln!(md, "- {}", md_code(&g.to_string()));
+                }
+                md.push('\n');
+            }
+            md.push_str(&fenced("diff", diff));
+            md.push_str("\nApprove with `leakgate accept`, or fix the leak.\n\n");
+        }
+    }
+}

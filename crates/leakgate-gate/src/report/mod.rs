@@ -1,0 +1,304 @@
+//! The typed run report and its renderings.
+//!
+//! [`RunReport`] is the one model every output is made from: JSON is its
+//! serde form; [`junit`], [`markdown`], [`console`], [`svg`] and
+//! [`annotations`] render it. Nothing here decides pass or fail: that was
+//! [`crate::judge()`] and [`crate::snapshot::final_status`]; the report only
+//! records the [`Outcome`]. Untrusted text (type and scenario names,
+//! messages) reaches each format through its escaper in [`crate::escape`].
+//!
+//! ```
+//! use leakgate_gate::report::{Outcome, RunInfo, RunReport, junit, markdown};
+//! use leakgate_gate::judge::{judge, JudgeOptions};
+//! use leakgate_scenario::TypeFilter;
+//!
+//! let verdict = judge(&[], &[], &TypeFilter::none(), &JudgeOptions::default());
+//! let r = RunReport::judged(RunInfo::new("checkout"), vec![], verdict, None);
+//! assert_eq!((r.outcome, r.exit_code), (Outcome::Warn, 0));
+//! assert!(junit::render(&r).contains("<testsuite "));
+//! assert!(markdown::render(&r).starts_with("## leakgate: checkout"));
+//! ```
+
+pub mod annotations;
+pub mod console;
+pub mod junit;
+pub mod markdown;
+pub mod svg;
+
+use leakgate_runner::layout::OutputFiles;
+use leakgate_runner::load::LoadSummary;
+use leakgate_runner::target::SampledProcess;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Check, Status, Verdict};
+use crate::names;
+use crate::series::{self, SampleMetrics, Series};
+use crate::snapshot::{SnapshotOutcome, final_status};
+use crate::units::{human_signed, p_value};
+
+/// How a run ended, for people and for the exit code: the one policy.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Measured, and within every budget.
+    Pass,
+    /// Measured, within the budgets, with something to review.
+    Warn,
+    /// Measured, and a budget failed or new finalizer growth appeared.
+    Fail,
+    /// Not measured: the run could not be done (bad scenario, service
+    /// crashed or never ready, failing load, dump failed, Ctrl-C).
+    Error,
+}
+
+impl Outcome {
+    /// 0 pass (warnings included), 1 the gate failed, 2 could not run.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Pass | Outcome::Warn => 0,
+            Outcome::Fail => 1,
+            Outcome::Error => 2,
+        }
+    }
+
+    /// The verdict line's first word.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Warn => "PASS (with warnings)",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "COULD NOT RUN",
+        }
+    }
+
+    fn of(status: Status) -> Outcome {
+        match status {
+            Status::Pass => Outcome::Pass,
+            Status::Warn => Outcome::Warn,
+            Status::Fail => Outcome::Fail,
+        }
+    }
+}
+
+/// What is known of a run besides its samples and verdict.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct RunInfo {
+    pub scenario: String,
+    /// The scenario file, as given on the command line.
+    #[serde(default)]
+    pub scenario_file: String,
+    /// The 1-based line where each budget starts in the scenario file, by budget index.
+    #[serde(default)]
+    pub budget_lines: Vec<u64>,
+    /// RFC 3339.
+    pub started: String,
+    /// RFC 3339.
+    pub finished: String,
+    /// What the built-in load generator saw (empty for an external load tool).
+    pub load: LoadSummary,
+    /// The process the samples measured, and why that one.
+    #[serde(default)]
+    pub sampled: Option<SampledProcess>,
+    /// Where this run's files are.
+    #[serde(default)]
+    pub files: Option<OutputFiles>,
+}
+
+impl RunInfo {
+    pub fn new(scenario: &str) -> RunInfo {
+        RunInfo {
+            scenario: scenario.into(),
+            ..RunInfo::default()
+        }
+    }
+}
+
+/// Everything about one scenario run, serialised as the JSON report.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct RunReport {
+    #[serde(flatten)]
+    pub info: RunInfo,
+    pub outcome: Outcome,
+    /// [`Outcome::exit_code`].
+    pub exit_code: u8,
+    /// Why the run could not measure (service crashed, failing load, ...).
+    pub failure: Option<String>,
+    pub samples: Vec<SampleMetrics>,
+    /// Absent when the run failed before two samples were taken.
+    pub verdict: Option<Verdict>,
+    /// Absent when the scenario keeps no snapshot or the run failed.
+    pub snapshot: Option<SnapshotOutcome>,
+    /// What went wrong besides the verdict (a chart that could not be written).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl RunReport {
+    /// A measured run: the outcome follows from the verdict and the snapshot.
+    pub fn judged(
+        info: RunInfo,
+        samples: Vec<SampleMetrics>,
+        verdict: Verdict,
+        snapshot: Option<SnapshotOutcome>,
+    ) -> Self {
+        let status = match &snapshot {
+            Some(o) => final_status(&verdict, o),
+            None => verdict.status,
+        };
+        let outcome = Outcome::of(status);
+        RunReport {
+            info,
+            outcome,
+            exit_code: outcome.exit_code(),
+            failure: None,
+            samples,
+            verdict: Some(verdict),
+            snapshot,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A run that could not measure; the samples so far (judged, for
+    /// information, when there are enough) are kept.
+    pub fn failed(
+        info: RunInfo,
+        failure: &str,
+        samples: Vec<SampleMetrics>,
+        verdict: Option<Verdict>,
+    ) -> Self {
+        RunReport {
+            info,
+            outcome: Outcome::Error,
+            exit_code: Outcome::Error.exit_code(),
+            failure: Some(failure.into()),
+            samples,
+            verdict,
+            snapshot: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn scenario(&self) -> &str {
+        &self.info.scenario
+    }
+
+    pub fn checks(&self) -> &[Check] {
+        self.verdict.as_ref().map_or(&[], |v| &v.checks)
+    }
+
+    /// The samples the verdict judged: all but the warm-up ones (all of them
+    /// when there is no verdict).
+    pub fn judged_samples(&self) -> &[SampleMetrics] {
+        let from = self.verdict.as_ref().map_or(0, |v| v.judged_from);
+        self.samples.get(from..).unwrap_or(&[])
+    }
+
+    /// The judged series behind a check.
+    pub fn series_for(&self, check: &Check) -> Series {
+        let judged = self.judged_samples();
+        match &check.type_name {
+            Some(t) => series::per_type(judged, check.metric, t),
+            None => series::scalar(judged, check.metric).unwrap_or(Series {
+                metric: check.metric,
+                type_name: None,
+                unit: check.unit,
+                points: vec![],
+            }),
+        }
+    }
+
+    /// Minutes from the first to the last sample, for "N samples over ...".
+    pub fn span_text(&self) -> String {
+        let secs = self.samples.last().map_or(0.0, |s| s.elapsed_secs)
+            - self.samples.first().map_or(0.0, |s| s.elapsed_secs);
+        if secs < 90.0 {
+            format!("{secs:.0} s")
+        } else {
+            format!("{:.1} min", secs / 60.0)
+        }
+    }
+}
+
+/// The JSON report.
+pub fn to_json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report).expect("reports hold only finite numbers")
+}
+
+/// JSON Schema of [`RunReport`], as checked into `schemas/report.schema.json`.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(RunReport);
+    serde_json::to_string_pretty(&schema).expect("schemas serialise") + "\n"
+}
+
+// ---- shared by the renderers -------------------------------------------------
+
+pub(crate) fn slope_cell(c: &Check) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = c.slope_per_1k_requests {
+        parts.push(format!("{}/1k req", human_signed(s, c.unit)));
+    }
+    if let Some(s) = c.slope_per_min {
+        parts.push(format!("{}/min", human_signed(s, c.unit)));
+    }
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub(crate) fn p_cell(c: &Check) -> String {
+    c.mk_p_value.map_or("–".into(), p_value)
+}
+
+/// Failing first, then warnings, then passes; budget order within each.
+pub(crate) fn ordered(checks: &[Check]) -> Vec<&Check> {
+    let mut v: Vec<&Check> = checks.iter().collect();
+    v.sort_by_key(|c| std::cmp::Reverse(c.status));
+    v
+}
+
+/// The chart file of a check: `<safe stem>.svg`, bounded and collision-free
+/// (see [`names::file_stem`]).
+pub fn chart_file_name(check: &Check) -> String {
+    format!("{}.svg", names::file_stem(&check.key().to_string()))
+}
+
+/// The checks worth a row: every failure or warning, every scalar metric, and
+/// per-type checks that grew. A service has dozens of finalizable types that
+/// sit flat; listing them all would bury the one that matters, so they are
+/// counted instead (the JSON report keeps them all).
+pub fn notable(checks: &[Check]) -> (Vec<&Check>, usize) {
+    let all = ordered(checks);
+    let total = all.len();
+    let shown: Vec<&Check> = all
+        .into_iter()
+        .filter(|c| c.status != Status::Pass || c.type_name.is_none() || c.growth > 0.0)
+        .collect();
+    let hidden = total - shown.len();
+    (shown, hidden)
+}
+
+pub(crate) fn hidden_line(hidden: usize) -> String {
+    format!(
+        "{hidden} more per-type check{} passed with no growth.",
+        if hidden == 1 { "" } else { "s" }
+    )
+}
+
+/// The chart of every notable check (see [`notable`]) as (file name, SVG),
+/// one per distinct series.
+pub fn charts(report: &RunReport) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in notable(report.checks()).0 {
+        let name = chart_file_name(c);
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        out.push((name, svg::chart(&report.series_for(c), c)));
+    }
+    out
+}

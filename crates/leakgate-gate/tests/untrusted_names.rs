@@ -1,0 +1,140 @@
+//! Type and scenario names are untrusted: any Unicode, control characters,
+//! up to thousands of characters. Whatever they hold, every output stays
+//! well-formed: the JUnit XML and the SVG parse, the Markdown table keeps its
+//! rows and cells, the console holds no escape sequence or workflow command,
+//! each annotation stays one workflow command, and chart file names stay
+//! short and distinct.
+
+use leakgate_gate::judge::{JudgeOptions, judge};
+use leakgate_gate::report::{
+    RunInfo, RunReport, annotations, chart_file_name, charts, console, junit, markdown,
+};
+use leakgate_gate::testing::Samples;
+use leakgate_scenario::budget::Budget;
+use leakgate_scenario::{BudgetRule, TypeFilter};
+use proptest::prelude::*;
+
+/// A report where `name` is a growing finalizable type (failing its budget),
+/// the budget's label and the scenario's name.
+fn report(name: &str, other: &str) -> RunReport {
+    let growing: Vec<Option<u64>> = (0..6).map(|i| Some(10 + 100 * i)).collect();
+    let samples = Samples::new(6)
+        .finalizable(name, &growing)
+        .finalizable(other, &growing)
+        .build();
+    let mut budget: Budget =
+        serde_saphyr::from_str("metric: finalizable\nmax_growth: 10\n").unwrap();
+    budget.name = Some(name.to_string());
+    let budgets = [BudgetRule::new(budget, 7, 3).unwrap()];
+    let verdict = judge(
+        &samples,
+        &budgets,
+        &TypeFilter::none(),
+        &JudgeOptions::default(),
+    );
+    let mut info = RunInfo::new(name);
+    info.budget_lines = vec![7];
+    RunReport::judged(info, samples, verdict, None)
+}
+
+/// Cells of a Markdown table row: `|` not escaped by a backslash.
+fn cells(row: &str) -> usize {
+    let bytes = row.as_bytes();
+    (0..bytes.len())
+        .filter(|&i| bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\'))
+        .count()
+        .saturating_sub(1)
+}
+
+fn check_outputs(name: &str) {
+    let other = format!("{name}·2");
+    let r = report(name, &other);
+    let rows = r.checks().len();
+    assert_eq!(rows, 2);
+
+    roxmltree::Document::parse(&junit::render(&r)).expect("JUnit is well-formed XML");
+    for (file, svg) in charts(&r) {
+        roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
+        assert!(file.len() <= 104, "{file}");
+        assert!(
+            file.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+            "{file}"
+        );
+    }
+    assert_ne!(
+        chart_file_name(&r.checks()[0]),
+        chart_file_name(&r.checks()[1]),
+        "two names, two charts"
+    );
+
+    let md = markdown::render(&r);
+    let table: Vec<&str> = md
+        .lines()
+        .skip_while(|l| *l != "### Checks")
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(
+        table.len(),
+        2 + rows,
+        "header, separator, a row per check:\n{md}"
+    );
+    for row in &table {
+        assert_eq!(cells(row), 10, "{row}");
+    }
+    assert!(
+        md.lines().filter(|l| l.starts_with("## ")).count() == 1,
+        "nothing starts a new section:\n{md}"
+    );
+
+    for line in console::render(&r) {
+        let t = &line.text;
+        assert!(
+            !t.chars().any(|c| c.is_control()),
+            "a control character reached the console: {t:?}"
+        );
+        let start = t.trim_start();
+        assert!(!start.starts_with("::") && !start.starts_with("##["), "{t}");
+    }
+    let verdict = console::verdict_line(&r, "out");
+    assert!(!verdict.chars().any(|c| c.is_control()), "{verdict:?}");
+
+    for a in annotations::render(&r, name) {
+        assert!(!a.contains(['\n', '\r']), "one line: {a:?}");
+        let rest = a.strip_prefix("::error ").expect("an error annotation");
+        let (props, _message) = rest.split_once("::").expect("properties, then the message");
+        let keys: Vec<&str> = props
+            .split(',')
+            .map(|p| p.split_once('=').expect("key=value").0)
+            .collect();
+        assert_eq!(keys, ["file", "line", "title"], "{a}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn any_name_keeps_every_output_well_formed(name in "\\PC{1,40}|[\\x00-\\x1f\\x7f|`<>&:%,\n\r\\\\\u{1b}\u{85}\u{2028}\u{feff}]{1,40}|.{0,2000}") {
+        check_outputs(&name);
+    }
+}
+
+#[test]
+fn the_hard_cases() {
+    for name in [
+        "",
+        "List<String>[]",
+        "a|b`c`<d>&e",
+        "::error file=x::owned",
+        "##[error]legacy",
+        "line\n# Injected heading\n| x | y |",
+        "\u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7}",
+        "\u{0}\u{1}\u{b}\u{c}\u{ffff}\u{fffe}",
+        "%0A%25",
+        &"Nested<".repeat(300),
+    ] {
+        check_outputs(name);
+    }
+}

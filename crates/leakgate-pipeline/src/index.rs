@@ -1,0 +1,49 @@
+//! The index of one `leakgate run` over several scenarios (`--runs-json`):
+//! each scenario's outcome and where its reports are, so a CI step (the
+//! GitHub Action) can publish them without knowing leakgate's layout.
+
+use leakgate_runner::layout::OutputFiles;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::Outcome;
+
+/// Every scenario of one invocation, and the worst outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct RunIndex {
+    pub outcome: Outcome,
+    /// [`Outcome::exit_code`] of the worst outcome: the process's exit code.
+    pub exit_code: u8,
+    pub runs: Vec<RunEntry>,
+}
+
+/// One scenario of the invocation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct RunEntry {
+    /// The scenario file, as given.
+    pub scenario_file: String,
+    /// The scenario's name, once it loaded.
+    pub scenario: Option<String>,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    /// Why there is no report (the scenario did not load, the output
+    /// directory was refused, ...).
+    pub error: Option<String>,
+    /// Where its reports are, when it has them.
+    pub files: Option<OutputFiles>,
+}
+
+impl RunIndex {
+    pub fn new(runs: Vec<RunEntry>) -> RunIndex {
+        let outcome = runs
+            .iter()
+            .map(|r| r.outcome)
+            .max()
+            .unwrap_or(Outcome::Error);
+        RunIndex {
+            outcome,
+            exit_code: outcome.exit_code(),
+            runs,
+        }
+    }
+}

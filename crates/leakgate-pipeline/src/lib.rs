@@ -1,0 +1,193 @@
+//! leakgate's pipeline as a library: a loaded scenario and a few options in,
+//! a judged, reported run out.
+//!
+//! ```text
+//! Scenario ─► runner::run (samples, load, process) ─► gate::metrics ─► gate::judge
+//!          ─► snapshot compare ─► RunReport ─► files (OutputLayout): the verdict
+//!             first (report.json, junit.xml, summary.md, each atomic), charts after
+//! ```
+//!
+//! Which crate owns what: `leakgate-scenario` the scenario (file, checks,
+//! typed model); `leakgate-memory` regions and `!address`; `leakgate-dotnet`
+//! the runtime (diagnostics IPC, the ClrMD inspector); `leakgate-runner`
+//! processes, load, sampling and the output layout; `leakgate-gate` metrics,
+//! trends, budgets, snapshots and report rendering; this crate the sequence
+//! and the files; `leakgate-cli` arguments, progress and the exit code.
+//!
+//! ```no_run
+//! use std::sync::{Arc, atomic::AtomicBool};
+//! use leakgate_pipeline::{Options, run_scenario};
+//!
+//! let scenario = leakgate_scenario::load("fixtures/scenarios/healthy.yaml")?;
+//! let options = Options { cancel: Arc::new(AtomicBool::new(false)), ..Options::default() };
+//! let run = run_scenario(&scenario, None, &options, &mut |_| {})?;
+//! println!("{:?}: exit {}", run.report.outcome, run.report.outcome.exit_code());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod analyze;
+pub mod index;
+mod write;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use leakgate_dotnet::inspector::Inspector;
+use leakgate_gate::report::{RunInfo, RunReport};
+use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
+use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
+use leakgate_runner::layout::{LayoutError, OutputLayout};
+use leakgate_runner::{Event, RunOptions};
+use leakgate_scenario::Scenario;
+
+pub use leakgate_gate::report::Outcome;
+
+/// Settings from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--out`: the output directory (with several scenarios, their parent).
+    pub out: Option<PathBuf>,
+    /// Several scenarios share `out`: each gets `out/<name>/`.
+    pub several: bool,
+    /// Write the snapshot as approved (`--record`).
+    pub record: bool,
+    /// Skip the scenario's build step.
+    pub skip_build: bool,
+    /// Keep the dumps whatever the scenario says.
+    pub keep_dumps: bool,
+    /// Set from a Ctrl-C handler; the run winds down when it turns true.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// A finished run: its report (already written) and where its files are.
+pub struct ScenarioRun {
+    pub report: RunReport,
+    pub layout: OutputLayout,
+    /// What the user should know besides the report (snapshot written, ...).
+    pub messages: Vec<String>,
+}
+
+/// Why a run could not even start writing its report.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("snapshot {path}: {message}")]
+    Snapshot { path: PathBuf, message: String },
+}
+
+/// Runs one scenario end to end and writes its reports. A run that could not
+/// measure still returns its report (outcome [`Outcome::Error`]); only a
+/// failure to write the reports at all is an `Err`.
+pub fn run_scenario(
+    scenario: &Scenario,
+    inspector: Option<&Inspector>,
+    options: &Options,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<ScenarioRun, PipelineError> {
+    let mut scenario = scenario.clone();
+    scenario.sampling.keep_dumps |= options.keep_dumps;
+    let root = OutputLayout::root_for(options.out.as_deref(), &scenario.name, options.several);
+    let layout = OutputLayout::new(root, &scenario.snapshot.path);
+    layout.prepare()?;
+
+    let started = now_rfc3339();
+    let run_options = RunOptions {
+        layout: &layout,
+        inspector,
+        cancel: options.cancel.clone(),
+        skip_build: options.skip_build,
+    };
+    let outcome = leakgate_runner::run(&scenario, &run_options, on_event);
+
+    let samples: Vec<_> = outcome
+        .samples
+        .iter()
+        .map(metrics::sample_metrics)
+        .collect();
+    let judge_options = JudgeOptions {
+        warmup_samples: scenario.sampling.warmup_samples,
+        ..JudgeOptions::default()
+    };
+    let verdict = judge(
+        &samples,
+        &scenario.budgets,
+        &scenario.ignore,
+        &judge_options,
+    );
+    let info = RunInfo {
+        scenario: scenario.name.clone(),
+        scenario_file: scenario.file.display().to_string(),
+        budget_lines: scenario.budget_lines(),
+        started,
+        finished: now_rfc3339(),
+        load: outcome.load.clone(),
+        sampled: outcome.sampled.clone(),
+        files: Some(layout.files()),
+    };
+    let mut messages = Vec::new();
+    let report = match &outcome.failure {
+        // A partial run is still judged, for information: the outcome stays "error".
+        Some(failure) => {
+            let verdict = (samples.len() >= 2).then_some(verdict);
+            RunReport::failed(info, &failure.to_string(), samples, verdict)
+        }
+        None => {
+            let snapshot =
+                check_snapshot(&scenario, &layout, &verdict, options.record, &mut messages)?;
+            RunReport::judged(info, samples, verdict, snapshot)
+        }
+    };
+    let report = write::reports(report, &layout)?;
+    Ok(ScenarioRun {
+        report,
+        layout,
+        messages,
+    })
+}
+
+/// Compares with the approved snapshot when the scenario keeps one (a
+/// `snapshot:` section, or an approved file beside it), or records it.
+fn check_snapshot(
+    scenario: &Scenario,
+    layout: &OutputLayout,
+    verdict: &Verdict,
+    record: bool,
+    messages: &mut Vec<String>,
+) -> Result<Option<SnapshotOutcome>, PipelineError> {
+    let path = layout.snapshot();
+    let enabled = scenario.snapshot.enabled.unwrap_or_else(|| path.exists());
+    if !enabled && !record {
+        return Ok(None);
+    }
+    let current = Snapshot::from_verdict(&scenario.name, verdict);
+    let failed = |message: String| PipelineError::Snapshot {
+        path: path.to_path_buf(),
+        message,
+    };
+    if record {
+        std::fs::write(path, current.to_yaml()).map_err(|e| failed(e.to_string()))?;
+        let _ = std::fs::remove_file(layout.pending_snapshot());
+        messages.push(format!("recorded the snapshot {}", path.display()));
+        return Ok(Some(SnapshotOutcome::Matches));
+    }
+    let outcome = snapshot::check(path, &current).map_err(|e| failed(e.to_string()))?;
+    if !matches!(outcome, SnapshotOutcome::Matches) {
+        messages.push(format!(
+            "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
+            layout.pending_snapshot().display(),
+            path.display()
+        ));
+    }
+    Ok(Some(outcome))
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

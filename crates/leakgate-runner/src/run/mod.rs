@@ -1,0 +1,169 @@
+//! The run: build → launch → ready → load (warm-up) → samples → stop.
+//!
+//! Whatever happens, [`run`] returns the samples taken so far, and every
+//! child it started is stopped before it returns (the [`Child`] guards see to
+//! that on every path, panics and early returns included). Every wait has a
+//! deadline and ends within a poll interval of Ctrl-C (the cancel flag).
+//!
+//! [`launch`] starts the service and finds the process to sample,
+//! [`sampling`] runs the load and the sampling loop, [`persist`] writes each
+//! sample's files.
+//!
+//! [`Child`]: crate::process::Child
+
+mod launch;
+mod persist;
+mod sampling;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use leakgate_dotnet::inspector::Inspector;
+use leakgate_scenario::Scenario;
+use serde::{Deserialize, Serialize};
+
+use crate::capture::CapturedSample;
+use crate::layout::OutputLayout;
+use crate::load::LoadSummary;
+use crate::target::SampledProcess;
+
+/// What the runner reports while it works (for a progress bar).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Phase(Phase),
+    /// Load progress: completed requests and errors so far.
+    Load {
+        requests: u64,
+        errors: u64,
+    },
+    /// A sample was taken and analysed.
+    Sample {
+        index: usize,
+        of: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Build,
+    Launch,
+    Ready,
+    Warmup,
+    Sampling,
+    Stopping,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Build => "building",
+            Phase::Launch => "launching",
+            Phase::Ready => "waiting for ready",
+            Phase::Warmup => "warming up",
+            Phase::Sampling => "sampling",
+            Phase::Stopping => "stopping",
+        }
+    }
+}
+
+/// Why a run could not measure the service. The samples taken before it are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunFailure {
+    #[error("the build failed ({status}): {log_tail}")]
+    Build { status: String, log_tail: String },
+    #[error("could not start the service: {message}")]
+    Launch { message: String },
+    #[error("the service {exit} during the {phase} phase; last lines of its log:\n{log_tail}")]
+    ServiceExited {
+        exit: String,
+        phase: String,
+        log_tail: String,
+    },
+    #[error("the service was not ready after {timeout_secs}s ({last_error})")]
+    NotReady {
+        timeout_secs: f64,
+        last_error: String,
+    },
+    #[error("the service is not a .NET process leakgate can talk to: {message}")]
+    NoDiagnostics { message: String },
+    #[error("sample {index}: {message}")]
+    Sample { index: usize, message: String },
+    #[error("the load generator could not start: {message}")]
+    Load { message: String },
+    #[error(
+        "the load failed: {errors} of {requests} requests failed ({failures}), more than the {max_pct}% load.max_error_rate allows; \
+         the service was not measured under load"
+    )]
+    LoadUnhealthy {
+        requests: u64,
+        errors: u64,
+        failures: String,
+        max_pct: f64,
+    },
+    #[error(
+        "not enough requests: waited {waited_secs:.1}s for {wanted} requests before sample {index}, saw {seen}"
+    )]
+    LoadStalled {
+        index: usize,
+        wanted: u64,
+        seen: u64,
+        waited_secs: f64,
+    },
+    #[error(
+        "load.duration ({duration_secs}s) ran out after {taken} of {planned} samples: samples took longer than planned; \
+         raise load.duration or take fewer samples"
+    )]
+    DurationExceeded {
+        taken: usize,
+        planned: usize,
+        duration_secs: f64,
+    },
+    #[error("cannot write {path}: {message}")]
+    Output { path: String, message: String },
+    #[error("interrupted (Ctrl-C)")]
+    Interrupted,
+}
+
+/// The outcome of a run: always the samples so far, plus the failure if any.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub samples: Vec<CapturedSample>,
+    pub load: LoadSummary,
+    /// The process the samples measured, once it was chosen.
+    pub sampled: Option<SampledProcess>,
+    pub failure: Option<RunFailure>,
+    /// The service's port (`{port}`).
+    pub port: u16,
+}
+
+/// Settings that come from the command line rather than the scenario.
+pub struct RunOptions<'a> {
+    pub layout: &'a OutputLayout,
+    pub inspector: Option<&'a Inspector>,
+    /// Set from a Ctrl-C handler; the run winds down when it turns true.
+    pub cancel: Arc<AtomicBool>,
+    /// Skip the scenario's build step.
+    pub skip_build: bool,
+}
+
+/// Runs the scenario into `options.layout` (which the caller prepared).
+/// `on_event` is called from this thread only.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> RunOutcome {
+    let mut state = sampling::State::new(scenario, options);
+    // Once Ctrl-C was pressed, whatever broke next (a dump cut short, say) is
+    // the interruption's doing: report the interruption.
+    let failure = state.execute(on_event).err().map(|f| {
+        if options.cancel.load(Ordering::SeqCst) {
+            RunFailure::Interrupted
+        } else {
+            f
+        }
+    });
+    state.into_outcome(failure)
+}

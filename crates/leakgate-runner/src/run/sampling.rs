@@ -1,0 +1,448 @@
+//! The load and the sampling loop: warm-up, then a sample whenever one is due
+//! (by time or by requests), each taken with the load paused, until the plan
+//! is done, the service dies, the load fails, `load.duration` runs out or
+//! Ctrl-C.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use leakgate_dotnet::ipc::DiagnosticsClient;
+use leakgate_scenario::{BuiltinLoad, Interval, LoadDriver as LoadSpec, Scenario};
+
+use super::{Event, Phase, RunFailure, RunOptions, RunOutcome, launch, persist};
+use crate::capture::{self, CapturedSample};
+use crate::load::{LoadDriver, LoadPlan, LoadSummary};
+use crate::probe;
+use crate::process::Child;
+use crate::target::SampledProcess;
+
+/// Without `load.duration`, the longest wait for `every_requests` requests.
+const MAX_REQUEST_WAIT: Duration = Duration::from_secs(600);
+/// The load's health is judged early only on this many requests or more.
+const EARLY_HEALTH_REQUESTS: u64 = 50;
+/// The whole stats probe, the service's answer included.
+const STATS_TIMEOUT: Duration = Duration::from_secs(10);
+/// The induced GC, whatever the heap.
+const GC_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) struct State<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions<'a>,
+    port: u16,
+    samples: Vec<CapturedSample>,
+    load: LoadSummary,
+    sampled: Option<SampledProcess>,
+}
+
+/// The load while it runs: the built-in client or an external tool.
+enum Load {
+    Builtin(LoadDriver, BuiltinLoad),
+    External(Box<Child>),
+}
+
+impl Load {
+    fn requests(&self) -> u64 {
+        match self {
+            Load::Builtin(d, _) => d.requests_sent(),
+            Load::External(_) => 0,
+        }
+    }
+
+    /// A failing external tool, or a built-in load failing above its limit,
+    /// ends the run: without load the samples say nothing.
+    fn check(&self, final_check: bool) -> Result<(), RunFailure> {
+        match self {
+            Load::External(c) => match c.exited() {
+                Some(exit) if !exit.success => Err(RunFailure::Load {
+                    message: format!(
+                        "the load command {}; last lines of its output:\n{}",
+                        exit.description,
+                        c.log_tail(10)
+                    ),
+                }),
+                _ => Ok(()),
+            },
+            Load::Builtin(d, spec) => {
+                let summary = d.snapshot();
+                let enough = final_check || summary.requests >= EARLY_HEALTH_REQUESTS;
+                health(&summary, spec, enough)
+            }
+        }
+    }
+
+    fn pause(&self) {
+        if let Load::Builtin(d, _) = self {
+            d.pause();
+        }
+    }
+
+    fn resume(&self) {
+        if let Load::Builtin(d, _) = self {
+            d.resume();
+        }
+    }
+
+    fn stop(self) -> LoadSummary {
+        match self {
+            Load::Builtin(d, _) => d.stop(),
+            Load::External(mut c) => {
+                c.stop();
+                LoadSummary::default()
+            }
+        }
+    }
+}
+
+/// Whether the built-in load's failures stay within `load.max_error_rate`
+/// (judged when `enough` requests were seen). No request at all is a failure.
+fn health(summary: &LoadSummary, spec: &BuiltinLoad, enough: bool) -> Result<(), RunFailure> {
+    let unhealthy = summary.error_rate() > spec.max_error_rate || summary.requests == 0;
+    if enough && unhealthy {
+        return Err(RunFailure::LoadUnhealthy {
+            requests: summary.requests,
+            errors: summary.errors,
+            failures: if summary.requests == 0 {
+                "no request completed".into()
+            } else {
+                summary.failures_text()
+            },
+            max_pct: spec.max_error_rate * 100.0,
+        });
+    }
+    Ok(())
+}
+
+impl<'a> State<'a> {
+    pub(super) fn new(scenario: &'a Scenario, options: &'a RunOptions<'a>) -> State<'a> {
+        State {
+            scenario,
+            options,
+            port: 0,
+            samples: Vec::new(),
+            load: LoadSummary::default(),
+            sampled: None,
+        }
+    }
+
+    pub(super) fn into_outcome(self, failure: Option<RunFailure>) -> RunOutcome {
+        RunOutcome {
+            samples: self.samples,
+            load: self.load,
+            sampled: self.sampled,
+            failure,
+            port: self.port,
+        }
+    }
+
+    fn cancel(&self) -> &AtomicBool {
+        &self.options.cancel
+    }
+
+    fn check_cancel(&self) -> Result<(), RunFailure> {
+        if self.cancel().load(Ordering::SeqCst) {
+            Err(RunFailure::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn execute(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), RunFailure> {
+        let s = self.scenario;
+        let layout = self.options.layout;
+        self.port = probe::free_port().map_err(|e| RunFailure::Launch {
+            message: format!("no free loopback port: {e}"),
+        })?;
+        if let Some(build) = s
+            .service
+            .build
+            .as_ref()
+            .filter(|_| !self.options.skip_build)
+        {
+            on_event(Event::Phase(Phase::Build));
+            launch::build(build, &s.service.cwd, layout, self.cancel())?;
+        }
+        self.check_cancel()?;
+
+        on_event(Event::Phase(Phase::Launch));
+        let mut service = launch::start_service(s, self.port, layout)?;
+        on_event(Event::Phase(Phase::Ready));
+        launch::wait_ready(s, &service, self.port, self.cancel())?;
+        let choice = launch::choose_target(s, &service, self.port)?;
+        let client = choice
+            .runtime
+            .map(|c| c.with_cancel(self.options.cancel.clone()));
+        let pid = choice.process.pid;
+        self.sampled = Some(choice.process);
+
+        let load = self.start_load()?;
+        let result = self.sample_loop(&load, &service, client.as_ref(), pid, on_event);
+        let final_health = result.as_ref().ok().map(|()| load.check(true));
+        on_event(Event::Phase(Phase::Stopping));
+        self.load = load.stop();
+        // A crash during sampling is reported as such, not as the error it caused.
+        let crashed = service.exited().map(|exit| RunFailure::ServiceExited {
+            exit: exit.description,
+            phase: "sampling".into(),
+            log_tail: service.log_tail(20),
+        });
+        service.stop();
+        match (result, crashed) {
+            (Err(RunFailure::Interrupted), _) => Err(RunFailure::Interrupted),
+            (Err(_), Some(crash)) => Err(crash),
+            (Err(e), None) => Err(e),
+            (Ok(()), _) => final_health.unwrap_or(Ok(())),
+        }
+    }
+
+    fn start_load(&self) -> Result<Load, RunFailure> {
+        let l = &self.scenario.load;
+        match &l.driver {
+            LoadSpec::Command(command) => {
+                let argv = command.argv(self.port);
+                launch::spawn_tool(
+                    self.options.layout,
+                    "load",
+                    &argv,
+                    &self.scenario.service.cwd,
+                )
+                .map(|c| Load::External(Box::new(c)))
+                .map_err(|e| RunFailure::Load {
+                    message: format!("{}: {e}", command.display()),
+                })
+            }
+            LoadSpec::Builtin(spec) => {
+                let plan = LoadPlan {
+                    requests: spec
+                        .requests
+                        .iter()
+                        .map(|r| leakgate_scenario::RequestSpec {
+                            path: leakgate_scenario::fill_port(&r.path, self.port),
+                            ..r.clone()
+                        })
+                        .collect(),
+                    concurrency: spec.concurrency,
+                    rate: spec.rate,
+                    expect_status: spec.expect_status.clone(),
+                    ..LoadPlan::new("127.0.0.1", self.port)
+                };
+                LoadDriver::start_with(plan, Arc::clone(&self.options.cancel))
+                    .map(|d| Load::Builtin(d, spec.clone()))
+                    .map_err(|e| RunFailure::Load {
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    fn sample_loop(
+        &mut self,
+        load: &Load,
+        service: &Child,
+        client: Option<&DiagnosticsClient>,
+        pid: u32,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), RunFailure> {
+        let scenario = self.scenario;
+        let sampling = &scenario.sampling;
+        let count = sampling.count;
+        let started = Instant::now();
+        let warmup = scenario.load.warmup;
+        // load.duration bounds the whole load phase.
+        let end = scenario.load.duration.map(|d| started + d);
+
+        on_event(Event::Phase(Phase::Warmup));
+        self.wait_until(started + warmup, end, load, service, on_event)?;
+        on_event(Event::Phase(Phase::Sampling));
+        persist::create_sample_dirs(
+            self.options.layout,
+            sampling.dump != leakgate_scenario::DumpMode::None,
+        )?;
+        let baseline_requests = load.requests();
+
+        for index in 0..count {
+            if index > 0 {
+                match sampling.interval {
+                    Interval::EveryRequests(n) => {
+                        let wanted =
+                            baseline_requests.saturating_add(n.saturating_mul(index as u64));
+                        let stall = end.unwrap_or(Instant::now() + MAX_REQUEST_WAIT);
+                        self.wait_requests(index, wanted, stall, load, service, on_event)?
+                    }
+                    Interval::Every(every) => {
+                        let due = started + warmup + every * index as u32;
+                        self.wait_until(due, end, load, service, on_event)?
+                    }
+                }
+            }
+            self.check_service(service, "sampling")?;
+            load.check(false)?;
+            let sample = self.take_sample(index, started, load, client, pid)?;
+            self.samples.push(sample);
+            on_event(Event::Sample {
+                index: index + 1,
+                of: count,
+            });
+        }
+        Ok(())
+    }
+
+    fn take_sample(
+        &self,
+        index: usize,
+        started: Instant,
+        load: &Load,
+        client: Option<&DiagnosticsClient>,
+        pid: u32,
+    ) -> Result<CapturedSample, RunFailure> {
+        let sampling = &self.scenario.sampling;
+        let layout = self.options.layout;
+        let fail = |e: capture::CaptureError| RunFailure::Sample {
+            index,
+            message: e.to_string(),
+        };
+        let dump_path = layout.dump(index);
+        let paused = Instant::now();
+        load.pause();
+        self.check_cancel()?;
+        let requests = load.requests();
+        let elapsed_secs = started.elapsed().as_secs_f64();
+        let mut notes = Vec::new();
+        let app_stats = sampling.stats_url.as_ref().and_then(|target| {
+            probe::fetch_json(
+                target,
+                self.port,
+                self.scenario.service.allow_remote_probes,
+                STATS_TIMEOUT,
+                self.cancel(),
+            )
+            .map_err(|e| notes.push(format!("stats_url: {e}")))
+            .ok()
+        });
+        let raw = capture::take(
+            client,
+            pid,
+            sampling.gc_before_sample,
+            GC_TIMEOUT,
+            sampling.dump,
+            &dump_path,
+        );
+        load.resume();
+        let load_paused_ms = paused.elapsed().as_secs_f64() * 1000.0;
+        let mut raw = raw.map_err(|e| {
+            let _ = std::fs::remove_file(&dump_path);
+            fail(e)
+        })?;
+        raw.timings.load_paused_ms = load_paused_ms;
+        let analysed = capture::analyse(&raw, self.options.inspector);
+        let keep = sampling.keep_dumps && raw.dump.is_some();
+        if !keep {
+            let _ = std::fs::remove_file(&dump_path);
+        }
+        let (memory, managed, analysis_ms) = analysed.map_err(fail)?;
+        let mut timings = raw.timings;
+        timings.analysis_ms = analysis_ms;
+        if raw.dump.is_none() {
+            notes.push(
+                "no dump taken (sampling.dump: none): managed metrics are absent".to_string(),
+            );
+        }
+        let sample = CapturedSample {
+            index,
+            elapsed_secs,
+            requests,
+            memory,
+            managed,
+            app_stats,
+            timings,
+            dump: keep.then_some(dump_path),
+            notes,
+        };
+        persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;
+        Ok(sample)
+    }
+
+    fn check_service(&self, service: &Child, phase: &str) -> Result<(), RunFailure> {
+        if let Some(exit) = service.exited() {
+            return Err(RunFailure::ServiceExited {
+                exit: exit.description,
+                phase: phase.into(),
+                log_tail: service.log_tail(20),
+            });
+        }
+        self.check_cancel()
+    }
+
+    /// Waits until `when` with the load running; past `end` (load.duration) is a failure.
+    fn wait_until(
+        &self,
+        when: Instant,
+        end: Option<Instant>,
+        load: &Load,
+        service: &Child,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), RunFailure> {
+        loop {
+            self.check_service(service, "load")?;
+            load.check(false)?;
+            report_load(load, on_event);
+            let now = Instant::now();
+            if now >= when {
+                return Ok(());
+            }
+            if end.is_some_and(|e| now >= e) {
+                return Err(RunFailure::DurationExceeded {
+                    taken: self.samples.len(),
+                    planned: self.scenario.sampling.count,
+                    duration_secs: self
+                        .scenario
+                        .load
+                        .duration
+                        .unwrap_or_default()
+                        .as_secs_f64(),
+                });
+            }
+            std::thread::sleep((when - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    fn wait_requests(
+        &self,
+        index: usize,
+        wanted: u64,
+        deadline: Instant,
+        load: &Load,
+        service: &Child,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), RunFailure> {
+        let waiting = Instant::now();
+        loop {
+            self.check_service(service, "load")?;
+            load.check(false)?;
+            report_load(load, on_event);
+            let seen = load.requests();
+            if seen >= wanted {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(RunFailure::LoadStalled {
+                    index,
+                    wanted,
+                    seen,
+                    waited_secs: waiting.elapsed().as_secs_f64(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn report_load(load: &Load, on_event: &mut dyn FnMut(Event)) {
+    if let Load::Builtin(d, _) = load {
+        let s = d.snapshot();
+        on_event(Event::Load {
+            requests: s.requests,
+            errors: s.errors,
+        });
+    }
+}

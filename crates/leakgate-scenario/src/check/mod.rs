@@ -1,0 +1,144 @@
+//! From the file as written ([`ScenarioFile`]) to the typed [`Scenario`]:
+//! every number bounded (checked arithmetic, no wrap-around), every choice an
+//! enum, every glob compiled. One module per section; each returns the first
+//! [`Problem`] it finds, named by the path of the offending value so the
+//! error points at it.
+
+mod budgets;
+mod load;
+mod sampling;
+mod service;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::file::ScenarioFile;
+use crate::locate::Locations;
+use crate::model::{Scenario, SnapshotSetting};
+
+/// Most samples a scenario may take.
+pub const MAX_SAMPLES: usize = 10_000;
+/// Shortest time between two samples: a sample takes at least this long.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Most connections of the built-in load client (one thread each).
+pub const MAX_CONCURRENCY: usize = 1024;
+/// Slowest and fastest `load.rate`, in requests per second.
+pub const RATE_RANGE: (f64, f64) = (0.001, 1_000_000.0);
+/// Longest plan (warm-up plus samples) and longest single wait.
+pub const MAX_PLAN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest `name`, in bytes: it names directories and files.
+pub const MAX_NAME: usize = 100;
+/// Default `load.max_error_rate`: 1%.
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+/// What is wrong, and where: the path of the value in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub at: Vec<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn at(path: &[&str], message: impl Into<String>) -> Problem {
+        Problem {
+            at: path.iter().map(|s| s.to_string()).collect(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Checked<T> = Result<T, Problem>;
+
+/// Checks the whole file; `path` is the scenario file (for the default name
+/// and relative paths), `locations` where each value is written.
+pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<Scenario> {
+    let name = match &file.name {
+        Some(name) => check_name(name).map_err(|m| Problem::at(&["name"], format!("name: {m}")))?,
+        None => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            check_name(&stem).map_err(|m| {
+                Problem::at(
+                    &[],
+                    format!(
+                        "the scenario has no `name:` and its file name {stem:?} cannot name reports: {m}; add `name:`"
+                    ),
+                )
+            })?
+        }
+    };
+    let dir = scenario_dir(path);
+    let service = service::check(&file.service, &dir)?;
+    let load = load::check(&file.load)?;
+    let sampling = sampling::check(&file.sampling, &load, file.service.allow_remote_probes)?;
+    let budgets = budgets::check(&file.budgets, &sampling, locations)?;
+    let ignore = budgets::check_ignore(&file.ignore)?;
+    let snapshot = SnapshotSetting {
+        path: match file.snapshot.as_ref().and_then(|s| s.path.as_ref()) {
+            Some(p) => resolve(&dir, p),
+            None => dir.join(format!("{name}.snap")),
+        },
+        enabled: file.snapshot.as_ref().map(|s| s.enabled),
+    };
+    Ok(Scenario {
+        name,
+        file: path.to_path_buf(),
+        service,
+        load,
+        sampling,
+        budgets,
+        ignore,
+        snapshot,
+    })
+}
+
+/// A scenario name names the output directory and the snapshot file: 1 to
+/// [`MAX_NAME`] bytes, no path separators, no control characters, no leading
+/// dot or dash. The same rule holds for names taken from the file name.
+pub fn check_name(name: &str) -> Result<String, String> {
+    let problem = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > MAX_NAME {
+        Some(format!(
+            "it is {} bytes long, more than {MAX_NAME}",
+            name.len()
+        ))
+    } else if name.contains(['/', '\\']) {
+        Some("it holds a path separator".into())
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character".into())
+    } else if name.starts_with(['.', '-']) {
+        Some("it starts with a dot or a dash".into())
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(name.to_string()),
+        Some(p) => Err(format!(
+            "{name:?} names files (reports, the snapshot) and {p}; use letters, digits, `.`, `-` and `_`"
+        )),
+    }
+}
+
+/// The directory relative paths are resolved against: the scenario's own.
+fn scenario_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+fn resolve(dir: &Path, path: &Path) -> std::path::PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    }
+}
+
+/// `"1m 30s"` for messages.
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
