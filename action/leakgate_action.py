@@ -1,27 +1,16 @@
 #!/usr/bin/env python3
 """Entry point of the leakgate GitHub Action (Python 3 standard library only).
 
-It maps the action's inputs to one `leakgate run` and publishes what leakgate
-wrote; it knows nothing of leakgate's reports beyond the run index
-(`--runs-json`). leakgate itself renders the annotations
-(`--github-annotations`) and keeps its own output free of workflow commands.
-
-    leakgate_action.py install   # provide a leakgate binary; output `bin`
+    leakgate_action.py install   # provide a leakgate binary (INPUT_VERSION: source | path | a tag); output `bin`
     leakgate_action.py run       # run the scenarios; outputs verdict, report, junit, ...
 
-`run` reads INPUT_SCENARIO (paths or globs, `**` allowed, one per line or
-separated by spaces), INPUT_ARGS (extra `leakgate run` arguments),
-INPUT_WORKING_DIRECTORY, INPUT_SUMMARY (append each summary.md to the job
-summary), INPUT_UPLOAD_ARTIFACTS (reports|dumps|none), INPUT_OUT_DIR (output
-root, default `leakgate-out`) and LEAKGATE_BIN, and exits with leakgate's
-exit code.
-
-`install` reads INPUT_VERSION: `source` (default: `cargo install --locked`
-from the action's own checkout), `path` (the `leakgate` on PATH) or a release
-tag (`v0.3.0`; `0.3.0` means `v0.3.0`: download
-`leakgate-<tag>-<target>.tar.gz`, `.zip` on Windows, and check it against the
-release's `SHA256SUMS`), plus LEAKGATE_REPOSITORY and
-LEAKGATE_RELEASE_BASE_URL (a mirror, or file:// in tests).
+It maps the action's inputs (INPUT_* variables, set through `env:`) to one
+`leakgate run`, and publishes what leakgate wrote, knowing nothing of its
+reports beyond the run index (`--runs-json`). leakgate renders the
+annotations itself (`--github-annotations`) and keeps its own output free of
+any other workflow command. A release is downloaded as
+`leakgate-<tag>-<target>.tar.gz` (`.zip` on Windows) and checked against the
+release's SHA256SUMS (LEAKGATE_RELEASE_BASE_URL: a mirror, or file:// in tests).
 """
 
 import glob
@@ -44,13 +33,9 @@ EXIT_ERROR = 2
 VERDICTS = {0: "pass", 1: "fail", 2: "error"}
 
 
-def escape_data(s):
-    return str(s).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
 def annotate(level, message):
-    sys.stdout.write(f"::{level} title=leakgate::{escape_data(message)}\n")
-    sys.stdout.flush()
+    message = str(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    print(f"::{level} title=leakgate::{message}", flush=True)
 
 
 def write_output(name, value):
@@ -61,12 +46,8 @@ def write_output(name, value):
         text = f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
     else:
         text = f"{name}={value}\n"
-    path = os.environ.get("GITHUB_OUTPUT")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stderr.write(f"output {text}")
+    with open(os.environ.get("GITHUB_OUTPUT") or os.devnull, "a", encoding="utf-8") as f:
+        f.write(text)
 
 
 # GitHub refuses a step summary over 1 MiB (and then shows none of it).
@@ -84,10 +65,10 @@ def append_summary(markdown, out_dir):
     markdown = CHART_LINK.sub(lambda m: f"`{prefix}/{m.group(2)}`", markdown)
     used = os.path.getsize(path) if os.path.exists(path) else 0
     if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
-        first = markdown.splitlines()[0] if markdown.strip() else "## leakgate"
+        first = (markdown.splitlines() or ["## leakgate"])[0]
         markdown = f"{first}\n\n(summary too large for the job summary: see summary.md in the uploaded reports)\n"
-        if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
-            return
+    if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
+        return
     with open(path, "a", encoding="utf-8") as f:
         f.write(markdown.rstrip("\n") + "\n\n")
 
@@ -102,7 +83,7 @@ def expand_scenarios(text):
             continue
         try:
             patterns = shlex.split(line)
-        except ValueError:
+        except ValueError:  # unbalanced quotes: the line as one pattern
             patterns = [line]
         for pattern in patterns:
             matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))

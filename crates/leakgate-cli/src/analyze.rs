@@ -1,4 +1,4 @@
-//! `leakgate analyze`: the seed's manual WinDbg workflow on dumps taken elsewhere.
+//! `leakgate analyze`: the manual WinDbg workflow (`!address -summary`, `!finalizequeue`) on dumps taken elsewhere.
 //! `!address -summary` for every dump, `!finalizequeue` and `!dumpheap -stat` with
 //! `--managed`, and a growth table when several dumps are given.
 
@@ -6,9 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use leakgate_dotnet::inspector::{Inspector, render_finalize_queue, render_heap_stat};
+use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::escape::terminal_text;
-use leakgate_memory::{MemorySummary, render_address_summary, render_growth_table};
 use leakgate_pipeline::Outcome;
 use leakgate_pipeline::analyze::analyze as analyze_file;
 
@@ -55,27 +54,7 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         println!("{json}");
         return Ok(Outcome::Pass);
     }
-    let mut text = String::new();
-    for a in &analyses {
-        if analyses.len() > 1 {
-            text.push_str(&format!("==> {} <==\n", a.file));
-        }
-        text.push_str(&render_address_summary(&a.memory));
-        if let Some(m) = &a.managed {
-            text.push('\n');
-            text.push_str(&render_finalize_queue(m));
-            text.push('\n');
-            text.push_str(&render_heap_stat(m, args.top));
-        }
-        text.push('\n');
-    }
-    if analyses.len() > 1 {
-        let rows: Vec<(String, MemorySummary)> = analyses
-            .iter()
-            .map(|a| (a.file.clone(), a.memory.clone()))
-            .collect();
-        text.push_str(&render_growth_table(&rows));
-    }
+    let text = leakgate_pipeline::analyze::render(&analyses, args.top);
     // Type names and file names come from the dump: terminal-safe.
     print!("{}", terminal_text(&text));
     Ok(Outcome::Pass)

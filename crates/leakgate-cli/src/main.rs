@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use leakgate_gate::escape::terminal_text;
-use leakgate_pipeline::Outcome;
+use leakgate_pipeline::{Outcome, error_text};
 
 #[derive(Parser)]
 #[command(name = "leakgate", version, about = "A memory-leak regression gate for .NET services", long_about = None)]
@@ -61,21 +61,6 @@ fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
     };
     print!("{text}");
     Ok(Outcome::Pass)
-}
-
-/// An error and each cause it does not already say (an I/O error's text
-/// appears once, not once per layer that wraps it).
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = c.source();
-    }
-    message
 }
 
 /// `error: MESSAGE` on stderr (see [`error_text`]), the prefix red on a

@@ -3,25 +3,24 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
 use console::style;
-use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::escape::terminal_text;
 use leakgate_gate::judge::Status;
-use leakgate_gate::report::{RunReport, annotations, console as view, to_json};
-use leakgate_gate::snapshot::SnapshotOutcome;
+use leakgate_gate::report::{RunReport, console as view, to_json};
+use leakgate_pipeline::error_text;
 use leakgate_pipeline::index::{RunEntry, RunIndex};
 use leakgate_pipeline::{Options, Outcome, run_scenario};
 use leakgate_runner::layout::write_atomic;
 use leakgate_scenario::Scenario;
 
+use crate::print_error;
 use crate::progress::Progress;
-use crate::{error_text, print_error};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -76,31 +75,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut entries = Vec::new();
     let mut names = BTreeSet::new();
     for path in &args.scenarios {
-        let run = load(path, &mut names, options.several)
-            .and_then(|scenario| run_one(&scenario, &args, &options));
+        let scenario = match options.several {
+            true => leakgate_pipeline::load_distinct(path, &mut names).map_err(anyhow::Error::msg),
+            false => leakgate_scenario::load(path).map_err(anyhow::Error::from),
+        };
+        let run = scenario.and_then(|scenario| run_one(&scenario, &args, &options));
         entries.push(match run {
             Ok(report) => {
-                let entry = RunEntry {
-                    scenario_file: path.display().to_string(),
-                    scenario: Some(report.scenario().to_string()),
-                    outcome: report.outcome,
-                    exit_code: report.exit_code,
-                    error: None,
-                    files: report.info.files.clone(),
-                };
+                let entry = RunEntry::of(path, &report);
                 reports.push(report);
                 entry
             }
             Err(e) => {
                 print_error(e.as_ref());
-                RunEntry {
-                    scenario_file: path.display().to_string(),
-                    scenario: None,
-                    outcome: Outcome::Error,
-                    exit_code: Outcome::Error.exit_code(),
-                    error: Some(error_text(e.as_ref())),
-                    files: None,
-                }
+                RunEntry::failed(path, error_text(e.as_ref()))
             }
         });
         if cancel.load(Ordering::SeqCst) {
@@ -124,28 +112,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     Ok(index.outcome)
 }
 
-/// Loads a scenario; with several sharing `--out`, each name must be its own.
-fn load(path: &Path, names: &mut BTreeSet<String>, several: bool) -> anyhow::Result<Scenario> {
-    let scenario = leakgate_scenario::load(path)?;
-    if several && !names.insert(scenario.name.clone()) {
-        anyhow::bail!(
-            "{}: another scenario of this run is also named {:?}; give each a distinct `name:` so their reports do not overwrite each other",
-            path.display(),
-            scenario.name
-        );
-    }
-    Ok(scenario)
-}
-
 fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Result<RunReport> {
-    let inspector = if scenario.sampling.dump.captures_heap() {
-        // Built before the run starts: never in the middle of one.
-        let built =
-            Inspector::ensure_built(None).context("the managed inspector is not available")?;
-        Some(built.with_cancel(options.cancel.clone()))
-    } else {
-        None
-    };
+    let inspector = leakgate_pipeline::inspector_for(scenario, &options.cancel)
+        .context("the managed inspector is not available")?;
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let mut progress = Progress::new(&scenario.name, scenario.sampling.count, interactive);
     let run = run_scenario(scenario, inspector.as_ref(), options, &mut |e| {
@@ -158,8 +127,7 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
     }
     let report = run.report;
     if args.github_annotations {
-        let file = workspace_relative(&scenario.file);
-        for line in annotations::render(&report, &file) {
+        for line in leakgate_pipeline::github_annotations(&report) {
             println!("{line}");
         }
     }
@@ -184,12 +152,6 @@ fn print_report(report: &RunReport, out_dir: &str, quiet: bool) {
             };
             println!("{styled}");
         }
-        if let Some(SnapshotOutcome::Differs { diff, .. }) = &report.snapshot {
-            println!(
-                "snapshot differs from the approved one:\n{}",
-                terminal_text(diff)
-            );
-        }
     }
     if report.outcome == Outcome::Error {
         eprintln!(
@@ -205,19 +167,4 @@ fn print_report(report: &RunReport, out_dir: &str, quiet: bool) {
         Outcome::Pass => style(word).green().bold(),
     };
     println!("{word}{rest}");
-}
-
-/// The scenario file as a workflow names it: relative to `GITHUB_WORKSPACE` when inside it.
-fn workspace_relative(file: &Path) -> String {
-    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    std::env::var_os("GITHUB_WORKSPACE")
-        .and_then(|w| {
-            absolute
-                .strip_prefix(std::path::absolute(w).ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or(absolute)
-        .display()
-        .to_string()
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use leakgate_gate::escape::terminal_text;
 use leakgate_gate::snapshot;
 
 use crate::Outcome;
@@ -17,75 +18,40 @@ pub struct PendingArgs {
     paths: Vec<PathBuf>,
 }
 
-/// The pending snapshots the arguments name, as `.snap.new` paths.
+/// The pending snapshots the arguments name; says so when there are none.
 fn pending(args: &PendingArgs) -> anyhow::Result<Vec<PathBuf>> {
-    let roots = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
-    let mut found = Vec::new();
-    for root in roots {
-        if root.is_dir() {
-            found.extend(
-                snapshot::pending(&root)
-                    .with_context(|| format!("cannot search {}", root.display()))?,
-            );
-            continue;
-        }
-        let new = pending_path(&root);
-        if !new.exists() {
-            bail!(
-                "no pending snapshot {} (run the scenario first)",
-                new.display()
-            );
-        }
-        found.push(new);
+    let found = snapshot::pending_named(&args.paths)?;
+    if found.is_empty() {
+        println!("no pending snapshots");
     }
-    found.sort();
-    found.dedup();
     Ok(found)
 }
 
-/// `x.snap.new` for `x`, `x.snap` or `x.snap.new`.
-fn pending_path(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    if s.ends_with(".snap") || s.ends_with(".snap.new") {
-        snapshot::pending_path(path)
-    } else {
-        PathBuf::from(format!("{s}.snap.new"))
-    }
+fn accept_one(p: &Path) -> anyhow::Result<()> {
+    let approved = snapshot::accept(p).with_context(|| format!("cannot accept {}", p.display()))?;
+    println!("accepted {}", approved.display());
+    Ok(())
+}
+
+fn reject_one(p: &Path) -> anyhow::Result<()> {
+    snapshot::reject(p).with_context(|| format!("cannot reject {}", p.display()))?;
+    println!("rejected {}", p.display());
+    Ok(())
 }
 
 pub fn accept(args: PendingArgs) -> anyhow::Result<Outcome> {
-    let pending = pending(&args)?;
-    if pending.is_empty() {
-        println!("no pending snapshots");
-    }
-    for p in pending {
-        let approved =
-            snapshot::accept(&p).with_context(|| format!("cannot accept {}", p.display()))?;
-        println!("accepted {}", approved.display());
-    }
+    pending(&args)?.iter().try_for_each(|p| accept_one(p))?;
     Ok(Outcome::Pass)
 }
 
 pub fn reject(args: PendingArgs) -> anyhow::Result<Outcome> {
-    let pending = pending(&args)?;
-    if pending.is_empty() {
-        println!("no pending snapshots");
-    }
-    for p in pending {
-        snapshot::reject(&p).with_context(|| format!("cannot reject {}", p.display()))?;
-        println!("rejected {}", p.display());
-    }
+    pending(&args)?.iter().try_for_each(|p| reject_one(p))?;
     Ok(Outcome::Pass)
 }
 
 pub fn review(args: PendingArgs) -> anyhow::Result<Outcome> {
     let pending = pending(&args)?;
     if pending.is_empty() {
-        println!("no pending snapshots");
         return Ok(Outcome::Pass);
     }
     if !std::io::stdin().is_terminal() {
@@ -103,10 +69,9 @@ pub fn review(args: PendingArgs) -> anyhow::Result<Outcome> {
             i + 1,
             pending.len()
         );
-        print!(
-            "{}",
-            snapshot::diff_pending(p).with_context(|| format!("cannot read {}", p.display()))?
-        );
+        let diff =
+            snapshot::diff_pending(p).with_context(|| format!("cannot read {}", p.display()))?;
+        print!("{}", terminal_text(&diff));
         loop {
             print!("  a accept   r reject   s skip > ");
             std::io::stdout().flush()?;
@@ -114,14 +79,8 @@ pub fn review(args: PendingArgs) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::Pass);
             };
             match answer.trim() {
-                "a" => {
-                    let approved = snapshot::accept(p)?;
-                    println!("accepted {}", approved.display());
-                }
-                "r" => {
-                    snapshot::reject(p)?;
-                    println!("rejected {}", p.display());
-                }
+                "a" => accept_one(p)?,
+                "r" => reject_one(p)?,
                 "s" => println!("skipped"),
                 _ => continue,
             }

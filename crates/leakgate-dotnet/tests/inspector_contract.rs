@@ -15,7 +15,7 @@ fn stat(method_table: u64, name: &str, count: u64, total_size: u64) -> TypeStat 
     }
 }
 
-/// The seed's `!finalizequeue`, shortened: a DynamicResolver leak under ordinary handles.
+/// A real-world `!finalizequeue` (a WinDbg leak investigation), shortened: a DynamicResolver leak under ordinary handles.
 fn seed_like_summary() -> ManagedSummary {
     ManagedSummary {
         schema_version: 1,

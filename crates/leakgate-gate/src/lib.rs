@@ -23,6 +23,8 @@ pub mod names;
 pub mod report;
 pub mod series;
 pub mod snapshot;
+/// Builders of sample series for tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trend;
 pub mod units;
@@ -30,4 +32,4 @@ pub mod units;
 pub use judge::{Check, JudgeOptions, Status, Verdict, judge};
 pub use report::RunReport;
 pub use series::SampleMetrics;
-pub use snapshot::{Snapshot, SnapshotOutcome};
+pub use snapshot::{Snapshot, SnapshotComparison};

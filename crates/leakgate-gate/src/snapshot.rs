@@ -7,7 +7,7 @@
 //! [`pending`] lists them. No hidden state: `git status` shows everything.
 //!
 //! ```
-//! use leakgate_gate::snapshot::{compare, Snapshot, SnapshotOutcome};
+//! use leakgate_gate::snapshot::{compare, Snapshot, SnapshotComparison};
 //!
 //! let approved = Snapshot::empty("checkout");
 //! let mut current = approved.clone();
@@ -16,7 +16,7 @@
 //!     rate: "~50/1k requests".into(),
 //! });
 //! match compare(Some(&approved), &current) {
-//!     SnapshotOutcome::Differs { new_growth, .. } => {
+//!     SnapshotComparison::Differs { new_growth, .. } => {
 //!         assert_eq!(new_growth[0].to_string(), "finalizable System.Reflection.Emit.DynamicResolver")
 //!     }
 //!     other => panic!("{other:?}"),
@@ -61,7 +61,7 @@ pub struct Entry {
 /// The result of comparing with the approved snapshot.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SnapshotOutcome {
+pub enum SnapshotComparison {
     Matches,
     /// No approved snapshot yet.
     Missing,
@@ -73,12 +73,12 @@ pub enum SnapshotOutcome {
     },
 }
 
-impl SnapshotOutcome {
+impl SnapshotComparison {
     /// New growth that fails the gate: finalizable types growing now that the
     /// approved snapshot does not list.
     pub fn new_finalizer_growth(&self) -> Vec<&SeriesKey> {
         match self {
-            SnapshotOutcome::Differs { new_growth, .. } => new_growth
+            SnapshotComparison::Differs { new_growth, .. } => new_growth
                 .iter()
                 .filter(|g| g.metric == Metric::Finalizable)
                 .collect(),
@@ -202,12 +202,12 @@ impl Snapshot {
 }
 
 /// Compares the current state with the approved one.
-pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotOutcome {
+pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotComparison {
     let Some(approved) = approved else {
-        return SnapshotOutcome::Missing;
+        return SnapshotComparison::Missing;
     };
     if approved == current {
-        return SnapshotOutcome::Matches;
+        return SnapshotComparison::Matches;
     }
     let (a, b) = (approved.to_yaml(), current.to_yaml());
     let diff = similar::TextDiff::from_lines(&a, &b)
@@ -221,26 +221,26 @@ pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotOutco
         .into_iter()
         .filter(|k| !known.contains(k))
         .collect();
-    SnapshotOutcome::Differs { diff, new_growth }
+    SnapshotComparison::Differs { diff, new_growth }
 }
 
 /// The gate's final status: new *finalizer* growth versus the approved
-/// snapshot fails even inside the budgets (DESIGN.md: the PR check fails on
+/// snapshot fails even inside the budgets (the pull-request check fails on
 /// new finalizer growth); new memory growth, a missing snapshot or any other
 /// change warns, so it gets reviewed — memory is judged by its budgets.
 ///
 /// With weak evidence (too few samples for the trend test) new growth only
 /// warns: the run's own note says trends cannot fail it.
-pub fn final_status(verdict: &Verdict, outcome: &SnapshotOutcome) -> Status {
+pub fn final_status(verdict: &Verdict, outcome: &SnapshotComparison) -> Status {
     let verdict_status = verdict.status;
     match outcome {
-        SnapshotOutcome::Matches => verdict_status,
-        o @ SnapshotOutcome::Differs { .. }
+        SnapshotComparison::Matches => verdict_status,
+        o @ SnapshotComparison::Differs { .. }
             if !o.new_finalizer_growth().is_empty() && !verdict.weak_evidence =>
         {
             Status::Fail
         }
-        SnapshotOutcome::Differs { .. } | SnapshotOutcome::Missing => {
+        SnapshotComparison::Differs { .. } | SnapshotComparison::Missing => {
             verdict_status.max(Status::Warn)
         }
     }
@@ -300,12 +300,12 @@ pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
 
 /// Compares `current` with the file at `snap`; writes `snap.new` when they
 /// differ (or no snapshot exists) and removes a stale one when they match.
-pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotOutcome, SnapshotError> {
+pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, SnapshotError> {
     let approved = load(snap)?;
     let outcome = compare(approved.as_ref(), current);
     let new = pending_path(snap);
     match outcome {
-        SnapshotOutcome::Matches => {
+        SnapshotComparison::Matches => {
             if new.exists() {
                 fs::remove_file(&new).map_err(io("remove", &new))?;
             }
@@ -339,6 +339,34 @@ pub fn reject(path: &Path) -> Result<(), SnapshotError> {
         return Err(SnapshotError::NoPending { path: new });
     }
     fs::remove_file(&new).map_err(io("remove", &new))
+}
+
+/// The pending snapshots `names` name, as `.snap.new` paths, sorted and
+/// without repeats: each a directory (searched), a snapshot name, or a
+/// `.snap` / `.snap.new` file; no name at all means the current directory.
+pub fn pending_named(names: &[PathBuf]) -> Result<Vec<PathBuf>, SnapshotError> {
+    let here = [PathBuf::from(".")];
+    let names = if names.is_empty() { &here[..] } else { names };
+    let mut found = Vec::new();
+    for name in names {
+        if name.is_dir() {
+            found.extend(pending(name)?);
+            continue;
+        }
+        let text = name.to_string_lossy();
+        let new = if text.ends_with(".snap") || text.ends_with(".snap.new") {
+            pending_path(name)
+        } else {
+            PathBuf::from(format!("{text}.snap.new"))
+        };
+        if !new.exists() {
+            return Err(SnapshotError::NoPending { path: new });
+        }
+        found.push(new);
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
 }
 
 /// Every `*.snap.new` under `dir`, sorted.
@@ -425,7 +453,7 @@ mod tests {
 
     #[test]
     fn with_weak_evidence_new_growth_only_warns() {
-        let outcome = SnapshotOutcome::Differs {
+        let outcome = SnapshotComparison::Differs {
             diff: String::new(),
             new_growth: vec![finalizable("X")],
         };
@@ -455,16 +483,16 @@ mod tests {
 
     #[test]
     fn final_status_rules() {
-        let differs = |new: &[&str]| SnapshotOutcome::Differs {
+        let differs = |new: &[&str]| SnapshotComparison::Differs {
             diff: String::new(),
             new_growth: new.iter().map(|t| finalizable(t)).collect(),
         };
         assert_eq!(
-            final_status(&verdict(Status::Pass, false), &SnapshotOutcome::Matches),
+            final_status(&verdict(Status::Pass, false), &SnapshotComparison::Matches),
             Status::Pass
         );
         assert_eq!(
-            final_status(&verdict(Status::Pass, false), &SnapshotOutcome::Missing),
+            final_status(&verdict(Status::Pass, false), &SnapshotComparison::Missing),
             Status::Warn
         );
         assert_eq!(
@@ -476,7 +504,7 @@ mod tests {
             Status::Fail
         );
         assert_eq!(
-            final_status(&verdict(Status::Fail, false), &SnapshotOutcome::Matches),
+            final_status(&verdict(Status::Fail, false), &SnapshotComparison::Matches),
             Status::Fail
         );
     }

@@ -3,7 +3,7 @@
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::snapshot::{
-    self, Snapshot, SnapshotOutcome, accept, check, final_status, pending, reject,
+    self, Snapshot, SnapshotComparison, accept, check, final_status, pending, reject,
 };
 use leakgate_gate::testing::{Samples, Shape, shape};
 use leakgate_scenario::TypeFilter;
@@ -79,9 +79,9 @@ fn pending_accept_reject_round_trip() {
     let leaky = run(0.0, 40.0, 1);
 
     // First run: no approved snapshot → .snap.new written, warn.
-    assert_eq!(check(&snap, &clean).unwrap(), SnapshotOutcome::Missing);
+    assert_eq!(check(&snap, &clean).unwrap(), SnapshotComparison::Missing);
     assert_eq!(
-        final_status(&verdict(Status::Pass), &SnapshotOutcome::Missing),
+        final_status(&verdict(Status::Pass), &SnapshotComparison::Missing),
         Status::Warn
     );
     assert_eq!(
@@ -93,12 +93,12 @@ fn pending_accept_reject_round_trip() {
     assert_eq!(snapshot::load(&snap).unwrap(), Some(clean.clone()));
 
     // Same state again: matches, nothing pending.
-    assert_eq!(check(&snap, &clean).unwrap(), SnapshotOutcome::Matches);
+    assert_eq!(check(&snap, &clean).unwrap(), SnapshotComparison::Matches);
     assert!(pending(dir.path()).unwrap().is_empty());
 
     // A finalizer leak appears: differs with new growth, fails.
     let outcome = check(&snap, &leaky).unwrap();
-    let SnapshotOutcome::Differs { diff, new_growth } = &outcome else {
+    let SnapshotComparison::Differs { diff, new_growth } = &outcome else {
         panic!("{outcome:?}")
     };
     let new_growth: Vec<String> = new_growth.iter().map(|k| k.to_string()).collect();
@@ -126,12 +126,12 @@ fn pending_accept_reject_round_trip() {
     // Accept (by the .snap.new path): the leak becomes the approved state.
     check(&snap, &leaky).unwrap();
     accept(&new).unwrap();
-    assert_eq!(check(&snap, &leaky).unwrap(), SnapshotOutcome::Matches);
+    assert_eq!(check(&snap, &leaky).unwrap(), SnapshotComparison::Matches);
 
     // The leak is fixed: differs without new growth → warn, for review.
     let outcome = check(&snap, &clean).unwrap();
     assert!(
-        matches!(&outcome, SnapshotOutcome::Differs { new_growth, .. } if new_growth.is_empty())
+        matches!(&outcome, SnapshotComparison::Differs { new_growth, .. } if new_growth.is_empty())
     );
     assert_eq!(final_status(&verdict(Status::Pass), &outcome), Status::Warn);
 

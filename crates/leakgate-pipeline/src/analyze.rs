@@ -1,11 +1,13 @@
-//! `leakgate analyze`: the seed's manual WinDbg workflow on dumps taken
+//! `leakgate analyze`: the manual WinDbg workflow (`!address -summary`, `!finalizequeue`) on dumps taken
 //! elsewhere, with the same analysis a run applies to its samples
 //! ([`leakgate_runner::analysis::analyse`]).
 
 use std::path::Path;
 
-use leakgate_dotnet::inspector::{Inspector, InspectorError, ManagedSummary};
-use leakgate_memory::{MemoryError, MemorySummary};
+use leakgate_dotnet::inspector::{
+    Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
+};
+use leakgate_memory::{MemoryError, MemorySummary, render_address_summary, render_growth_table};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -39,6 +41,34 @@ pub fn analyze(path: &Path, inspector: Option<&Inspector>) -> Result<DumpAnalysi
         memory: analysis.memory,
         managed: analysis.managed,
     })
+}
+
+/// The analyses as WinDbg would print them: `!address -summary` per dump,
+/// with the managed heap `!finalizequeue` and `!dumpheap -stat` (the `top`
+/// types), and a growth table across several dumps.
+pub fn render(analyses: &[DumpAnalysis], top: usize) -> String {
+    let mut text = String::new();
+    for a in analyses {
+        if analyses.len() > 1 {
+            text.push_str(&format!("==> {} <==\n", a.file));
+        }
+        text.push_str(&render_address_summary(&a.memory));
+        if let Some(m) = &a.managed {
+            text.push('\n');
+            text.push_str(&render_finalize_queue(m));
+            text.push('\n');
+            text.push_str(&render_heap_stat(m, top));
+        }
+        text.push('\n');
+    }
+    if analyses.len() > 1 {
+        let rows: Vec<(String, MemorySummary)> = analyses
+            .iter()
+            .map(|a| (a.file.clone(), a.memory.clone()))
+            .collect();
+        text.push_str(&render_growth_table(&rows));
+    }
+    text
 }
 
 /// The JSON Schema of `leakgate analyze --json` for one dump.

@@ -2,6 +2,9 @@
 //! each scenario's outcome and where its reports are, so a CI step (the
 //! GitHub Action) can publish them without knowing leakgate's layout.
 
+use std::path::Path;
+
+use leakgate_gate::report::RunReport;
 use leakgate_runner::layout::OutputFiles;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +34,33 @@ pub struct RunEntry {
     pub error: Option<String>,
     /// Where its reports are, when it has them.
     pub files: Option<OutputFiles>,
+}
+
+impl RunEntry {
+    /// A scenario that ran: its report says the rest.
+    pub fn of(scenario_file: &Path, report: &RunReport) -> RunEntry {
+        RunEntry {
+            scenario_file: scenario_file.display().to_string(),
+            scenario: Some(report.scenario().to_string()),
+            outcome: report.outcome,
+            exit_code: report.exit_code,
+            error: None,
+            files: report.info.files.clone(),
+        }
+    }
+
+    /// A scenario that could not start (it did not load, its output
+    /// directory was refused, ...).
+    pub fn failed(scenario_file: &Path, error: String) -> RunEntry {
+        RunEntry {
+            scenario_file: scenario_file.display().to_string(),
+            scenario: None,
+            outcome: Outcome::Error,
+            exit_code: Outcome::Error.exit_code(),
+            error: Some(error),
+            files: None,
+        }
+    }
 }
 
 impl RunIndex {

@@ -35,7 +35,7 @@ use std::sync::atomic::AtomicBool;
 
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::report::{RunInfo, RunReport};
-use leakgate_gate::snapshot::{self, Snapshot, SnapshotOutcome};
+use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
 use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
 use leakgate_runner::layout::{LayoutError, OutputLayout};
 use leakgate_runner::{Event, RunOptions};
@@ -80,6 +80,38 @@ pub enum PipelineError {
     },
     #[error("snapshot {path}: {message}")]
     Snapshot { path: PathBuf, message: String },
+}
+
+/// Loads a scenario for a run of several: each must have its own name, or
+/// their reports would overwrite each other under one `--out`.
+pub fn load_distinct(
+    path: &std::path::Path,
+    names: &mut std::collections::BTreeSet<String>,
+) -> Result<Scenario, String> {
+    let scenario = leakgate_scenario::load(path).map_err(|e| e.to_string())?;
+    if !names.insert(scenario.name.clone()) {
+        return Err(format!(
+            "{}: another scenario of this run is also named {:?}; give each a distinct `name:` so their reports do not overwrite each other",
+            path.display(),
+            scenario.name
+        ));
+    }
+    Ok(scenario)
+}
+
+/// The managed inspector a scenario needs (when its dumps hold the heap),
+/// built before the run starts — never in the middle of one — and stopped by
+/// `cancel`.
+pub fn inspector_for(
+    scenario: &Scenario,
+    cancel: &Arc<AtomicBool>,
+) -> Result<Option<Inspector>, leakgate_dotnet::inspector::InspectorError> {
+    if !scenario.sampling.dump.captures_heap() {
+        return Ok(None);
+    }
+    Ok(Some(
+        Inspector::ensure_built(None)?.with_cancel(cancel.clone()),
+    ))
 }
 
 /// Runs one scenario end to end and writes its reports. A run that could not
@@ -160,7 +192,7 @@ fn check_snapshot(
     verdict: &Verdict,
     record: bool,
     messages: &mut Vec<String>,
-) -> Result<Option<SnapshotOutcome>, PipelineError> {
+) -> Result<Option<SnapshotComparison>, PipelineError> {
     let path = layout.snapshot();
     let enabled = scenario.snapshot.enabled.unwrap_or_else(|| path.exists());
     if !enabled && !record {
@@ -175,10 +207,10 @@ fn check_snapshot(
         std::fs::write(path, current.to_yaml()).map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(layout.pending_snapshot());
         messages.push(format!("recorded the snapshot {}", path.display()));
-        return Ok(Some(SnapshotOutcome::Matches));
+        return Ok(Some(SnapshotComparison::Matches));
     }
     let outcome = snapshot::check(path, &current).map_err(|e| failed(e.to_string()))?;
-    if !matches!(outcome, SnapshotOutcome::Matches) {
+    if !matches!(outcome, SnapshotComparison::Matches) {
         messages.push(format!(
             "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
             layout.pending_snapshot().display(),
@@ -186,6 +218,39 @@ fn check_snapshot(
         ));
     }
     Ok(Some(outcome))
+}
+
+/// An error and each cause it does not already say (an I/O error's text
+/// appears once, not once per layer that wraps it).
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = c.source();
+    }
+    message
+}
+
+/// The run's GitHub annotations, on the scenario file as the workflow names
+/// it: relative to `GITHUB_WORKSPACE` when inside it.
+pub fn github_annotations(report: &RunReport) -> Vec<String> {
+    let file = std::path::Path::new(&report.info.scenario_file);
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let shown = std::env::var_os("GITHUB_WORKSPACE")
+        .and_then(|w| {
+            Some(
+                absolute
+                    .strip_prefix(std::path::absolute(w).ok()?)
+                    .ok()?
+                    .to_path_buf(),
+            )
+        })
+        .unwrap_or(absolute);
+    leakgate_gate::report::annotations::render(report, &shown.display().to_string())
 }
 
 fn now_rfc3339() -> String {

@@ -3,7 +3,7 @@
 //! (induced GC, dump, memory maps, analysis), then stops everything it started.
 //!
 //! Data flows one way: a [`leakgate_scenario::Scenario`] and an
-//! [`layout::OutputLayout`] in, a [`run::RunOutcome`] (the samples so far,
+//! [`layout::OutputLayout`] in, a [`run::RunRecord`] (the samples so far,
 //! load statistics, the process sampled, the failure if any) out. Judging the
 //! samples is the gate's business, not the runner's.
 //!
@@ -22,4 +22,4 @@ pub mod process;
 pub mod run;
 pub mod target;
 
-pub use run::{Event, Phase, RunFailure, RunOptions, RunOutcome, run};
+pub use run::{Event, Phase, RunFailure, RunOptions, RunRecord, run};

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use leakgate_runner::layout::OutputLayout;
-use leakgate_runner::{RunFailure, RunOptions, RunOutcome, run};
+use leakgate_runner::{RunFailure, RunOptions, RunRecord, run};
 
 /// A tiny HTTP service: python's http.server on `{port}`.
 const SERVICE: &str = r#"
@@ -29,7 +29,7 @@ sampling:
   gc_before_sample: false
 "#;
 
-fn run_yaml(dir: &Path, yaml: &str) -> RunOutcome {
+fn run_yaml(dir: &Path, yaml: &str) -> RunRecord {
     let path = dir.join("scenario.yaml");
     std::fs::write(&path, yaml).unwrap();
     let scenario = leakgate_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));

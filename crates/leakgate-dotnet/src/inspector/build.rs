@@ -99,8 +99,16 @@ impl Inspector {
             })?,
         };
         let dir = root.join(format!("inspector-{}", source_hash()));
-        if !dir.join(COMPLETE_MARKER).is_file() {
+        let marker = dir.join(COMPLETE_MARKER);
+        if marker.is_file() {
+            // Marks the build as in use, for the pruning below.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&marker)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        } else {
             build_into(dotnet, &root, &dir)?;
+            prune_old_builds(&root, &dir);
         }
         Ok(Inspector {
             timeout: DEFAULT_INSPECT_TIMEOUT,
@@ -222,6 +230,30 @@ fn build_into(dotnet: &Path, root: &Path, dir: &Path) -> Result<(), InspectorErr
             action: format!("moving the inspector build into {}", dir.display()),
             source: e,
         }),
+    }
+}
+
+/// Removes inspectors of earlier sources from the cache: only complete
+/// `inspector-<hash>` builds (leakgate's own, by their marker) that no run
+/// has touched for a week, so a concurrent older leakgate keeps its copy.
+fn prune_old_builds(root: &Path, current: &Path) {
+    const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("inspector-")
+            && path.join(COMPLETE_MARKER).is_file();
+        let unused = std::fs::metadata(path.join(COMPLETE_MARKER))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNUSED_FOR));
+        if ours && unused && path != current {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use super::RunReport;
 use crate::escape::{workflow_data, workflow_property};
 use crate::judge::Status;
-use crate::snapshot::SnapshotOutcome;
+use crate::snapshot::SnapshotComparison;
 
 /// One workflow command.
 fn command(level: &str, file: &str, line: Option<u64>, title: &str, message: &str) -> String {
@@ -50,7 +50,7 @@ pub fn render(report: &RunReport, file: &str) -> Vec<String> {
         ));
     }
     match &report.snapshot {
-        Some(o @ SnapshotOutcome::Differs { diff, .. }) => {
+        Some(o @ SnapshotComparison::Differs { diff, .. }) => {
             let new: Vec<String> = o
                 .new_finalizer_growth()
                 .iter()
@@ -78,7 +78,7 @@ pub fn render(report: &RunReport, file: &str) -> Vec<String> {
                 ));
             }
         }
-        Some(SnapshotOutcome::Missing) => out.push(command(
+        Some(SnapshotComparison::Missing) => out.push(command(
             "notice",
             file,
             None,

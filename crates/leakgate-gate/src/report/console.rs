@@ -10,6 +10,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use super::{RunReport, hidden_line, notable, p_cell, slope_cell};
 use crate::escape::terminal_line;
 use crate::judge::Status;
+use crate::snapshot::SnapshotComparison;
 use crate::units::{human, human_signed};
 
 /// Longest type name shown in a table cell, in characters.
@@ -111,6 +112,10 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     }
     if hidden > 0 {
         lines.push(Line::plain(hidden_line(hidden)));
+    }
+    if let Some(SnapshotComparison::Differs { diff, .. }) = &report.snapshot {
+        lines.push(Line::plain("snapshot differs from the approved one:"));
+        lines.extend(diff.lines().map(Line::plain));
     }
     lines
 }

@@ -11,7 +11,7 @@ use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCaseBuilder, Tes
 use super::{RunReport, p_cell, slope_cell};
 use crate::escape::xml_chars as x;
 use crate::judge::{Check, Status};
-use crate::snapshot::SnapshotOutcome;
+use crate::snapshot::SnapshotComparison;
 use crate::units::{human, human_signed};
 
 fn timestamp(s: &str) -> OffsetDateTime {
@@ -75,7 +75,9 @@ pub fn render(report: &RunReport) -> String {
     }
     if let Some(outcome) = &report.snapshot {
         let mut tc = match outcome {
-            SnapshotOutcome::Differs { diff, .. } if !outcome.new_finalizer_growth().is_empty() => {
+            SnapshotComparison::Differs { diff, .. }
+                if !outcome.new_finalizer_growth().is_empty() =>
+            {
                 let new: Vec<String> = outcome
                     .new_finalizer_growth()
                     .iter()
@@ -93,17 +95,17 @@ pub fn render(report: &RunReport) -> String {
                 tc.set_trace(&x(diff));
                 tc
             }
-            SnapshotOutcome::Differs { diff, .. } => {
+            SnapshotComparison::Differs { diff, .. } => {
                 let mut tc = TestCaseBuilder::success("snapshot", Duration::ZERO);
                 tc.set_system_out(&x(&format!("snapshot changed; review it\n{diff}")));
                 tc
             }
-            SnapshotOutcome::Missing => {
+            SnapshotComparison::Missing => {
                 let mut tc = TestCaseBuilder::success("snapshot", Duration::ZERO);
                 tc.set_system_out("no approved snapshot yet; review and accept the .snap.new");
                 tc
             }
-            SnapshotOutcome::Matches => TestCaseBuilder::success("snapshot", Duration::ZERO),
+            SnapshotComparison::Matches => TestCaseBuilder::success("snapshot", Duration::ZERO),
         };
         tc.set_classname(&classname);
         suite.add_testcase(tc.build());

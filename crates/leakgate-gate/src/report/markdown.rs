@@ -14,7 +14,7 @@ use super::{
 use crate::escape::{md_cell, md_code};
 use crate::judge::{Check, Status};
 use crate::series::{self, SampleMetrics};
-use crate::snapshot::SnapshotOutcome;
+use crate::snapshot::SnapshotComparison;
 use crate::units::{human, human_signed};
 
 fn badge(o: Outcome) -> &'static str {
@@ -196,14 +196,14 @@ fn checks_section(md: &mut String, checks: &[Check]) {
     }
 }
 
-fn snapshot_section(md: &mut String, o: &SnapshotOutcome) {
+fn snapshot_section(md: &mut String, o: &SnapshotComparison) {
     md.push_str("### Snapshot\n\n");
     match o {
-        SnapshotOutcome::Matches => md.push_str("Matches the approved snapshot.\n\n"),
-        SnapshotOutcome::Missing => md.push_str(
+        SnapshotComparison::Matches => md.push_str("Matches the approved snapshot.\n\n"),
+        SnapshotComparison::Missing => md.push_str(
             "No approved snapshot yet: review the `.snap.new` and run `leakgate accept`.\n\n",
         ),
-        SnapshotOutcome::Differs { diff, new_growth } => {
+        SnapshotComparison::Differs { diff, new_growth } => {
             if new_growth.is_empty() {
                 md.push_str("Differs from the approved snapshot (no new growth); review it.\n\n");
             } else {

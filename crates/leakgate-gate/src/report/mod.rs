@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::judge::{Check, Status, Verdict};
 use crate::names;
 use crate::series::{self, SampleMetrics, Series};
-use crate::snapshot::{SnapshotOutcome, final_status};
+use crate::snapshot::{SnapshotComparison, final_status};
 use crate::units::{human_signed, p_value};
 
 /// How a run ended, for people and for the exit code: the one policy.
@@ -130,7 +130,7 @@ pub struct RunReport {
     /// Absent when the run failed before two samples were taken.
     pub verdict: Option<Verdict>,
     /// Absent when the scenario keeps no snapshot or the run failed.
-    pub snapshot: Option<SnapshotOutcome>,
+    pub snapshot: Option<SnapshotComparison>,
     /// What went wrong besides the verdict (a chart that could not be written).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -142,7 +142,7 @@ impl RunReport {
         info: RunInfo,
         samples: Vec<SampleMetrics>,
         verdict: Verdict,
-        snapshot: Option<SnapshotOutcome>,
+        snapshot: Option<SnapshotComparison>,
     ) -> Self {
         let status = match &snapshot {
             Some(o) => final_status(&verdict, o),

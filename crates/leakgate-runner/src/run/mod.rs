@@ -126,9 +126,9 @@ pub enum RunFailure {
     Interrupted,
 }
 
-/// The outcome of a run: always the samples so far, plus the failure if any.
+/// What a run measured: always the samples so far, plus the failure if any.
 #[derive(Debug, Clone)]
-pub struct RunOutcome {
+pub struct RunRecord {
     pub samples: Vec<CapturedSample>,
     pub load: LoadSummary,
     /// The process the samples measured, once it was chosen.
@@ -154,7 +154,7 @@ pub fn run(
     scenario: &Scenario,
     options: &RunOptions,
     on_event: &mut dyn FnMut(Event),
-) -> RunOutcome {
+) -> RunRecord {
     let mut state = sampling::State::new(scenario, options);
     // Once Ctrl-C was pressed, whatever broke next (a dump cut short, say) is
     // the interruption's doing: report the interruption.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use leakgate_dotnet::ipc::DiagnosticsClient;
 use leakgate_scenario::{BuiltinLoad, Interval, LoadDriver as LoadSpec, Scenario};
 
-use super::{Event, Phase, RunFailure, RunOptions, RunOutcome, launch, persist};
+use super::{Event, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
 use crate::capture::{self, CapturedSample};
 use crate::load::{LoadDriver, LoadPlan, LoadSummary};
 use crate::probe;
@@ -125,8 +125,8 @@ impl<'a> State<'a> {
         }
     }
 
-    pub(super) fn into_outcome(self, failure: Option<RunFailure>) -> RunOutcome {
-        RunOutcome {
+    pub(super) fn into_outcome(self, failure: Option<RunFailure>) -> RunRecord {
+        RunRecord {
             samples: self.samples,
             load: self.load,
             sampled: self.sampled,
