@@ -1,6 +1,7 @@
 //! The retention paths of one type: a sample of its instances spread over the heap, their
 //! shortest paths grouped by signature (root and chain of types and fields), and each group's
-//! share scaled to all reachable instances.
+//! share scaled to all instances. Instances no root reaches are grouped by the chain from their
+//! outermost holder, under the root "no root found".
 //!
 //! ```
 //! use leakgate_heap::{HeapGraphBuilder, PathOptions, Root, ShortestPaths};
@@ -16,10 +17,10 @@
 //! b.add_object(0x9000, entry, 32); // garbage: no root reaches it
 //! b.add_root(Root::static_field("Cache", "items"), 0x1000);
 //! let graph = b.build()?;
-//! let paths = ShortestPaths::compute(&graph).type_paths("Entry", &PathOptions { sample: 4 });
-//! assert_eq!((paths.instances, paths.unreachable, paths.sampled), (11, 1, 4));
-//! assert_eq!(paths.groups.len(), 1);
-//! assert_eq!(paths.groups[0].estimated, 10); // 4 of 4 sampled, scaled to 10 reachable
+//! let paths = ShortestPaths::compute(&graph).type_paths("Entry", &PathOptions { sample: 5 });
+//! assert_eq!((paths.instances, paths.unreachable, paths.sampled), (11, 1, 5));
+//! assert_eq!(paths.groups.len(), 1); // the sample missed the one garbage entry
+//! assert_eq!(paths.groups[0].estimated, 11); // 5 of 5 sampled, scaled to 11 instances
 //! assert_eq!(paths.groups[0].path.to_string(), "static Cache.items → Entry[] → Entry");
 //! # Ok::<(), leakgate_heap::BuildError>(())
 //! ```
@@ -36,8 +37,8 @@ use crate::path::RetentionPath;
 /// How many instances of a type get their path traced.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
 pub struct PathOptions {
-    /// At most this many reachable instances, spread evenly over the heap in address order
-    /// (the first N would all be the oldest objects of one segment).
+    /// At most this many instances, spread evenly over the heap in address order (the first
+    /// N would all be the oldest objects of one segment).
     pub sample: usize,
 }
 
@@ -53,11 +54,12 @@ pub struct TypePaths {
     pub type_name: String,
     /// All instances in the heap, reachable or not.
     pub instances: u64,
-    /// Instances no root reaches: garbage the GC has not collected yet.
+    /// Instances no root reaches: garbage the GC has not collected yet, or held by a root
+    /// the source could not see. Their groups start at "no root found".
     pub unreachable: u64,
-    /// Reachable instances whose paths were traced.
+    /// Instances whose paths were traced.
     pub sampled: u64,
-    /// Most common first; the estimates add up to the reachable instances.
+    /// Most common first; the estimates add up to the instances.
     pub groups: Vec<PathGroup>,
 }
 
@@ -68,7 +70,7 @@ pub struct PathGroup {
     pub path: RetentionPath,
     /// Sampled instances on this path.
     pub sampled: u64,
-    /// This group's share of the sample, scaled to all reachable instances.
+    /// This group's share of the sample, scaled to all instances.
     pub estimated: u64,
     /// One instance on this path (the lowest sampled address), e.g. for `dotnet-dump`'s
     /// `gcroot`.
@@ -84,22 +86,16 @@ impl TypePaths {
 
 impl ShortestPaths<'_> {
     /// The grouped retention paths of the instances of `type_name` (all types of that name).
-    /// A type without instances, or whose instances no root reaches, has no groups.
+    /// A type without instances has no groups.
     pub fn type_paths(&self, type_name: &str, options: &PathOptions) -> TypePaths {
         let graph = self.graph();
         let instances = graph.instances_of(type_name);
-        let reachable: Vec<ObjectId> = instances
-            .iter()
-            .copied()
-            .filter(|&o| self.is_reachable(o))
-            .collect();
-        let sample = spread(&reachable, options.sample);
+        let unreachable = instances.iter().filter(|&&o| !self.is_reachable(o)).count();
+        let sample = spread(&instances, options.sample);
 
         let mut by_signature: BTreeMap<RetentionPath, (u64, u64)> = BTreeMap::new();
         for &object in &sample {
-            let Some(path) = self.path_to(object) else {
-                continue;
-            };
+            let path = self.explain(object);
             let address = graph.address(object);
             let entry = by_signature.entry(path.signature()).or_insert((0, address));
             entry.0 += 1;
@@ -116,12 +112,12 @@ impl ShortestPaths<'_> {
             .collect();
         // Most common first; equal counts keep the signatures' order (stable sort).
         groups.sort_by_key(|g| std::cmp::Reverse(g.sampled));
-        scale_to(&mut groups, reachable.len() as u64);
+        scale_to(&mut groups, instances.len() as u64);
 
         TypePaths {
             type_name: type_name.to_string(),
             instances: instances.len() as u64,
-            unreachable: (instances.len() - reachable.len()) as u64,
+            unreachable: unreachable as u64,
             sampled: sample.len() as u64,
             groups,
         }

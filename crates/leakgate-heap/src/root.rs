@@ -38,6 +38,11 @@ pub enum Root {
     DependentHandle,
     /// Any other root, with the source's own words for it.
     Other { label: String },
+    /// No root the source reported reaches the object: garbage not yet collected, or a root
+    /// the source could not see (a createdump `withheap` core can lack the memory of some GC
+    /// handles, and then neither ClrMD nor SOS lists them). The path starts at the outermost
+    /// holder that nothing reachable holds. Made by the search, never by a source.
+    NotFound,
 }
 
 impl Root {
@@ -69,6 +74,7 @@ impl Root {
             Root::Other { .. } => 4,
             Root::Stack { .. } => 5,
             Root::FinalizerQueue => 6,
+            Root::NotFound => 7,
         }
     }
 
@@ -107,6 +113,7 @@ impl fmt::Display for Root {
             Root::FinalizerQueue => f.write_str("finalizer queue"),
             Root::DependentHandle => f.write_str("dependent handle"),
             Root::Other { label } => f.write_str(label),
+            Root::NotFound => f.write_str("no root found"),
         }
     }
 }

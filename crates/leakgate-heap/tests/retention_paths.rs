@@ -156,12 +156,47 @@ fn unreachable_objects_have_no_path_and_are_counted_apart() {
     let paths = type_paths(&graph, "Entry", 100);
     assert_eq!(
         (paths.instances, paths.unreachable, paths.sampled),
-        (5, 3, 2)
+        (5, 3, 5)
     );
     assert_eq!(
         group_lines(&paths),
-        vec!["2 × pinned handle → Entry[] → Entry"]
+        vec![
+            "3 × no root found → Entry",
+            "2 × pinned handle → Entry[] → Entry"
+        ]
     );
+}
+
+#[test]
+fn a_leak_whose_root_is_missing_still_shows_its_holders() {
+    // A list held by a handle the source did not report (a withheap core can lack handle
+    // memory): the chain starts at the list, the outermost object nothing else holds.
+    let mut heap = TestHeap::new();
+    let list = heap.object("List<Session>");
+    let array = heap.object("Session[]");
+    heap.field(list, "_items", array);
+    for session in heap.objects("Session", 4) {
+        heap.element(array, session);
+    }
+    // An unrooted cycle has no outermost holder: it starts at its lowest address.
+    let a = heap.object("Ring");
+    let b = heap.object("Ring");
+    heap.field(a, "next", b);
+    heap.field(b, "next", a);
+    let graph = heap.build();
+    let paths = type_paths(&graph, "Session", 100);
+    assert_eq!(paths.unreachable, 4);
+    assert_eq!(
+        group_lines(&paths),
+        vec!["4 × no root found → List<Session>._items → Session[] → Session"]
+    );
+    let search = ShortestPaths::compute(&graph);
+    let second = graph.find(b.address).unwrap();
+    assert_eq!(
+        search.orphan_path_to(second).unwrap().to_string(),
+        "no root found → Ring.next → Ring"
+    );
+    assert_eq!(search.reachable_count(), 0);
 }
 
 #[test]
@@ -186,7 +221,7 @@ fn a_chain_of_100_000_objects_is_searched_without_recursion() {
 }
 
 #[test]
-fn a_type_without_instances_or_without_roots_has_no_groups() {
+fn a_type_without_instances_has_no_groups_and_one_without_roots_no_path() {
     let mut heap = TestHeap::new();
     heap.objects("Orphan", 4);
     let graph = heap.build();
@@ -195,7 +230,10 @@ fn a_type_without_instances_or_without_roots_has_no_groups() {
     assert!(none.groups.is_empty());
     let orphans = type_paths(&graph, "Orphan", 100);
     assert_eq!((orphans.instances, orphans.unreachable), (4, 4));
-    assert!(orphans.groups.is_empty());
+    let search = ShortestPaths::compute(&graph);
+    assert!(graph.objects().all(|o| search.path_to(o).is_none()));
+    // No path from a root; each is its own outermost holder.
+    assert_eq!(group_lines(&orphans), vec!["4 × no root found → Orphan"]);
 }
 
 #[test]
