@@ -23,6 +23,11 @@ pub struct AnalyzeArgs {
     /// runtime version not installed here.
     #[arg(long, requires = "managed")]
     dac: Option<PathBuf>,
+    /// With --managed: why the objects of TYPE (a full type name, as
+    /// `!dumpheap -stat` prints it) are alive, like `!gcroot` for all of
+    /// them; with several dumps, the path that grew from the first to the last.
+    #[arg(long = "paths", value_name = "TYPE", requires = "managed")]
+    paths: Vec<String>,
     /// How many heap types to list with --managed.
     #[arg(long, default_value_t = 20)]
     top: usize,
@@ -44,7 +49,7 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
     };
     let mut analyses = Vec::new();
     for path in &args.dumps {
-        analyses.push(analyze_file(path, inspector.as_ref())?);
+        analyses.push(analyze_file(path, inspector.as_ref(), &args.paths)?);
     }
     if args.json {
         let json = match analyses.as_slice() {

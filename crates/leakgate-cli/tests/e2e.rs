@@ -46,6 +46,13 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
                 .any(|c| c["type_name"] == "System.Reflection.Emit.DynamicResolver"),
             "attempt {attempt}: DynamicResolver is named as growing: {failing:#?}"
         );
+        // Why: the delegates kept in the service's list (a local of Main, or its field).
+        let (_, chain) = grown_path(&report, "System.Reflection.Emit.DynamicResolver");
+        assert!(
+            chain.contains("List<System.Func<System.Int32, System.Int32>>")
+                && chain.ends_with("DynamicMethod → System.Reflection.Emit.DynamicResolver"),
+            "attempt {attempt}: {chain}"
+        );
         // The count agrees with the service's own ground truth at the same moment
         // (the load is paused while a sample is taken). ASP.NET itself emits a
         // few dozen dynamic methods (route delegates, DI), hence the small slack.
@@ -263,4 +270,78 @@ fn a_type_name_of_hundreds_of_characters_fails_with_a_full_report() {
     assert!(out.path().join("junit.xml").is_file());
     // The console shortens it, whole reports keep it.
     assert!(run.output.contains("FinalizableHolder<"), "{}", run.output);
+}
+
+/// The path that grew, in the report: the top group's root and chain.
+fn grown_path(report: &serde_json::Value, type_name: &str) -> (String, String) {
+    let growth = report["retention"]
+        .as_array()
+        .expect("retention paths in the report")
+        .iter()
+        .find(|g| g["type_name"] == type_name)
+        .unwrap_or_else(|| panic!("no retention for {type_name}: {report}"));
+    let top = &growth["groups"][0];
+    assert!(
+        top["growth"].as_i64().unwrap() >= growth["growth"].as_i64().unwrap() * 8 / 10,
+        "the top group explains most of the growth: {growth}"
+    );
+    let path = &top["path"];
+    let chain: Vec<String> = path["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type_name"].as_str().unwrap().to_string())
+        .collect();
+    (path["root"].to_string(), chain.join(" → "))
+}
+
+#[test]
+fn each_leak_is_named_by_the_root_that_holds_it() {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let run = leakgate_run(
+        &scenario("retained-by-roots"),
+        out.path(),
+        &["--keep-dumps"],
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+    let report = read_report(out.path());
+    let (root, chain) = grown_path(&report, "StaticHeldEntry");
+    assert!(
+        root.contains("LeakRegistry") && root.contains("Entries"),
+        "a static field: {root}"
+    );
+    assert!(chain.contains("List<StaticHeldEntry>"), "{chain}");
+    // The runtime's DAC does not always list every GC handle (dotnet/runtime#124872):
+    // then the chain still shows, from "no root found".
+    let (root, chain) = grown_path(&report, "HandleHeldSession");
+    assert!(
+        root.contains("strong_handle") || root.contains("not_found"),
+        "a handle: {root}"
+    );
+    assert!(chain.contains("List<HandleHeldSession>"), "{chain}");
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("### Why it is alive"), "{summary}");
+    assert!(summary.contains("static LeakRegistry.Entries"), "{summary}");
+    assert!(run.output.contains("why StaticHeldEntry"), "{}", run.output);
+
+    // The same question of dumps taken elsewhere: `analyze --managed --paths`, like !gcroot.
+    let dumps = out.path().join("dumps");
+    let analyze = std::process::Command::new(env!("CARGO_BIN_EXE_leakgate"))
+        .args(["analyze", "--managed", "--paths", "StaticHeldEntry"])
+        .arg(dumps.join("sample-01.dump"))
+        .arg(dumps.join("sample-04.dump"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&analyze.stdout);
+    assert_eq!(analyze.status.code(), Some(0), "{text}");
+    assert!(text.contains("Why StaticHeldEntry is alive"), "{text}");
+    let grown = text
+        .lines()
+        .find(|l| l.starts_with("StaticHeldEntry: +"))
+        .unwrap_or_else(|| panic!("the path that grew: {text}"));
+    assert!(
+        grown.contains("through static LeakRegistry.Entries"),
+        "{grown}"
+    );
 }

@@ -8,7 +8,7 @@ public static class Inspection
 {
     private const int SchemaVersion = 1;
 
-    public static void Run(string dumpPath, string? dacPath, Utf8JsonWriter json)
+    public static void Run(string dumpPath, string? dacPath, Utf8JsonWriter json, string? heapGraphPath = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var sinceProcessStart = DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
@@ -35,17 +35,32 @@ public static class Inspection
         }
 
         Phase("open");
+        using var graph = heapGraphPath is null ? null : new HeapGraphWriter(heapGraphPath, runtime);
+        if (graph is not null)
+        {
+            Phase("handles");
+        }
 
         json.WriteStartObject();
         json.WriteNumber("schema_version", SchemaVersion);
         json.WriteString("runtime_version", RuntimeVersion(clr));
         WriteFinalization(heap, json);
         Phase("finalization");
-        WriteTypes(json, "heap_types", heap.EnumerateObjects());
-        Phase("heap");
+        // One walk of the heap for both: the per-type statistics and, when asked, the graph.
+        var objects = heap.EnumerateObjects();
+        WriteTypes(json, "heap_types", graph?.WriteObjects(objects) ?? objects);
+        Phase(graph is null ? "heap" : "heap+graph");
         WriteSegments(heap, json);
         json.WriteEndObject();
         Phase("segments");
+        if (graph is not null)
+        {
+            graph.WriteRoots(runtime);
+            graph.Finish();
+            Phase("roots");
+            var (objectCount, references, roots) = graph.Counts;
+            phases.Add($"graph={objectCount}objects/{references}references/{roots}roots");
+        }
         // Phase timings on stderr (ignored by leakgate on success): where an inspection's time goes.
         Console.Error.WriteLine($"leakgate-inspector timings: {string.Join(" ", phases)}");
     }

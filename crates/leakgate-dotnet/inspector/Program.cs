@@ -1,7 +1,9 @@
-// leakgate inspector: `LeakgateInspector <dump> [--dac <libmscordaccore.so|mscordaccore.dll>]`.
+// leakgate inspector: `LeakgateInspector <dump> [--dac <libmscordaccore.so|mscordaccore.dll>] [--heap-graph <file>]`.
 // Prints exactly one JSON document on stdout: the managed summary (schema_version 1), or
 // {"error": {"kind": "...", "message": "..."}} with a non-zero exit code. The Rust side
 // (crates/leakgate-dotnet/src/inspector.rs) owns the contract; keep the two in step.
+// With --heap-graph it also writes the heap as a graph (objects, references, roots) to <file>,
+// in the binary format described in HeapGraphWriter.cs, during the same heap walk.
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Leakgate.Inspector;
@@ -10,11 +12,17 @@ const int ExitError = 2;
 
 string? dump = null;
 string? dac = Environment.GetEnvironmentVariable("LEAKGATE_DAC_PATH");
+string? heapGraph = null;
+const string Usage = "usage: LeakgateInspector <dump> [--dac <path>] [--heap-graph <file>]";
 for (var i = 0; i < args.Length; i++)
 {
     if (args[i] == "--dac" && i + 1 < args.Length)
     {
         dac = args[++i];
+    }
+    else if (args[i] == "--heap-graph" && i + 1 < args.Length)
+    {
+        heapGraph = args[++i];
     }
     else if (dump is null && !args[i].StartsWith("--"))
     {
@@ -22,12 +30,12 @@ for (var i = 0; i < args.Length; i++)
     }
     else
     {
-        return Fail(new InspectorException("usage", $"unexpected argument '{args[i]}'; usage: LeakgateInspector <dump> [--dac <path>]"));
+        return Fail(new InspectorException("usage", $"unexpected argument '{args[i]}'; {Usage}"));
     }
 }
 if (dump is null)
 {
-    return Fail(new InspectorException("usage", "usage: LeakgateInspector <dump> [--dac <path>]"));
+    return Fail(new InspectorException("usage", Usage));
 }
 if (string.IsNullOrEmpty(dac))
 {
@@ -41,7 +49,7 @@ try
     var buffer = new MemoryStream();
     using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
     {
-        Inspection.Run(dump, dac, json);
+        Inspection.Run(dump, dac, json, heapGraph);
     }
     buffer.WriteByte((byte)'\n');
     using var stdout = Console.OpenStandardOutput();

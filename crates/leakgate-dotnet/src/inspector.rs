@@ -12,16 +12,23 @@
 //! ```
 //!
 //! Layers: `summary` is the JSON contract (types and schema), `build` finds or builds the
-//! program, `run` executes it and maps its error objects, `render` prints SOS-style tables.
+//! program, `run` executes it and maps its error objects, `render` prints SOS-style tables,
+//! `graph_file` reads the heap graph it writes with `--heap-graph`, and `paths` turns a dump
+//! into retention paths (see [`Inspector::retention_paths`]).
 
 mod build;
 mod error;
+mod graph_file;
+mod paths;
 mod render;
 mod run;
 mod summary;
 
 pub use build::{DOTNET_ENV, Inspector, source_hash};
 pub use error::InspectorError;
+pub use graph_file::{
+    HEAP_GRAPH_FORMAT_VERSION, HeapGraphFileError, parse_heap_graph, read_heap_graph,
+};
 pub use render::{render_finalize_queue, render_heap_stat};
 pub use summary::{
     AddressRange, ErrorBody, GcSegment, GenerationCount, InspectorOutput, ManagedSummary,

@@ -7,6 +7,7 @@ use leakgate_gate::report::{
 };
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
+use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
 use leakgate_runner::load::LoadSummary;
 use leakgate_runner::target::SampledProcess;
 use leakgate_scenario::budget::Budget;
@@ -42,6 +43,37 @@ fn budgets() -> Vec<BudgetRule> {
         .enumerate()
         .map(|(i, b)| BudgetRule::new(b, 20 + 4 * i as u64, 5).unwrap())
         .collect()
+}
+
+/// DynamicResolvers held by a kept list: +1500 of +1500 through the list.
+fn resolver_paths() -> PathGrowth {
+    let kept = RetentionPath {
+        root: Root::static_field("Checkout.Program", "keptDelegates"),
+        steps: vec![
+            PathStep::new(
+                "System.Collections.Generic.List<System.Func<System.Int32, System.Int32>>",
+                None,
+            ),
+            PathStep::new("System.Func<System.Int32, System.Int32>[]", Some("_items")),
+            PathStep::new("System.Func<System.Int32, System.Int32>", None),
+            PathStep::new("System.Reflection.Emit.DynamicMethod", Some("_methodBase")),
+            PathStep::new("System.Reflection.Emit.DynamicResolver", Some("_resolver")),
+        ],
+    };
+    let group = |path: &RetentionPath, estimated| PathGroup {
+        path: path.clone(),
+        sampled: 100,
+        estimated,
+        example_address: 0x7f00_0000_1000,
+    };
+    let paths = |n| TypePaths {
+        type_name: "System.Reflection.Emit.DynamicResolver".into(),
+        instances: n,
+        unreachable: 0,
+        sampled: 100,
+        groups: vec![group(&kept, n)],
+    };
+    PathGrowth::between(&paths(20), &paths(1520))
 }
 
 fn info() -> RunInfo {
@@ -93,7 +125,9 @@ pub fn failing() -> RunReport {
     );
     let current = Snapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
-    RunReport::judged(info(), samples, verdict, Some(outcome))
+    let mut report = RunReport::judged(info(), samples, verdict, Some(outcome));
+    report.retention = vec![resolver_paths()];
+    report
 }
 
 /// No leak: values wobble, the snapshot matches.

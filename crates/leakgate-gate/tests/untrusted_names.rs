@@ -10,6 +10,7 @@ use leakgate_gate::report::{
     RunInfo, RunReport, annotations, chart_file_name, charts, console, junit, markdown,
 };
 use leakgate_gate::testing::Samples;
+use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
 use leakgate_scenario::budget::Budget;
 use leakgate_scenario::{BudgetRule, TypeFilter};
 use proptest::prelude::*;
@@ -34,7 +35,26 @@ fn report(name: &str, other: &str) -> RunReport {
     );
     let mut info = RunInfo::new(name);
     info.budget_lines = vec![7];
-    RunReport::judged(info, samples, verdict, None)
+    let mut report = RunReport::judged(info, samples, verdict, None);
+    // Why it is alive, with the name as the type, the root and a field.
+    let path = RetentionPath {
+        root: Root::static_field(name, name),
+        steps: vec![PathStep::new(name, None), PathStep::new(name, Some(name))],
+    };
+    let paths = |n| TypePaths {
+        type_name: name.to_string(),
+        instances: n,
+        unreachable: 0,
+        sampled: n,
+        groups: vec![PathGroup {
+            path: path.clone(),
+            sampled: n,
+            estimated: n,
+            example_address: 0x10,
+        }],
+    };
+    report.retention = vec![PathGrowth::between(&paths(10), &paths(510))];
+    report
 }
 
 /// Cells of a Markdown table row: `|` not escaped by a backslash.
@@ -87,6 +107,19 @@ fn check_outputs(name: &str) {
         md.lines().filter(|l| l.starts_with("## ")).count() == 1,
         "nothing starts a new section:\n{md}"
     );
+    let sections: Vec<&str> = md.lines().filter(|l| l.starts_with("### ")).collect();
+    assert_eq!(
+        sections,
+        [
+            "### Checks",
+            "### Why it is alive",
+            "### Top growing finalizable types",
+            "### Notes"
+        ],
+        "no name starts a section of its own:\n{md}"
+    );
+    let fences = md.lines().filter(|l| l.starts_with("```")).count();
+    assert!(fences % 2 == 0, "code blocks are closed:\n{md}");
 
     for line in console::render(&r) {
         let t = &line.text;

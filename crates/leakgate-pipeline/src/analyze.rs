@@ -7,6 +7,7 @@ use std::path::Path;
 use leakgate_dotnet::inspector::{
     Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
+use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
 use leakgate_memory::{MemoryError, MemorySummary, render_address_summary, render_growth_table};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -19,6 +20,10 @@ pub struct DumpAnalysis {
     pub memory: MemorySummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedSummary>,
+    /// With `--paths TYPE`: why the instances of each type are alive, like
+    /// SOS `!gcroot` for all of them at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<TypePaths>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,20 +32,64 @@ pub enum AnalyzeError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Managed(#[from] InspectorError),
+    #[error(transparent)]
+    Graph(#[from] leakgate_dotnet::inspector::HeapGraphFileError),
+    #[error("cannot make a place for the heap graph: {0}")]
+    Temp(std::io::Error),
 }
 
 /// Regions of `path` (a dump, or saved maps/smaps), and its managed heap
-/// when an `inspector` is given and `path` is a dump.
-pub fn analyze(path: &Path, inspector: Option<&Inspector>) -> Result<DumpAnalysis, AnalyzeError> {
+/// when an `inspector` is given and `path` is a dump; with `path_types`, the
+/// retention paths of those types (read in the same walk of the heap).
+pub fn analyze(
+    path: &Path,
+    inspector: Option<&Inspector>,
+    path_types: &[String],
+) -> Result<DumpAnalysis, AnalyzeError> {
     let regions = leakgate_memory::read_regions(path)?;
     let is_dump = regions.source != leakgate_memory::SourceKind::ProcMaps;
-    let analysis =
-        leakgate_runner::analysis::analyse(regions, Some(path).filter(|_| is_dump), inspector)?;
+    let dump = Some(path).filter(|_| is_dump);
+    let graph_dir = match (&dump, path_types.is_empty()) {
+        (Some(_), false) => Some(tempfile::tempdir().map_err(AnalyzeError::Temp)?),
+        _ => None,
+    };
+    let graph = graph_dir.as_ref().map(|d| d.path().join("heap.graph"));
+    let analysis = leakgate_runner::analysis::analyse(regions, dump, inspector, graph.as_deref())?;
+    let paths = match &graph {
+        Some(file) if inspector.is_some() => {
+            let graph = leakgate_dotnet::inspector::read_heap_graph(file)?;
+            let shortest = ShortestPaths::compute(&graph);
+            path_types
+                .iter()
+                .map(|t| shortest.type_paths(t, &PathOptions::default()))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(DumpAnalysis {
         file: path.display().to_string(),
         memory: analysis.memory,
         managed: analysis.managed,
+        paths,
     })
+}
+
+/// `!gcroot` for a whole type: its groups of retention paths, most common first.
+fn render_paths(text: &mut String, paths: &TypePaths) {
+    text.push_str(&format!(
+        "--- Why {} is alive: {} instances ({} unreachable), {} traced ---\n",
+        paths.type_name, paths.instances, paths.unreachable, paths.sampled
+    ));
+    for group in &paths.groups {
+        for (i, line) in group.path.chain().iter().enumerate() {
+            let count = if i == 0 {
+                format!("{:>9}", group.estimated)
+            } else {
+                " ".repeat(9)
+            };
+            text.push_str(&format!("{count}  {line}\n"));
+        }
+    }
 }
 
 /// The analyses as WinDbg would print them: `!address -summary` per dump,
@@ -59,14 +108,22 @@ pub fn render(analyses: &[DumpAnalysis], top: usize) -> String {
             text.push('\n');
             text.push_str(&render_heap_stat(m, top));
         }
+        for paths in &a.paths {
+            text.push('\n');
+            render_paths(&mut text, paths);
+        }
         text.push('\n');
     }
-    if analyses.len() > 1 {
+    if let [first, .., last] = analyses {
         let rows: Vec<(String, MemorySummary)> = analyses
             .iter()
             .map(|a| (a.file.clone(), a.memory.clone()))
             .collect();
         text.push_str(&render_growth_table(&rows));
+        // The path that grew, from the first dump to the last.
+        for (before, after) in first.paths.iter().zip(&last.paths) {
+            text.push_str(&format!("\n{}\n", PathGrowth::between(before, after)));
+        }
     }
     text
 }

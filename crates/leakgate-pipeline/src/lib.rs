@@ -27,6 +27,7 @@
 
 pub mod analyze;
 pub mod index;
+pub mod retention;
 mod write;
 
 use std::path::PathBuf;
@@ -173,15 +174,35 @@ pub fn run_scenario(
         None => {
             let snapshot =
                 check_snapshot(&scenario, &layout, &verdict, options.record, &mut messages)?;
-            RunReport::judged(info, samples, verdict, snapshot)
+            let mut report = RunReport::judged(info, samples, verdict, snapshot);
+            explain(&mut report, &outcome.heap_graphs);
+            report
         }
     };
+    // Graphs hold type names and sizes, no values; still, kept only with the dumps.
+    if !scenario.sampling.keep_dumps {
+        for (_, graph) in &outcome.heap_graphs {
+            let _ = std::fs::remove_file(graph);
+        }
+    }
     let report = write::reports(report, &layout)?;
     Ok(ScenarioRun {
         report,
         layout,
         messages,
     })
+}
+
+/// Adds why what grew is alive (see [`retention`]); a note when it cannot.
+fn explain(report: &mut RunReport, graphs: &[(usize, PathBuf)]) {
+    let Some(verdict) = &report.verdict else {
+        return;
+    };
+    let types = retention::targets(verdict, report.judged_samples());
+    match retention::path_growth(&types, graphs, verdict.judged_from) {
+        Ok(growth) => report.retention = growth,
+        Err(note) => report.notes.push(note),
+    }
 }
 
 /// Compares with the approved snapshot when the scenario keeps one (a

@@ -18,13 +18,19 @@ pub struct Analysis {
 
 /// Summarises `regions`; with a `dump` and an `inspector`, reads the managed
 /// heap too and moves the GC's committed ranges from Unknown to GC heap.
+/// With `heap_graph`, the same walk of the heap writes its graph there (for
+/// retention paths).
 pub fn analyse(
     mut regions: RegionMap,
     dump: Option<&Path>,
     inspector: Option<&Inspector>,
+    heap_graph: Option<&Path>,
 ) -> Result<Analysis, InspectorError> {
-    let managed = match (dump, inspector) {
-        (Some(dump), Some(inspector)) => Some(inspector.inspect(dump)?),
+    let managed = match (dump, inspector, heap_graph) {
+        (Some(dump), Some(inspector), Some(graph)) => {
+            Some(inspector.inspect_with_heap_graph(dump, graph)?)
+        }
+        (Some(dump), Some(inspector), None) => Some(inspector.inspect(dump)?),
         _ => None,
     };
     if let Some(m) = &managed {

@@ -124,12 +124,13 @@ pub fn take(
 pub fn analyse(
     raw: &Raw,
     inspector: Option<&Inspector>,
+    heap_graph: Option<&Path>,
 ) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
     let t = Instant::now();
     let regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(|e| CaptureError::Maps(e.to_string()))?;
     let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
-    let analysis = crate::analysis::analyse(regions, dump, inspector)
+    let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph)
         .map_err(|e| CaptureError::Inspect(e.to_string()))?;
     Ok((analysis.memory, analysis.managed, ms(t)))
 }

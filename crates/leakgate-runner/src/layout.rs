@@ -153,7 +153,9 @@ impl OutputLayout {
                         .iter()
                         .any(|e| name.ends_with(e))
             }
-            _ => name.starts_with("sample-") && name.ends_with(".dump"),
+            _ => {
+                name.starts_with("sample-") && [".dump", ".graph"].iter().any(|e| name.ends_with(e))
+            }
         };
         for dir in [CHARTS, SAMPLES, DUMPS] {
             let path = self.root.join(dir);
@@ -207,6 +209,11 @@ impl OutputLayout {
     }
     pub fn dump(&self, index: usize) -> PathBuf {
         self.dumps().join(format!("sample-{index:02}.dump"))
+    }
+    /// The heap graph of a sample (types, field names, sizes, addresses; no
+    /// values), beside its dump: for retention paths.
+    pub fn heap_graph(&self, index: usize) -> PathBuf {
+        self.dumps().join(format!("sample-{index:02}.graph"))
     }
     /// `service.log`, `build.log`, `load.log`.
     pub fn log(&self, label: &str) -> PathBuf {

@@ -26,6 +26,10 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("DumpCheck.cs", include_str!("../../inspector/DumpCheck.cs")),
     (
+        "HeapGraphWriter.cs",
+        include_str!("../../inspector/HeapGraphWriter.cs"),
+    ),
+    (
         "InspectorException.cs",
         include_str!("../../inspector/InspectorException.cs"),
     ),

@@ -36,6 +36,10 @@ pub enum InspectorError {
     #[error("the managed inspector broke its JSON contract on {dump}: {message}")]
     BadOutput { dump: PathBuf, message: String },
 
+    /// The heap graph (`--heap-graph`) could not be written or read back.
+    #[error("the heap graph of the dump is unusable: {0}")]
+    HeapGraph(#[from] super::HeapGraphFileError),
+
     #[error("{action}: {source}")]
     Io {
         action: String,

@@ -9,6 +9,25 @@ impl Inspector {
     /// Reads the managed heap of `dump` (an ELF core from createdump, or a Windows minidump
     /// with heap memory). Blocks until the inspector exits.
     pub fn inspect(&self, dump: &Path) -> Result<ManagedSummary, InspectorError> {
+        self.run(dump, None)
+    }
+
+    /// [`Inspector::inspect`], and in the same walk of the heap the heap graph written to
+    /// `graph_file` (read it with [`super::read_heap_graph`]). The graph holds no field
+    /// values, only types, field names, sizes and addresses: it can be kept when the dump is not.
+    pub fn inspect_with_heap_graph(
+        &self,
+        dump: &Path,
+        graph_file: &Path,
+    ) -> Result<ManagedSummary, InspectorError> {
+        self.run(dump, Some(graph_file))
+    }
+
+    fn run(
+        &self,
+        dump: &Path,
+        graph_file: Option<&Path>,
+    ) -> Result<ManagedSummary, InspectorError> {
         let mut args = vec![
             self.dll.clone().into_os_string(),
             dump.as_os_str().to_owned(),
@@ -16,6 +35,10 @@ impl Inspector {
         if let Some(dac) = &self.dac {
             args.push("--dac".into());
             args.push(dac.clone().into_os_string());
+        }
+        if let Some(graph_file) = graph_file {
+            args.push("--heap-graph".into());
+            args.push(graph_file.as_os_str().to_owned());
         }
         // An OsStr, not a Path: duct runs a Path as a file path, a name through PATH.
         let expression = duct::cmd(self.dotnet.as_os_str(), args)
@@ -82,7 +105,7 @@ impl Inspector {
         };
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        parse_output(dump, &stdout, output.status.success(), &stderr)
+        parse_output(dump, graph_file, &stdout, output.status.success(), &stderr)
     }
 }
 
@@ -90,6 +113,7 @@ impl Inspector {
 /// a missing field, a newer schema) is `BadOutput` with enough text to see why.
 pub(super) fn parse_output(
     dump: &Path,
+    graph_file: Option<&Path>,
     stdout: &str,
     exited_ok: bool,
     stderr: &str,
@@ -109,7 +133,7 @@ pub(super) fn parse_output(
     if let Some(error) = value.get("error") {
         let body: ErrorBody = serde_json::from_value(error.clone())
             .map_err(|e| bad(format!("malformed error object ({e}): {error}")))?;
-        return Err(error_from(dump, body));
+        return Err(error_from(dump, graph_file, body));
     }
     if !exited_ok {
         return Err(bad(format!(
@@ -126,7 +150,7 @@ pub(super) fn parse_output(
     serde_json::from_value(value).map_err(|e| bad(format!("summary does not match: {e}")))
 }
 
-fn error_from(dump: &Path, body: ErrorBody) -> InspectorError {
+fn error_from(dump: &Path, graph_file: Option<&Path>, body: ErrorBody) -> InspectorError {
     let dump = dump.to_path_buf();
     match body.kind.as_str() {
         "no_clr" => InspectorError::NoClr { dump },
@@ -139,6 +163,11 @@ fn error_from(dump: &Path, body: ErrorBody) -> InspectorError {
             dump,
             message: body.message,
         },
+        "heap_graph_unwritable" => InspectorError::HeapGraph(super::HeapGraphFileError {
+            file: graph_file.map(Path::to_path_buf).unwrap_or_default(),
+            offset: 0,
+            message: body.message,
+        }),
         other => InspectorError::BadOutput {
             dump,
             message: format!(
@@ -163,7 +192,7 @@ mod tests {
     use super::*;
 
     fn parse(stdout: &str, ok: bool) -> Result<ManagedSummary, InspectorError> {
-        parse_output(Path::new("/tmp/x.core"), stdout, ok, "")
+        parse_output(Path::new("/tmp/x.core"), None, stdout, ok, "")
     }
 
     #[test]

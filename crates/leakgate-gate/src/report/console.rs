@@ -7,7 +7,7 @@
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
-use super::{RunReport, hidden_line, notable, p_cell, slope_cell};
+use super::{RunReport, grown_path_line, hidden_line, notable, p_cell, slope_cell};
 use crate::escape::terminal_line;
 use crate::judge::Status;
 use crate::snapshot::SnapshotComparison;
@@ -112,6 +112,11 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     }
     if hidden > 0 {
         lines.push(Line::plain(hidden_line(hidden)));
+    }
+    for g in &report.retention {
+        if let Some(path) = grown_path_line(g) {
+            lines.push(Line::plain(format!("why {}: {path}", cell(&g.type_name))));
+        }
     }
     if let Some(SnapshotComparison::Differs { diff, .. }) = &report.snapshot {
         lines.push(Line::plain("snapshot differs from the approved one:"));

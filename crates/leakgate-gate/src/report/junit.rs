@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCaseBuilder, TestSuiteBuilder};
 
-use super::{RunReport, p_cell, slope_cell};
+use super::{RunReport, grown_path_line, p_cell, slope_cell};
 use crate::escape::xml_chars as x;
 use crate::judge::{Check, Status};
 use crate::snapshot::SnapshotComparison;
@@ -54,11 +54,19 @@ pub fn render(report: &RunReport) -> String {
         let detail = x(&check_detail(c));
         let mut tc = match c.status {
             Status::Fail => {
+                // The reasons, and the path that holds what grew.
+                let held = c
+                    .type_name
+                    .as_deref()
+                    .and_then(|t| report.retention_of(t))
+                    .and_then(grown_path_line)
+                    .map(|p| format!("; held: {p}"))
+                    .unwrap_or_default();
                 let mut tc = TestCaseBuilder::failure(
                     &name,
                     Duration::ZERO,
                     "budget",
-                    &x(&c.reasons.join("; ")),
+                    &x(&format!("{}{held}", c.reasons.join("; "))),
                 );
                 tc.set_trace(&detail);
                 tc

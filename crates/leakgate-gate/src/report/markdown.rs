@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use leakgate_scenario::budget::{Metric, Unit};
 
 use super::{
-    Outcome, RunReport, chart_file_name, hidden_line, notable, ordered, p_cell, slope_cell,
+    Outcome, RunReport, chart_file_name, growth_share, hidden_line, notable, ordered, p_cell,
+    shown_groups, slope_cell,
 };
 use crate::escape::{md_cell, md_code};
 use crate::judge::{Check, Status};
@@ -102,6 +103,7 @@ pub fn render(report: &RunReport) -> String {
         md.push('\n');
     }
     checks_section(&mut md, report.checks());
+    retention_section(&mut md, report);
     if let Some(o) = &report.snapshot {
         snapshot_section(&mut md, o);
     }
@@ -193,6 +195,39 @@ fn checks_section(md: &mut String, checks: &[Check]) {
     }
     if !bad.is_empty() {
         md.push('\n');
+    }
+}
+
+/// Why it is alive: per traced type, the paths that grew, each as a chain.
+fn retention_section(md: &mut String, report: &RunReport) {
+    if report.retention.is_empty() {
+        return;
+    }
+    md.push_str("### Why it is alive\n\n");
+    for g in &report.retention {
+        let _ = writeln!(
+            md,
+            "{} — {} → {} instances ({:+}) from the first judged sample to the last:\n",
+            md_code(&g.type_name),
+            g.first.instances,
+            g.last.instances,
+            g.growth
+        );
+        if g.groups.is_empty() {
+            md.push_str("No retention path grew.\n\n");
+            continue;
+        }
+        for (i, group) in shown_groups(g).enumerate() {
+            let share = growth_share(g, group);
+            let share = if i == 0 {
+                format!("**{share}**")
+            } else {
+                share
+            };
+            let _ = writeln!(md, "{share} through:\n");
+            md.push_str(&fenced("text", &group.path.chain().join("\n")));
+            md.push('\n');
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub mod junit;
 pub mod markdown;
 pub mod svg;
 
+use leakgate_heap::{GroupGrowth, PathGrowth};
 use leakgate_runner::layout::OutputFiles;
 use leakgate_runner::load::LoadSummary;
 use leakgate_runner::target::SampledProcess;
@@ -131,6 +132,10 @@ pub struct RunReport {
     pub verdict: Option<Verdict>,
     /// Absent when the scenario keeps no snapshot or the run failed.
     pub snapshot: Option<SnapshotComparison>,
+    /// Why what grew is alive: for each failing or warning type, the path
+    /// that grew between the first judged sample and the last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention: Vec<PathGrowth>,
     /// What went wrong besides the verdict (a chart that could not be written).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -157,6 +162,7 @@ impl RunReport {
             samples,
             verdict: Some(verdict),
             snapshot,
+            retention: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -177,6 +183,7 @@ impl RunReport {
             samples,
             verdict,
             snapshot: None,
+            retention: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -208,6 +215,11 @@ impl RunReport {
                 points: vec![],
             }),
         }
+    }
+
+    /// Why `type_name` is alive, when the run traced it.
+    pub fn retention_of(&self, type_name: &str) -> Option<&PathGrowth> {
+        self.retention.iter().find(|g| g.type_name == type_name)
     }
 
     /// Minutes from the first to the last sample, for "N samples over ...".
@@ -248,6 +260,43 @@ pub(crate) fn slope_cell(c: &Check) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// `+410 of +411 through static X.y → … → T`: the path that grew, on one line.
+pub(crate) fn grown_path_line(g: &PathGrowth) -> Option<String> {
+    g.top().map(|top| {
+        format!(
+            "{} through {}",
+            growth_share(g, top),
+            top.path.abbreviated(5)
+        )
+    })
+}
+
+/// `+410 of +411`; `~` when the counts are estimated from a sample, and a
+/// group's estimate never reads as more than the whole growth.
+pub(crate) fn growth_share(g: &PathGrowth, group: &GroupGrowth) -> String {
+    let estimated = g.first.sampled < g.first.instances || g.last.sampled < g.last.instances;
+    let part = if g.growth > 0 {
+        group.growth.min(g.growth)
+    } else {
+        group.growth
+    };
+    format!(
+        "{}{part:+} of {:+}",
+        if estimated { "~" } else { "" },
+        g.growth
+    )
+}
+
+/// The groups worth showing: the top one, and any other with a tenth of the growth.
+pub(crate) fn shown_groups(g: &PathGrowth) -> impl Iterator<Item = &GroupGrowth> {
+    g.groups
+        .iter()
+        .enumerate()
+        .filter(move |(i, group)| *i == 0 || group.growth * 10 >= g.growth)
+        .take(3)
+        .map(|(_, group)| group)
 }
 
 pub(crate) fn p_cell(c: &Check) -> String {

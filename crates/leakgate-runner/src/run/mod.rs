@@ -15,6 +15,7 @@ mod launch;
 mod persist;
 mod sampling;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -130,6 +131,9 @@ pub enum RunFailure {
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub samples: Vec<CapturedSample>,
+    /// Heap graphs written for retention paths (the first judged sample and
+    /// the last), by sample index; the caller deletes them when done.
+    pub heap_graphs: Vec<(usize, PathBuf)>,
     pub load: LoadSummary,
     /// The process the samples measured, once it was chosen.
     pub sampled: Option<SampledProcess>,

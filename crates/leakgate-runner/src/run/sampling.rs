@@ -31,6 +31,7 @@ pub(super) struct State<'a> {
     options: &'a RunOptions<'a>,
     port: u16,
     samples: Vec<CapturedSample>,
+    heap_graphs: Vec<(usize, std::path::PathBuf)>,
     load: LoadSummary,
     sampled: Option<SampledProcess>,
 }
@@ -120,6 +121,7 @@ impl<'a> State<'a> {
             options,
             port: 0,
             samples: Vec::new(),
+            heap_graphs: Vec::new(),
             load: LoadSummary::default(),
             sampled: None,
         }
@@ -128,6 +130,7 @@ impl<'a> State<'a> {
     pub(super) fn into_outcome(self, failure: Option<RunFailure>) -> RunRecord {
         RunRecord {
             samples: self.samples,
+            heap_graphs: self.heap_graphs,
             load: self.load,
             sampled: self.sampled,
             failure,
@@ -277,8 +280,13 @@ impl<'a> State<'a> {
             }
             self.check_service(service, "sampling")?;
             load.check(false)?;
-            let sample = self.take_sample(index, started, load, client, pid)?;
+            // Retention paths compare the first judged sample with the last.
+            let graph = (index == sampling.warmup_samples || index + 1 == count)
+                .then(|| self.options.layout.heap_graph(index))
+                .filter(|_| self.options.inspector.is_some() && sampling.dump.captures_heap());
+            let sample = self.take_sample(index, started, load, client, pid, graph.as_deref())?;
             self.samples.push(sample);
+            self.heap_graphs.extend(graph.map(|g| (index, g)));
             on_event(Event::Sample {
                 index: index + 1,
                 of: count,
@@ -294,6 +302,7 @@ impl<'a> State<'a> {
         load: &Load,
         client: Option<&DiagnosticsClient>,
         pid: u32,
+        heap_graph: Option<&std::path::Path>,
     ) -> Result<CapturedSample, RunFailure> {
         let sampling = &self.scenario.sampling;
         let layout = self.options.layout;
@@ -334,7 +343,7 @@ impl<'a> State<'a> {
             fail(e)
         })?;
         raw.timings.load_paused_ms = load_paused_ms;
-        let analysed = capture::analyse(&raw, self.options.inspector);
+        let analysed = capture::analyse(&raw, self.options.inspector, heap_graph);
         let keep = sampling.keep_dumps && raw.dump.is_some();
         if !keep {
             let _ = std::fs::remove_file(&dump_path);

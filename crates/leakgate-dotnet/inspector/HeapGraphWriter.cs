@@ -1,0 +1,422 @@
+using System.Text;
+using Microsoft.Diagnostics.Runtime;
+
+namespace Leakgate.Inspector;
+
+/// <summary>
+/// Writes the heap as a graph for leakgate's retention paths (`--heap-graph FILE`): every object
+/// with its type, size and references (with the field holding each, where known), and the roots,
+/// named as a person would (static fields by declaring type and name, stack roots by thread and
+/// method, handles by kind). The Rust side (crates/leakgate-dotnet/src/inspector/graph_file.rs)
+/// reads it into a leakgate_heap::HeapGraph; keep the two in step.
+/// </summary>
+/// <remarks>
+/// Format version 1, little-endian. Header: "LGHEAPGR", u32 version, u32 flags (0). Then records,
+/// each a u8 tag: 1 type (u32 id, u8 flags: 1 = finalizable, str name); 2 field name (u32 id, str);
+/// 3 object (u64 address, u32 type id, u64 size, u32 count, count × (u64 target, u32 field id or
+/// 0xFFFFFFFF)); 4 root (u8 kind, u64 target, then per kind: 1 static field: str type, str field;
+/// 2 stack: u32 OS thread id (0 unknown), str method ("" unknown); 3 strong handle; 4 pinned handle;
+/// 5 finalizer queue; 6 dependent handle; 7 other: str label); 0xFF end (u64 objects, u64 references,
+/// u64 roots). str = u32 byte count + UTF-8. A type or field id is defined before its first use.
+/// </remarks>
+public sealed class HeapGraphWriter : IDisposable
+{
+    private const uint FormatVersion = 1;
+    private const uint NoField = uint.MaxValue;
+    private const string DependentHandleField = "(dependent handle)";
+
+    private readonly BinaryWriter _out;
+    private readonly IDataReader _memory;
+    private readonly int _arrayDataOffset;
+    private readonly Dictionary<ulong, uint> _typeIds = new();
+    private readonly Dictionary<string, uint> _fieldIds = new(StringComparer.Ordinal);
+    private readonly Dictionary<ulong, FieldLayout> _layouts = new();
+    private readonly Dictionary<ulong, List<ulong>> _dependents;
+    private readonly List<(ulong Target, uint Field)> _edges = new();
+    private byte[] _buffer = new byte[64 * 1024];
+    private ulong _objects, _references, _roots;
+
+    public HeapGraphWriter(string path, ClrRuntime runtime)
+    {
+        try
+        {
+            _out = new BinaryWriter(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20), Encoding.UTF8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InspectorException("heap_graph_unwritable", $"cannot write the heap graph to {path}: {e.Message}");
+        }
+        _memory = runtime.DataTarget.DataReader;
+        // An array's elements start after its method table and its length (padded to a pointer).
+        _arrayDataOffset = 2 * _memory.PointerSize;
+        _out.Write("LGHEAPGR"u8);
+        _out.Write(FormatVersion);
+        _out.Write(0u);
+        _dependents = DependentHandles(runtime);
+    }
+
+    /// <summary>Passes the objects through, writing each one (with its references) on the way.</summary>
+    public IEnumerable<ClrObject> WriteObjects(IEnumerable<ClrObject> objects)
+    {
+        foreach (var obj in objects)
+        {
+            Write(obj);
+            yield return obj;
+        }
+    }
+
+    private void Write(ClrObject obj)
+    {
+        var type = obj.Type;
+        if (type is null || obj.IsFree)
+        {
+            return;
+        }
+        var typeId = TypeId(type);
+        var size = obj.Size;
+        _edges.Clear();
+        if (type.ContainsPointers)
+        {
+            CollectReferences(obj.Address, type, size);
+        }
+        if (_dependents.TryGetValue(obj.Address, out var dependents))
+        {
+            var field = FieldId(DependentHandleField);
+            foreach (var target in dependents)
+            {
+                _edges.Add((target, field));
+            }
+        }
+        _out.Write((byte)3);
+        _out.Write(obj.Address);
+        _out.Write(typeId);
+        _out.Write(size);
+        _out.Write(_edges.Count);
+        foreach (var (target, field) in _edges)
+        {
+            _out.Write(target);
+            _out.Write(field);
+        }
+        _objects++;
+        _references += (ulong)_edges.Count;
+    }
+
+    /// <summary>
+    /// The GC's own description of where an object holds references (its GCDesc), read from the
+    /// object's bytes; the field at each offset comes from a per-type table. ClrMD's
+    /// EnumerateReferencesWithFields would resolve the type of every field of every type first,
+    /// which costs seconds on a real service.
+    /// </summary>
+    private void CollectReferences(ulong address, ClrType type, ulong size)
+    {
+        if (size > int.MaxValue)
+        {
+            return;
+        }
+        var length = (int)size;
+        if (_buffer.Length < length)
+        {
+            _buffer = new byte[Math.Max(length, _buffer.Length * 2)];
+        }
+        if (_memory.Read(address, _buffer.AsSpan(0, length)) < length)
+        {
+            return; // not in the dump: its references are unknown, the object itself still counts
+        }
+        var layout = Layout(type);
+        foreach (var (target, offset) in type.GCDesc.WalkObject(_buffer, length))
+        {
+            if (target != 0)
+            {
+                _edges.Add((target, layout.FieldAt(offset)));
+            }
+        }
+    }
+
+    /// <summary>Roots: ClrMD's (handles, stacks, finalizer queue), then every static reference field by name.</summary>
+    public void WriteRoots(ClrRuntime runtime)
+    {
+        foreach (var root in runtime.Heap.EnumerateRoots())
+        {
+            var target = root.Object.Address;
+            if (target == 0)
+            {
+                continue; // an interior pointer ClrMD could not map to an object start
+            }
+            switch (root)
+            {
+                case ClrStackRoot stack:
+                    var frame = stack.StackFrame;
+                    RootHeader(2, target);
+                    _out.Write(frame?.Thread?.OSThreadId ?? 0u);
+                    WriteString(frame?.Method?.Signature ?? frame?.FrameName ?? "");
+                    break;
+                case ClrHandle handle:
+                    WriteHandleRoot(handle, target);
+                    break;
+                default:
+                    WriteRootOfKind(root.RootKind, target);
+                    break;
+            }
+        }
+        WriteStaticRoots(runtime);
+    }
+
+    private void WriteHandleRoot(ClrHandle handle, ulong target)
+    {
+        switch (handle.HandleKind)
+        {
+            case ClrHandleKind.Strong:
+                RootHeader(3, target);
+                break;
+            case ClrHandleKind.Pinned:
+            case ClrHandleKind.AsyncPinned:
+                RootHeader(4, target);
+                break;
+            case ClrHandleKind.Dependent:
+                RootHeader(6, target);
+                break;
+            case ClrHandleKind.RefCounted:
+                OtherRoot("ref-counted handle", target);
+                break;
+            case ClrHandleKind.SizedRef:
+                OtherRoot("sized-ref handle", target);
+                break;
+            default:
+                OtherRoot($"{handle.HandleKind} handle", target);
+                break;
+        }
+    }
+
+    private void WriteRootOfKind(ClrRootKind kind, ulong target)
+    {
+        switch (kind)
+        {
+            case ClrRootKind.FinalizerQueue:
+                RootHeader(5, target);
+                break;
+            case ClrRootKind.StrongHandle:
+                RootHeader(3, target);
+                break;
+            case ClrRootKind.PinnedHandle:
+            case ClrRootKind.AsyncPinnedHandle:
+                RootHeader(4, target);
+                break;
+            case ClrRootKind.StaticVar:
+                // A bucket of static slots (a pinned object[]); the statics in it are named below.
+                OtherRoot("static storage", target);
+                break;
+            case ClrRootKind.ThreadStaticVar:
+                OtherRoot("thread static", target);
+                break;
+            default:
+                OtherRoot(kind.ToString(), target);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// On .NET 9+ a static reference lives in a slot of a pinned object[] held by a handle, so the
+    /// heap alone says "handle → Object[] → x". Reading each static field names the root as a
+    /// person would: static Declaring.Type.field → x (one step shorter, so it wins the search).
+    /// Closed generic instantiations are not listed by EnumerateTypesWithStaticFields; their
+    /// statics stay reachable (unnamed) through the storage array.
+    /// </summary>
+    private void WriteStaticRoots(ClrRuntime runtime)
+    {
+        var fallbackDomain = runtime.AppDomains.FirstOrDefault() ?? runtime.SystemDomain;
+        foreach (var module in runtime.EnumerateModules())
+        {
+            var domain = module.AppDomain ?? fallbackDomain;
+            if (domain is null)
+            {
+                continue;
+            }
+            foreach (var type in module.EnumerateTypesWithStaticFields())
+            {
+                foreach (var field in type.StaticFields)
+                {
+                    if (!field.IsObjectReference || field.Name is null)
+                    {
+                        continue;
+                    }
+                    ulong target;
+                    try
+                    {
+                        target = field.ReadObject(domain).Address;
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+                    {
+                        continue; // a static that cannot be read is left to the storage array's path
+                    }
+                    if (target == 0)
+                    {
+                        continue;
+                    }
+                    RootHeader(1, target);
+                    WriteString(type.Name ?? "?");
+                    WriteString(field.Name);
+                }
+            }
+        }
+    }
+
+    public void Finish()
+    {
+        _out.Write((byte)0xFF);
+        _out.Write(_objects);
+        _out.Write(_references);
+        _out.Write(_roots);
+        _out.Flush();
+    }
+
+    public void Dispose() => _out.Dispose();
+
+    public (ulong Objects, ulong References, ulong Roots) Counts => (_objects, _references, _roots);
+
+    private void RootHeader(byte kind, ulong target)
+    {
+        _out.Write((byte)4);
+        _out.Write(kind);
+        _out.Write(target);
+        _roots++;
+    }
+
+    private void OtherRoot(string label, ulong target)
+    {
+        RootHeader(7, target);
+        WriteString(label);
+    }
+
+    private uint TypeId(ClrType type)
+    {
+        if (_typeIds.TryGetValue(type.MethodTable, out var id))
+        {
+            return id;
+        }
+        id = (uint)_typeIds.Count;
+        _typeIds[type.MethodTable] = id;
+        _out.Write((byte)1);
+        _out.Write(id);
+        _out.Write((byte)(type.IsFinalizable ? 1 : 0));
+        WriteString(type.Name ?? $"<unknown type 0x{type.MethodTable:x}>");
+        return id;
+    }
+
+    private uint FieldId(string name)
+    {
+        if (_fieldIds.TryGetValue(name, out var id))
+        {
+            return id;
+        }
+        id = (uint)_fieldIds.Count;
+        _fieldIds[name] = id;
+        _out.Write((byte)2);
+        _out.Write(id);
+        WriteString(name);
+        return id;
+    }
+
+    private void WriteString(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        _out.Write(bytes.Length);
+        _out.Write(bytes);
+    }
+
+    private FieldLayout Layout(ClrType type)
+    {
+        if (!_layouts.TryGetValue(type.MethodTable, out var layout))
+        {
+            layout = FieldLayout.Of(type, _memory.PointerSize, _arrayDataOffset, FieldId);
+            _layouts[type.MethodTable] = layout;
+        }
+        return layout;
+    }
+
+    private static Dictionary<ulong, List<ulong>> DependentHandles(ClrRuntime runtime)
+    {
+        var dependents = new Dictionary<ulong, List<ulong>>();
+        foreach (var handle in runtime.EnumerateHandles())
+        {
+            if (handle.HandleKind != ClrHandleKind.Dependent || handle.Object.Address == 0 || handle.Dependent.Address == 0)
+            {
+                continue;
+            }
+            if (!dependents.TryGetValue(handle.Object.Address, out var list))
+            {
+                dependents[handle.Object.Address] = list = new List<ulong>();
+            }
+            list.Add(handle.Dependent.Address);
+        }
+        return dependents;
+    }
+
+    /// <summary>Which field sits at a GCDesc offset (which counts from the object's method table pointer).</summary>
+    private sealed class FieldLayout
+    {
+        private readonly int[] _offsets;
+        private readonly uint[] _ids;
+        private readonly int _start;
+        private readonly int _stride;
+
+        private FieldLayout(int[] offsets, uint[] ids, int start, int stride)
+        {
+            _offsets = offsets;
+            _ids = ids;
+            _start = start;
+            _stride = stride;
+        }
+
+        /// <summary>
+        /// An object's fields start after its method table pointer; an array of structs repeats its
+        /// element's fields every ComponentSize bytes from the array's data; an array of references
+        /// has no field names (null layout, every element unnamed).
+        /// </summary>
+        public static FieldLayout Of(ClrType type, int pointerSize, int arrayDataOffset, Func<string, uint> fieldId)
+        {
+            var stride = 0;
+            var start = pointerSize;
+            var declaring = type;
+            if (type.IsArray)
+            {
+                var component = type.ComponentType;
+                if (component is null || !component.IsValueType || type.ComponentSize <= 0 || type.ElementType != ClrElementType.SZArray)
+                {
+                    return new FieldLayout([], [], 0, 0);
+                }
+                declaring = component;
+                start = arrayDataOffset;
+                stride = type.ComponentSize;
+            }
+            // Offset and name only: a field's Size would resolve its type, the slow part.
+            var fields = declaring.Fields
+                .Where(f => f.Name is not null && (f.IsObjectReference || f.IsValueType))
+                .OrderBy(f => f.Offset)
+                .ToArray();
+            return new FieldLayout(
+                fields.Select(f => f.Offset).ToArray(),
+                fields.Select(f => fieldId(f.Name!)).ToArray(),
+                start,
+                stride);
+        }
+
+        public uint FieldAt(int gcOffset)
+        {
+            if (_offsets.Length == 0)
+            {
+                return NoField;
+            }
+            var offset = gcOffset - _start;
+            if (_stride > 0)
+            {
+                offset %= _stride;
+            }
+            var i = Array.BinarySearch(_offsets, offset);
+            if (i < 0)
+            {
+                i = ~i - 1; // the field that starts before the offset: a struct field holding it
+            }
+            return i >= 0 ? _ids[i] : NoField;
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The retention paths of one type: a sample of its instances spread over the heap, their
+//! shortest paths grouped by signature (root and chain of types and fields), and each group's
+//! share scaled to all instances. Instances no root reaches are grouped by the chain from their
+//! outermost holder, under the root "no root found".
+//!
+//! ```
+//! use leakgate_heap::{HeapGraphBuilder, PathOptions, Root, ShortestPaths};
+//!
+//! let mut b = HeapGraphBuilder::new();
+//! let (array, entry) = (b.add_type("Entry[]", false), b.add_type("Entry", false));
+//! let items = b.add_object(0x1000, array, 1024);
+//! for i in 0..10 {
+//!     let address = 0x2000 + 0x20 * i;
+//!     b.add_object(address, entry, 32);
+//!     b.add_reference(items, address, None);
+//! }
+//! b.add_object(0x9000, entry, 32); // garbage: no root reaches it
+//! b.add_root(Root::static_field("Cache", "items"), 0x1000);
+//! let graph = b.build()?;
+//! let paths = ShortestPaths::compute(&graph).type_paths("Entry", &PathOptions { sample: 5 });
+//! assert_eq!((paths.instances, paths.unreachable, paths.sampled), (11, 1, 5));
+//! assert_eq!(paths.groups.len(), 1); // the sample missed the one garbage entry
+//! assert_eq!(paths.groups[0].estimated, 11); // 5 of 5 sampled, scaled to 11 instances
+//! assert_eq!(paths.groups[0].path.to_string(), "static Cache.items → Entry[] → Entry");
+//! # Ok::<(), leakgate_heap::BuildError>(())
+//! ```
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::bfs::ShortestPaths;
+use crate::model::ObjectId;
+use crate::path::RetentionPath;
+
+/// How many instances of a type get their path traced.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+pub struct PathOptions {
+    /// At most this many instances, spread evenly over the heap in address order (the first
+    /// N would all be the oldest objects of one segment).
+    pub sample: usize,
+}
+
+impl Default for PathOptions {
+    fn default() -> PathOptions {
+        PathOptions { sample: 100 }
+    }
+}
+
+/// Why the instances of one type are alive.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
+pub struct TypePaths {
+    pub type_name: String,
+    /// All instances in the heap, reachable or not.
+    pub instances: u64,
+    /// Instances no root reaches: garbage the GC has not collected yet, or held by a root
+    /// the source could not see. Their groups start at "no root found".
+    pub unreachable: u64,
+    /// Instances whose paths were traced.
+    pub sampled: u64,
+    /// Most common first; the estimates add up to the instances.
+    pub groups: Vec<PathGroup>,
+}
+
+/// Sampled instances that share one retention path.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
+pub struct PathGroup {
+    /// The shared path (a stack root without its thread: see [`RetentionPath::signature`]).
+    pub path: RetentionPath,
+    /// Sampled instances on this path.
+    pub sampled: u64,
+    /// This group's share of the sample, scaled to all instances.
+    pub estimated: u64,
+    /// One instance on this path (the lowest sampled address), e.g. for `dotnet-dump`'s
+    /// `gcroot`.
+    pub example_address: u64,
+}
+
+impl TypePaths {
+    /// Instances some root reaches.
+    pub fn reachable(&self) -> u64 {
+        self.instances - self.unreachable
+    }
+}
+
+impl ShortestPaths<'_> {
+    /// The grouped retention paths of the instances of `type_name` (all types of that name).
+    /// A type without instances has no groups.
+    pub fn type_paths(&self, type_name: &str, options: &PathOptions) -> TypePaths {
+        let graph = self.graph();
+        let instances = graph.instances_of(type_name);
+        let unreachable = instances.iter().filter(|&&o| !self.is_reachable(o)).count();
+        let sample = spread(&instances, options.sample);
+
+        let mut by_signature: BTreeMap<RetentionPath, (u64, u64)> = BTreeMap::new();
+        for &object in &sample {
+            let path = self.explain(object);
+            let address = graph.address(object);
+            let entry = by_signature.entry(path.signature()).or_insert((0, address));
+            entry.0 += 1;
+            entry.1 = entry.1.min(address);
+        }
+        let mut groups: Vec<PathGroup> = by_signature
+            .into_iter()
+            .map(|(path, (sampled, example_address))| PathGroup {
+                path,
+                sampled,
+                estimated: 0,
+                example_address,
+            })
+            .collect();
+        // Most common first; equal counts keep the signatures' order (stable sort).
+        groups.sort_by_key(|g| std::cmp::Reverse(g.sampled));
+        scale_to(&mut groups, instances.len() as u64);
+
+        TypePaths {
+            type_name: type_name.to_string(),
+            instances: instances.len() as u64,
+            unreachable: unreachable as u64,
+            sampled: sample.len() as u64,
+            groups,
+        }
+    }
+}
+
+/// At most `count` items spread evenly: the middle of each of `count` equal slices.
+fn spread(items: &[ObjectId], count: usize) -> Vec<ObjectId> {
+    if items.len() <= count {
+        return items.to_vec();
+    }
+    let (len, count) = (items.len() as u128, count as u128);
+    (0..count)
+        .map(|i| items[((2 * i + 1) * len / (2 * count)) as usize])
+        .collect()
+}
+
+/// Sets each group's `estimated` to its sampled share of `total`, rounded so that the
+/// estimates add up to `total` exactly (largest remainders get the leftover units; ties go
+/// to the more common group, which comes first).
+fn scale_to(groups: &mut [PathGroup], total: u64) {
+    let sampled: u64 = groups.iter().map(|g| g.sampled).sum();
+    if sampled == 0 {
+        return;
+    }
+    let mut remainders = Vec::with_capacity(groups.len());
+    let mut assigned = 0;
+    for (i, group) in groups.iter_mut().enumerate() {
+        let exact = group.sampled as u128 * total as u128;
+        group.estimated = (exact / sampled as u128) as u64;
+        assigned += group.estimated;
+        remainders.push((exact % sampled as u128, i));
+    }
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in remainders.iter().take((total - assigned) as usize) {
+        groups[i].estimated += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: u32) -> Vec<ObjectId> {
+        (0..n).map(ObjectId).collect()
+    }
+
+    #[test]
+    fn a_sample_is_spread_over_the_whole_range() {
+        let picked = spread(&ids(1000), 4);
+        assert_eq!(
+            picked,
+            vec![ObjectId(125), ObjectId(375), ObjectId(625), ObjectId(875)]
+        );
+        assert_eq!(spread(&ids(3), 100).len(), 3);
+        assert!(spread(&ids(0), 100).is_empty());
+    }
+
+    #[test]
+    fn estimates_add_up_to_the_total() {
+        let group = |sampled| PathGroup {
+            path: RetentionPath {
+                root: crate::Root::StrongHandle,
+                steps: vec![],
+            },
+            sampled,
+            estimated: 0,
+            example_address: 0,
+        };
+        let mut groups = vec![group(50), group(25), group(25)];
+        scale_to(&mut groups, 411);
+        let estimates: Vec<u64> = groups.iter().map(|g| g.estimated).collect();
+        assert_eq!(estimates.iter().sum::<u64>(), 411);
+        assert_eq!(estimates, vec![205, 103, 103]);
+    }
+}

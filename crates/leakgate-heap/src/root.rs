@@ -1,0 +1,151 @@
+//! GC roots, named the way a person explains why something is alive.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where a retention path starts: something the GC never collects through.
+///
+/// Sources map their own root kinds onto these (ClrMD's handle kinds, stack roots and
+/// static fields; EventPipe's `BulkRootEdge` kinds); what has no better name is `Other`.
+#[derive(
+    Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Root {
+    /// A static field: `static Declaring.Type.field`.
+    StaticField {
+        declaring_type: String,
+        field: String,
+    },
+    /// A local (or a temporary the JIT keeps) in a method on a thread's stack.
+    Stack {
+        /// The operating system's thread id, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_id: Option<u32>,
+        /// The method whose frame holds the reference, e.g. `Program.<Main>$(System.String[])`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+    },
+    /// A strong GC handle (`GCHandle.Alloc(x)`, or the runtime's own).
+    StrongHandle,
+    /// A pinned GC handle (`GCHandle.Alloc(x, GCHandleType.Pinned)`, async I/O buffers).
+    PinnedHandle,
+    /// The finalizer queue: the object is waiting for its finalizer to run.
+    FinalizerQueue,
+    /// A dependent handle (a `ConditionalWeakTable` value), known only as a root.
+    DependentHandle,
+    /// Any other root, with the source's own words for it.
+    Other { label: String },
+    /// No root the source reported reaches the object: garbage not yet collected, or a root
+    /// the source could not see (a createdump `withheap` core can lack the memory of some GC
+    /// handles, and then neither ClrMD nor SOS lists them). The path starts at the outermost
+    /// holder that nothing reachable holds. Made by the search, never by a source.
+    NotFound,
+}
+
+impl Root {
+    /// A static field root.
+    pub fn static_field(declaring_type: impl Into<String>, field: impl Into<String>) -> Root {
+        Root::StaticField {
+            declaring_type: declaring_type.into(),
+            field: field.into(),
+        }
+    }
+
+    /// A stack root in `method` on thread `thread_id` (either may be unknown).
+    pub fn stack(thread_id: Option<u32>, method: Option<&str>) -> Root {
+        Root::Stack {
+            thread_id,
+            method: method.map(str::to_string),
+        }
+    }
+
+    /// Which root explains an object best when several reach it at the same distance:
+    /// long-lived, named roots first; a stack local is often transient, and an object on
+    /// the finalizer queue is already dying.
+    pub(crate) fn rank(&self) -> u8 {
+        match self {
+            Root::StaticField { .. } => 0,
+            Root::StrongHandle => 1,
+            Root::PinnedHandle => 2,
+            Root::DependentHandle => 3,
+            Root::Other { .. } => 4,
+            Root::Stack { .. } => 5,
+            Root::FinalizerQueue => 6,
+            Root::NotFound => 7,
+        }
+    }
+
+    /// The root as it is grouped: which thread a local sits on is incidental (the same
+    /// method on another thread is the same reason), so the thread id is dropped.
+    pub fn without_thread(&self) -> Root {
+        match self {
+            Root::Stack { method, .. } => Root::Stack {
+                thread_id: None,
+                method: method.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Root {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Root::StaticField {
+                declaring_type,
+                field,
+            } => write!(f, "static {declaring_type}.{field}"),
+            Root::Stack { thread_id, method } => {
+                f.write_str("stack")?;
+                if let Some(method) = method {
+                    write!(f, ": {method}")?;
+                }
+                if let Some(thread) = thread_id {
+                    write!(f, " (thread 0x{thread:x})")?;
+                }
+                Ok(())
+            }
+            Root::StrongHandle => f.write_str("strong handle"),
+            Root::PinnedHandle => f.write_str("pinned handle"),
+            Root::FinalizerQueue => f.write_str("finalizer queue"),
+            Root::DependentHandle => f.write_str("dependent handle"),
+            Root::Other { label } => f.write_str(label),
+            Root::NotFound => f.write_str("no root found"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_read_as_a_person_says_them() {
+        assert_eq!(
+            Root::static_field("LeakRegistry", "Entries").to_string(),
+            "static LeakRegistry.Entries"
+        );
+        assert_eq!(
+            Root::stack(Some(0x3f2c), Some("Program.<Main>$(System.String[])")).to_string(),
+            "stack: Program.<Main>$(System.String[]) (thread 0x3f2c)"
+        );
+        assert_eq!(Root::stack(None, None).to_string(), "stack");
+        assert_eq!(Root::StrongHandle.to_string(), "strong handle");
+    }
+
+    #[test]
+    fn roots_serialise_with_their_kind() {
+        let json = serde_json::to_string(&Root::static_field("A", "b")).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"static_field","declaring_type":"A","field":"b"}"#
+        );
+        let json = serde_json::to_string(&Root::stack(None, Some("M()"))).unwrap();
+        assert_eq!(json, r#"{"kind":"stack","method":"M()"}"#);
+        let back: Root = serde_json::from_str(r#"{"kind":"pinned_handle"}"#).unwrap();
+        assert_eq!(back, Root::PinnedHandle);
+    }
+}

@@ -1,0 +1,105 @@
+//! Why what grew is alive: for every type whose check fails or warns (and,
+//! when a committed-memory check fails, the managed types that grew most),
+//! the retention paths in the first judged sample and the last, and the path
+//! that grew between them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use leakgate_gate::judge::{Status, Verdict};
+use leakgate_gate::series::SampleMetrics;
+use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
+
+/// Most types traced in one run.
+const MAX_TYPES: usize = 10;
+/// Types traced when only committed memory fails: the largest growers by bytes.
+const TOP_GROWERS: usize = 3;
+/// Instances traced per type: tracing is cheap once the search is done, and
+/// a thousand make the counts of the path that grew exact for most leaks.
+const TRACED: usize = 1000;
+
+/// The types whose retention paths a verdict asks for: failing and warning
+/// per-type checks first; else, when a memory check fails or warns, the
+/// managed types that grew most in bytes over the judged samples.
+pub fn targets(verdict: &Verdict, judged: &[SampleMetrics]) -> Vec<String> {
+    let mut checks: Vec<_> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+    let mut types: Vec<String> = Vec::new();
+    for c in &checks {
+        if let Some(t) = &c.type_name
+            && !types.contains(t)
+        {
+            types.push(t.clone());
+        }
+    }
+    if types.is_empty() && checks.iter().any(|c| !c.metric.is_per_type()) {
+        types = top_growers(judged);
+    }
+    types.truncate(MAX_TYPES);
+    types
+}
+
+/// The managed types whose bytes grew most from the first judged sample to the last.
+fn top_growers(judged: &[SampleMetrics]) -> Vec<String> {
+    let (Some(first), Some(last)) = (judged.first(), judged.last()) else {
+        return Vec::new();
+    };
+    let mut grown: Vec<(i128, &String)> = last
+        .heap_bytes
+        .iter()
+        .filter(|(t, _)| t.as_str() != "Free")
+        .map(|(t, &b)| {
+            (
+                b as i128 - *first.heap_bytes.get(t).unwrap_or(&0) as i128,
+                t,
+            )
+        })
+        .filter(|(g, _)| *g > 0)
+        .collect();
+    grown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    grown
+        .into_iter()
+        .take(TOP_GROWERS)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
+/// The path that grew for each of `types`, between the heap graphs of the
+/// first judged sample and the last. A note says why, when there are none.
+pub fn path_growth(
+    types: &[String],
+    graphs: &[(usize, PathBuf)],
+    first_judged: usize,
+) -> Result<Vec<PathGrowth>, String> {
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let by_index: BTreeMap<usize, &PathBuf> = graphs.iter().map(|(i, p)| (*i, p)).collect();
+    let (Some(first), Some((&last_index, last))) =
+        (by_index.get(&first_judged), by_index.last_key_value())
+    else {
+        return Err("no retention paths: the heap graphs of the first judged and the last sample are missing".into());
+    };
+    if last_index == first_judged {
+        return Err("no retention paths: only one judged sample has a heap graph".into());
+    }
+    let paths_in = |file: &PathBuf| -> Result<Vec<TypePaths>, String> {
+        let graph = leakgate_dotnet::inspector::read_heap_graph(file).map_err(|e| e.to_string())?;
+        let shortest = ShortestPaths::compute(&graph);
+        let options = PathOptions { sample: TRACED };
+        Ok(types
+            .iter()
+            .map(|t| shortest.type_paths(t, &options))
+            .collect())
+    };
+    let (before, after) = (paths_in(first)?, paths_in(last)?);
+    Ok(before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| PathGrowth::between(b, a))
+        .collect())
+}
