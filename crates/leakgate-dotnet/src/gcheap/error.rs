@@ -1,0 +1,38 @@
+//! Why a GC heap snapshot could not be read from a trace.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::nettrace::NettraceError;
+
+#[derive(Debug, Error)]
+pub enum GcHeapError {
+    #[error(transparent)]
+    Trace(#[from] NettraceError),
+    #[error(
+        "the trace holds no GC heap snapshot: {reason} (was the session opened with the GCHeapCollect, GCHeapDump and Type keywords of Microsoft-Windows-DotNETRuntime?)"
+    )]
+    NoSnapshot { reason: &'static str },
+    #[error(
+        "the trace ends before the heap snapshot is complete: GC #{gc_number} started at byte offset {offset} but its GCEnd never came"
+    )]
+    Unfinished { gc_number: u32, offset: u64 },
+    #[error("inconsistent heap snapshot at byte offset {offset}: {problem}")]
+    Inconsistent { offset: u64, problem: String },
+    #[error("cannot read the trace file {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<GcHeapError>,
+    },
+    #[error("{} is not a regular file (a trace is read from a file on disk)", path.display())]
+    NotAFile { path: PathBuf },
+}
