@@ -39,6 +39,7 @@ pub mod error;
 pub mod events;
 pub mod file;
 pub mod model;
+pub mod names;
 pub mod summary;
 pub mod synth;
 
@@ -46,6 +47,7 @@ pub use builder::HeapSnapshotBuilder;
 pub use error::GcHeapError;
 pub use file::{read_gc_heap, read_nettrace};
 pub use model::{DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind};
+pub use names::clrmd_style_name;
 pub use summary::managed_summary;
 
 #[cfg(test)]

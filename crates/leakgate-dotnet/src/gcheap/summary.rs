@@ -18,10 +18,12 @@
 //! * `heap_types`: every live object per type. There is no `"Free"` entry
 //!   (the heap walk reports objects, not free space), and dead objects are
 //!   absent (the GC just collected them; a dump without a GC first holds them).
-//! * Type names are the runtime's: generic arguments in square brackets
-//!   (`List`1[System.String]`), and nested types **without their declaring
-//!   type** (`Entry`, where ClrMD says `Dictionary<K,V>+Entry`). So compare
-//!   names across the two paths only for top-level types.
+//! * Type names are the runtime's, with generic arguments rewritten as ClrMD
+//!   prints them ([`clrmd_style_name`]: `List<System.String>`, not
+//!   `List`1[System.String]`). Nested types still differ: the runtime names
+//!   them **without their declaring type** (`Entry<K, V>`, where ClrMD says
+//!   `Dictionary<K, V>+Entry`). Type names inside generic arguments may
+//!   differ the same way.
 //! * `method_table` is the type id from the events, which is the method table
 //!   address, as in the dump path.
 //! * `segments`: one per generation range (a region on .NET 7+), kind
@@ -35,6 +37,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{GcHeapDump, GenerationRange, RootKind};
+use super::names::clrmd_style_name;
 use crate::inspector::{
     AddressRange, GcSegment, GenerationCount, ManagedSummary, SCHEMA_VERSION, TypeStat,
 };
@@ -162,7 +165,7 @@ fn type_stats(dump: &GcHeapDump, stats: HashMap<u32, (u64, u64)>) -> Vec<TypeSta
         .into_iter()
         .map(|(index, (count, total_size))| {
             let (method_table, name) = match dump.types.get(index as usize) {
-                Some(t) => (t.id, t.display_name()),
+                Some(t) => (t.id, clrmd_style_name(&t.display_name())),
                 None => (0, "<unreadable object>".to_string()),
             };
             TypeStat {

@@ -400,7 +400,7 @@ fn the_summary_matches_the_inspector_contract() {
     let s = managed_summary(&dump, "10.0.1");
     assert_eq!(s.schema_version, crate::inspector::SCHEMA_VERSION);
     assert_eq!(s.runtime_version, "10.0.1");
-    // Heap: ascending total size, then name.
+    // Heap: ascending total size, then name; generic names as ClrMD prints them.
     let heap: Vec<(&str, u64, u64)> = s
         .heap_types
         .iter()
@@ -409,7 +409,7 @@ fn the_summary_matches_the_inspector_contract() {
     assert_eq!(
         heap,
         [
-            (LIST, 1, 40),
+            ("System.Collections.Generic.List<App.Item>", 1, 40),
             ("App.Item", 2, 48),
             ("System.String", 1, 100)
         ]
