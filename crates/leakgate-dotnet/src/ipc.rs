@@ -18,6 +18,7 @@
 //! ```
 
 pub mod frame;
+pub mod gcdump;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -33,6 +34,7 @@ use thiserror::Error;
 use frame::{FrameError, HEADER_LEN, HRESULT_UNKNOWN_COMMAND, Provider, Reply, id, set};
 
 pub use frame::ProcessInfo;
+pub use gcdump::{Cancel, CaptureTimings, GcDumpCapture, GcDumpError, GcDumpOptions};
 
 /// How much memory createdump puts in the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

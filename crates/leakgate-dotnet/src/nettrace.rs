@@ -98,6 +98,11 @@ impl<R: Read> EventStream<R> {
         self.reader.offset()
     }
 
+    /// The underlying reader (see [`NettraceReader::get_mut`]).
+    pub fn get_mut(&mut self) -> &mut R {
+        self.reader.get_mut()
+    }
+
     /// Events the writer numbered that the stream does not hold, so far.
     /// Complete only once [`next_event`](Self::next_event) has returned `None`.
     pub fn dropped_events(&self) -> u64 {

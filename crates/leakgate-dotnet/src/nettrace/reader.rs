@@ -156,6 +156,12 @@ impl<R: Read> NettraceReader<R> {
         self.source.offset
     }
 
+    /// The underlying reader, e.g. to adjust its timeouts. Reading from it
+    /// directly would desynchronise this reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.source.inner
+    }
+
     /// True once the end-of-stream tag has been read.
     pub fn is_at_end(&self) -> bool {
         self.ended
