@@ -72,6 +72,20 @@ fn assert_all_types_named(dump: &GcHeapDump) {
     );
 }
 
+/// In stream order, does a GCBulkNode come before the first GCStart?
+fn walk_precedes_gc_start(trace: &std::path::Path) -> bool {
+    let file = std::io::BufReader::new(std::fs::File::open(trace).unwrap());
+    let mut stream = leakgate_dotnet::nettrace::EventStream::new(file).unwrap();
+    while let Some(event) = stream.next_event().unwrap() {
+        match event.metadata.event_id {
+            18 => return true,
+            1 => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn inspector() -> &'static Inspector {
     static INSPECTOR: OnceLock<Inspector> = OnceLock::new();
     INSPECTOR.get_or_init(|| {
@@ -317,4 +331,62 @@ fn the_trace_copy_is_private_and_reads_back_to_the_same_snapshot() {
         "{again:?}"
     );
     assert_eq!(std::fs::metadata(&copy).unwrap().len(), meta.len());
+}
+
+#[test]
+fn a_large_heap_is_complete_and_exact() {
+    // Big enough (2 million objects) that the runtime interleaves threads in
+    // the stream: with server GC the walk's first objects arrive before the
+    // GC's start (seen from 1 million links on; a builder that waited for the
+    // GCStart in stream order lost the first 120-140 batches here).
+    let svc = FixtureService::start();
+    let mut grown = 0u64;
+    for _ in 0..10 {
+        grown = svc.get("/grow?n=100000&bytes=16").trim().parse().unwrap();
+    }
+    assert_eq!(grown, 1_000_000);
+    let client = DiagnosticsClient::for_pid(svc.pid()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = GcDumpOptions {
+        trace_copy: Some(dir.path().join("large.nettrace")),
+        ..GcDumpOptions::default()
+    };
+    let capture = client.capture_gc_heap(&options, &never()).unwrap();
+    eprintln!(
+        "the walk's first object is {} the GCStart in the stream",
+        if walk_precedes_gc_start(&dir.path().join("large.nettrace")) {
+            "before"
+        } else {
+            "after"
+        }
+    );
+    let dump = &capture.dump;
+    eprintln!(
+        "{} objects, {} bytes of trace, {:?}",
+        dump.nodes.len(),
+        capture.trace_bytes,
+        capture.timings
+    );
+    assert_eq!((dump.dropped_events, dump.missing_batches), (0, 0));
+    assert!(capture.stream_complete);
+    let summary = managed_summary(dump, "");
+    assert_eq!(summary_count(&summary.heap_types, "Retained"), grown);
+    assert!(summary_count(&summary.heap_types, "System.Byte[]") >= grown);
+    // Each link references its payload and the previous link.
+    let retained = dump
+        .types
+        .iter()
+        .position(|t| t.name.as_deref() == Some("Retained"))
+        .unwrap() as u32;
+    let links: Vec<usize> = dump
+        .nodes_with_edges()
+        .filter(|(n, _)| n.type_index == retained)
+        .map(|(_, edges)| edges.len())
+        .collect();
+    assert_eq!(links.iter().filter(|&&e| e == 2).count() as u64, grown - 1);
+    assert_eq!(
+        links.iter().filter(|&&e| e == 1).count(),
+        1,
+        "the first link"
+    );
 }

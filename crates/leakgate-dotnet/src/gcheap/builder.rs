@@ -1,13 +1,23 @@
-//! Turns the runtime's events into a [`GcHeapDump`]: picks the induced full
-//! GC, keeps the heap-walk events logged during it, and knows when the
+//! Turns the runtime's events into a [`GcHeapDump`] and knows when the
 //! snapshot is complete.
 //!
-//! The rule is dotnet-gcdump's: the snapshot is the first GC with depth 2
-//! that is not a background GC, from its GCStart to the GCEnd with the same
-//! number. A GC that ends without having logged any object is passed over
-//! (it was another GC, not the heap walk). BulkType events are taken
-//! whenever they come: the runtime logs a type the first time a session sees
-//! it, which may be before the GC.
+//! Stream order is not time order: nettrace keeps each capture thread's
+//! events in order, but interleaves threads by buffer. With server GC the
+//! GCStart is logged by one GC thread and the heap walk by another, and the
+//! walk's first events come before the GCStart in the stream (seen on .NET 10:
+//! GCStart 8 MB into a 90 MB trace). So the rules rest on per-thread order
+//! and on timestamps, not on a GCStart..GCEnd window in stream order:
+//!
+//! * The heap-walk events (objects, references, roots) are the walk: the
+//!   runtime walks the heap only in the GC that enabling GCHeapCollect forces.
+//! * The thread that logs the first GCBulkNode is the walk thread. The
+//!   snapshot is complete at the first depth-2 GCEnd that thread logs after
+//!   it: the walk runs inside the GC, and that thread's events are in order.
+//! * Generation ranges are logged at the start of the GC (by the thread that
+//!   starts it) and after the walk (by the walk thread); those logged after
+//!   the walk began (by timestamp) describe the heap the snapshot shows.
+//! * BulkType events are taken whenever they come: the runtime logs a type
+//!   the first time a session sees it, which may be before the GC.
 
 use std::collections::HashMap;
 
@@ -18,11 +28,12 @@ use super::model::{
 };
 use crate::nettrace::{Event, NettraceError};
 
+/// The heap walk, once its first object was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    WaitingForGc,
-    InGc { gc_number: u32, started_at: u64 },
-    Complete { gc_number: u32 },
+struct Walk {
+    thread: u64,
+    first_timestamp: i64,
+    first_offset: u64,
 }
 
 /// The indexed bulk event kinds, whose batch numbers reveal lost batches.
@@ -57,7 +68,11 @@ enum BatchKind {
 pub struct HeapSnapshotBuilder {
     pointer_size: u32,
     process_id: u32,
-    phase: Phase,
+    walk: Option<Walk>,
+    /// The number of the GC whose depth-2 GCEnd completed the walk.
+    completed_gc: Option<u32>,
+    /// The first full blocking GC's number and where it started, for messages.
+    gc_started: Option<(u32, u64)>,
     types: Vec<GcType>,
     type_index: HashMap<u64, u32>,
     nodes: Vec<GcNode>,
@@ -66,7 +81,8 @@ pub struct HeapSnapshotBuilder {
     announced_edges: u64,
     roots: Vec<GcRoot>,
     dependent_handles: Vec<DependentHandle>,
-    generation_ranges: Vec<GenerationRange>,
+    /// Every range seen, with its timestamp (a few hundred at most).
+    generation_ranges: Vec<(i64, GenerationRange)>,
     /// Next batch number expected, per kind and capture thread.
     next_batch: HashMap<(BatchKind, u64), u32>,
     missing_batches: u64,
@@ -78,7 +94,9 @@ impl HeapSnapshotBuilder {
         HeapSnapshotBuilder {
             pointer_size: trace.pointer_size,
             process_id: trace.process_id,
-            phase: Phase::WaitingForGc,
+            walk: None,
+            completed_gc: None,
+            gc_started: None,
             types: Vec::new(),
             type_index: HashMap::new(),
             nodes: Vec::new(),
@@ -93,9 +111,9 @@ impl HeapSnapshotBuilder {
         }
     }
 
-    /// The snapshot's GCEnd has been seen: no further event can add to it.
+    /// The walk's GC has ended: no further event can add to the snapshot.
     pub fn is_complete(&self) -> bool {
-        matches!(self.phase, Phase::Complete { .. })
+        self.completed_gc.is_some()
     }
 
     /// Objects collected so far.
@@ -103,61 +121,69 @@ impl HeapSnapshotBuilder {
         self.nodes.len()
     }
 
-    /// Takes one event into account; events of other providers are ignored.
+    /// Takes one event into account; events of other providers, and heap
+    /// events after completion, are ignored.
     pub fn on_event(&mut self, event: &Event<'_>) -> Result<(), GcHeapError> {
         if event.metadata.provider != RUNTIME_PROVIDER {
             return Ok(());
         }
         self.last_offset = event.offset;
-        let (payload, at, ps) = (event.payload, event.payload_offset, self.pointer_size);
-        match (event.metadata.event_id, self.phase) {
-            (event_id::BULK_TYPE, _) => {
+        let (payload, at) = (event.payload, event.payload_offset);
+        match event.metadata.event_id {
+            event_id::BULK_TYPE => {
                 for entry in events::bulk_type(payload, at)? {
                     self.define_type(entry);
                 }
             }
-            (event_id::GC_START, Phase::WaitingForGc) => {
+            _ if self.is_complete() => {}
+            event_id::GC_START => {
                 let start = events::gc_start(payload, at, event.metadata.version)?;
-                if start.depth == 2 && start.gc_type != gc_type::BACKGROUND {
-                    self.phase = Phase::InGc {
-                        gc_number: start.count,
-                        started_at: event.offset,
-                    };
+                if self.gc_started.is_none()
+                    && start.depth == 2
+                    && start.gc_type != gc_type::BACKGROUND
+                {
+                    self.gc_started = Some((start.count, event.offset));
                 }
             }
-            (event_id::GC_END, Phase::InGc { gc_number, .. }) => {
+            event_id::GC_END => {
                 let end = events::gc_end(payload, at)?;
-                if end.count == gc_number {
-                    if self.nodes.is_empty() {
-                        self.reset_window();
-                    } else {
-                        self.phase = Phase::Complete { gc_number };
-                    }
+                if end.depth == 2
+                    && self
+                        .walk
+                        .is_some_and(|w| w.thread == event.header.capture_thread_id)
+                {
+                    self.completed_gc = Some(end.count);
                 }
             }
-            (id, Phase::InGc { .. }) => self.on_heap_walk_event(event, id, payload, at, ps)?,
-            _ => {}
+            event_id::GC_GENERATION_RANGE => {
+                let range = events::generation_range(payload, at, self.pointer_size)?;
+                self.generation_ranges.push((
+                    event.header.timestamp,
+                    GenerationRange {
+                        generation: range.generation,
+                        start: range.start,
+                        used_length: range.used_length,
+                        reserved_length: range.reserved_length,
+                    },
+                ));
+            }
+            id => self.on_heap_walk_event(event, id)?,
         }
         Ok(())
     }
 
-    fn on_heap_walk_event(
-        &mut self,
-        event: &Event<'_>,
-        id: u32,
-        payload: &[u8],
-        at: u64,
-        ps: u32,
-    ) -> Result<(), GcHeapError> {
+    fn on_heap_walk_event(&mut self, event: &Event<'_>, id: u32) -> Result<(), GcHeapError> {
+        let (payload, at, ps) = (event.payload, event.payload_offset, self.pointer_size);
         let thread = event.header.capture_thread_id;
         match id {
             event_id::GC_BULK_NODE => {
                 let batch = events::bulk_node(payload, at, ps)?;
                 self.check_batch(BatchKind::Nodes, thread, batch.index, event.offset)?;
-                if self.nodes.is_empty() {
-                    // Ranges logged before the walk describe the heap before the GC.
-                    self.generation_ranges.clear();
-                }
+                self.walk.get_or_insert(Walk {
+                    thread,
+                    first_timestamp: event.header.timestamp,
+                    first_offset: event.offset,
+                });
                 self.nodes.reserve(batch.count);
                 for node in events::nodes(&batch) {
                     let edge_count = u32::try_from(node.edge_count).map_err(|_| {
@@ -225,15 +251,6 @@ impl HeapSnapshotBuilder {
                     });
                 }
             }
-            event_id::GC_GENERATION_RANGE => {
-                let range = events::generation_range(payload, at, ps)?;
-                self.generation_ranges.push(GenerationRange {
-                    generation: range.generation,
-                    start: range.start,
-                    used_length: range.used_length,
-                    reserved_length: range.reserved_length,
-                });
-            }
             _ => {}
         }
         Ok(())
@@ -243,20 +260,20 @@ impl HeapSnapshotBuilder {
     /// (read the stream to its end first: the last sequence point may reveal
     /// more).
     pub fn finish(self, dropped_events: u64) -> Result<GcHeapDump, GcHeapError> {
-        let gc_number = match self.phase {
-            Phase::Complete { gc_number } => gc_number,
-            Phase::InGc {
-                gc_number,
-                started_at,
-            } => {
+        let (gc_number, walk) = match (self.completed_gc, self.walk) {
+            (Some(gc_number), Some(walk)) => (gc_number, walk),
+            (_, Some(walk)) => {
                 return Err(GcHeapError::Unfinished {
-                    gc_number,
-                    offset: started_at,
+                    gc_number: self.gc_started.map(|(n, _)| n),
+                    offset: walk.first_offset,
                 });
             }
-            Phase::WaitingForGc => {
+            (_, None) => {
                 return Err(GcHeapError::NoSnapshot {
-                    reason: "no full blocking GC logged any object",
+                    reason: match self.gc_started {
+                        Some(_) => "a full blocking GC ran but logged no object",
+                        None => "no full blocking GC logged any object",
+                    },
                 });
             }
         };
@@ -271,6 +288,13 @@ impl HeapSnapshotBuilder {
                 ),
             });
         }
+        // Ranges logged once the walk began describe the heap after the GC.
+        let generation_ranges = self
+            .generation_ranges
+            .into_iter()
+            .filter(|(timestamp, _)| *timestamp >= walk.first_timestamp)
+            .map(|(_, range)| range)
+            .collect();
         Ok(GcHeapDump {
             process_id: self.process_id,
             pointer_size: self.pointer_size,
@@ -280,22 +304,10 @@ impl HeapSnapshotBuilder {
             edges: self.edges,
             roots: self.roots,
             dependent_handles: self.dependent_handles,
-            generation_ranges: self.generation_ranges,
+            generation_ranges,
             dropped_events,
             missing_batches: self.missing_batches,
         })
-    }
-
-    /// Forgets what a GC without a heap walk left behind.
-    fn reset_window(&mut self) {
-        self.phase = Phase::WaitingForGc;
-        self.edges.clear();
-        self.announced_edges = 0;
-        self.roots.clear();
-        self.dependent_handles.clear();
-        self.generation_ranges.clear();
-        self.next_batch.clear();
-        self.missing_batches = 0;
     }
 
     fn check_batch(

@@ -16,9 +16,10 @@ pub enum GcHeapError {
     )]
     NoSnapshot { reason: &'static str },
     #[error(
-        "the trace ends before the heap snapshot is complete: GC #{gc_number} started at byte offset {offset} but its GCEnd never came"
+        "the trace ends before the heap snapshot is complete: the heap walk{} began at byte offset {offset} but the GC's end never came",
+        gc_number.map(|n| format!(" of GC #{n}")).unwrap_or_default()
     )]
-    Unfinished { gc_number: u32, offset: u64 },
+    Unfinished { gc_number: Option<u32>, offset: u64 },
     #[error("inconsistent heap snapshot at byte offset {offset}: {problem}")]
     Inconsistent { offset: u64, problem: String },
     #[error("cannot read the trace file {}: {source}", path.display())]

@@ -30,6 +30,8 @@ fn metadata_id(event: u32) -> u32 {
 
 /// The runtime thread that runs the GC and logs the heap walk.
 const GC_THREAD: u64 = 0x77;
+/// With the server GC layout, the GC thread that logs GCStart.
+const STARTER_THREAD: u64 = 0x78;
 
 #[derive(Debug, Clone)]
 struct SynthType {
@@ -64,6 +66,7 @@ pub struct HeapTrace {
     dropped_node_batches: Vec<usize>,
     unnamed_types: Vec<String>,
     end_gc: bool,
+    server_gc: bool,
 }
 
 impl Default for HeapTrace {
@@ -88,6 +91,7 @@ impl HeapTrace {
             dropped_node_batches: Vec::new(),
             unnamed_types: Vec::new(),
             end_gc: true,
+            server_gc: false,
         }
     }
 
@@ -188,6 +192,14 @@ impl HeapTrace {
         self
     }
 
+    /// Lays the trace out as the runtime writes a server GC: GCStart and the
+    /// ranges before the GC come from another thread than the walk, and reach
+    /// the stream only after the walk's first block.
+    pub fn server_gc_layout(mut self) -> Self {
+        self.server_gc = true;
+        self
+    }
+
     /// Leaves out the GCEnd: the trace stops mid-snapshot.
     pub fn without_gc_end(mut self) -> Self {
         self.end_gc = false;
@@ -199,12 +211,10 @@ impl HeapTrace {
         let mut trace = NettraceBuilder::new();
         trace.metadata_records(&self.metadata());
         let events = self.events();
-        let mut last_sequence = 0;
         for block in events.chunks(self.events_per_block) {
             trace.events(block);
-            last_sequence = block.last().map_or(last_sequence, |e| e.sequence_number);
         }
-        trace.sequence_point(&[(GC_THREAD, last_sequence)]);
+        trace.sequence_point(&Self::last_sequences(&events));
         trace.finish()
     }
 
@@ -234,19 +244,18 @@ impl HeapTrace {
         .collect()
     }
 
+    /// The events in stream order. They are made in time order (timestamps
+    /// rise by 10, sequence numbers count per thread); with the server GC
+    /// layout the GC-starting thread's events are then written after the
+    /// walk's first block, as the runtime writes a server GC.
     fn events(&self) -> Vec<SynthEvent> {
-        let mut out = Vec::new();
-        let mut sequence = 0u32;
-        let mut emit = |event: u32, payload: Vec<u8>, dropped: bool| {
-            sequence += 1;
-            if !dropped {
-                out.push(SynthEvent::new(
-                    metadata_id(event),
-                    sequence,
-                    GC_THREAD,
-                    payload,
-                ));
-            }
+        // (thread, event id, payload, dropped) in time order.
+        let mut timeline: Vec<(u64, u32, Vec<u8>, bool)> = Vec::new();
+        let walk = GC_THREAD;
+        let starter = if self.server_gc {
+            STARTER_THREAD
+        } else {
+            GC_THREAD
         };
 
         let named: Vec<(&String, &SynthType)> = self
@@ -259,16 +268,18 @@ impl HeapTrace {
                 .iter()
                 .map(|(n, t)| (t.id, t.flags, n.as_str()))
                 .collect();
-            emit(event_id::BULK_TYPE, bulk_type(&entries), false);
+            timeline.push((walk, event_id::BULK_TYPE, bulk_type(&entries), false));
         }
-        emit(event_id::GC_START, gc_start(self.gc_number, 2, 1, 0), false);
+        timeline.push((
+            starter,
+            event_id::GC_START,
+            gc_start(self.gc_number, 2, 1, 0),
+            false,
+        ));
         // Ranges before the walk describe the heap before the GC: to be ignored.
         for &(generation, start, _, reserved) in &self.ranges {
-            emit(
-                event_id::GC_GENERATION_RANGE,
-                generation_range(generation, start ^ 0xdead_0000, 0, reserved),
-                false,
-            );
+            let before = generation_range(generation, start ^ 0xdead_0000, 0, reserved);
+            timeline.push((starter, event_id::GC_GENERATION_RANGE, before, false));
         }
         if !self.statics.is_empty() {
             let entries: Vec<(u64, u64, String)> = self
@@ -278,11 +289,12 @@ impl HeapTrace {
                     (*target, self.types[type_name].id, field.clone())
                 })
                 .collect();
-            emit(
+            timeline.push((
+                walk,
                 event_id::GC_BULK_ROOT_STATIC_VAR,
                 bulk_root_static_var(&entries),
                 false,
-            );
+            ));
         }
 
         let all_edges: Vec<u64> = self
@@ -292,30 +304,32 @@ impl HeapTrace {
             .collect();
         let node_batches: Vec<&[SynthNode]> = self.nodes.chunks(self.nodes_per_batch).collect();
         let edge_batches: Vec<&[u64]> = all_edges.chunks(self.edges_per_batch).collect();
-        // Interleave as the runtime does: edge batches may be flushed before
-        // the node batch that announces them.
+        // Interleave as the runtime does: an edge batch may be flushed before
+        // the node batch that announces its edges.
         for i in 0..node_batches.len().max(edge_batches.len()) {
-            if let Some(edges) = edge_batches.get(i) {
-                emit(event_id::GC_BULK_EDGE, bulk_edge(i as u32, edges), false);
-            }
             if let Some(nodes) = node_batches.get(i) {
                 let entries: Vec<(u64, u64, u64, u64)> = nodes
                     .iter()
                     .map(|n| {
-                        (
-                            n.address,
-                            n.size,
-                            self.types[&n.type_name].id,
-                            n.edges.len() as u64,
-                        )
+                        let type_id = self.types[&n.type_name].id;
+                        (n.address, n.size, type_id, n.edges.len() as u64)
                     })
                     .collect();
                 let dropped = self.dropped_node_batches.contains(&i);
-                emit(
+                timeline.push((
+                    walk,
                     event_id::GC_BULK_NODE,
                     bulk_node(i as u32, &entries),
                     dropped,
-                );
+                ));
+            }
+            if let Some(edges) = edge_batches.get(i) {
+                timeline.push((
+                    walk,
+                    event_id::GC_BULK_EDGE,
+                    bulk_edge(i as u32, edges),
+                    false,
+                ));
             }
         }
         for (i, roots) in self.roots.chunks(5).enumerate() {
@@ -324,11 +338,12 @@ impl HeapTrace {
                 .enumerate()
                 .map(|(j, &(target, kind, flags))| (target, kind, flags, 0x5000 + j as u64 * 8))
                 .collect();
-            emit(
+            timeline.push((
+                walk,
                 event_id::GC_BULK_ROOT_EDGE,
                 bulk_root_edge(i as u32, &entries),
                 false,
-            );
+            ));
         }
         if !self.dependent_handles.is_empty() {
             let entries: Vec<(u64, u64, u64)> = self
@@ -337,23 +352,51 @@ impl HeapTrace {
                 .enumerate()
                 .map(|(j, &(key, value))| (key, value, 0x6000 + j as u64 * 8))
                 .collect();
-            emit(
+            timeline.push((
+                walk,
                 event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE,
                 bulk_root_conditional_weak_table(0, &entries),
                 false,
-            );
+            ));
         }
         for &(generation, start, used, reserved) in &self.ranges {
-            emit(
-                event_id::GC_GENERATION_RANGE,
-                generation_range(generation, start, used, reserved),
-                false,
-            );
+            let after = generation_range(generation, start, used, reserved);
+            timeline.push((walk, event_id::GC_GENERATION_RANGE, after, false));
         }
         if self.end_gc {
-            emit(event_id::GC_END, gc_end(self.gc_number, 2), false);
+            timeline.push((walk, event_id::GC_END, gc_end(self.gc_number, 2), false));
         }
-        out
+
+        let mut sequences: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut events: Vec<SynthEvent> = Vec::new();
+        for (time, (thread, event, payload, dropped)) in timeline.into_iter().enumerate() {
+            let sequence = sequences.entry(thread).or_insert(0);
+            *sequence += 1;
+            if !dropped {
+                let mut e = SynthEvent::new(metadata_id(event), *sequence, thread, payload);
+                e.timestamp = 1000 + 10 * time as i64;
+                events.push(e);
+            }
+        }
+        if self.server_gc {
+            // The starter's events reach the stream after the walk's first block.
+            let (starter_events, mut rest): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .partition(|e| e.capture_thread_id == STARTER_THREAD);
+            let at = self.events_per_block.min(rest.len());
+            rest.splice(at..at, starter_events);
+            events = rest;
+        }
+        events
+    }
+
+    /// The last sequence number of each thread, for the closing sequence point.
+    fn last_sequences(events: &[SynthEvent]) -> Vec<(u64, u32)> {
+        let mut last: BTreeMap<u64, u32> = BTreeMap::new();
+        for e in events {
+            last.insert(e.capture_thread_id, e.sequence_number);
+        }
+        last.into_iter().collect()
     }
 }
 

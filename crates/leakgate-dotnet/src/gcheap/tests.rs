@@ -157,10 +157,16 @@ fn an_unnamed_type_is_kept_and_shown_as_unknown() {
 fn a_trace_cut_before_the_gc_end_is_unfinished() {
     let e = read_gc_heap(small_heap().without_gc_end().build().as_slice()).unwrap_err();
     assert!(
-        matches!(e, GcHeapError::Unfinished { gc_number: 7, .. }),
+        matches!(
+            e,
+            GcHeapError::Unfinished {
+                gc_number: Some(7),
+                ..
+            }
+        ),
         "{e}"
     );
-    assert!(e.to_string().contains("GCEnd never came"), "{e}");
+    assert!(e.to_string().contains("heap walk of GC #7 began"), "{e}");
 }
 
 #[test]
@@ -171,6 +177,15 @@ fn a_trace_without_a_gc_has_no_snapshot() {
 
 /// A trace assembled event by event: (event id, payload) on the GC thread.
 fn trace_of(events: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let on_gc_thread: Vec<(u64, u32, Vec<u8>)> = events
+        .iter()
+        .map(|(id, payload)| (0x77, *id, payload.clone()))
+        .collect();
+    trace_of_threads(&on_gc_thread)
+}
+
+/// The same, with each event's capture thread given: (thread, event id, payload).
+fn trace_of_threads(events: &[(u64, u32, Vec<u8>)]) -> Vec<u8> {
     let mut trace = NettraceBuilder::new();
     for id in [1, 2, 15, 16, 17, 18, 19, 23, 38] {
         trace.metadata(
@@ -182,10 +197,14 @@ fn trace_of(events: &[(u32, Vec<u8>)]) -> Vec<u8> {
         );
     }
     trace.metadata(99, "Other-Provider", 18, "NotANode", 0);
+    let mut sequences = std::collections::HashMap::new();
     let synth: Vec<SynthEvent> = events
         .iter()
-        .enumerate()
-        .map(|(i, (id, payload))| SynthEvent::new(*id, i as u32 + 1, 0x77, payload.clone()))
+        .map(|(thread, id, payload)| {
+            let sequence = sequences.entry(*thread).or_insert(0);
+            *sequence += 1;
+            SynthEvent::new(*id, *sequence, *thread, payload.clone())
+        })
         .collect();
     trace.events(&synth);
     trace.finish()
@@ -196,50 +215,97 @@ fn node(address: u64, edges: u64) -> Vec<u8> {
 }
 
 #[test]
-fn only_the_first_full_blocking_gc_with_objects_is_the_snapshot() {
-    let bytes = trace_of(&[
-        (event_id::GC_BULK_NODE, node(0x1, 0)), // before any GC: ignored
-        (event_id::GC_START, synth::gc_start(3, 0, 0, 0)), // gen0: not a snapshot
-        (event_id::GC_END, synth::gc_end(3, 0)),
-        (event_id::GC_START, synth::gc_start(4, 2, 1, 1)), // background: not a snapshot
-        (event_id::GC_BULK_NODE, node(0x2, 0)),
-        (event_id::GC_END, synth::gc_end(4, 2)),
-        (event_id::GC_START, synth::gc_start(5, 2, 1, 0)), // full, but logs no object
+fn the_walk_ends_at_the_first_full_gc_end_of_the_walk_thread() {
+    const WALK: u64 = 0x77;
+    const OTHER: u64 = 0x78;
+    let bytes = trace_of_threads(&[
+        (OTHER, event_id::GC_START, synth::gc_start(3, 0, 0, 0)), // gen0: no walk
+        (OTHER, event_id::GC_END, synth::gc_end(3, 0)),
+        // The walk's first objects reach the stream before its GCStart.
+        (WALK, event_id::GC_BULK_NODE, node(0x1, 0)),
+        (OTHER, event_id::GC_START, synth::gc_start(6, 2, 1, 0)),
+        (WALK, 99, node(0x3, 0)), // another provider's event 18: ignored
+        (OTHER, event_id::GC_END, synth::gc_end(6, 2)), // not the walk thread
+        (WALK, event_id::GC_END, synth::gc_end(5, 1)), // not a full GC
         (
-            event_id::GC_BULK_ROOT_EDGE,
-            synth::bulk_root_edge(0, &[(0x9, 0, 0, 0)]),
+            WALK,
+            event_id::GC_BULK_NODE,
+            synth::bulk_node(1, &[(0x4, 24, 0x500, 0)]),
         ),
-        (event_id::GC_END, synth::gc_end(5, 2)),
-        (event_id::GC_START, synth::gc_start(6, 2, 1, 0)), // the snapshot
-        (99, node(0x3, 0)),                                // another provider's event 18: ignored
-        (event_id::GC_START, synth::gc_start(7, 0, 0, 0)), // nested: ignored
-        (event_id::GC_BULK_NODE, node(0x4, 0)),
         (
+            WALK,
             event_id::GC_BULK_ROOT_EDGE,
             synth::bulk_root_edge(0, &[(0x4, 0, 0, 0)]),
         ),
-        (event_id::GC_END, synth::gc_end(7, 0)), // not ours
+        (WALK, event_id::GC_END, synth::gc_end(6, 2)), // the end
         (
+            WALK,
             event_id::BULK_TYPE,
             synth::bulk_type(&[(0x500, type_flag::FINALIZABLE, "Late")]),
         ),
-        (event_id::GC_END, synth::gc_end(6, 2)),
         (
+            WALK,
             event_id::GC_BULK_NODE,
-            synth::bulk_node(1, &[(0x5, 24, 0x500, 0)]),
+            synth::bulk_node(2, &[(0x5, 24, 0x500, 0)]),
         ), // after: ignored
+        (
+            WALK,
+            event_id::GC_BULK_ROOT_EDGE,
+            synth::bulk_root_edge(1, &[(0x5, 0, 0, 0)]),
+        ),
     ]);
     let dump = read_gc_heap(bytes.as_slice()).unwrap();
     assert_eq!(dump.gc_number, 6);
     let addresses: Vec<u64> = dump.nodes.iter().map(|n| n.address).collect();
-    assert_eq!(addresses, [0x4]);
-    assert_eq!(dump.roots.len(), 1, "the root of GC 5 was forgotten");
+    assert_eq!(addresses, [0x1, 0x4]);
+    assert_eq!(dump.roots.len(), 1);
     // A type named after its objects arrived still names them.
     assert_eq!(
-        dump.type_of(&dump.nodes[0]).unwrap().name.as_deref(),
+        dump.type_of(&dump.nodes[1]).unwrap().name.as_deref(),
         Some("Late")
     );
     assert!(dump.is_complete());
+}
+
+#[test]
+fn a_server_gc_trace_reads_like_a_workstation_one() {
+    let heap = || {
+        small_heap()
+            .generation_range(2, 0x1000, 0x3100, 0x40_0000)
+            .generation_range(0, 0x9000_0000, 0x100, 0x40_0000)
+    };
+    let workstation = read_gc_heap(heap().build().as_slice()).unwrap();
+    let server_bytes = heap().server_gc_layout().build();
+    let server = read_gc_heap(server_bytes.as_slice()).unwrap();
+    assert_eq!(server.nodes, workstation.nodes);
+    assert_eq!(server.edges, workstation.edges);
+    assert_eq!(server.roots, workstation.roots);
+    assert_eq!(server.generation_ranges, workstation.generation_ranges);
+    assert_eq!(
+        server.generation_ranges.len(),
+        2,
+        "only the ranges after the walk"
+    );
+    assert!(server.is_complete());
+
+    // The layout is what it says: objects come before the GCStart.
+    let mut stream = crate::nettrace::EventStream::new(server_bytes.as_slice()).unwrap();
+    let mut first_node_at = None;
+    let mut gc_start_at = None;
+    let mut i = 0;
+    while let Some(e) = stream.next_event().unwrap() {
+        match e.metadata.event_id {
+            event_id::GC_BULK_NODE => first_node_at = first_node_at.or(Some(i)),
+            event_id::GC_START => gc_start_at = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    assert!(
+        first_node_at < gc_start_at,
+        "{first_node_at:?} {gc_start_at:?}"
+    );
+    assert_eq!(stream.dropped_events(), 0);
 }
 
 #[test]
