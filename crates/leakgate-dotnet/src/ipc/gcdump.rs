@@ -23,9 +23,11 @@
 //! GCHeapCollect makes the runtime run a full blocking GC with a heap walk
 //! *before* it replies, into the session's buffer (which is why the buffer
 //! must hold the whole walk). The nettrace stream that follows is parsed as
-//! it arrives; once the GC's GCEnd is read the snapshot is complete,
-//! StopTracing is sent on a second connection while the stream is drained
-//! to its end (where the last sequence point may reveal dropped events).
+//! it arrives; once the GC's end is read (the GCEnd logged by the thread
+//! that walked the heap, see [`gcheap::builder`](crate::gcheap::builder)) the
+//! snapshot is complete, StopTracing is sent on a second connection while
+//! the stream is drained to its end (where the last sequence point may
+//! reveal dropped events).
 //!
 //! The session is always stopped: on success, on any error, on the
 //! deadline and on cancellation (a guard closes the stream, which makes the
@@ -111,10 +113,12 @@ pub struct GcDumpCapture {
     /// Bytes of nettrace received.
     pub trace_bytes: u64,
     /// False if the stream could not be read to its end after the snapshot
-    /// was complete (the session was stopped all the same); `dropped_events`
-    /// then counts only the losses seen before.
+    /// was complete (a cancel, or the runtime not closing it within
+    /// [`STOP_GRACE`]; the session was stopped all the same): `dropped_events`
+    /// then counts only the losses seen before, and no trace copy is kept.
     pub stream_complete: bool,
-    /// The raw trace, when [`GcDumpOptions::trace_copy`] asked for it.
+    /// The raw trace, when [`GcDumpOptions::trace_copy`] asked for it and the
+    /// whole stream was read.
     pub trace_copy: Option<PathBuf>,
 }
 
@@ -169,19 +173,19 @@ impl DiagnosticsClient {
         cancel: &dyn Cancel,
     ) -> Result<GcDumpCapture, GcDumpError> {
         let copy = match &options.trace_copy {
-            Some(path) => Some(
-                create_private(path).map_err(|source| GcDumpError::TraceCopy {
+            Some(path) => {
+                let file = create_private(path).map_err(|source| GcDumpError::TraceCopy {
                     path: path.clone(),
                     source,
-                })?,
-            ),
+                })?;
+                Some((file, path.clone()))
+            }
             None => None,
         };
         let result = self.capture(options, cancel, copy);
-        if result.is_err()
-            && let Some(path) = &options.trace_copy
-        {
-            let _ = fs::remove_file(path);
+        let keep_copy = result.as_ref().is_ok_and(|c| c.trace_copy.is_some());
+        if let (Some(path), false) = (&options.trace_copy, keep_copy) {
+            let _ = fs::remove_file(path); // failed, or cut short: it would not read back
         }
         result
     }
@@ -190,85 +194,38 @@ impl DiagnosticsClient {
         &self,
         options: &GcDumpOptions,
         cancel: &dyn Cancel,
-        copy: Option<File>,
+        copy: Option<(File, PathBuf)>,
     ) -> Result<GcDumpCapture, GcDumpError> {
         let started = Instant::now();
         let deadline = started + options.timeout;
         if cancel.is_cancelled() {
             return Err(GcDumpError::Cancelled);
         }
-
         let mut session = self.start_session(options, deadline, cancel)?;
         let replied = Instant::now();
         // The trace starts after the reply: count and copy from here.
         session.stream.bytes = 0;
-        session.stream.copy =
-            copy.map(|file| (file, options.trace_copy.clone().unwrap_or_default()));
+        session.stream.copy = copy;
 
-        // Parse while reading; stop reading the snapshot at its GCEnd.
-        let trace_error = |e| self.stream_error(e, options.timeout, "reading the heap walk");
+        let stream_error = |e| self.stream_error(e, options.timeout, "reading the heap walk");
         let mut events = EventStream::new(BufReader::with_capacity(256 << 10, &mut session.stream))
-            .map_err(trace_error)?;
-        let mut builder = HeapSnapshotBuilder::new(events.trace());
-        while !builder.is_complete() {
-            let Some(event) = events.next_event().map_err(trace_error)? else {
-                break; // the runtime ended the stream: finish() says what is missing
-            };
-            builder
-                .on_event(&event)
-                .map_err(|source| GcDumpError::Trace {
-                    pid: self.pid,
-                    source,
-                })?;
-        }
-        if !builder.is_complete() {
-            let source =
-                builder
-                    .finish(events.dropped_events())
-                    .err()
-                    .unwrap_or(GcHeapError::NoSnapshot {
-                        reason: "the stream ended early",
-                    });
-            return Err(GcDumpError::Trace {
-                pid: self.pid,
-                source,
-            });
-        }
+            .map_err(stream_error)?;
+        let builder = self.read_snapshot(&mut events, options.timeout)?;
         let complete = Instant::now();
-
-        // Stop on another connection while this one is drained, so that the
-        // runtime's final writes never block on us.
-        let stopper = {
-            let client = self.clone();
-            let session_id = session.id;
-            std::thread::spawn(move || client.stop_tracing(session_id, QUICK_STOP))
-        };
-        let drain_until = deadline.max(Instant::now() + STOP_GRACE);
-        events.get_mut().get_mut().deadline = drain_until;
-        let stream_complete = loop {
-            match events.next_event() {
-                Ok(Some(_)) => {}
-                Ok(None) => break true,
-                Err(_) => break false,
-            }
-        };
+        let (stream_complete, stopped) = self.stop_and_drain(session.id, &mut events, deadline);
         let dropped_events = events.dropped_events();
         drop(events);
-        let stopped = stopper.join().is_ok_and(|r| r.is_ok());
         if stream_complete || stopped {
             session.disarm();
         }
         let trace_bytes = session.stream.bytes;
         let copied = session.stream.finish_copy();
-        drop(session); // closes the connection (and, if armed, stops again)
+        drop(session); // closes the connection (and, if still armed, stops again)
         copied?;
 
         let dump = builder
             .finish(dropped_events)
-            .map_err(|source| GcDumpError::Trace {
-                pid: self.pid,
-                source,
-            })?;
+            .map_err(|source| self.trace_failure(source))?;
         let done = Instant::now();
         Ok(GcDumpCapture {
             dump,
@@ -280,8 +237,67 @@ impl DiagnosticsClient {
             },
             trace_bytes,
             stream_complete,
-            trace_copy: options.trace_copy.clone(),
+            trace_copy: options.trace_copy.clone().filter(|_| stream_complete),
         })
+    }
+
+    /// Parses events as they arrive until the snapshot is complete.
+    fn read_snapshot(
+        &self,
+        events: &mut EventStream<impl Read>,
+        timeout: Duration,
+    ) -> Result<HeapSnapshotBuilder, GcDumpError> {
+        let mut builder = HeapSnapshotBuilder::new(events.trace());
+        while !builder.is_complete() {
+            let next = events
+                .next_event()
+                .map_err(|e| self.stream_error(e, timeout, "reading the heap walk"))?;
+            let Some(event) = next else {
+                // The runtime ended the stream early: finish() says what is missing.
+                let source = builder.finish(events.dropped_events()).err().unwrap_or(
+                    GcHeapError::NoSnapshot {
+                        reason: "the stream ended early",
+                    },
+                );
+                return Err(self.trace_failure(source));
+            };
+            builder
+                .on_event(&event)
+                .map_err(|source| self.trace_failure(source))?;
+        }
+        Ok(builder)
+    }
+
+    /// Sends StopTracing from another thread while the stream is drained to
+    /// its end here, so the runtime's last writes never wait on us. Returns
+    /// whether the stream ended and whether the runtime acknowledged the stop.
+    fn stop_and_drain(
+        &self,
+        session_id: Option<u64>,
+        events: &mut EventStream<BufReader<&mut SessionStream<'_>>>,
+        deadline: Instant,
+    ) -> (bool, bool) {
+        let stopper = {
+            let client = self.clone();
+            std::thread::spawn(move || client.stop_tracing(session_id, QUICK_STOP))
+        };
+        events.get_mut().get_mut().deadline = deadline.max(Instant::now() + STOP_GRACE);
+        let stream_complete = loop {
+            match events.next_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        let stopped = stopper.join().is_ok_and(|r| r.is_ok());
+        (stream_complete, stopped)
+    }
+
+    fn trace_failure(&self, source: GcHeapError) -> GcDumpError {
+        GcDumpError::Trace {
+            pid: self.pid,
+            source,
+        }
     }
 
     /// Sends CollectTracing3 (CollectTracing2 on runtimes before .NET 5) and
@@ -395,10 +411,7 @@ impl DiagnosticsClient {
     ) -> GcDumpError {
         match error {
             NettraceError::Io { source, .. } => self.interrupted(source, timeout, phase),
-            other => GcDumpError::Trace {
-                pid: self.pid,
-                source: other.into(),
-            },
+            other => self.trace_failure(other.into()),
         }
     }
 
