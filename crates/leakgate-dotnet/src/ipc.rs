@@ -1,9 +1,10 @@
 //! Client of the .NET diagnostics IPC protocol (Unix domain socket, Linux).
 //!
 //! This is how leakgate asks a running .NET service for a core dump, its
-//! process info, or an induced full GC — the same commands `dotnet-dump` and
-//! `dotnet-gcdump` send. Frame layouts live in [`frame`]; this module only
-//! opens sockets and sequences commands. One connection per command.
+//! process info, an induced full GC, or a GC heap snapshot ([`gcdump`]) —
+//! the same commands `dotnet-dump` and `dotnet-gcdump` send. Frame layouts
+//! live in [`frame`]; this module only opens sockets and sequences commands.
+//! One connection per command.
 //!
 //! ```no_run
 //! use std::path::Path;

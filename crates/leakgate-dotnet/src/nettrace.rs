@@ -19,7 +19,7 @@
 //! # Ok::<(), leakgate_dotnet::nettrace::NettraceError>(())
 //! ```
 //!
-//! Layers: [`format`] holds the byte layouts and limits; [`reader`] reads the
+//! Layers: [`format`](mod@format) holds the byte layouts and limits; [`reader`] reads the
 //! container one block at a time from any [`Read`]; [`event`] decodes the
 //! event headers and metadata inside blocks; [`sequence`] counts dropped
 //! events; [`EventStream`] puts them together into a stream of events.

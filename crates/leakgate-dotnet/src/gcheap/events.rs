@@ -135,7 +135,7 @@ pub fn bulk_type(payload: &[u8], offset: u64) -> Result<Vec<BulkTypeEntry>, Nett
     let count_at = c.offset();
     let count = c.u32("BulkType Count")? as usize;
     c.u16("BulkType ClrInstanceID")?;
-    // Each entry has at least 33 bytes (fixed fields and an empty name).
+    // Each entry has at least 31 bytes: fixed fields, an empty name, no parameters.
     check_count(&c, count, 8 + 8 + 4 + 4 + 1 + 2 + 4, count_at, "BulkType")?;
     let mut entries = Vec::with_capacity(count);
     for _ in 0..count {

@@ -18,11 +18,11 @@ use super::events::{root_flag, static_var_flag, type_flag};
 pub struct GcType {
     /// The type handle (method table address), valid in that process only.
     pub id: u64,
-    /// As the runtime logs it, e.g. `System.Collections.Generic.List`1[System.String]`;
+    /// As the runtime logs it, e.g. ``System.Collections.Generic.List`1[System.String]``;
     /// nested types without their declaring type; `None` if no BulkType
     /// event named it (an event was dropped).
     pub name: Option<String>,
-    /// BulkType flags (see [`type_flag`](super::events::type_flag)).
+    /// BulkType flags (see [`super::events::type_flag`]).
     pub flags: u32,
     pub module_id: u64,
     /// The type's metadata token in its module.
@@ -105,7 +105,7 @@ impl RootKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcRoot {
     pub kind: RootKind,
-    /// GCBulkRootEdge flags (see [`root_flag`](super::events::root_flag)); 0 for statics.
+    /// GCBulkRootEdge flags (see [`super::events::root_flag`]); 0 for statics.
     pub flags: u32,
     /// The object's address.
     pub target: u64,

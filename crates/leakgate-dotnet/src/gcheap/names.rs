@@ -1,7 +1,7 @@
 //! Type names as the runtime logs them, rewritten the way ClrMD prints them,
 //! so that summaries from snapshots and from dumps name generics alike.
 //!
-//! The runtime writes `System.Collections.Generic.Dictionary`2[System.String,System.Object]`;
+//! The runtime writes ``System.Collections.Generic.Dictionary`2[System.String,System.Object]``;
 //! ClrMD writes `System.Collections.Generic.Dictionary<System.String, System.Object>`.
 //! Array suffixes (`[]`, `[,]`) are kept. What cannot be recovered: the
 //! runtime names a nested type without its declaring type (`Entry[K,V]`

@@ -20,7 +20,7 @@
 //!   absent (the GC just collected them; a dump without a GC first holds them).
 //! * Type names are the runtime's, with generic arguments rewritten as ClrMD
 //!   prints them ([`clrmd_style_name`]: `List<System.String>`, not
-//!   `List`1[System.String]`). Nested types still differ: the runtime names
+//!   ``List`1[System.String]``). Nested types still differ: the runtime names
 //!   them **without their declaring type** (`Entry<K, V>`, where ClrMD says
 //!   `Dictionary<K, V>+Entry`). Type names inside generic arguments may
 //!   differ the same way.

@@ -166,7 +166,7 @@ pub enum GcDumpError {
 
 impl DiagnosticsClient {
     /// Takes a GC heap snapshot of the process over EventPipe (see the
-    /// [module docs](self::gcdump)). `cancel` is polled throughout (≤ 50 ms).
+    /// [module docs](super::gcdump)). `cancel` is polled throughout (≤ 50 ms).
     pub fn capture_gc_heap(
         &self,
         options: &GcDumpOptions,
