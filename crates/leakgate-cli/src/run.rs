@@ -17,7 +17,7 @@ use leakgate_pipeline::error_text;
 use leakgate_pipeline::index::{RunEntry, RunIndex};
 use leakgate_pipeline::{Options, Outcome, run_scenario};
 use leakgate_runner::layout::write_atomic;
-use leakgate_scenario::Scenario;
+use leakgate_scenario::{DumpMode, Scenario};
 
 use crate::print_error;
 use crate::progress::Progress;
@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Keep the dumps in the output directory (they may hold secrets).
     #[arg(long)]
     keep_dumps: bool,
+    /// Read the managed heap this way instead of the scenario's `sampling.dump`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    dump: Option<HeapCapture>,
     /// Print the run report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -52,6 +55,14 @@ pub struct RunArgs {
     /// Write an index of the runs (each scenario's outcome and report files) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     runs_json: Option<PathBuf>,
+}
+
+/// The `sampling.dump` modes that read the managed heap (what `--dump` may choose).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HeapCapture {
+    Withheap,
+    Full,
+    Gcdump,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -113,6 +124,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 }
 
 fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Result<RunReport> {
+    let mut scenario = scenario.clone();
+    if let Some(mode) = args.dump {
+        scenario.sampling.dump = match mode {
+            HeapCapture::Withheap => DumpMode::Withheap,
+            HeapCapture::Full => DumpMode::Full,
+            HeapCapture::Gcdump => DumpMode::Gcdump,
+        };
+    }
+    let scenario = &scenario;
     let inspector = leakgate_pipeline::inspector_for(scenario, &options.cancel)
         .context("the managed inspector is not available")?;
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();

@@ -345,3 +345,63 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "{grown}"
     );
 }
+
+/// `dump: gcdump` (an EventPipe heap snapshot, no core dump) judges the
+/// fixtures as the dumps do; its counts match the service's ground truth,
+/// and a kept snapshot reads back with `analyze`.
+#[test]
+fn heap_snapshots_give_the_verdicts_of_dumps() {
+    let _lock = e2e_lock();
+    for (name, code) in [
+        ("dynamic-method-leak", 1),
+        ("native-leak", 1),
+        ("healthy", 0),
+    ] {
+        let out = temp_out();
+        let keep: &[&str] = if name == "dynamic-method-leak" {
+            &["--dump", "gcdump", "--keep-dumps"]
+        } else {
+            &["--dump", "gcdump"]
+        };
+        let run = leakgate_run(&scenario(name), out.path(), keep);
+        assert_eq!(run.code, code, "{name} with gcdump\n{}", run.output);
+        for sample in read_samples(out.path()) {
+            assert!(sample["timings"]["dump_ms"].as_f64().unwrap() > 0.0);
+            assert!(sample["managed"].is_object(), "{name}: managed data");
+            if name == "dynamic-method-leak" {
+                let kept = sample["app_stats"]["delegatesKept"].as_u64().unwrap();
+                let resolvers =
+                    finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");
+                assert!(
+                    resolvers >= kept && resolvers <= kept + 64,
+                    "{resolvers} DynamicResolver objects for {kept} kept delegates"
+                );
+            }
+        }
+        let left = dumps_left(out.path());
+        if name != "dynamic-method-leak" {
+            assert!(left.is_empty(), "{name}: nothing on disk: {left:?}");
+            continue;
+        }
+        // Only the kept traces, no core dump.
+        assert!(
+            !left.is_empty()
+                && left
+                    .iter()
+                    .all(|p| p.extension().is_some_and(|e| e == "nettrace")),
+            "{left:?}"
+        );
+        let trace = out.path().join("dumps/sample-04.nettrace");
+        let analyze = std::process::Command::new(env!("CARGO_BIN_EXE_leakgate"))
+            .arg("analyze")
+            .arg(&trace)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&analyze.stdout);
+        assert_eq!(analyze.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains("System.Reflection.Emit.DynamicResolver"),
+            "{text}"
+        );
+    }
+}

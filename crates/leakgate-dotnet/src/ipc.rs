@@ -1,9 +1,10 @@
 //! Client of the .NET diagnostics IPC protocol (Unix domain socket, Linux).
 //!
 //! This is how leakgate asks a running .NET service for a core dump, its
-//! process info, or an induced full GC — the same commands `dotnet-dump` and
-//! `dotnet-gcdump` send. Frame layouts live in [`frame`]; this module only
-//! opens sockets and sequences commands. One connection per command.
+//! process info, an induced full GC, or a GC heap snapshot ([`gcdump`]) —
+//! the same commands `dotnet-dump` and `dotnet-gcdump` send. Frame layouts
+//! live in [`frame`]; this module only opens sockets and sequences commands.
+//! One connection per command.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -18,6 +19,7 @@
 //! ```
 
 pub mod frame;
+pub mod gcdump;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -34,6 +36,7 @@ use thiserror::Error;
 use frame::{FrameError, HEADER_LEN, HRESULT_UNKNOWN_COMMAND, Provider, Reply, id, set};
 
 pub use frame::ProcessInfo;
+pub use gcdump::{Cancel, CaptureTimings, GcDumpCapture, GcDumpError, GcDumpOptions};
 
 /// How much memory createdump puts in the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -473,10 +476,21 @@ struct Wait<'a> {
     cancel: Option<&'a AtomicBool>,
 }
 
+impl Wait<'_> {
+    /// No deadline and no cancel of its own: for a stream that keeps both
+    /// itself (the heap snapshot's session stream).
+    fn unbounded() -> Wait<'static> {
+        Wait {
+            until: Instant::now() + Duration::from_secs(365 * 24 * 3600),
+            cancel: None,
+        }
+    }
+}
+
 /// Reads one reply frame from `stream`.
 fn read_reply(
     command: &'static str,
-    stream: &mut UnixStream,
+    stream: &mut impl Read,
     wait: &Wait,
 ) -> Result<Reply, IpcError> {
     let mut header = [0u8; HEADER_LEN];

@@ -17,7 +17,10 @@ use serde::Serialize;
 #[derive(Serialize, JsonSchema)]
 pub struct DumpAnalysis {
     pub file: String,
-    pub memory: MemorySummary,
+    /// Memory by usage; absent for a heap snapshot trace (`.nettrace`), which
+    /// holds the managed heap only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedSummary>,
     /// With `--paths TYPE`: why the instances of each type are alive, like
@@ -36,6 +39,33 @@ pub enum AnalyzeError {
     Graph(#[from] leakgate_dotnet::inspector::HeapGraphFileError),
     #[error("cannot make a place for the heap graph: {0}")]
     Temp(std::io::Error),
+    #[error(transparent)]
+    Snapshot(#[from] leakgate_dotnet::gcheap::GcHeapError),
+    #[error("{0}: {1}")]
+    SnapshotGraph(String, leakgate_heap::BuildError),
+}
+
+/// A kept heap snapshot (`dump: gcdump`, `*.nettrace`): the managed heap
+/// and, with `path_types`, their retention paths.
+fn analyze_snapshot(path: &Path, path_types: &[String]) -> Result<DumpAnalysis, AnalyzeError> {
+    let snapshot = leakgate_dotnet::gcheap::read_nettrace(path)?;
+    let paths = if path_types.is_empty() {
+        Vec::new()
+    } else {
+        let graph = leakgate_dotnet::gcheap::heap_graph(&snapshot)
+            .map_err(|e| AnalyzeError::SnapshotGraph(path.display().to_string(), e))?;
+        let shortest = ShortestPaths::compute(&graph);
+        path_types
+            .iter()
+            .map(|t| shortest.type_paths(t, &PathOptions::default()))
+            .collect()
+    };
+    Ok(DumpAnalysis {
+        file: path.display().to_string(),
+        memory: None,
+        managed: Some(leakgate_dotnet::gcheap::managed_summary(&snapshot, "")),
+        paths,
+    })
 }
 
 /// Regions of `path` (a dump, or saved maps/smaps), and its managed heap
@@ -46,6 +76,9 @@ pub fn analyze(
     inspector: Option<&Inspector>,
     path_types: &[String],
 ) -> Result<DumpAnalysis, AnalyzeError> {
+    if path.extension().is_some_and(|e| e == "nettrace") {
+        return analyze_snapshot(path, path_types);
+    }
     let regions = leakgate_memory::read_regions(path)?;
     let is_dump = regions.source != leakgate_memory::SourceKind::ProcMaps;
     let dump = Some(path).filter(|_| is_dump);
@@ -68,7 +101,7 @@ pub fn analyze(
     };
     Ok(DumpAnalysis {
         file: path.display().to_string(),
-        memory: analysis.memory,
+        memory: Some(analysis.memory),
         managed: analysis.managed,
         paths,
     })
@@ -101,7 +134,9 @@ pub fn render(analyses: &[DumpAnalysis], top: usize) -> String {
         if analyses.len() > 1 {
             text.push_str(&format!("==> {} <==\n", a.file));
         }
-        text.push_str(&render_address_summary(&a.memory));
+        if let Some(memory) = &a.memory {
+            text.push_str(&render_address_summary(memory));
+        }
         if let Some(m) = &a.managed {
             text.push('\n');
             text.push_str(&render_finalize_queue(m));
@@ -117,9 +152,11 @@ pub fn render(analyses: &[DumpAnalysis], top: usize) -> String {
     if let [first, .., last] = analyses {
         let rows: Vec<(String, MemorySummary)> = analyses
             .iter()
-            .map(|a| (a.file.clone(), a.memory.clone()))
+            .filter_map(|a| Some((a.file.clone(), a.memory.clone()?)))
             .collect();
-        text.push_str(&render_growth_table(&rows));
+        if rows.len() > 1 {
+            text.push_str(&render_growth_table(&rows));
+        }
         // The path that grew, from the first dump to the last.
         for (before, after) in first.paths.iter().zip(&last.paths) {
             text.push_str(&format!("\n{}\n", PathGrowth::between(before, after)));

@@ -39,7 +39,7 @@ use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
 use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
 use leakgate_runner::layout::{LayoutError, OutputLayout};
-use leakgate_runner::{Event, RunOptions};
+use leakgate_runner::{Event, HeapGraphSource, RunOptions};
 use leakgate_scenario::Scenario;
 
 pub use leakgate_gate::report::Outcome;
@@ -107,7 +107,7 @@ pub fn inspector_for(
     scenario: &Scenario,
     cancel: &Arc<AtomicBool>,
 ) -> Result<Option<Inspector>, leakgate_dotnet::inspector::InspectorError> {
-    if !scenario.sampling.dump.captures_heap() {
+    if !scenario.sampling.dump.needs_inspector() {
         return Ok(None);
     }
     Ok(Some(
@@ -182,7 +182,9 @@ pub fn run_scenario(
     // Graphs hold type names and sizes, no values; still, kept only with the dumps.
     if !scenario.sampling.keep_dumps {
         for (_, graph) in &outcome.heap_graphs {
-            let _ = std::fs::remove_file(graph);
+            if let HeapGraphSource::File(file) = graph {
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
     let report = write::reports(report, &layout)?;
@@ -194,7 +196,7 @@ pub fn run_scenario(
 }
 
 /// Adds why what grew is alive (see [`retention`]); a note when it cannot.
-fn explain(report: &mut RunReport, graphs: &[(usize, PathBuf)]) {
+fn explain(report: &mut RunReport, graphs: &[(usize, HeapGraphSource)]) {
     let Some(verdict) = &report.verdict else {
         return;
     };

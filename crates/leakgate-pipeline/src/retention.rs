@@ -4,11 +4,11 @@
 //! that grew between them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use leakgate_gate::judge::{Status, Verdict};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
+use leakgate_runner::HeapGraphSource;
 
 /// Most types traced in one run.
 const MAX_TYPES: usize = 10;
@@ -72,13 +72,13 @@ fn top_growers(judged: &[SampleMetrics]) -> Vec<String> {
 /// first judged sample and the last. A note says why, when there are none.
 pub fn path_growth(
     types: &[String],
-    graphs: &[(usize, PathBuf)],
+    graphs: &[(usize, HeapGraphSource)],
     first_judged: usize,
 ) -> Result<Vec<PathGrowth>, String> {
     if types.is_empty() {
         return Ok(Vec::new());
     }
-    let by_index: BTreeMap<usize, &PathBuf> = graphs.iter().map(|(i, p)| (*i, p)).collect();
+    let by_index: BTreeMap<usize, &HeapGraphSource> = graphs.iter().map(|(i, g)| (*i, g)).collect();
     let (Some(first), Some((&last_index, last))) =
         (by_index.get(&first_judged), by_index.last_key_value())
     else {
@@ -87,9 +87,17 @@ pub fn path_growth(
     if last_index == first_judged {
         return Err("no retention paths: only one judged sample has a heap graph".into());
     }
-    let paths_in = |file: &PathBuf| -> Result<Vec<TypePaths>, String> {
-        let graph = leakgate_dotnet::inspector::read_heap_graph(file).map_err(|e| e.to_string())?;
-        let shortest = ShortestPaths::compute(&graph);
+    let paths_in = |source: &HeapGraphSource| -> Result<Vec<TypePaths>, String> {
+        let read;
+        let graph = match source {
+            HeapGraphSource::Built(graph) => graph.as_ref(),
+            HeapGraphSource::File(file) => {
+                read =
+                    leakgate_dotnet::inspector::read_heap_graph(file).map_err(|e| e.to_string())?;
+                &read
+            }
+        };
+        let shortest = ShortestPaths::compute(graph);
         let options = PathOptions { sample: TRACED };
         Ok(types
             .iter()

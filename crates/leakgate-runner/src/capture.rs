@@ -1,13 +1,20 @@
-//! One sample: [induced GC] → dump + memory maps at the same moment → analysis.
+//! One sample: [induced GC] → dump or heap snapshot + memory maps at the
+//! same moment → analysis.
 //!
 //! The load is paused around the capture so that the dump (which suspends the
 //! runtime) does not show up as request errors, and the maps match the dump.
+//! With `dump: gcdump` the managed heap comes from an EventPipe heap
+//! snapshot instead of a core dump: the runtime's own GC walks the heap and
+//! streams it, leakgate parses it (no dump on disk, no inspector).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
 use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
-use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
+use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
+use leakgate_heap::HeapGraph;
 use leakgate_memory::MemorySummary;
 use leakgate_scenario::DumpMode;
 use serde::{Deserialize, Serialize};
@@ -26,7 +33,7 @@ pub struct CapturedSample {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_stats: Option<serde_json::Value>,
     pub timings: SampleTimings,
-    /// The dump, when the scenario keeps dumps.
+    /// The dump (or heap snapshot trace), when the scenario keeps dumps.
     pub dump: Option<PathBuf>,
     pub notes: Vec<String>,
 }
@@ -36,22 +43,39 @@ pub struct CapturedSample {
 pub struct SampleTimings {
     /// The induced full GC.
     pub gc_ms: f64,
-    /// Writing the dump (the runtime is suspended for most of it).
+    /// Writing the dump, or taking the heap snapshot (its GC included): the
+    /// runtime is suspended for most of it.
     pub dump_ms: f64,
     /// Reading /proc maps and smaps.
     pub maps_ms: f64,
-    /// The managed inspector and the region summary.
+    /// The managed inspector (or the snapshot's summary) and the region summary.
     pub analysis_ms: f64,
     /// How long the load was held back for this sample.
     pub load_paused_ms: f64,
+}
+
+/// What a sample captures, and where its files go.
+pub struct Plan<'a> {
+    pub gc_first: bool,
+    pub gc_timeout: Duration,
+    pub mode: DumpMode,
+    pub dump_path: &'a Path,
+    /// Keep the heap snapshot's trace here (`dump: gcdump` with kept dumps).
+    pub trace_path: Option<&'a Path>,
 }
 
 /// The raw material of a sample, taken while the load is paused.
 pub struct Raw {
     pub maps: String,
     pub smaps: String,
+    /// A core dump to read with the inspector.
     pub dump: Option<PathBuf>,
+    /// A heap snapshot (`dump: gcdump`).
+    pub snapshot: Option<GcHeapDump>,
+    /// The snapshot's trace, when kept.
+    pub trace: Option<PathBuf>,
     pub timings: SampleTimings,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,42 +95,59 @@ pub fn dump_kind(mode: DumpMode) -> Option<DumpKind> {
         DumpMode::Withheap => Some(DumpKind::WithHeap),
         DumpMode::Full => Some(DumpKind::Full),
         DumpMode::Mini => Some(DumpKind::Normal),
-        DumpMode::None => None,
+        DumpMode::Gcdump | DumpMode::None => None,
     }
 }
 
-/// Takes the raw sample: GC, dump, then maps. Call with the load paused.
-/// Without a diagnostics connection only the maps can be taken.
+/// The session buffer of a heap snapshot, then of its one retry.
+const SNAPSHOT_BUFFERS_MB: [u32; 2] = [1024, 2048];
+
+/// Takes the raw sample: GC, dump or heap snapshot, then maps. Call with the
+/// load paused. Without a diagnostics connection only the maps can be taken.
 pub fn take(
     client: Option<&DiagnosticsClient>,
     pid: u32,
-    gc_first: bool,
-    gc_timeout: Duration,
-    mode: DumpMode,
-    dump_path: &Path,
+    plan: &Plan,
+    cancel: &AtomicBool,
 ) -> Result<Raw, CaptureError> {
     let mut timings = SampleTimings::default();
+    let mut notes = Vec::new();
     let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
-    if gc_first {
+    // A heap snapshot runs its own full GC.
+    if plan.gc_first && plan.mode != DumpMode::Gcdump {
         let t = Instant::now();
         runtime()
             .map_err(CaptureError::Gc)?
-            .induce_gc(gc_timeout)
+            .induce_gc(plan.gc_timeout)
             .map_err(|e| CaptureError::Gc(e.to_string()))?;
         timings.gc_ms = ms(t);
     }
-    let dump = match dump_kind(mode) {
-        Some(kind) => {
-            let t = Instant::now();
-            runtime()
-                .map_err(CaptureError::Dump)?
-                .write_dump(dump_path, kind)
-                .map_err(|e| CaptureError::Dump(e.to_string()))?;
-            timings.dump_ms = ms(t);
-            Some(dump_path.to_path_buf())
+    let t = Instant::now();
+    let (mut dump, mut snapshot, mut trace) = (None, None, None);
+    match (plan.mode, dump_kind(plan.mode)) {
+        (DumpMode::Gcdump, _) => {
+            let client = runtime().map_err(CaptureError::Dump)?;
+            match snapshot_with_retry(client, plan, cancel, &mut notes)? {
+                Some((s, copy)) => {
+                    snapshot = Some(s);
+                    trace = copy;
+                }
+                None => {
+                    // Events were lost twice: a core dump says what the snapshot could not.
+                    write_dump(client, plan.dump_path, DumpKind::WithHeap)?;
+                    dump = Some(plan.dump_path.to_path_buf());
+                }
+            }
         }
-        None => None,
-    };
+        (_, Some(kind)) => {
+            write_dump(runtime().map_err(CaptureError::Dump)?, plan.dump_path, kind)?;
+            dump = Some(plan.dump_path.to_path_buf());
+        }
+        (_, None) => {}
+    }
+    if dump.is_some() || snapshot.is_some() {
+        timings.dump_ms = ms(t);
+    }
     let t = Instant::now();
     let (maps, smaps) =
         leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
@@ -115,24 +156,99 @@ pub fn take(
         maps,
         smaps,
         dump,
+        snapshot,
+        trace,
         timings,
+        notes,
     })
 }
 
-/// Analyses a raw sample: regions from the maps, managed data from the dump
-/// (see [`crate::analysis::analyse`]). Returns the milliseconds it took.
+fn write_dump(client: &DiagnosticsClient, path: &Path, kind: DumpKind) -> Result<(), CaptureError> {
+    client
+        .write_dump(path, kind)
+        .map_err(|e| CaptureError::Dump(e.to_string()))
+}
+
+/// A complete heap snapshot, retried once with a larger buffer when events
+/// were dropped; `None` when both lost events (the caller falls back).
+fn snapshot_with_retry(
+    client: &DiagnosticsClient,
+    plan: &Plan,
+    cancel: &AtomicBool,
+    notes: &mut Vec<String>,
+) -> Result<Option<(GcHeapDump, Option<PathBuf>)>, CaptureError> {
+    for buffer_mb in SNAPSHOT_BUFFERS_MB {
+        if let Some(path) = plan.trace_path {
+            let _ = std::fs::remove_file(path); // an earlier attempt's copy
+        }
+        let options = GcDumpOptions {
+            timeout: plan.gc_timeout,
+            buffer_mb,
+            trace_copy: plan.trace_path.map(Path::to_path_buf),
+            ..GcDumpOptions::default()
+        };
+        let capture = client
+            .capture_gc_heap(&options, cancel)
+            .map_err(|e| CaptureError::Dump(format!("the heap snapshot failed: {e}")))?;
+        if capture.dump.is_complete() {
+            return Ok(Some((capture.dump, capture.trace_copy)));
+        }
+        notes.push(format!(
+            "the heap snapshot lost events with a {buffer_mb} MiB buffer ({} dropped, {} batches missing)",
+            capture.dump.dropped_events, capture.dump.missing_batches
+        ));
+    }
+    notes.push("fell back to a withheap dump for this sample".into());
+    Ok(None)
+}
+
+/// A sample's managed heap, read.
+pub struct Analysed {
+    pub memory: MemorySummary,
+    pub managed: Option<ManagedSummary>,
+    /// The heap as a graph, when asked for and the sample is a snapshot.
+    pub graph: Option<HeapGraph>,
+    pub millis: f64,
+}
+
+/// Analyses a raw sample: regions from the maps, the managed heap from the
+/// snapshot or the dump (see [`crate::analysis::analyse`]). With
+/// `heap_graph`, the heap's graph too: written there by the inspector, or
+/// built from the snapshot and returned.
 pub fn analyse(
     raw: &Raw,
     inspector: Option<&Inspector>,
-    heap_graph: Option<&Path>,
-) -> Result<(MemorySummary, Option<ManagedSummary>, f64), CaptureError> {
+    runtime_version: &str,
+    heap_graph_file: Option<&Path>,
+) -> Result<Analysed, CaptureError> {
     let t = Instant::now();
-    let regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
+    let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(|e| CaptureError::Maps(e.to_string()))?;
+    if let Some(snapshot) = &raw.snapshot {
+        let managed = managed_summary(snapshot, runtime_version);
+        regions.split_gc(&managed.gc_committed_ranges());
+        let graph = match heap_graph_file {
+            Some(_) => {
+                Some(heap_graph(snapshot).map_err(|e| CaptureError::Inspect(e.to_string()))?)
+            }
+            None => None,
+        };
+        return Ok(Analysed {
+            memory: regions.summary(),
+            managed: Some(managed),
+            graph,
+            millis: ms(t),
+        });
+    }
     let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
-    let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph)
+    let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
         .map_err(|e| CaptureError::Inspect(e.to_string()))?;
-    Ok((analysis.memory, analysis.managed, ms(t)))
+    Ok(Analysed {
+        memory: analysis.memory,
+        managed: analysis.managed,
+        graph: None,
+        millis: ms(t),
+    })
 }
 
 fn ms(since: Instant) -> f64 {

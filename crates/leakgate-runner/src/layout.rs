@@ -215,6 +215,10 @@ impl OutputLayout {
     pub fn heap_graph(&self, index: usize) -> PathBuf {
         self.dumps().join(format!("sample-{index:02}.graph"))
     }
+    /// A kept heap snapshot's trace (`dump: gcdump`), created `0600`.
+    pub fn trace(&self, index: usize) -> PathBuf {
+        self.dumps().join(format!("sample-{index:02}.nettrace"))
+    }
     /// `service.log`, `build.log`, `load.log`.
     pub fn log(&self, label: &str) -> PathBuf {
         self.root.join(format!("{label}.log"))

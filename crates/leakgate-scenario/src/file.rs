@@ -194,13 +194,17 @@ pub struct Sampling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DumpMode {
-    /// Heap and stacks: what managed analysis needs.
+    /// A core dump with the heap and stacks, read by the ClrMD inspector
+    /// (needs the .NET SDK to build it once).
     #[default]
     Withheap,
-    /// All memory.
+    /// A core dump of all memory.
     Full,
-    /// Threads and modules only: no managed heap analysis.
+    /// A core dump of threads and modules only: no managed heap analysis.
     Mini,
+    /// No dump: a GC heap snapshot over EventPipe, as dotnet-gcdump takes it
+    /// (objects, types, references, roots), parsed by leakgate itself.
+    Gcdump,
     /// No dump: memory maps only.
     None,
 }
@@ -212,12 +216,18 @@ impl DumpMode {
             DumpMode::Withheap => "withheap",
             DumpMode::Full => "full",
             DumpMode::Mini => "mini",
+            DumpMode::Gcdump => "gcdump",
             DumpMode::None => "none",
         }
     }
 
-    /// Whether the dump holds the managed heap, which managed analysis needs.
+    /// Whether a sample reads the managed heap (per-type metrics).
     pub fn captures_heap(self) -> bool {
+        matches!(self, DumpMode::Withheap | DumpMode::Full | DumpMode::Gcdump)
+    }
+
+    /// Whether the heap is read from a core dump by the ClrMD inspector.
+    pub fn needs_inspector(self) -> bool {
         matches!(self, DumpMode::Withheap | DumpMode::Full)
     }
 }

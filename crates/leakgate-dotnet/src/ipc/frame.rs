@@ -43,6 +43,8 @@ pub mod id {
     pub const GENERATE_CORE_DUMP3: u8 = 0x03;
     pub const STOP_TRACING: u8 = 0x01;
     pub const COLLECT_TRACING2: u8 = 0x03;
+    /// CollectTracing2 plus a flag to skip the per-event stack walk (.NET 5+).
+    pub const COLLECT_TRACING3: u8 = 0x04;
     pub const PROCESS_INFO: u8 = 0x00;
     pub const PROCESS_INFO2: u8 = 0x04;
     pub const REPLY_OK: u8 = 0x00;
@@ -230,6 +232,19 @@ pub fn collect_tracing2_payload(
     out
 }
 
+/// Payload of CollectTracing3: CollectTracing2's, with a stack-walk flag after the rundown flag.
+pub fn collect_tracing3_payload(
+    circular_buffer_mb: u32,
+    format: u32,
+    request_rundown: bool,
+    request_stackwalk: bool,
+    providers: &[Provider],
+) -> Vec<u8> {
+    let mut out = collect_tracing2_payload(circular_buffer_mb, format, request_rundown, providers);
+    out.insert(9, u8::from(request_stackwalk));
+    out
+}
+
 /// ProcessInfo / ProcessInfo2 reply payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -384,6 +399,25 @@ mod tests {
         ]
         .concat();
         assert_eq!(payload, expected);
+    }
+
+    #[test]
+    fn collect_tracing3_adds_the_stackwalk_flag_after_rundown() {
+        let providers = [Provider {
+            name: "A".into(),
+            keywords: 0x1980001,
+            level: 5,
+            filter_data: String::new(),
+        }];
+        let v2 = collect_tracing2_payload(1024, 1, false, &providers);
+        let v3 = collect_tracing3_payload(1024, 1, false, false, &providers);
+        let expected: Vec<u8> = [&v2[..9], &[0], &v2[9..]].concat();
+        assert_eq!(v3, expected);
+        assert_eq!(&v3[..10], &[0, 4, 0, 0, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            collect_tracing3_payload(1, 1, false, true, &providers)[9],
+            1
+        );
     }
 
     #[test]

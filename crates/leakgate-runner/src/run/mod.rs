@@ -131,15 +131,24 @@ pub enum RunFailure {
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub samples: Vec<CapturedSample>,
-    /// Heap graphs written for retention paths (the first judged sample and
-    /// the last), by sample index; the caller deletes them when done.
-    pub heap_graphs: Vec<(usize, PathBuf)>,
+    /// Heap graphs for retention paths (the first judged sample and the
+    /// last), by sample index; the caller deletes the files when done.
+    pub heap_graphs: Vec<(usize, HeapGraphSource)>,
     pub load: LoadSummary,
     /// The process the samples measured, once it was chosen.
     pub sampled: Option<SampledProcess>,
     pub failure: Option<RunFailure>,
     /// The service's port (`{port}`).
     pub port: u16,
+}
+
+/// Where a sample's heap graph is.
+#[derive(Debug, Clone)]
+pub enum HeapGraphSource {
+    /// Written by the inspector from a core dump (a file beside the dump).
+    File(PathBuf),
+    /// Built from a heap snapshot, in memory.
+    Built(Box<leakgate_heap::HeapGraph>),
 }
 
 /// Settings that come from the command line rather than the scenario.

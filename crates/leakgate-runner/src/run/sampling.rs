@@ -3,14 +3,16 @@
 //! is done, the service dies, the load fails, `load.duration` runs out or
 //! Ctrl-C.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use leakgate_dotnet::inspector::Inspector;
 use leakgate_dotnet::ipc::DiagnosticsClient;
+use leakgate_heap::HeapGraph;
 use leakgate_scenario::{BuiltinLoad, Interval, LoadDriver as LoadSpec, Scenario};
 
-use super::{Event, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
+use super::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
 use crate::capture::{self, CapturedSample};
 use crate::load::{LoadDriver, LoadPlan, LoadSummary};
 use crate::probe;
@@ -31,9 +33,12 @@ pub(super) struct State<'a> {
     options: &'a RunOptions<'a>,
     port: u16,
     samples: Vec<CapturedSample>,
-    heap_graphs: Vec<(usize, std::path::PathBuf)>,
+    heap_graphs: Vec<(usize, HeapGraphSource)>,
     load: LoadSummary,
     sampled: Option<SampledProcess>,
+    /// The runtime's version, for heap snapshot summaries.
+    runtime_version: String,
+    fallback_inspector: OnceLock<Option<Inspector>>,
 }
 
 /// The load while it runs: the built-in client or an external tool.
@@ -124,6 +129,8 @@ impl<'a> State<'a> {
             heap_graphs: Vec::new(),
             load: LoadSummary::default(),
             sampled: None,
+            runtime_version: String::new(),
+            fallback_inspector: OnceLock::new(),
         }
     }
 
@@ -177,6 +184,13 @@ impl<'a> State<'a> {
             .map(|c| c.with_cancel(self.options.cancel.clone()));
         let pid = choice.process.pid;
         self.sampled = Some(choice.process);
+        if s.sampling.dump == leakgate_scenario::DumpMode::Gcdump {
+            self.runtime_version = client
+                .as_ref()
+                .and_then(|c| c.process_info().ok())
+                .and_then(|p| p.clr_version)
+                .unwrap_or_default();
+        }
 
         let load = self.start_load()?;
         let result = self.sample_loop(&load, &service, client.as_ref(), pid, on_event);
@@ -283,10 +297,16 @@ impl<'a> State<'a> {
             // Retention paths compare the first judged sample with the last.
             let graph = (index == sampling.warmup_samples || index + 1 == count)
                 .then(|| self.options.layout.heap_graph(index))
-                .filter(|_| self.options.inspector.is_some() && sampling.dump.captures_heap());
-            let sample = self.take_sample(index, started, load, client, pid, graph.as_deref())?;
+                .filter(|_| sampling.dump.captures_heap());
+            let (sample, built) =
+                self.take_sample(index, started, load, client, pid, graph.as_deref())?;
             self.samples.push(sample);
-            self.heap_graphs.extend(graph.map(|g| (index, g)));
+            let source = match (built, graph) {
+                (Some(built), _) => Some(HeapGraphSource::Built(Box::new(built))),
+                (None, Some(file)) if file.exists() => Some(HeapGraphSource::File(file)),
+                _ => None,
+            };
+            self.heap_graphs.extend(source.map(|s| (index, s)));
             on_event(Event::Sample {
                 index: index + 1,
                 of: count,
@@ -295,6 +315,8 @@ impl<'a> State<'a> {
         Ok(())
     }
 
+    /// One sample, with the load paused; also its heap graph when built in
+    /// memory (a heap snapshot's; the inspector writes a dump's to `heap_graph`).
     fn take_sample(
         &self,
         index: usize,
@@ -303,7 +325,7 @@ impl<'a> State<'a> {
         client: Option<&DiagnosticsClient>,
         pid: u32,
         heap_graph: Option<&std::path::Path>,
-    ) -> Result<CapturedSample, RunFailure> {
+    ) -> Result<(CapturedSample, Option<HeapGraph>), RunFailure> {
         let sampling = &self.scenario.sampling;
         let layout = self.options.layout;
         let fail = |e: capture::CaptureError| RunFailure::Sample {
@@ -311,6 +333,7 @@ impl<'a> State<'a> {
             message: e.to_string(),
         };
         let dump_path = layout.dump(index);
+        let trace_path = layout.trace(index);
         let paused = Instant::now();
         load.pause();
         self.check_cancel()?;
@@ -328,14 +351,14 @@ impl<'a> State<'a> {
             .map_err(|e| notes.push(format!("stats_url: {e}")))
             .ok()
         });
-        let raw = capture::take(
-            client,
-            pid,
-            sampling.gc_before_sample,
-            GC_TIMEOUT,
-            sampling.dump,
-            &dump_path,
-        );
+        let plan = capture::Plan {
+            gc_first: sampling.gc_before_sample,
+            gc_timeout: GC_TIMEOUT,
+            mode: sampling.dump,
+            dump_path: &dump_path,
+            trace_path: Some(trace_path.as_path()).filter(|_| sampling.keep_dumps),
+        };
+        let raw = capture::take(client, pid, &plan, self.cancel());
         load.resume();
         let load_paused_ms = paused.elapsed().as_secs_f64() * 1000.0;
         let mut raw = raw.map_err(|e| {
@@ -343,15 +366,21 @@ impl<'a> State<'a> {
             fail(e)
         })?;
         raw.timings.load_paused_ms = load_paused_ms;
-        let analysed = capture::analyse(&raw, self.options.inspector, heap_graph);
+        notes.append(&mut raw.notes);
+        // A core dump outside withheap/full mode is a heap snapshot's fallback.
+        let inspector = match (&raw.dump, self.options.inspector) {
+            (Some(_), None) => self.fallback_inspector(),
+            (_, inspector) => inspector,
+        };
+        let analysed = capture::analyse(&raw, inspector, &self.runtime_version, heap_graph);
         let keep = sampling.keep_dumps && raw.dump.is_some();
         if !keep {
             let _ = std::fs::remove_file(&dump_path);
         }
-        let (memory, managed, analysis_ms) = analysed.map_err(fail)?;
+        let analysed = analysed.map_err(fail)?;
         let mut timings = raw.timings;
-        timings.analysis_ms = analysis_ms;
-        if raw.dump.is_none() {
+        timings.analysis_ms = analysed.millis;
+        if sampling.dump == leakgate_scenario::DumpMode::None {
             notes.push(
                 "no dump taken (sampling.dump: none): managed metrics are absent".to_string(),
             );
@@ -360,15 +389,27 @@ impl<'a> State<'a> {
             index,
             elapsed_secs,
             requests,
-            memory,
-            managed,
+            memory: analysed.memory,
+            managed: analysed.managed,
             app_stats,
             timings,
-            dump: keep.then_some(dump_path),
+            dump: keep.then_some(dump_path).or(raw.trace),
             notes,
         };
         persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;
-        Ok(sample)
+        Ok((sample, analysed.graph))
+    }
+
+    /// The inspector for a heap snapshot that fell back to a dump: built
+    /// once, when first needed (a `gcdump` run needs no SDK otherwise).
+    fn fallback_inspector(&self) -> Option<&Inspector> {
+        self.fallback_inspector
+            .get_or_init(|| {
+                Inspector::ensure_built(None)
+                    .ok()
+                    .map(|i| i.with_cancel(Arc::clone(&self.options.cancel)))
+            })
+            .as_ref()
     }
 
     fn check_service(&self, service: &Child, phase: &str) -> Result<(), RunFailure> {

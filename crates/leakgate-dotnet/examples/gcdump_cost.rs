@@ -1,0 +1,332 @@
+//! What a sample costs the service, three ways: a with-heap core dump (what
+//! leakgate does today), leakgate's own GC heap snapshot over EventPipe
+//! (`capture_gc_heap`), and `dotnet-gcdump collect` if it is installed.
+//! Prints numbers; asserts nothing.
+//!
+//! `cargo run --release -p leakgate-dotnet --example gcdump_cost [--payload BYTES] [MIB...]`
+//! (defaults: 256-byte payloads, 300 MiB)
+//!
+//! Starts the LeakyService fixture and grows its live heap with `/grow` until
+//! the process's resident memory reaches each size: a chain of small objects
+//! each holding a `--payload`-byte array, so the payload sets how many
+//! objects a MiB holds (256: ~5500 objects per MiB, a dense heap; 8192: ~250).
+//! The snapshot's cost grows with the number of objects, a dump's with bytes. For each method: its wall
+//! time, the service's longest stall (a thread probes `GET /healthz` every
+//! 5 ms; the slowest answer ≈ the pause), the bytes it produces (the core
+//! file; the nettrace stream; the .gcdump file) and the service's peak
+//! resident growth meanwhile (EventPipe buffers the heap walk inside the
+//! service). For the snapshot also: parse time per million objects, re-read
+//! from memory.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use leakgate_dotnet::gcheap::{managed_summary, read_gc_heap};
+use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+/// One `GET /healthz`, returning its latency.
+fn healthz(port: u16) -> Option<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    response
+        .starts_with(b"HTTP/1.1 200")
+        .then(|| started.elapsed())
+}
+
+/// A `Key:   N kB` field of /proc/<pid>/status, in bytes.
+fn status_bytes(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// What one method cost.
+struct Cost {
+    wall: Duration,
+    stall: Duration,
+    /// Peak resident growth of the service meanwhile, if the peak could be reset.
+    peak_growth: Option<u64>,
+}
+
+/// Runs `work` while probing the service; measures wall time, stall and peak memory.
+fn measure<T>(pid: u32, port: u16, work: impl FnOnce() -> T) -> (T, Cost) {
+    // Writing 5 to clear_refs resets VmHWM (the peak) to the current RSS.
+    let peak_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let rss_before = status_bytes(pid, "VmRSS:");
+    let running = Arc::new(AtomicBool::new(true));
+    let prober = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut slowest = Duration::ZERO;
+            while running.load(Ordering::Relaxed) {
+                if let Some(latency) = healthz(port) {
+                    slowest = slowest.max(latency);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            slowest
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50)); // the prober is running
+    let started = Instant::now();
+    let result = work();
+    let wall = started.elapsed();
+    std::thread::sleep(Duration::from_millis(50)); // a probe stuck in a pause ends
+    running.store(false, Ordering::Relaxed);
+    let stall = prober.join().unwrap_or_default();
+    let peak = status_bytes(pid, "VmHWM:");
+    let peak_growth = peak_reset.then(|| peak.saturating_sub(rss_before));
+    (
+        result,
+        Cost {
+            wall,
+            stall,
+            peak_growth,
+        },
+    )
+}
+
+fn dotnet_gcdump() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([home.join(".dotnet/tools")])
+        .map(|dir| dir.join("dotnet-gcdump"))
+        .find(|path| path.is_file())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// The three ways to take a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    WithHeapDump,
+    Snapshot,
+    DotnetGcdump,
+}
+
+impl Method {
+    fn label(self) -> &'static str {
+        match self {
+            Method::WithHeapDump => "withheap dump",
+            Method::Snapshot => "capture_gc_heap",
+            Method::DotnetGcdump => "dotnet-gcdump collect",
+        }
+    }
+}
+
+/// Rounds per size; the order of the methods rotates, because the first GC
+/// after a change of the heap costs more than the next ones.
+const ROUNDS: usize = 3;
+
+struct Bench<'a> {
+    pid: u32,
+    port: u16,
+    client: &'a DiagnosticsClient,
+    dir: &'a std::path::Path,
+    tool: Option<PathBuf>,
+}
+
+impl Bench<'_> {
+    /// Runs one method; returns its cost and the bytes it produced.
+    fn run(&self, method: Method) -> Option<(Cost, u64)> {
+        let never = AtomicBool::new(false);
+        match method {
+            Method::WithHeapDump => {
+                let core = self.dir.join("withheap.core");
+                let (result, cost) = measure(self.pid, self.port, || {
+                    self.client.write_dump(&core, DumpKind::WithHeap)
+                });
+                result.expect("dump");
+                let size = std::fs::metadata(&core).map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(&core).ok();
+                Some((cost, size))
+            }
+            Method::Snapshot => {
+                let options = GcDumpOptions {
+                    timeout: Duration::from_secs(300),
+                    ..GcDumpOptions::default()
+                };
+                let (result, cost) = measure(self.pid, self.port, || {
+                    self.client.capture_gc_heap(&options, &never)
+                });
+                let capture = result.expect("snapshot");
+                let dump = &capture.dump;
+                println!(
+                    "      snapshot: {} objects, {} references, {} roots; dropped events {}, missing batches {}; {:?}",
+                    dump.nodes.len(),
+                    dump.edges.len(),
+                    dump.roots.len(),
+                    dump.dropped_events,
+                    dump.missing_batches,
+                    capture.timings
+                );
+                Some((cost, capture.trace_bytes))
+            }
+            Method::DotnetGcdump => {
+                let tool = self.tool.as_ref()?;
+                let out = self.dir.join("reference.gcdump");
+                let (status, cost) = measure(self.pid, self.port, || {
+                    Command::new(tool)
+                        .args(["collect", "-p", &self.pid.to_string(), "-o"])
+                        .arg(&out)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                });
+                assert!(status.is_ok_and(|s| s.success()), "dotnet-gcdump failed");
+                let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(&out).ok();
+                Some((cost, size))
+            }
+        }
+    }
+
+    /// The snapshot's trace parsed again from memory: parse and summary times.
+    fn parse_rate(&self) {
+        let copy = self.dir.join("snapshot.nettrace");
+        let options = GcDumpOptions {
+            timeout: Duration::from_secs(300),
+            trace_copy: Some(copy.clone()),
+            ..GcDumpOptions::default()
+        };
+        self.client
+            .capture_gc_heap(&options, &AtomicBool::new(false))
+            .expect("snapshot");
+        let bytes = std::fs::read(&copy).expect("the trace copy");
+        std::fs::remove_file(&copy).ok();
+        let started = Instant::now();
+        let dump = read_gc_heap(bytes.as_slice()).expect("re-parse");
+        let parse = started.elapsed();
+        let started = Instant::now();
+        let summary = managed_summary(&dump, "");
+        let summarise = started.elapsed();
+        println!(
+            "  parse from memory: {:.3} s for {} objects = {:.3} s per 10^6 objects ({:.0} MiB/s); summary {:.3} s ({} types)",
+            parse.as_secs_f64(),
+            dump.nodes.len(),
+            parse.as_secs_f64() * 1e6 / dump.nodes.len().max(1) as f64,
+            bytes.len() as f64 / (1 << 20) as f64 / parse.as_secs_f64(),
+            summarise.as_secs_f64(),
+            summary.heap_types.len()
+        );
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let mut payload = 256u32;
+    let mut sizes: Vec<u64> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--payload" {
+            payload = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--payload BYTES");
+        } else {
+            sizes.push(arg.parse().expect("sizes in MiB"));
+        }
+    }
+    if sizes.is_empty() {
+        sizes.push(300);
+    }
+    let service = support::FixtureService::start();
+    let (pid, port) = (service.pid(), service.port);
+    let client =
+        DiagnosticsClient::wait_for(pid, Duration::from_secs(10)).expect("diagnostics socket");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench {
+        pid,
+        port,
+        client: &client,
+        dir: dir.path(),
+        tool: dotnet_gcdump(),
+    };
+    if bench.tool.is_none() {
+        println!("dotnet-gcdump: not installed (dotnet tool install -g dotnet-gcdump); skipped");
+    }
+    // Warm up the service and the EventPipe path (JIT, first-use costs).
+    for _ in 0..50 {
+        service.get("/leak/dynamic-method");
+        service.get("/leak/finalizable");
+    }
+    bench.run(Method::Snapshot);
+
+    let methods = [Method::WithHeapDump, Method::Snapshot, Method::DotnetGcdump];
+    for target in sizes {
+        while status_bytes(pid, "VmRSS:") < target << 20 {
+            service.get(&format!(
+                "/grow-chain?n={}&bytes={payload}",
+                (25 << 20) / (payload + 64)
+            ));
+        }
+        client.induce_gc(Duration::from_secs(120)).expect("a GC");
+        println!(
+            "\nservice resident {} (target {target} MiB, {payload}-byte payloads), pid {pid}; {ROUNDS} rounds, order rotating",
+            mib(status_bytes(pid, "VmRSS:"))
+        );
+        let mut results: Vec<(Method, Cost, u64)> = Vec::new();
+        for round in 0..ROUNDS {
+            for i in 0..methods.len() {
+                let method = methods[(round + i) % methods.len()];
+                if let Some((cost, bytes)) = bench.run(method) {
+                    println!(
+                        "    round {round}: {:<22} {:>7.3} s  stall {:>7.3} s",
+                        method.label(),
+                        cost.wall.as_secs_f64(),
+                        cost.stall.as_secs_f64()
+                    );
+                    results.push((method, cost, bytes));
+                }
+            }
+        }
+        println!(
+            "  {:<22} {:>10} {:>12} {:>10}  {:<14} service peak +",
+            "method", "wall (med)", "stall (med)", "stall max", "output"
+        );
+        for method in methods {
+            let runs: Vec<&(Method, Cost, u64)> =
+                results.iter().filter(|(m, _, _)| *m == method).collect();
+            let Some(last) = runs.last() else { continue };
+            let stalls: Vec<f64> = runs.iter().map(|(_, c, _)| c.stall.as_secs_f64()).collect();
+            println!(
+                "  {:<22} {:>9.3}s {:>11.3}s {:>9.3}s  {:<14} {}",
+                method.label(),
+                median(runs.iter().map(|(_, c, _)| c.wall.as_secs_f64()).collect()),
+                median(stalls.clone()),
+                stalls.iter().copied().fold(0.0, f64::max),
+                mib(last.2),
+                last.1.peak_growth.map_or("n/a".into(), mib)
+            );
+        }
+        bench.parse_rate();
+    }
+    drop(service);
+}

@@ -1,0 +1,363 @@
+//! Turns the runtime's events into a [`GcHeapDump`] and knows when the
+//! snapshot is complete.
+//!
+//! Stream order is not time order: nettrace keeps each capture thread's
+//! events in order, but interleaves threads by buffer. With server GC the
+//! GCStart is logged by one GC thread and the heap walk by another, and the
+//! walk's first events come before the GCStart in the stream (seen on .NET 10:
+//! GCStart 8 MB into a 90 MB trace). So the rules rest on per-thread order
+//! and on timestamps, not on a GCStart..GCEnd window in stream order:
+//!
+//! * The heap-walk events (objects, references, roots) are the walk: the
+//!   runtime walks the heap only in the GC that enabling GCHeapCollect forces.
+//! * The thread that logs the first GCBulkNode is the walk thread. The
+//!   snapshot is complete at the first depth-2 GCEnd that thread logs after
+//!   it: the walk runs inside the GC, and that thread's events are in order.
+//! * Generation ranges are logged at the start of the GC (by the thread that
+//!   starts it) and after the walk (by the walk thread); those logged after
+//!   the walk began (by timestamp) describe the heap the snapshot shows.
+//! * BulkType events are taken whenever they come: the runtime logs a type
+//!   the first time a session sees it, which may be before the GC.
+
+use std::collections::HashMap;
+
+use super::error::GcHeapError;
+use super::events::{self, RUNTIME_PROVIDER, event_id, gc_type};
+use super::model::{
+    DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind,
+};
+use crate::nettrace::{Event, NettraceError};
+
+/// The heap walk, once its first object was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Walk {
+    thread: u64,
+    first_timestamp: i64,
+    first_offset: u64,
+}
+
+/// The indexed bulk event kinds, whose batch numbers reveal lost batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BatchKind {
+    Nodes,
+    Edges,
+    RootEdges,
+    DependentHandles,
+}
+
+/// Collects one heap snapshot from a stream of events.
+///
+/// ```
+/// use leakgate_dotnet::gcheap::{HeapSnapshotBuilder, synth::HeapTrace};
+/// use leakgate_dotnet::nettrace::EventStream;
+///
+/// let bytes = HeapTrace::new().object(0x1000, 24, "App.Thing", &[]).build();
+/// let mut stream = EventStream::new(bytes.as_slice())?;
+/// let mut builder = HeapSnapshotBuilder::new(stream.trace());
+/// while let Some(event) = stream.next_event()? {
+///     builder.on_event(&event)?;
+///     if builder.is_complete() {
+///         break; // a live capture stops its session here
+///     }
+/// }
+/// let dump = builder.finish(stream.dropped_events())?;
+/// assert_eq!(dump.nodes.len(), 1);
+/// # Ok::<(), leakgate_dotnet::gcheap::GcHeapError>(())
+/// ```
+#[derive(Debug)]
+pub struct HeapSnapshotBuilder {
+    pointer_size: u32,
+    process_id: u32,
+    walk: Option<Walk>,
+    /// The number of the GC whose depth-2 GCEnd completed the walk.
+    completed_gc: Option<u32>,
+    /// The first full blocking GC's number and where it started, for messages.
+    gc_started: Option<(u32, u64)>,
+    types: Vec<GcType>,
+    type_index: HashMap<u64, u32>,
+    nodes: Vec<GcNode>,
+    edges: Vec<u64>,
+    /// Sum of the nodes' edge counts: how many edges the edge events must carry.
+    announced_edges: u64,
+    roots: Vec<GcRoot>,
+    dependent_handles: Vec<DependentHandle>,
+    /// Every range seen, with its timestamp (a few hundred at most).
+    generation_ranges: Vec<(i64, GenerationRange)>,
+    /// Next batch number expected, per kind and capture thread.
+    next_batch: HashMap<(BatchKind, u64), u32>,
+    missing_batches: u64,
+    last_offset: u64,
+}
+
+impl HeapSnapshotBuilder {
+    pub fn new(trace: &crate::nettrace::TraceInfo) -> Self {
+        HeapSnapshotBuilder {
+            pointer_size: trace.pointer_size,
+            process_id: trace.process_id,
+            walk: None,
+            completed_gc: None,
+            gc_started: None,
+            types: Vec::new(),
+            type_index: HashMap::new(),
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            announced_edges: 0,
+            roots: Vec::new(),
+            dependent_handles: Vec::new(),
+            generation_ranges: Vec::new(),
+            next_batch: HashMap::new(),
+            missing_batches: 0,
+            last_offset: 0,
+        }
+    }
+
+    /// The walk's GC has ended: no further event can add to the snapshot.
+    pub fn is_complete(&self) -> bool {
+        self.completed_gc.is_some()
+    }
+
+    /// Objects collected so far.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Takes one event into account; events of other providers, and heap
+    /// events after completion, are ignored.
+    pub fn on_event(&mut self, event: &Event<'_>) -> Result<(), GcHeapError> {
+        if event.metadata.provider != RUNTIME_PROVIDER {
+            return Ok(());
+        }
+        self.last_offset = event.offset;
+        let (payload, at) = (event.payload, event.payload_offset);
+        match event.metadata.event_id {
+            event_id::BULK_TYPE => {
+                for entry in events::bulk_type(payload, at)? {
+                    self.define_type(entry);
+                }
+            }
+            _ if self.is_complete() => {}
+            event_id::GC_START => {
+                let start = events::gc_start(payload, at, event.metadata.version)?;
+                if self.gc_started.is_none()
+                    && start.depth == 2
+                    && start.gc_type != gc_type::BACKGROUND
+                {
+                    self.gc_started = Some((start.count, event.offset));
+                }
+            }
+            event_id::GC_END => {
+                let end = events::gc_end(payload, at)?;
+                if end.depth == 2
+                    && self
+                        .walk
+                        .is_some_and(|w| w.thread == event.header.capture_thread_id)
+                {
+                    self.completed_gc = Some(end.count);
+                }
+            }
+            event_id::GC_GENERATION_RANGE => {
+                let range = events::generation_range(payload, at, self.pointer_size)?;
+                self.generation_ranges.push((
+                    event.header.timestamp,
+                    GenerationRange {
+                        generation: range.generation,
+                        start: range.start,
+                        used_length: range.used_length,
+                        reserved_length: range.reserved_length,
+                    },
+                ));
+            }
+            id => self.on_heap_walk_event(event, id)?,
+        }
+        Ok(())
+    }
+
+    fn on_heap_walk_event(&mut self, event: &Event<'_>, id: u32) -> Result<(), GcHeapError> {
+        let (payload, at, ps) = (event.payload, event.payload_offset, self.pointer_size);
+        let thread = event.header.capture_thread_id;
+        match id {
+            event_id::GC_BULK_NODE => {
+                let batch = events::bulk_node(payload, at, ps)?;
+                self.check_batch(BatchKind::Nodes, thread, batch.index, event.offset)?;
+                self.walk.get_or_insert(Walk {
+                    thread,
+                    first_timestamp: event.header.timestamp,
+                    first_offset: event.offset,
+                });
+                self.nodes.reserve(batch.count);
+                for node in events::nodes(&batch) {
+                    let edge_count = u32::try_from(node.edge_count).map_err(|_| {
+                        NettraceError::malformed(
+                            event.offset,
+                            format!(
+                                "object {:#x} has {} references",
+                                node.address, node.edge_count
+                            ),
+                        )
+                    })?;
+                    let type_index = self.intern_type(node.type_id);
+                    self.announced_edges += u64::from(edge_count);
+                    self.nodes.push(GcNode {
+                        address: node.address,
+                        size: node.size,
+                        type_index,
+                        edge_count,
+                    });
+                }
+            }
+            event_id::GC_BULK_EDGE => {
+                let batch = events::bulk_edge(payload, at, ps)?;
+                self.check_batch(BatchKind::Edges, thread, batch.index, event.offset)?;
+                self.edges.extend(events::edge_targets(&batch));
+            }
+            event_id::GC_BULK_ROOT_EDGE => {
+                let batch = events::bulk_root_edge(payload, at, ps)?;
+                self.check_batch(BatchKind::RootEdges, thread, batch.index, event.offset)?;
+                self.roots
+                    .extend(events::root_edges(&batch).map(|r| GcRoot {
+                        kind: RootKind::from_wire(r.kind),
+                        flags: r.flags,
+                        target: r.target,
+                        root_id: r.root_id,
+                    }));
+            }
+            event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE => {
+                let batch = events::bulk_root_conditional_weak_table(payload, at, ps)?;
+                self.check_batch(
+                    BatchKind::DependentHandles,
+                    thread,
+                    batch.index,
+                    event.offset,
+                )?;
+                self.dependent_handles
+                    .extend(events::dependent_handles(&batch).map(|d| DependentHandle {
+                        key: d.key,
+                        value: d.value,
+                        root_id: d.root_id,
+                    }));
+            }
+            event_id::GC_BULK_ROOT_STATIC_VAR => {
+                for entry in events::bulk_root_static_var(payload, at)? {
+                    self.intern_type(entry.type_id);
+                    self.roots.push(GcRoot {
+                        kind: RootKind::static_variable(
+                            entry.type_id,
+                            entry.field_name,
+                            entry.flags,
+                        ),
+                        flags: 0,
+                        target: entry.object,
+                        root_id: entry.root_id,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The snapshot, once complete. `dropped_events` is the stream's count
+    /// (read the stream to its end first: the last sequence point may reveal
+    /// more).
+    pub fn finish(self, dropped_events: u64) -> Result<GcHeapDump, GcHeapError> {
+        let (gc_number, walk) = match (self.completed_gc, self.walk) {
+            (Some(gc_number), Some(walk)) => (gc_number, walk),
+            (_, Some(walk)) => {
+                return Err(GcHeapError::Unfinished {
+                    gc_number: self.gc_started.map(|(n, _)| n),
+                    offset: walk.first_offset,
+                });
+            }
+            (_, None) => {
+                return Err(GcHeapError::NoSnapshot {
+                    reason: match self.gc_started {
+                        Some(_) => "a full blocking GC ran but logged no object",
+                        None => "no full blocking GC logged any object",
+                    },
+                });
+            }
+        };
+        let lossy = dropped_events > 0 || self.missing_batches > 0;
+        if self.edges.len() as u64 != self.announced_edges && !lossy {
+            return Err(GcHeapError::Inconsistent {
+                offset: self.last_offset,
+                problem: format!(
+                    "the objects announce {} references but the edge events carry {}",
+                    self.announced_edges,
+                    self.edges.len()
+                ),
+            });
+        }
+        // Ranges logged once the walk began describe the heap after the GC.
+        let generation_ranges = self
+            .generation_ranges
+            .into_iter()
+            .filter(|(timestamp, _)| *timestamp >= walk.first_timestamp)
+            .map(|(_, range)| range)
+            .collect();
+        Ok(GcHeapDump {
+            process_id: self.process_id,
+            pointer_size: self.pointer_size,
+            gc_number,
+            types: self.types,
+            nodes: self.nodes,
+            edges: self.edges,
+            roots: self.roots,
+            dependent_handles: self.dependent_handles,
+            generation_ranges,
+            dropped_events,
+            missing_batches: self.missing_batches,
+        })
+    }
+
+    fn check_batch(
+        &mut self,
+        kind: BatchKind,
+        thread: u64,
+        index: u32,
+        offset: u64,
+    ) -> Result<(), GcHeapError> {
+        let expected = self.next_batch.entry((kind, thread)).or_insert(0);
+        if index < *expected {
+            return Err(GcHeapError::Inconsistent {
+                offset,
+                problem: format!(
+                    "{kind:?} batch number {index} after batch {}",
+                    *expected - 1
+                ),
+            });
+        }
+        self.missing_batches += u64::from(index - *expected);
+        *expected = index.saturating_add(1);
+        Ok(())
+    }
+
+    fn intern_type(&mut self, id: u64) -> u32 {
+        if let Some(&index) = self.type_index.get(&id) {
+            return index;
+        }
+        let index = self.types.len() as u32;
+        self.types.push(GcType {
+            id,
+            name: None,
+            flags: 0,
+            module_id: 0,
+            type_name_id: 0,
+            cor_element_type: 0,
+        });
+        self.type_index.insert(id, index);
+        index
+    }
+
+    fn define_type(&mut self, entry: events::BulkTypeEntry) {
+        let index = self.intern_type(entry.type_id) as usize;
+        self.types[index] = GcType {
+            id: entry.type_id,
+            name: Some(entry.name),
+            flags: entry.flags,
+            module_id: entry.module_id,
+            type_name_id: entry.type_name_id,
+            cor_element_type: entry.cor_element_type,
+        };
+    }
+}

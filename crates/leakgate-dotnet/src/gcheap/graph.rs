@@ -1,0 +1,137 @@
+//! A snapshot as a [`HeapGraph`], for retention paths: the same model a dump
+//! gives through the inspector, so one search serves both sources.
+//!
+//! What the runtime's events can and cannot say: references carry no field
+//! names (BulkEdge has none), a static root names its field but not the
+//! class that declares it, a stack root names neither thread nor method,
+//! and a dependent handle becomes a reference from its key to its value
+//! (the value lives as long as the key does).
+
+use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, Root};
+
+use super::model::{GcHeapDump, RootKind};
+use super::names::clrmd_style_name;
+
+/// The snapshot's objects, references and roots as a heap graph; type
+/// names as ClrMD prints them.
+pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
+    let mut b = HeapGraphBuilder::with_capacity(dump.nodes.len(), dump.edges.len());
+    let types: Vec<_> = dump
+        .types
+        .iter()
+        .map(|t| b.add_type(&clrmd_style_name(&t.display_name()), t.is_finalizable()))
+        .collect();
+    let unknown = b.add_type("<unknown type>", false);
+    let dependent = b.field_name("(dependent handle)");
+    let mut holders = std::collections::HashMap::new();
+    for (node, targets) in dump.nodes_with_edges() {
+        let ty = types
+            .get(node.type_index as usize)
+            .copied()
+            .unwrap_or(unknown);
+        let object = b.add_object(node.address, ty, node.size);
+        for &target in targets {
+            b.add_reference(object, target, None);
+        }
+        holders.insert(node.address, object);
+    }
+    for handle in &dump.dependent_handles {
+        if let Some(&key) = holders.get(&handle.key) {
+            b.add_reference(key, handle.value, Some(dependent));
+        }
+    }
+    for root in dump.roots.iter().filter(|r| r.is_strong()) {
+        let named = match &root.kind {
+            RootKind::Stack => Root::stack(None, None),
+            RootKind::FinalizerQueue => Root::FinalizerQueue,
+            RootKind::Handle if root.is_pinning() => Root::PinnedHandle,
+            RootKind::Handle => Root::StrongHandle,
+            RootKind::StaticVariable {
+                field_name,
+                thread_local,
+                ..
+            } => Root::Other {
+                label: format!(
+                    "{} {field_name}",
+                    if *thread_local {
+                        "thread static"
+                    } else {
+                        "static"
+                    }
+                ),
+            },
+            RootKind::Other | RootKind::Unknown(_) => Root::Other {
+                label: "runtime root".into(),
+            },
+        };
+        b.add_root(named, root.target);
+    }
+    b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gcheap::model::{GcNode, GcRoot, GcType};
+    use leakgate_heap::{PathOptions, ShortestPaths};
+
+    fn ty(id: u64, name: &str) -> GcType {
+        GcType {
+            id,
+            name: Some(name.into()),
+            flags: 0,
+            module_id: 0,
+            type_name_id: 0,
+            cor_element_type: 0,
+        }
+    }
+
+    #[test]
+    fn a_static_list_becomes_a_named_path() {
+        let dump = GcHeapDump {
+            types: vec![
+                ty(1, "System.Collections.Generic.List`1[Entry]"),
+                ty(2, "Entry"),
+            ],
+            nodes: vec![
+                GcNode {
+                    address: 0x10,
+                    size: 32,
+                    type_index: 0,
+                    edge_count: 2,
+                },
+                GcNode {
+                    address: 0x20,
+                    size: 24,
+                    type_index: 1,
+                    edge_count: 0,
+                },
+                GcNode {
+                    address: 0x30,
+                    size: 24,
+                    type_index: 1,
+                    edge_count: 0,
+                },
+            ],
+            edges: vec![0x20, 0x30],
+            roots: vec![GcRoot {
+                kind: RootKind::StaticVariable {
+                    type_id: 1,
+                    field_name: "Entries".into(),
+                    thread_local: false,
+                },
+                flags: 0,
+                target: 0x10,
+                root_id: 0,
+            }],
+            ..GcHeapDump::default()
+        };
+        let graph = heap_graph(&dump).unwrap();
+        let paths = ShortestPaths::compute(&graph).type_paths("Entry", &PathOptions::default());
+        assert_eq!(paths.instances, 2);
+        assert_eq!(
+            paths.groups[0].path.to_string(),
+            "static Entries → System.Collections.Generic.List<Entry> → Entry"
+        );
+    }
+}

@@ -1,0 +1,522 @@
+//! Synthetic heap-snapshot traces: say which objects, references and roots
+//! the heap holds, get the nettrace stream the runtime would send.
+//!
+//! ```
+//! use leakgate_dotnet::gcheap::{read_gc_heap, synth::HeapTrace};
+//!
+//! let bytes = HeapTrace::new()
+//!     .finalizable_type("App.Handle")
+//!     .object(0x1000, 32, "App.Holder", &[0x2000])
+//!     .object(0x2000, 24, "App.Handle", &[])
+//!     .stack_root(0x1000)
+//!     .build();
+//! let dump = read_gc_heap(bytes.as_slice())?;
+//! assert_eq!(dump.nodes.len(), 2);
+//! assert_eq!(dump.edges, [0x2000]);
+//! # Ok::<(), leakgate_dotnet::gcheap::GcHeapError>(())
+//! ```
+
+use std::collections::BTreeMap;
+
+use super::events::{RUNTIME_PROVIDER, event_id, type_flag};
+use crate::nettrace::synth::{
+    NettraceBuilder, SynthEvent, SynthMetadata, put_u16, put_u32, put_utf16z,
+};
+
+/// Metadata ids the synthetic traces use, one per event kind.
+fn metadata_id(event: u32) -> u32 {
+    100 + event
+}
+
+/// The runtime thread that runs the GC and logs the heap walk.
+const GC_THREAD: u64 = 0x77;
+/// With the server GC layout, the GC thread that logs GCStart.
+const STARTER_THREAD: u64 = 0x78;
+
+#[derive(Debug, Clone)]
+struct SynthType {
+    id: u64,
+    flags: u32,
+}
+
+#[derive(Debug, Clone)]
+struct SynthNode {
+    address: u64,
+    size: u64,
+    type_name: String,
+    edges: Vec<u64>,
+}
+
+/// A heap to encode as a trace of one induced GC with its heap walk.
+#[derive(Debug, Clone)]
+pub struct HeapTrace {
+    gc_number: u32,
+    types: BTreeMap<String, SynthType>,
+    nodes: Vec<SynthNode>,
+    /// (target, kind, flags)
+    roots: Vec<(u64, u8, u32)>,
+    /// (target, object's type name, field name)
+    statics: Vec<(u64, String, String)>,
+    dependent_handles: Vec<(u64, u64)>,
+    /// (generation, start, used, reserved)
+    ranges: Vec<(u8, u64, u64, u64)>,
+    nodes_per_batch: usize,
+    edges_per_batch: usize,
+    events_per_block: usize,
+    dropped_node_batches: Vec<usize>,
+    unnamed_types: Vec<String>,
+    end_gc: bool,
+    server_gc: bool,
+}
+
+impl Default for HeapTrace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HeapTrace {
+    pub fn new() -> Self {
+        HeapTrace {
+            gc_number: 7,
+            types: BTreeMap::new(),
+            nodes: Vec::new(),
+            roots: Vec::new(),
+            statics: Vec::new(),
+            dependent_handles: Vec::new(),
+            ranges: Vec::new(),
+            nodes_per_batch: 3,
+            edges_per_batch: 4,
+            events_per_block: 5,
+            dropped_node_batches: Vec::new(),
+            unnamed_types: Vec::new(),
+            end_gc: true,
+            server_gc: false,
+        }
+    }
+
+    fn type_entry(&mut self, name: &str) -> &mut SynthType {
+        let next_id = 0x7f00_0000_1000 + 0x100 * self.types.len() as u64;
+        self.types.entry(name.to_string()).or_insert(SynthType {
+            id: next_id,
+            flags: 0,
+        })
+    }
+
+    /// Marks a type as having a finalizer (BulkType flag 0x2).
+    pub fn finalizable_type(mut self, name: &str) -> Self {
+        self.type_entry(name).flags |= type_flag::FINALIZABLE;
+        self
+    }
+
+    /// A type whose BulkType event is never sent (as when it was dropped).
+    pub fn unnamed_type(mut self, name: &str) -> Self {
+        self.type_entry(name);
+        self.unnamed_types.push(name.to_string());
+        self
+    }
+
+    /// The type id the trace uses for `name`.
+    pub fn type_id(&mut self, name: &str) -> u64 {
+        self.type_entry(name).id
+    }
+
+    /// A live object and the addresses it references.
+    pub fn object(mut self, address: u64, size: u64, type_name: &str, edges: &[u64]) -> Self {
+        self.type_entry(type_name);
+        self.nodes.push(SynthNode {
+            address,
+            size,
+            type_name: type_name.to_string(),
+            edges: edges.to_vec(),
+        });
+        self
+    }
+
+    /// A root of the given wire kind (0 stack, 1 finalizer queue, 2 handle, 3 other) and flags.
+    pub fn root(mut self, target: u64, kind: u8, flags: u32) -> Self {
+        self.roots.push((target, kind, flags));
+        self
+    }
+
+    pub fn stack_root(self, target: u64) -> Self {
+        self.root(target, 0, 0)
+    }
+
+    /// An object ready for finalization (rooted by the finalizer queue).
+    pub fn finalizer_root(self, target: u64) -> Self {
+        self.root(target, 1, 0)
+    }
+
+    /// A static field `field` holding `target` (whose type is `type_name`).
+    pub fn static_root(mut self, target: u64, type_name: &str, field: &str) -> Self {
+        self.type_entry(type_name);
+        self.statics
+            .push((target, type_name.to_string(), field.to_string()));
+        self
+    }
+
+    pub fn dependent_handle(mut self, key: u64, value: u64) -> Self {
+        self.dependent_handles.push((key, value));
+        self
+    }
+
+    pub fn generation_range(
+        mut self,
+        generation: u8,
+        start: u64,
+        used: u64,
+        reserved: u64,
+    ) -> Self {
+        self.ranges.push((generation, start, used, reserved));
+        self
+    }
+
+    /// How many objects per GCBulkNode event (default 3, to make several batches).
+    pub fn nodes_per_batch(mut self, n: usize) -> Self {
+        self.nodes_per_batch = n.max(1);
+        self
+    }
+
+    /// How many events per event block (default 5).
+    pub fn events_per_block(mut self, n: usize) -> Self {
+        self.events_per_block = n.max(1);
+        self
+    }
+
+    /// Leaves node batch `i` out of the stream, as the runtime does when its
+    /// buffer is full: the event's sequence number and batch number are used
+    /// but the event is not there.
+    pub fn drop_node_batch(mut self, i: usize) -> Self {
+        self.dropped_node_batches.push(i);
+        self
+    }
+
+    /// Lays the trace out as the runtime writes a server GC: GCStart and the
+    /// ranges before the GC come from another thread than the walk, and reach
+    /// the stream only after the walk's first block.
+    pub fn server_gc_layout(mut self) -> Self {
+        self.server_gc = true;
+        self
+    }
+
+    /// Leaves out the GCEnd: the trace stops mid-snapshot.
+    pub fn without_gc_end(mut self) -> Self {
+        self.end_gc = false;
+        self
+    }
+
+    /// The trace's bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let mut trace = NettraceBuilder::new();
+        trace.metadata_records(&self.metadata());
+        let events = self.events();
+        for block in events.chunks(self.events_per_block) {
+            trace.events(block);
+        }
+        trace.sequence_point(&Self::last_sequences(&events));
+        trace.finish()
+    }
+
+    fn metadata(&self) -> Vec<SynthMetadata> {
+        [
+            (event_id::GC_START, 2),
+            (event_id::GC_END, 1),
+            (event_id::BULK_TYPE, 0),
+            (event_id::GC_BULK_ROOT_EDGE, 0),
+            (
+                event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE,
+                0,
+            ),
+            (event_id::GC_BULK_NODE, 0),
+            (event_id::GC_BULK_EDGE, 0),
+            (event_id::GC_GENERATION_RANGE, 0),
+            (event_id::GC_BULK_ROOT_STATIC_VAR, 0),
+        ]
+        .into_iter()
+        .map(|(event, version)| SynthMetadata {
+            metadata_id: metadata_id(event),
+            provider: RUNTIME_PROVIDER.into(),
+            event_id: event,
+            event_name: String::new(),
+            version,
+        })
+        .collect()
+    }
+
+    /// The events in stream order. They are made in time order (timestamps
+    /// rise by 10, sequence numbers count per thread); with the server GC
+    /// layout the GC-starting thread's events are then written after the
+    /// walk's first block, as the runtime writes a server GC.
+    fn events(&self) -> Vec<SynthEvent> {
+        // (thread, event id, payload, dropped) in time order.
+        let mut timeline: Vec<(u64, u32, Vec<u8>, bool)> = Vec::new();
+        let walk = GC_THREAD;
+        let starter = if self.server_gc {
+            STARTER_THREAD
+        } else {
+            GC_THREAD
+        };
+
+        let named: Vec<(&String, &SynthType)> = self
+            .types
+            .iter()
+            .filter(|(name, _)| !self.unnamed_types.contains(name))
+            .collect();
+        for chunk in named.chunks(4) {
+            let entries: Vec<(u64, u32, &str)> = chunk
+                .iter()
+                .map(|(n, t)| (t.id, t.flags, n.as_str()))
+                .collect();
+            timeline.push((walk, event_id::BULK_TYPE, bulk_type(&entries), false));
+        }
+        timeline.push((
+            starter,
+            event_id::GC_START,
+            gc_start(self.gc_number, 2, 1, 0),
+            false,
+        ));
+        // Ranges before the walk describe the heap before the GC: to be ignored.
+        for &(generation, start, _, reserved) in &self.ranges {
+            let before = generation_range(generation, start ^ 0xdead_0000, 0, reserved);
+            timeline.push((starter, event_id::GC_GENERATION_RANGE, before, false));
+        }
+        if !self.statics.is_empty() {
+            let entries: Vec<(u64, u64, String)> = self
+                .statics
+                .iter()
+                .map(|(target, type_name, field)| {
+                    (*target, self.types[type_name].id, field.clone())
+                })
+                .collect();
+            timeline.push((
+                walk,
+                event_id::GC_BULK_ROOT_STATIC_VAR,
+                bulk_root_static_var(&entries),
+                false,
+            ));
+        }
+
+        let all_edges: Vec<u64> = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.edges.iter().copied())
+            .collect();
+        let node_batches: Vec<&[SynthNode]> = self.nodes.chunks(self.nodes_per_batch).collect();
+        let edge_batches: Vec<&[u64]> = all_edges.chunks(self.edges_per_batch).collect();
+        // Interleave as the runtime does: an edge batch may be flushed before
+        // the node batch that announces its edges.
+        for i in 0..node_batches.len().max(edge_batches.len()) {
+            if let Some(nodes) = node_batches.get(i) {
+                let entries: Vec<(u64, u64, u64, u64)> = nodes
+                    .iter()
+                    .map(|n| {
+                        let type_id = self.types[&n.type_name].id;
+                        (n.address, n.size, type_id, n.edges.len() as u64)
+                    })
+                    .collect();
+                let dropped = self.dropped_node_batches.contains(&i);
+                timeline.push((
+                    walk,
+                    event_id::GC_BULK_NODE,
+                    bulk_node(i as u32, &entries),
+                    dropped,
+                ));
+            }
+            if let Some(edges) = edge_batches.get(i) {
+                timeline.push((
+                    walk,
+                    event_id::GC_BULK_EDGE,
+                    bulk_edge(i as u32, edges),
+                    false,
+                ));
+            }
+        }
+        for (i, roots) in self.roots.chunks(5).enumerate() {
+            let entries: Vec<(u64, u8, u32, u64)> = roots
+                .iter()
+                .enumerate()
+                .map(|(j, &(target, kind, flags))| (target, kind, flags, 0x5000 + j as u64 * 8))
+                .collect();
+            timeline.push((
+                walk,
+                event_id::GC_BULK_ROOT_EDGE,
+                bulk_root_edge(i as u32, &entries),
+                false,
+            ));
+        }
+        if !self.dependent_handles.is_empty() {
+            let entries: Vec<(u64, u64, u64)> = self
+                .dependent_handles
+                .iter()
+                .enumerate()
+                .map(|(j, &(key, value))| (key, value, 0x6000 + j as u64 * 8))
+                .collect();
+            timeline.push((
+                walk,
+                event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE,
+                bulk_root_conditional_weak_table(0, &entries),
+                false,
+            ));
+        }
+        for &(generation, start, used, reserved) in &self.ranges {
+            let after = generation_range(generation, start, used, reserved);
+            timeline.push((walk, event_id::GC_GENERATION_RANGE, after, false));
+        }
+        if self.end_gc {
+            timeline.push((walk, event_id::GC_END, gc_end(self.gc_number, 2), false));
+        }
+
+        let mut sequences: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut events: Vec<SynthEvent> = Vec::new();
+        for (time, (thread, event, payload, dropped)) in timeline.into_iter().enumerate() {
+            let sequence = sequences.entry(thread).or_insert(0);
+            *sequence += 1;
+            if !dropped {
+                let mut e = SynthEvent::new(metadata_id(event), *sequence, thread, payload);
+                e.timestamp = 1000 + 10 * time as i64;
+                events.push(e);
+            }
+        }
+        if self.server_gc {
+            // The starter's events reach the stream after the walk's first block.
+            let (starter_events, mut rest): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .partition(|e| e.capture_thread_id == STARTER_THREAD);
+            let at = self.events_per_block.min(rest.len());
+            rest.splice(at..at, starter_events);
+            events = rest;
+        }
+        events
+    }
+
+    /// The last sequence number of each thread, for the closing sequence point.
+    fn last_sequences(events: &[SynthEvent]) -> Vec<(u64, u32)> {
+        let mut last: BTreeMap<u64, u32> = BTreeMap::new();
+        for e in events {
+            last.insert(e.capture_thread_id, e.sequence_number);
+        }
+        last.into_iter().collect()
+    }
+}
+
+/// GCStart V2 payload.
+pub fn gc_start(count: u32, depth: u32, reason: u32, gc_type: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    for v in [count, depth, reason, gc_type] {
+        put_u32(&mut p, v);
+    }
+    put_u16(&mut p, 0);
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p
+}
+
+/// GCEnd V1 payload.
+pub fn gc_end(count: u32, depth: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_u32(&mut p, count);
+    put_u32(&mut p, depth);
+    put_u16(&mut p, 0);
+    p
+}
+
+/// BulkType payload: (type id, flags, name) per entry.
+pub fn bulk_type(entries: &[(u64, u32, &str)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_u32(&mut p, entries.len() as u32);
+    put_u16(&mut p, 0);
+    for &(id, flags, name) in entries {
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&0x7f00_0000_0000u64.to_le_bytes()); // module
+        put_u32(&mut p, 0x0200_0001); // TypeDef token
+        put_u32(&mut p, flags);
+        p.push(if flags & type_flag::ARRAY != 0 {
+            0x1d
+        } else {
+            0x12
+        });
+        put_utf16z(&mut p, name);
+        put_u32(&mut p, 0); // no type parameters
+    }
+    p
+}
+
+fn indexed_head(p: &mut Vec<u8>, index: u32, count: usize) {
+    put_u32(p, index);
+    put_u32(p, count as u32);
+    put_u16(p, 0);
+}
+
+/// GCBulkNode payload (64-bit): (address, size, type id, edge count) per entry.
+pub fn bulk_node(index: u32, entries: &[(u64, u64, u64, u64)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    indexed_head(&mut p, index, entries.len());
+    for &(address, size, type_id, edges) in entries {
+        for v in [address, size, type_id, edges] {
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    p
+}
+
+/// GCBulkEdge payload (64-bit): target addresses.
+pub fn bulk_edge(index: u32, targets: &[u64]) -> Vec<u8> {
+    let mut p = Vec::new();
+    indexed_head(&mut p, index, targets.len());
+    for (field, target) in targets.iter().enumerate() {
+        p.extend_from_slice(&target.to_le_bytes());
+        put_u32(&mut p, field as u32);
+    }
+    p
+}
+
+/// GCBulkRootEdge payload (64-bit): (target, kind, flags, root id) per entry.
+pub fn bulk_root_edge(index: u32, entries: &[(u64, u8, u32, u64)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    indexed_head(&mut p, index, entries.len());
+    for &(target, kind, flags, root_id) in entries {
+        p.extend_from_slice(&target.to_le_bytes());
+        p.push(kind);
+        put_u32(&mut p, flags);
+        p.extend_from_slice(&root_id.to_le_bytes());
+    }
+    p
+}
+
+/// GCBulkRootConditionalWeakTableElementEdge payload (64-bit): (key, value, handle).
+pub fn bulk_root_conditional_weak_table(index: u32, entries: &[(u64, u64, u64)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    indexed_head(&mut p, index, entries.len());
+    for &(key, value, handle) in entries {
+        for v in [key, value, handle] {
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    p
+}
+
+/// GCBulkRootStaticVar payload: (object, object's type id, field name) per entry.
+pub fn bulk_root_static_var(entries: &[(u64, u64, String)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_u32(&mut p, entries.len() as u32);
+    p.extend_from_slice(&1u64.to_le_bytes()); // app domain
+    put_u16(&mut p, 0);
+    for (i, (object, type_id, field)) in entries.iter().enumerate() {
+        p.extend_from_slice(&(0x9000 + 8 * i as u64).to_le_bytes());
+        p.extend_from_slice(&object.to_le_bytes());
+        p.extend_from_slice(&type_id.to_le_bytes());
+        put_u32(&mut p, 0);
+        put_utf16z(&mut p, field);
+    }
+    p
+}
+
+/// GCGenerationRange payload (64-bit).
+pub fn generation_range(generation: u8, start: u64, used: u64, reserved: u64) -> Vec<u8> {
+    let mut p = vec![generation];
+    for v in [start, used, reserved] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    put_u16(&mut p, 0);
+    p
+}
