@@ -383,15 +383,15 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
             assert!(left.is_empty(), "{name}: nothing on disk: {left:?}");
             continue;
         }
-        // Only the kept traces, no core dump.
+        // Only the kept traces, compressed, no core dump.
         assert!(
             !left.is_empty()
                 && left
                     .iter()
-                    .all(|p| p.extension().is_some_and(|e| e == "nettrace")),
+                    .all(|p| p.to_string_lossy().ends_with(".nettrace.gz")),
             "{left:?}"
         );
-        let trace = out.path().join("dumps/sample-04.nettrace");
+        let trace = out.path().join("dumps/sample-04.nettrace.gz");
         let analyze = std::process::Command::new(env!("CARGO_BIN_EXE_leakgate"))
             .arg("analyze")
             .arg(&trace)

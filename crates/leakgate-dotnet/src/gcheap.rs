@@ -46,7 +46,7 @@ pub mod synth;
 
 pub use builder::HeapSnapshotBuilder;
 pub use error::GcHeapError;
-pub use file::{read_gc_heap, read_nettrace};
+pub use file::{compress_trace, read_gc_heap, read_nettrace};
 pub use graph::heap_graph;
 pub use model::{DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind};
 pub use names::clrmd_style_name;

@@ -76,7 +76,11 @@ pub fn analyze(
     inspector: Option<&Inspector>,
     path_types: &[String],
 ) -> Result<DumpAnalysis, AnalyzeError> {
-    if path.extension().is_some_and(|e| e == "nettrace") {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if name.ends_with(".nettrace") || name.ends_with(".nettrace.gz") {
         return analyze_snapshot(path, path_types);
     }
     let regions = leakgate_memory::read_regions(path)?;

@@ -385,6 +385,17 @@ impl<'a> State<'a> {
                 "no dump taken (sampling.dump: none): managed metrics are absent".to_string(),
             );
         }
+        // A kept trace is compressed (about sevenfold), after the service resumed.
+        let trace =
+            match raw.trace {
+                Some(trace) => Some(leakgate_dotnet::gcheap::compress_trace(&trace).map_err(
+                    |e| RunFailure::Output {
+                        path: trace.display().to_string(),
+                        message: e.to_string(),
+                    },
+                )?),
+                None => None,
+            };
         let sample = CapturedSample {
             index,
             elapsed_secs,
@@ -393,7 +404,7 @@ impl<'a> State<'a> {
             managed: analysed.managed,
             app_stats,
             timings,
-            dump: keep.then_some(dump_path).or(raw.trace),
+            dump: keep.then_some(dump_path).or(trace),
             notes,
         };
         persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;
