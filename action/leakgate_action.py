@@ -73,9 +73,10 @@ def append_summary(markdown, out_dir):
         f.write(markdown.rstrip("\n") + "\n\n")
 
 
-def expand_scenarios(text):
+def expand_scenarios(text, kind=os.path.isfile):
     """Paths and globs in the order given, without duplicates; a pattern that
-    matches nothing is an error (returned as a message)."""
+    matches nothing is an error (returned as a message). `kind` says which
+    matches count (files; directories for `merge`)."""
     files, problems, seen = [], [], set()
     for line in (text or "").splitlines():
         line = line.strip()
@@ -86,7 +87,7 @@ def expand_scenarios(text):
         except ValueError:  # unbalanced quotes: the line as one pattern
             patterns = [line]
         for pattern in patterns:
-            matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
+            matches = sorted(m for m in glob.glob(pattern, recursive=True) if kind(m))
             if not glob.has_magic(pattern):
                 matches = [pattern]  # a missing file: leakgate says so, with the path
             if not matches:
@@ -112,9 +113,16 @@ def run_command():
         return finish(None, EXIT_ERROR, root, upload, f"cannot parse the `args` input: {e}")
     if any(a in ("--out", "-o") or a.startswith("--out=") for a in extra):
         return finish(None, EXIT_ERROR, root, upload, "`args` must not set --out: the action chooses the output directories")
+    merging, problems = expand_scenarios(os.environ.get("INPUT_MERGE", ""), os.path.isdir)
+    if merging or problems:
+        if problems:
+            return finish(None, EXIT_ERROR, root, upload, "; ".join(problems))
+        return merge_command(binary, merging, root, upload)
     scenarios, problems = expand_scenarios(os.environ.get("INPUT_SCENARIO", ""))
     if problems or not scenarios:
         return finish(None, EXIT_ERROR, root, upload, "; ".join(problems) or "the `scenario` input is empty")
+    shard = os.environ.get("INPUT_SHARD", "").strip()
+    extra = (["--shard", shard] if shard else []) + extra
 
     os.makedirs(root, exist_ok=True)
     index_path = os.path.join(root, "runs.json")
@@ -142,6 +150,22 @@ def run_command():
             else:
                 append_summary(f"## leakgate: {run.get('scenario_file')} — could not run\n\n```text\n{run.get('error')}\n```\n", ".")
     return finish(index, code, root, upload, None, index_path)
+
+
+def merge_command(binary, dirs, root, upload):
+    """`leakgate merge`: the shards' reports into one report, JUnit file and summary."""
+    argv = [binary, "merge", *dirs, "--out", root]
+    print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    try:
+        code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
+    except OSError as e:
+        return finish(None, EXIT_ERROR, root, upload, f"cannot start `{binary}`: {e}")
+    files = {"out_dir": root, "report_json": "report.json", "junit_xml": "junit.xml", "summary_md": "summary.md"}
+    if not os.path.isfile(os.path.join(root, "report.json")):
+        return finish(None, max(code, EXIT_ERROR) if code in VERDICTS else EXIT_ERROR, root, upload, "leakgate merge wrote no report")
+    with open(os.path.join(root, "summary.md"), encoding="utf-8") as f:
+        append_summary(f.read(), root)
+    return finish({"runs": [{"files": files}]}, code if code in VERDICTS else EXIT_ERROR, root, upload, None)
 
 
 def finish(index, code, root, upload, error, index_path=None):

@@ -35,6 +35,16 @@ enum Command {
     Accept(snapshots::PendingArgs),
     /// Reject pending snapshots: delete `NAME.snap.new`.
     Reject(snapshots::PendingArgs),
+    /// Combine the reports of runs made apart (CI shards) into one report.json,
+    /// junit.xml and summary.md; exit with the worst outcome.
+    Merge {
+        /// Directories holding run reports (searched for `report.json`).
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+        /// Where the combined reports go.
+        #[arg(long, short)]
+        out: std::path::PathBuf,
+    },
     /// Print a JSON Schema: the scenario format, the run report, `analyze --json`, or the inspector's output.
     Schema {
         #[arg(value_enum)]
@@ -46,8 +56,23 @@ enum Command {
 enum SchemaKind {
     Scenario,
     Report,
+    Merged,
     Analyze,
     Inspector,
+}
+
+fn merge(dirs: &[std::path::PathBuf], out: &std::path::Path) -> anyhow::Result<Outcome> {
+    let merged = leakgate_pipeline::merge::merge(dirs, out)?;
+    for r in &merged.runs {
+        println!("{} {}", r.outcome.headline(), terminal_text(r.scenario()));
+    }
+    println!(
+        "{}: {} runs merged into {}",
+        merged.outcome.headline(),
+        merged.runs.len(),
+        out.display()
+    );
+    Ok(merged.outcome)
 }
 
 fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
@@ -56,6 +81,7 @@ fn print_schema(which: SchemaKind) -> anyhow::Result<Outcome> {
             serde_json::to_string_pretty(&leakgate_scenario::json_schema())? + "\n"
         }
         SchemaKind::Report => leakgate_gate::report::schema_json(),
+        SchemaKind::Merged => leakgate_pipeline::merge::schema_json(),
         SchemaKind::Analyze => leakgate_pipeline::analyze::json_schema(),
         SchemaKind::Inspector => leakgate_dotnet::inspector::schema_json(),
     };
@@ -90,6 +116,7 @@ fn main() -> ExitCode {
         Command::Review(args) => snapshots::review(args),
         Command::Accept(args) => snapshots::accept(args),
         Command::Reject(args) => snapshots::reject(args),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
         Command::Schema { which } => print_schema(which),
     }))
     .unwrap_or_else(|_| {

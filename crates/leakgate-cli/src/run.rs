@@ -15,6 +15,7 @@ use leakgate_gate::judge::Status;
 use leakgate_gate::report::{RunReport, console as view, to_json};
 use leakgate_pipeline::error_text;
 use leakgate_pipeline::index::{RunEntry, RunIndex};
+use leakgate_pipeline::merge::Shard;
 use leakgate_pipeline::{Options, Outcome, run_scenario};
 use leakgate_runner::layout::write_atomic;
 use leakgate_scenario::{DumpMode, Scenario};
@@ -55,6 +56,10 @@ pub struct RunArgs {
     /// Write an index of the runs (each scenario's outcome and report files) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     runs_json: Option<PathBuf>,
+    /// Run only share I of N of the scenarios (1/3, 2/3, 3/3 in a CI matrix);
+    /// the output layout is the same as without it. Combine with `leakgate merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
 }
 
 /// The `sampling.dump` modes that read the managed heap (what `--dump` may choose).
@@ -85,7 +90,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut reports = Vec::new();
     let mut entries = Vec::new();
     let mut names = BTreeSet::new();
-    for path in &args.scenarios {
+    let mine = |position: usize| args.shard.is_none_or(|s| s.holds(position));
+    for (_, path) in args.scenarios.iter().enumerate().filter(|(i, _)| mine(*i)) {
         let scenario = match options.several {
             true => leakgate_pipeline::load_distinct(path, &mut names).map_err(anyhow::Error::msg),
             false => leakgate_scenario::load(path).map_err(anyhow::Error::from),

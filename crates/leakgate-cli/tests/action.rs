@@ -216,17 +216,24 @@ fn fake_leakgate(dir: &Path) -> PathBuf {
     let path = dir.join("fake-leakgate");
     fs::write(
         &path,
-        r#"#!/usr/bin/env python3
+        r###"#!/usr/bin/env python3
 import json, os, sys
 fake = os.environ["FAKE_DIR"]
 args = sys.argv[1:]
-assert args[0] == "run", args
 with open(os.path.join(fake, "args"), "w") as f:
     f.write("\n".join(args))
+code = int(open(os.path.join(fake, "code")).read()) if os.path.exists(os.path.join(fake, "code")) else 0
+if args[0] == "merge":
+    root = args[args.index("--out") + 1]
+    os.makedirs(root, exist_ok=True)
+    open(os.path.join(root, "report.json"), "w").write("{}")
+    open(os.path.join(root, "junit.xml"), "w").write("<testsuites/>")
+    open(os.path.join(root, "summary.md"), "w").write("## leakgate: 3 scenarios — merged\n")
+    sys.exit(code)
+assert args[0] == "run", args
 i = args.index("--out")
 scenarios, root = args[1:i], args[i + 1]
 index = args[args.index("--runs-json") + 1]
-code = int(open(os.path.join(fake, "code")).read()) if os.path.exists(os.path.join(fake, "code")) else 0
 if os.path.exists(os.path.join(fake, "annotations")):
     sys.stdout.write(open(os.path.join(fake, "annotations")).read())
 runs = []
@@ -249,7 +256,7 @@ for s in scenarios:
                  "exit_code": code, "error": None, "files": files})
 json.dump({"outcome": "fail", "exit_code": code, "runs": runs}, open(index, "w"))
 sys.exit(code)
-"#,
+"###,
     )
     .unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -345,7 +352,7 @@ fn action_yml_is_a_valid_composite_action() {
     ] {
         assert!(inputs.contains_key(name), "input `{name}` is declared");
     }
-    assert_eq!(inputs["scenario"]["required"], true);
+    assert_eq!(inputs["scenario"]["required"], false, "not for `merge`");
     assert_eq!(inputs["version"]["default"], "source");
     assert_eq!(inputs["upload-artifacts"]["default"], "reports");
     assert_eq!(inputs["summary"]["default"], "true");
@@ -550,6 +557,49 @@ fn several_scenarios_and_one_that_could_not_load() {
         run.outputs["artifact-paths"],
         gh.out_root().display().to_string(),
         "upload-artifacts: dumps uploads the whole output root"
+    );
+}
+
+#[test]
+fn a_matrix_leg_runs_its_shard_and_a_final_job_merges() {
+    let (mut gh, fake_dir) = faked(&[("healthy", "## leakgate: healthy — ✅ pass\n")], 0);
+    gh.set("INPUT_SCENARIO", "fixtures/scenarios/healthy.yaml")
+        .set("INPUT_SHARD", "2/3");
+    let run = gh.run("run");
+    assert_eq!(run.code, 0, "{}", run.context());
+    let args = fs::read_to_string(fake_dir.join("args")).unwrap();
+    assert!(args.contains("\n--shard\n2/3"), "{args}");
+
+    // The final job: the legs' artifacts, merged.
+    let (mut gh, fake_dir) = faked(&[], 1);
+    let legs = gh.path().join("legs");
+    for leg in ["a", "b"] {
+        fs::create_dir_all(legs.join(leg)).unwrap();
+    }
+    gh.set("INPUT_MERGE", format!("{}/*", legs.display()));
+    let run = gh.run("run");
+    assert_eq!(run.code, 1, "the merged outcome's code\n{}", run.context());
+    let args = fs::read_to_string(fake_dir.join("args")).unwrap();
+    let root = gh.out_root().display().to_string();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "merge",
+            &legs.join("a").display().to_string(),
+            &legs.join("b").display().to_string(),
+            "--out",
+            &root
+        ]
+    );
+    assert_eq!(run.outputs["verdict"], "fail");
+    assert_eq!(
+        run.outputs["report"],
+        gh.out_root().join("report.json").display().to_string()
+    );
+    assert!(
+        run.summary.starts_with("## leakgate: 3 scenarios"),
+        "{}",
+        run.context()
     );
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 #[test]
 fn checked_in_schemas_match_the_binary() {
     let update = std::env::var_os("LEAKGATE_UPDATE_SCHEMAS").is_some();
-    for which in ["scenario", "report", "analyze", "inspector"] {
+    for which in ["scenario", "report", "merged", "analyze", "inspector"] {
         let out = Command::new(env!("CARGO_BIN_EXE_leakgate"))
             .args(["schema", which])
             .output()

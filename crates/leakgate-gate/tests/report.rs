@@ -87,6 +87,7 @@ fn info() -> RunInfo {
             requests: 6000,
             errors: 2,
             failures: [("connection reset".to_string(), 2)].into(),
+            by_status: [(200, 5998)].into(),
             p50_ms: 12.5,
             p99_ms: 80.25,
             ..LoadSummary::default()

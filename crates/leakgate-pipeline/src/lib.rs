@@ -27,6 +27,7 @@
 
 pub mod analyze;
 pub mod index;
+pub mod merge;
 pub mod retention;
 mod write;
 

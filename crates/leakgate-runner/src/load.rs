@@ -117,6 +117,9 @@ pub struct LoadSummary {
     /// Responses with an error status (400 or more, unless expected) plus
     /// connection/IO failures and timeouts.
     pub errors: u64,
+    /// Responses per status code. (Read back through `status_keys`: JSON
+    /// keys are strings, and the report flattens this struct.)
+    #[serde(deserialize_with = "status_keys")]
     pub by_status: BTreeMap<u16, u64>,
     pub per_request: Vec<RequestTally>,
     /// Latency of requests that got a response (any status), connect included.
@@ -134,6 +137,19 @@ pub struct LoadSummary {
     /// Every failure by kind: the causes above and `status N` for error statuses.
     #[serde(default)]
     pub failures: BTreeMap<String, u64>,
+}
+
+/// A status map read from JSON, whose keys are strings.
+fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    let by_text = BTreeMap::<String, u64>::deserialize(d)?;
+    by_text
+        .into_iter()
+        .map(|(k, v)| {
+            k.parse()
+                .map(|status| (status, v))
+                .map_err(|_| serde::de::Error::custom(format!("{k:?} is not a status code")))
+        })
+        .collect()
 }
 
 impl LoadSummary {

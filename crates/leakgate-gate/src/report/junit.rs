@@ -41,6 +41,24 @@ fn check_detail(c: &Check) -> String {
 
 /// The JUnit XML of one run.
 pub fn render(report: &RunReport) -> String {
+    render_all(std::slice::from_ref(report))
+}
+
+/// The JUnit XML of several runs: a test suite each (`leakgate merge`).
+pub fn render_all(reports: &[RunReport]) -> String {
+    let mut builder = ReportBuilder::new();
+    for report in reports {
+        builder.add_testsuite(suite(report));
+    }
+    let mut out = Vec::new();
+    builder
+        .build()
+        .write_xml(&mut out)
+        .expect("writing XML to memory");
+    String::from_utf8(out).expect("junit-report writes UTF-8")
+}
+
+fn suite(report: &RunReport) -> junit_report::TestSuite {
     let classname = x(&format!("leakgate.{}", report.scenario()));
     let mut suite = TestSuiteBuilder::new(&x(report.scenario()));
     suite.set_timestamp(timestamp(&report.info.started));
@@ -132,8 +150,5 @@ pub fn render(report: &RunReport) -> String {
     if !out_lines.is_empty() {
         suite.set_system_out(&x(&out_lines.join("\n")));
     }
-    let r = ReportBuilder::new().add_testsuite(suite.build()).build();
-    let mut out = Vec::new();
-    r.write_xml(&mut out).expect("writing XML to memory");
-    String::from_utf8(out).expect("junit-report writes UTF-8")
+    suite.build()
 }

@@ -58,12 +58,54 @@ fn fenced(info: &str, body: &str) -> String {
     format!("{fence}{info}\n{}\n{fence}\n", body.trim_end_matches('\n'))
 }
 
+/// The summary of several runs (`leakgate merge`): the worst outcome, a row
+/// per scenario, then each scenario's own summary.
+pub fn render_all(reports: &[RunReport]) -> String {
+    let worst = reports
+        .iter()
+        .map(|r| r.outcome)
+        .max()
+        .unwrap_or(Outcome::Error);
+    let mut md = format!(
+        "## leakgate: {} scenario{} — {}\n\n| Scenario | Verdict | Samples | Failing checks |\n|---|---|--:|--:|\n",
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
+        badge(worst)
+    );
+    for r in reports {
+        let failing = r
+            .checks()
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {failing} |",
+            md_cell(r.scenario()),
+            badge(r.outcome),
+            r.samples.len()
+        );
+    }
+    for r in reports {
+        md.push('\n');
+        // One level down: each scenario is a section of the whole.
+        md.push_str(&render_at(r, 3));
+    }
+    md
+}
+
 /// The Markdown summary of one run.
 pub fn render(report: &RunReport) -> String {
+    render_at(report, 2)
+}
+
+/// The summary with its title at heading `level` (its sections one below).
+fn render_at(report: &RunReport, level: usize) -> String {
+    let (title, section) = ("#".repeat(level), "#".repeat(level + 1));
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "## leakgate: {} — {}\n",
+        "{title} leakgate: {} — {}\n",
         md_cell(report.scenario()),
         badge(report.outcome)
     );
@@ -102,15 +144,18 @@ pub fn render(report: &RunReport) -> String {
         md.push_str(&fenced("text", f));
         md.push('\n');
     }
-    checks_section(&mut md, report.checks());
-    retention_section(&mut md, report);
+    checks_section(&mut md, &section, report.checks());
+    retention_section(&mut md, &section, report);
     if let Some(o) = &report.snapshot {
-        snapshot_section(&mut md, o);
+        snapshot_section(&mut md, &section, o);
     }
     // Over the judged samples, so the numbers agree with the checks above.
     let top = top_finalizable(report.judged_samples(), 10);
     if !top.is_empty() {
-        md.push_str("### Top growing finalizable types\n\n| Type | First | Last | Growth |\n|---|--:|--:|--:|\n");
+        let _ = write!(
+            md,
+            "{section} Top growing finalizable types\n\n| Type | First | Last | Growth |\n|---|--:|--:|--:|\n"
+        );
         for (t, a, b) in top {
             let _ = writeln!(
                 md,
@@ -130,7 +175,7 @@ pub fn render(report: &RunReport) -> String {
         .chain(&report.notes)
         .collect();
     if !notes.is_empty() {
-        md.push_str("### Notes\n\n");
+        let _ = write!(md, "{section} Notes\n\n");
         for n in notes {
             let _ = writeln!(md, "- {}", md_cell(n));
         }
@@ -141,7 +186,7 @@ pub fn render(report: &RunReport) -> String {
     md
 }
 
-fn checks_section(md: &mut String, checks: &[Check]) {
+fn checks_section(md: &mut String, section: &str, checks: &[Check]) {
     if checks.is_empty() {
         return;
     }
@@ -153,7 +198,7 @@ fn checks_section(md: &mut String, checks: &[Check]) {
         checks.len(),
         count(Status::Warn)
     );
-    md.push_str("### Checks\n\n");
+    let _ = write!(md, "{section} Checks\n\n");
     md.push_str(
         "| Verdict | Budget | Metric | Type | First | Last | Growth | Slope | p | Chart |\n",
     );
@@ -199,11 +244,11 @@ fn checks_section(md: &mut String, checks: &[Check]) {
 }
 
 /// Why it is alive: per traced type, the paths that grew, each as a chain.
-fn retention_section(md: &mut String, report: &RunReport) {
+fn retention_section(md: &mut String, section: &str, report: &RunReport) {
     if report.retention.is_empty() {
         return;
     }
-    md.push_str("### Why it is alive\n\n");
+    let _ = write!(md, "{section} Why it is alive\n\n");
     for g in &report.retention {
         let _ = writeln!(
             md,
@@ -231,8 +276,8 @@ fn retention_section(md: &mut String, report: &RunReport) {
     }
 }
 
-fn snapshot_section(md: &mut String, o: &SnapshotComparison) {
-    md.push_str("### Snapshot\n\n");
+fn snapshot_section(md: &mut String, section: &str, o: &SnapshotComparison) {
+    let _ = write!(md, "{section} Snapshot\n\n");
     match o {
         SnapshotComparison::Matches => md.push_str("Matches the approved snapshot.\n\n"),
         SnapshotComparison::Missing => md.push_str(
