@@ -2,10 +2,11 @@
 //!
 //! One direction of data, one concern per module:
 //! [`metrics`] (a captured sample → the numbers budgets name) → [`series`]
-//! (samples → series) → [`trend`] (statistics) → [`judge`](mod@judge)
-//! (budgets → [`judge::Verdict`]) → [`snapshot`] (approved growth, pending
-//! `.snap.new` files) → [`report`] (the typed [`report::RunReport`] and its
-//! JSON, JUnit, Markdown, console, SVG and GitHub-annotation renderings).
+//! (samples → series) → [`trend`] (statistics) → [`growth`] (does a series
+//! grow, and why) → [`judge`](mod@judge) (budgets → [`judge::Verdict`]) →
+//! [`snapshot`] (approved growth, pending `.snap.new` files) → [`report`]
+//! (the typed [`report::RunReport`] and its JSON, JUnit, Markdown,
+//! console, SVG and GitHub-annotation renderings).
 //! Untrusted names reach files only through [`names`] and outputs only
 //! through [`escape`].
 //!
@@ -17,6 +18,7 @@
 //! ```
 
 pub mod escape;
+pub mod growth;
 pub mod judge;
 pub mod metrics;
 pub mod names;
