@@ -6,7 +6,8 @@
 //! grow, and why) → [`judge`](mod@judge) (budgets → [`judge::Verdict`]) →
 //! [`snapshot`] (approved growth, pending `.snap.new` files) → [`report`]
 //! (the typed [`report::RunReport`] and its JSON, JUnit, Markdown,
-//! console, SVG and GitHub-annotation renderings).
+//! console, SVG and GitHub-annotation renderings). [`sequential`] answers,
+//! from the same inputs as the judge, whether sampling can stop.
 //! Untrusted names reach files only through [`names`] and outputs only
 //! through [`escape`].
 //!
@@ -23,6 +24,7 @@ pub mod judge;
 pub mod metrics;
 pub mod names;
 pub mod report;
+pub mod sequential;
 pub mod series;
 pub mod snapshot;
 /// Builders of sample series for tests (feature `testing`).
