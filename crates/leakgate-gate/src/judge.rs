@@ -55,6 +55,7 @@ pub use crate::growth::{
 };
 use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend;
+use crate::units::{human, human_signed, p_value};
 
 /// Metrics that hold the GC heap, judged with the live heap when it is known.
 fn holds_gc_heap(metric: Metric) -> bool {
@@ -116,7 +117,6 @@ pub(crate) fn assess_series(
     };
     if outside_grows { plain() } else { with_live }
 }
-use crate::units::{human, human_signed, p_value};
 
 /// How the judge reads the samples.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

@@ -217,17 +217,25 @@ pub struct SeriesDecision {
     pub budget_index: usize,
     pub series: SeriesKey,
     pub state: SeriesState,
-    /// Decided against the budget's `max_slope`, when it has one: `Some(true)`
-    /// above it, `Some(false)` below it, `None` not yet.
+    /// Where its slope lies against the budget's `max_slope`, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub above_max_slope: Option<Option<bool>>,
+    pub max_slope: Option<LimitSide>,
     pub status: Status,
 }
 
 impl SeriesDecision {
     fn is_decided(&self) -> bool {
-        self.state.is_decided() && !matches!(self.above_max_slope, Some(None))
+        self.state.is_decided() && self.max_slope != Some(LimitSide::Undecided)
     }
+}
+
+/// A slope against a limit, decided by its confidence bound.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSide {
+    Above,
+    Below,
+    Undecided,
 }
 
 /// Why sampling stopped.
@@ -382,8 +390,10 @@ fn decide(
         ),
         None => SeriesState::Undecided(check.trend_reason),
     };
-    let above_max_slope = rule.budget.max_slope.map(|limit| {
-        let s = series.as_ref()?;
+    let max_slope = rule.budget.max_slope.map(|limit| {
+        let Some(s) = series.as_ref() else {
+            return LimitSide::Undecided;
+        };
         let x = match limit.per {
             SlopeUnit::Minute => s.minutes(),
             SlopeUnit::ThousandRequests => s.kilo_requests(),
@@ -398,7 +408,7 @@ fn decide(
         budget_index: check.budget_index,
         series: key,
         state,
-        above_max_slope,
+        max_slope,
         status: check.status,
     }
 }
@@ -454,9 +464,9 @@ fn slope_bounded_below(values: &[f64], from: usize, delta: f64, beta: f64) -> bo
     rest.len() >= 3 && beta > 0.0 && trend::mann_kendall(&rest).p_increasing < beta
 }
 
-/// `Some(true)` when the slope of `y` over `x` is decided above `limit`
-/// (at α), `Some(false)` below it (at β), `None` undecided.
-fn slope_side(x: &[f64], y: &[f64], limit: f64, look: &Look) -> Option<bool> {
+/// Whether the slope of `y` over `x` is decided above `limit` (at α) or
+/// below it (at β): Mann–Kendall of y − limit·x rising or falling.
+fn slope_side(x: &[f64], y: &[f64], limit: f64, look: &Look) -> LimitSide {
     let finite = |(a, b): (&f64, &f64)| a.is_finite() && b.is_finite();
     let residual: Vec<f64> = x
         .iter()
@@ -465,16 +475,16 @@ fn slope_side(x: &[f64], y: &[f64], limit: f64, look: &Look) -> Option<bool> {
         .map(|(x, y)| y - limit * x)
         .collect();
     if residual.len() < 3 {
-        return None;
+        return LimitSide::Undecided;
     }
     let mk = trend::mann_kendall(&residual);
     let falling = trend::mann_kendall(&residual.iter().map(|r| -r).collect::<Vec<_>>());
     if look.alpha > 0.0 && mk.p_increasing < look.alpha {
-        Some(true)
+        LimitSide::Above
     } else if look.beta > 0.0 && falling.p_increasing < look.beta {
-        Some(false)
+        LimitSide::Below
     } else {
-        None
+        LimitSide::Undecided
     }
 }
 
@@ -593,8 +603,11 @@ mod tests {
             alpha: 0.01,
             beta: 0.01,
         };
-        assert_eq!(slope_side(&x, &y, 1.0, &look), Some(true));
-        assert_eq!(slope_side(&x, &y, 5.0, &look), Some(false));
-        assert_eq!(slope_side(&x[..2], &y[..2], 5.0, &look), None);
+        assert_eq!(slope_side(&x, &y, 1.0, &look), LimitSide::Above);
+        assert_eq!(slope_side(&x, &y, 5.0, &look), LimitSide::Below);
+        assert_eq!(
+            slope_side(&x[..2], &y[..2], 5.0, &look),
+            LimitSide::Undecided
+        );
     }
 }

@@ -5,7 +5,8 @@
 use leakgate_gate::growth::TrendReason;
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::sequential::{
-    ContinueReason, Next, NoGrowth, SamplingPlan, SeriesState, Stop, StopReason, looks, next_step,
+    ContinueReason, LimitSide, Next, NoGrowth, SamplingPlan, SeriesState, Stop, StopReason, looks,
+    next_step,
 };
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::testing::{Behaviour, LIVE_HEAP_STANDIN, Noise, Samples, memory};
@@ -156,7 +157,7 @@ fn a_slope_limit_is_decided_by_its_own_bound() {
     let (stop, status) = run(&samples, &b, &JudgeOptions::default());
     assert_eq!(status, Status::Fail);
     assert!(matches!(stop.reason, StopReason::Failed { .. }), "{stop}");
-    assert_eq!(stop.decisions[0].above_max_slope, Some(Some(true)));
+    assert_eq!(stop.decisions[0].max_slope, Some(LimitSide::Above));
     // A generous limit on the same leak: decided below it, and it passes
     // (trend off, so growing is allowed).
     let b = budgets("- metric: resident\n  trend: off\n  max_slope: 64MiB/min\n");
@@ -165,7 +166,7 @@ fn a_slope_limit_is_decided_by_its_own_bound() {
         (status, &stop.reason),
         (Status::Pass, &StopReason::AllDecided)
     );
-    assert_eq!(stop.decisions[0].above_max_slope, Some(Some(false)));
+    assert_eq!(stop.decisions[0].max_slope, Some(LimitSide::Below));
 }
 
 #[test]
