@@ -6,27 +6,21 @@
 //! least `min_samples` samples after warmup.
 //!
 //! # The trend rule
-//! A series *grows* when all of these hold (see [`assess_trend`]):
-//! 1. Mann–Kendall one-sided p < `alpha` (a monotonic upward trend);
-//! 2. the Theil–Sen slope is positive;
-//! 3. the fitted growth (slope × span) reaches the noise floor:
-//!    counts ≥ max(8, 2% of first), bytes ≥ max(1 MiB, 2% of first) —
-//!    a few objects or a page of allocator slack is not a leak;
-//! 4. it is still growing at the end: over the later half of the samples
-//!    (at least 3) the Theil–Sen slope is at least a third of the overall
-//!    slope and Mann–Kendall's S is positive;
-//! 5. a line explains it at least as well as a single step: the sum of
-//!    absolute residuals around the Theil–Sen line is no larger than
-//!    around the best two-level step (median of each side).
+//! A series *grows* when Mann–Kendall finds a significant rise (exact
+//! p < `alpha` for small series), the fitted growth reaches the noise
+//! floor (counts max(8, 2% of the first value), bytes max(1 MiB, 1%)), and
+//! the rise is sustained — a line, or a staircase that keeps stepping —
+//! rather than stopped — one step, a ramp that levels off, a sawtooth.
+//! The rule, its shapes and its measured rates are in [`crate::growth`];
+//! each [`Check`] carries its typed [`TrendReason`].
 //!
-//! A cache that fills once, or a step then flat, passes 1–3 (every
-//! post-step value exceeds every pre-step one) but fails 4 or 5. Measured
-//! on generated series (20 MiB base, uniform ±5% noise, 1,000 seeds, see
-//! `tests/judge.rs`): 1 MiB/sample growth is caught ~99% of the time at 8
-//! samples and always at 12 (0.5 MiB/sample: 64% at 8, 98% at 12); flat
-//! noise, a step, a sawtooth or a cache fill fail ≤1.5% at 8+ samples.
-//! With 5–6 samples detection drops (~90% at 1 MiB/sample) and a cache
-//! still filling looks like a leak, and is judged one.
+//! Committed memory that holds the GC heap (`committed.unknown`,
+//! `committed.gc`, `committed.total`, `resident`) is judged together with
+//! the live managed bytes when [`JudgeOptions::live_heap`] names their
+//! metric: a live heap that keeps growing is growth whatever steps the GC
+//! takes; committed memory growing while the live heap stays flat is the
+//! GC sizing its budget — unless the memory outside the GC heap
+//! (the metric minus `committed.gc`) grows too, which is judged as usual.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -55,9 +49,74 @@ use leakgate_scenario::{BudgetRule, TypeFilter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::growth::{
+    TrendAssessment, TrendReason, assess_trend, assess_trend_with_floor, assess_trend_with_live,
+    noise_floor,
+};
 use crate::series::{self, SampleMetrics, Series, SeriesKey};
-use crate::trend::{self, MannKendall};
+use crate::trend;
 use crate::units::{human, human_signed, p_value};
+
+/// Metrics that hold the GC heap, judged with the live heap when it is known.
+fn holds_gc_heap(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::CommittedUnknown | Metric::CommittedGc | Metric::CommittedTotal | Metric::Resident
+    )
+}
+
+/// The values of `metric` at the sample indices of `s` (NaN where missing).
+pub(crate) fn aligned_values(
+    judged: &[SampleMetrics],
+    metric: Metric,
+    s: &Series,
+) -> Option<Vec<f64>> {
+    let other = series::scalar(judged, metric)?;
+    Some(
+        s.points
+            .iter()
+            .map(|p| {
+                other
+                    .points
+                    .iter()
+                    .find(|o| o.index == p.index)
+                    .map_or(f64::NAN, |o| o.value)
+            })
+            .collect(),
+    )
+}
+
+/// The trend rule for one series, with the live heap where it applies.
+pub(crate) fn assess_series(
+    judged: &[SampleMetrics],
+    s: &Series,
+    alpha: f64,
+    live_heap: Option<Metric>,
+) -> TrendAssessment {
+    let values = s.values();
+    let plain = || assess_trend(&values, s.unit, alpha);
+    let live = match live_heap {
+        Some(m) if holds_gc_heap(s.metric) && s.type_name.is_none() => aligned_values(judged, m, s),
+        _ => None,
+    };
+    let Some(live) = live else {
+        return plain();
+    };
+    let with_live = assess_trend_with_live(&values, &live, s.unit, alpha);
+    if with_live.reason != TrendReason::GcSizing || s.metric == Metric::CommittedGc {
+        return with_live;
+    }
+    // The GC's sizing explains the GC heap only: what lies outside it must
+    // not grow, by the whole metric's noise floor.
+    let outside_grows = match aligned_values(judged, Metric::CommittedGc, s) {
+        Some(gc) => {
+            let outside: Vec<f64> = values.iter().zip(&gc).map(|(v, g)| v - g).collect();
+            assess_trend_with_floor(&outside, with_live.noise_floor, alpha).growing
+        }
+        None => true, // cannot tell the GC heap from the rest: judge the whole
+    };
+    if outside_grows { plain() } else { with_live }
+}
 
 /// How the judge reads the samples.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -68,6 +127,11 @@ pub struct JudgeOptions {
     pub alpha: f64,
     /// Fewer judged samples than this is weak evidence: trends can't fail.
     pub min_samples: usize,
+    /// The scalar metric holding the live managed bytes after the induced
+    /// GC (`gc.live`), judged with committed memory that holds the GC heap
+    /// (see the module docs). `None`: every series is judged alone.
+    #[serde(default)]
+    pub live_heap: Option<Metric>,
 }
 
 impl Default for JudgeOptions {
@@ -79,6 +143,7 @@ impl Default for JudgeOptions {
             warmup_samples: 1,
             alpha: 0.05,
             min_samples: 4,
+            live_heap: None,
         }
     }
 }
@@ -149,6 +214,8 @@ pub struct Check {
     pub grew_every_sample: bool,
     /// The trend rule (see module docs) says it grows.
     pub trend_growing: bool,
+    /// Why the trend rule says what it says.
+    pub trend_reason: TrendReason,
     pub status: Status,
     /// Why the status is what it is, with numbers.
     pub reasons: Vec<String>,
@@ -173,106 +240,6 @@ pub struct Growing {
     pub growth: f64,
     pub slope_per_min: Option<f64>,
     pub slope_per_1k_requests: Option<f64>,
-}
-
-/// The trend rule's inputs and outcome for one series.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrendAssessment {
-    pub mk: MannKendall,
-    /// Theil–Sen slope per sample (x = position).
-    pub slope_per_sample: f64,
-    /// slope × (n − 1).
-    pub fitted_growth: f64,
-    pub noise_floor: f64,
-    /// Theil–Sen slope per sample over the later half.
-    pub later_slope: f64,
-    pub later_s: f64,
-    /// Sum of absolute residuals around the Theil–Sen line.
-    pub line_residual: f64,
-    /// Sum of absolute residuals around the best two-level step.
-    pub step_residual: f64,
-    /// Conditions 1–2: a significant upward trend.
-    pub significant: bool,
-    /// All four conditions.
-    pub growing: bool,
-}
-
-/// The smallest growth worth calling growth (documented in module docs).
-pub fn noise_floor(unit: Unit, first: f64) -> f64 {
-    let rel = 0.02 * first.abs();
-    match unit {
-        Unit::Count => rel.max(8.0),
-        Unit::Bytes => rel.max(1024.0 * 1024.0),
-    }
-}
-
-/// Applies the trend rule to values taken at evenly spaced samples.
-pub fn assess_trend(values: &[f64], unit: Unit, alpha: f64) -> TrendAssessment {
-    let n = values.len();
-    let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
-    let mk = trend::mann_kendall(values);
-    let slope = trend::theil_sen(&x, values, alpha).map_or(0.0, |t| t.slope);
-    let fitted_growth = slope * n.saturating_sub(1) as f64;
-    let floor = noise_floor(unit, values.first().copied().unwrap_or(0.0));
-    let half = n.div_ceil(2).max(3).min(n);
-    let later = &values[n - half..];
-    let later_slope = trend::theil_sen(&x[..half], later, alpha).map_or(0.0, |t| t.slope);
-    let later_s = trend::mann_kendall(later).s;
-    let significant = mk.p_increasing < alpha && slope > 0.0;
-    let line_residual = line_residual(values, slope);
-    let step_residual = step_residual(values);
-    let growing = significant
-        && fitted_growth >= floor
-        && later_slope >= slope / 3.0
-        && later_s > 0.0
-        && line_residual <= step_residual;
-    TrendAssessment {
-        mk,
-        slope_per_sample: slope,
-        fitted_growth,
-        noise_floor: floor,
-        later_slope,
-        later_s,
-        line_residual,
-        step_residual,
-        significant,
-        growing,
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn abs_dev(v: &[f64], c: f64) -> f64 {
-    v.iter().map(|x| (x - c).abs()).sum()
-}
-
-/// Σ|y − (a + slope·i)| with a the median intercept.
-fn line_residual(y: &[f64], slope: f64) -> f64 {
-    let r: Vec<f64> = y
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v - slope * i as f64)
-        .collect();
-    abs_dev(&r, median(&r))
-}
-
-/// The smallest Σ|y − level| over all splits into two flat levels.
-fn step_residual(y: &[f64]) -> f64 {
-    (1..y.len())
-        .map(|k| {
-            let (a, b) = y.split_at(k);
-            abs_dev(a, median(a)) + abs_dev(b, median(b))
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 /// The series of `metric`: its scalar, or each type `covers` and `ignore` let through.
@@ -378,7 +345,8 @@ pub fn judge(
             }
         }
         for s in all {
-            let c = check(i, budget, &s, weak_evidence, options);
+            let a = assess_series(judged, &s, options.alpha, options.live_heap);
+            let c = check(i, budget, &s, &a, weak_evidence, options);
             status = status.max(c.status);
             checks.push(c);
         }
@@ -409,7 +377,7 @@ fn growing(
     all.into_iter()
         .filter_map(|s| {
             let v = s.values();
-            let a = assess_trend(&v, s.unit, options.alpha);
+            let a = assess_series(judged, &s, options.alpha, options.live_heap);
             let grows = if weak {
                 v.len() >= 3 && trend::grew_every_sample(&v) && a.fitted_growth >= a.noise_floor
             } else {
@@ -428,7 +396,14 @@ fn growing(
         .collect()
 }
 
-fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptions) -> Check {
+fn check(
+    i: usize,
+    budget: &Budget,
+    s: &Series,
+    a: &TrendAssessment,
+    weak: bool,
+    options: &JudgeOptions,
+) -> Check {
     let unit = s.unit;
     let v = s.values();
     let n = v.len();
@@ -439,7 +414,6 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
     let per_min = slope_over(&s.minutes(), &v, options.alpha);
     let per_1k = slope_over(&s.kilo_requests(), &v, options.alpha);
     let every = trend::grew_every_sample(&v);
-    let a = assess_trend(&v, unit, options.alpha);
     let h = |x: f64| human(x, unit);
     let grew = format!(
         "grew {} → {} ({}) over {n} samples",
@@ -540,11 +514,19 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         } else {
             grew.clone()
         };
-        let msg = format!(
-            "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, still rising at the end)",
-            p_value(a.mk.p_increasing),
-            human_signed(a.slope_per_sample, unit)
-        );
+        let msg = match (&a.live, a.reason) {
+            (Some(live), TrendReason::LiveGrowing) => format!(
+                "{lead}: the live managed heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample); committed memory follows it",
+                p_value(live.mk.p_increasing),
+                human_signed(live.slope_per_sample, unit)
+            ),
+            _ => format!(
+                "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, {})",
+                p_value(a.mk.p_increasing),
+                human_signed(a.slope_per_sample, unit),
+                a.reason.describe()
+            ),
+        };
         if weak {
             reasons.push(format!(
                 "{msg}; not judged: only {n} samples (weak evidence)"
@@ -559,19 +541,23 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         }
     }
     if reasons.is_empty() {
-        let trend = if budget.trend == TrendMode::Off {
-            String::new()
-        } else if a.significant && !a.growing {
-            format!(
-                "; rise not sustained or below the noise floor {} (p = {})",
-                h(a.noise_floor),
-                p_value(a.mk.p_increasing)
-            )
-        } else {
-            format!(
-                "; no significant upward trend (p = {})",
-                p_value(a.mk.p_increasing)
-            )
+        let p = p_value(a.mk.p_increasing);
+        let trend = match a.reason {
+            _ if budget.trend == TrendMode::Off => String::new(),
+            TrendReason::BelowNoiseFloor => {
+                format!(
+                    "; rise below the noise floor {} (p = {p})",
+                    h(a.noise_floor)
+                )
+            }
+            TrendReason::FlatAfterStep => format!("; it rose, then stopped rising (p = {p})"),
+            TrendReason::GcSizing => format!(
+                "; the GC sizing its budget: committed memory rose (p = {p}) while the live heap stayed flat (p = {})",
+                a.live
+                    .as_ref()
+                    .map_or("n/a".into(), |l| p_value(l.mk.p_increasing))
+            ),
+            _ => format!("; no significant upward trend (p = {p})"),
         };
         reasons.push(format!("{grew}{trend}"));
     }
@@ -592,6 +578,7 @@ fn check(i: usize, budget: &Budget, s: &Series, weak: bool, options: &JudgeOptio
         theil_sen_ci_per_min: per_min.map(|t| t.ci),
         grew_every_sample: every,
         trend_growing: a.growing,
+        trend_reason: a.reason,
         status,
         reasons,
     }

@@ -2,10 +2,12 @@
 //!
 //! One direction of data, one concern per module:
 //! [`metrics`] (a captured sample → the numbers budgets name) → [`series`]
-//! (samples → series) → [`trend`] (statistics) → [`judge`](mod@judge)
-//! (budgets → [`judge::Verdict`]) → [`snapshot`] (approved growth, pending
-//! `.snap.new` files) → [`report`] (the typed [`report::RunReport`] and its
-//! JSON, JUnit, Markdown, console, SVG and GitHub-annotation renderings).
+//! (samples → series) → [`trend`] (statistics) → [`growth`] (does a series
+//! grow, and why) → [`judge`](mod@judge) (budgets → [`judge::Verdict`]) →
+//! [`snapshot`] (approved growth, pending `.snap.new` files) → [`report`]
+//! (the typed [`report::RunReport`] and its JSON, JUnit, Markdown,
+//! console, SVG and GitHub-annotation renderings). [`sequential`] answers,
+//! from the same inputs as the judge, whether sampling can stop.
 //! Untrusted names reach files only through [`names`] and outputs only
 //! through [`escape`].
 //!
@@ -17,10 +19,12 @@
 //! ```
 
 pub mod escape;
+pub mod growth;
 pub mod judge;
 pub mod metrics;
 pub mod names;
 pub mod report;
+pub mod sequential;
 pub mod series;
 pub mod snapshot;
 /// Builders of sample series for tests (feature `testing`).

@@ -91,8 +91,15 @@ fn noise_free_shapes_are_decided_exactly() {
     }
 }
 
-/// Rates over 1,000 seeds at 12 samples. Measured when the rule was
-/// chosen: linear 1000/1000, flat 6, step 0, sawtooth 2, cache 0.
+/// Rates over 1,000 seeds at 12 samples, ±5% uniform noise. Measured with
+/// the first rule: linear 1000/1000, flat 6, step 0, sawtooth 2, cache 0.
+/// With the current rule (`growth` module docs): linear 1000, flat 15,
+/// step 0, sawtooth 0, cache 0. Flat noise's bound moved from 15 to 25
+/// deliberately: the penalised comparison lets a line beat a step that
+/// fits no better (the step's place is a parameter), which is what
+/// catches leaks under the GC's free-band noise (89% instead of 87% at 8
+/// judged samples on 20 MiB, 48% instead of 14% on 400 MiB), at the cost
+/// of chance drifts in flat noise of ±5%; the other bounds tightened.
 #[test]
 fn error_rates_over_many_seeds() {
     for (name, sh, leak) in situations() {
@@ -102,12 +109,69 @@ fn error_rates_over_many_seeds() {
                 assess_trend(&v, Unit::Bytes, 0.05).growing
             })
             .count();
+        let bound = match sh {
+            Shape::Flat => 25,
+            _ => 10,
+        };
         if leak {
             assert!(hits >= 990, "{name}: caught only {hits}/1000");
         } else {
-            assert!(hits <= 15, "{name}: {hits}/1000 false alarms");
+            assert!(hits <= bound, "{name}: {hits}/1000 false alarms");
         }
     }
+}
+
+/// Each situation says why, in a typed reason.
+#[test]
+fn noise_free_shapes_carry_their_reason() {
+    use leakgate_gate::judge::TrendReason;
+    let reason = |sh| assess_trend(&shape(12, BASE, sh, 0.0, 0), Unit::Bytes, 0.05).reason;
+    assert_eq!(
+        reason(Shape::Linear { per_sample: MIB }),
+        TrendReason::Growing
+    );
+    assert_eq!(reason(Shape::Flat), TrendReason::NotSignificant);
+    // Without noise, a step at 4 of 12 leaves Theil–Sen's median slope at 0.
+    assert_eq!(
+        reason(Shape::Step {
+            at: 4,
+            height: 8.0 * MIB
+        }),
+        TrendReason::NotSignificant
+    );
+    assert_eq!(
+        reason(Shape::Step {
+            at: 6,
+            height: 8.0 * MIB
+        }),
+        TrendReason::FlatAfterStep
+    );
+    let v = judge(
+        &Samples::new(12)
+            .scalar(
+                "committed.unknown",
+                &shape(
+                    12,
+                    BASE,
+                    Shape::Step {
+                        at: 6,
+                        height: 8.0 * MIB,
+                    },
+                    0.0,
+                    0,
+                ),
+            )
+            .build(),
+        &budgets("- metric: committed.unknown\n"),
+        &TypeFilter::none(),
+        &no_warmup(),
+    );
+    assert_eq!(v.checks[0].trend_reason, TrendReason::FlatAfterStep);
+    assert!(
+        v.checks[0].reasons[0].contains("; it rose, then stopped rising (p = "),
+        "{:?}",
+        v.checks[0].reasons
+    );
 }
 
 #[test]
