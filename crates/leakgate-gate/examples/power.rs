@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::sequential::{Next, SamplingPlan, next_step};
-use leakgate_gate::testing::{Behaviour, LIVE_HEAP_STANDIN, Memory, Noise, memory};
-use leakgate_scenario::budget::Budget;
+use leakgate_gate::testing::{Behaviour, Memory, Noise, memory};
+use leakgate_scenario::budget::{Budget, Metric};
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
 const MIB: f64 = 1048576.0;
@@ -151,7 +151,7 @@ fn main() {
     let budgets = [BudgetRule::new(budget, 1, 1).expect("a valid budget")];
     let alone = JudgeOptions::default();
     let with_live = JudgeOptions {
-        live_heap: Some(LIVE_HEAP_STANDIN),
+        live_heap: Some(Metric::GcLive),
         ..JudgeOptions::default()
     };
 

@@ -130,22 +130,27 @@ pub struct JudgeOptions {
     /// The scalar metric holding the live managed bytes after the induced
     /// GC (`gc.live`), judged with committed memory that holds the GC heap
     /// (see the module docs). `None`: every series is judged alone.
-    #[serde(default)]
+    #[serde(default = "live_heap_default")]
     pub live_heap: Option<Metric>,
 }
 
 impl Default for JudgeOptions {
     /// warmup 1 (the first sample after readiness is rarely steady),
     /// alpha 0.05, min_samples 4 (the smallest n where a clean rise is
-    /// significant: n=4 all rising gives p = 0.045).
+    /// significant: n=4 all rising gives p = 0.045), the live heap from
+    /// `gc.live` (used where the samples have it).
     fn default() -> Self {
         JudgeOptions {
             warmup_samples: 1,
             alpha: 0.05,
             min_samples: 4,
-            live_heap: None,
+            live_heap: live_heap_default(),
         }
     }
+}
+
+fn live_heap_default() -> Option<Metric> {
+    Some(Metric::GcLive)
 }
 
 /// Ordered so that `max` is the worse of two.

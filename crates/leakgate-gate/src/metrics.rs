@@ -8,6 +8,9 @@
 //!   a managed leak and a native leak read differently — only when the
 //!   managed heap was read; without it the whole of Unknown is not "native".
 //! - `committed.other` gathers the small system areas (Other, TEB, PEB).
+//! - `gc.live` and `gc.objects` are the managed heap's objects after the
+//!   induced full GC, free space (SOS's "Free" entries) left out: what the
+//!   program holds, without the steps in which the GC commits memory.
 //! - Per type, several method tables may share a name (generic
 //!   instantiations across load contexts); budgets speak of names, so their
 //!   counts add up.
@@ -60,13 +63,23 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         for t in &managed.finalizable_types {
             *m.finalizable.entry(t.name.clone()).or_insert(0) += t.count;
         }
+        let (mut live_bytes, mut live_objects) = (0u64, 0u64);
         for t in &managed.heap_types {
             *m.heap_count.entry(t.name.clone()).or_insert(0) += t.count;
             *m.heap_bytes.entry(t.name.clone()).or_insert(0) += t.total_size;
+            if t.name != FREE_SPACE {
+                live_bytes += t.total_size;
+                live_objects += t.count;
+            }
         }
+        m.values.insert(Metric::GcLive, live_bytes as f64);
+        m.values.insert(Metric::GcObjects, live_objects as f64);
     }
     m
 }
+
+/// The name SOS and ClrMD give the gaps between objects on the GC heap.
+const FREE_SPACE: &str = "Free";
 
 #[cfg(test)]
 mod tests {
@@ -111,5 +124,53 @@ mod tests {
         assert!(!without.contains_key(&Metric::CommittedNative));
         assert!(!without.contains_key(&Metric::CommittedGc));
         assert_eq!(without[&Metric::CommittedUnknown], (40 * MIB) as f64);
+    }
+
+    #[test]
+    fn the_live_heap_leaves_free_space_out_and_adds_up_shared_names() {
+        use leakgate_dotnet::inspector::{ManagedSummary, TypeStat};
+        let stat = |mt, name: &str, count, total_size| TypeStat {
+            method_table: mt,
+            name: name.into(),
+            count,
+            total_size,
+        };
+        let sample = CapturedSample {
+            index: 0,
+            elapsed_secs: 0.0,
+            requests: 0,
+            memory: memory(&[(Usage::Unknown, 10 * MIB)]),
+            managed: Some(ManagedSummary {
+                schema_version: 1,
+                runtime_version: "10.0.0".into(),
+                generations: vec![],
+                ready_for_finalization: 0,
+                finalizable_total: 0,
+                finalizable_types: vec![],
+                heap_types: vec![
+                    stat(1, "Free", 40, 4 * MIB),
+                    stat(2, "System.Byte[]", 3, 2 * MIB),
+                    stat(3, "App.Item", 5, 500),
+                    stat(4, "App.Item", 7, 700),
+                ],
+                segments: vec![],
+                gc_committed: 0,
+                gc_reserved: 0,
+            }),
+            app_stats: None,
+            timings: Default::default(),
+            dump: None,
+            notes: vec![],
+        };
+        let m = sample_metrics(&sample);
+        assert_eq!(m.values[&Metric::GcLive], (2 * MIB + 1200) as f64);
+        assert_eq!(m.values[&Metric::GcObjects], 15.0);
+        assert_eq!(m.heap_count["App.Item"], 12);
+        // No managed heap read: no live-heap claim either.
+        let bare = sample_metrics(&CapturedSample {
+            managed: None,
+            ..sample
+        });
+        assert!(!bare.values.contains_key(&Metric::GcLive));
     }
 }

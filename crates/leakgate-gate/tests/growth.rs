@@ -5,8 +5,8 @@
 
 use leakgate_gate::growth::{TrendReason, assess_trend, assess_trend_with_live};
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
-use leakgate_gate::testing::{Behaviour, LIVE_HEAP_STANDIN, Noise, Samples, memory};
-use leakgate_scenario::budget::{Budget, Unit};
+use leakgate_gate::testing::{Behaviour, Noise, Samples, memory};
+use leakgate_scenario::budget::{Budget, Metric, Unit};
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
 const MIB: f64 = 1048576.0;
@@ -25,7 +25,7 @@ fn budgets(yaml: &str) -> Vec<BudgetRule> {
 fn with_live() -> JudgeOptions {
     JudgeOptions {
         warmup_samples: 0,
-        live_heap: Some(LIVE_HEAP_STANDIN),
+        live_heap: Some(Metric::GcLive),
         ..Default::default()
     }
 }
@@ -151,7 +151,7 @@ fn the_judge_pairs_committed_memory_with_the_live_heap() {
             .scalar("committed.unknown", &unknown)
             .scalar("committed.gc", &gc)
             .scalar("committed.native", native)
-            .scalar(LIVE_HEAP_STANDIN.name(), live)
+            .scalar("gc.live", live)
             .build()
     };
     let b = budgets("- metric: committed.unknown\n- metric: committed.gc\n");

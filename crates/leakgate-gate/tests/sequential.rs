@@ -9,8 +9,8 @@ use leakgate_gate::sequential::{
     next_step,
 };
 use leakgate_gate::series::SampleMetrics;
-use leakgate_gate::testing::{Behaviour, LIVE_HEAP_STANDIN, Noise, Samples, memory};
-use leakgate_scenario::budget::Budget;
+use leakgate_gate::testing::{Behaviour, Noise, Samples, memory};
+use leakgate_scenario::budget::{Budget, Metric};
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
 const MIB: f64 = 1048576.0;
@@ -24,7 +24,7 @@ fn budgets(yaml: &str) -> Vec<BudgetRule> {
 
 fn with_live() -> JudgeOptions {
     JudgeOptions {
-        live_heap: Some(LIVE_HEAP_STANDIN),
+        live_heap: Some(Metric::GcLive),
         ..Default::default()
     }
 }

@@ -166,6 +166,13 @@ pub enum Metric {
     /// Resident set size.
     #[serde(rename = "resident")]
     Resident,
+    /// Bytes of live managed objects after the induced full GC (free space
+    /// excluded): the managed heap without the GC's own sizing.
+    #[serde(rename = "gc.live")]
+    GcLive,
+    /// Number of live managed objects after the induced full GC.
+    #[serde(rename = "gc.objects")]
+    GcObjects,
     /// Finalizable objects, per type.
     #[serde(rename = "finalizable")]
     Finalizable,
@@ -179,7 +186,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in declaration order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 14] = [
         Metric::CommittedUnknown,
         Metric::CommittedGc,
         Metric::CommittedNative,
@@ -189,6 +196,8 @@ impl Metric {
         Metric::CommittedOther,
         Metric::CommittedTotal,
         Metric::Resident,
+        Metric::GcLive,
+        Metric::GcObjects,
         Metric::Finalizable,
         Metric::HeapCount,
         Metric::HeapBytes,
@@ -206,6 +215,8 @@ impl Metric {
             Metric::CommittedOther => "committed.other",
             Metric::CommittedTotal => "committed.total",
             Metric::Resident => "resident",
+            Metric::GcLive => "gc.live",
+            Metric::GcObjects => "gc.objects",
             Metric::Finalizable => "finalizable",
             Metric::HeapCount => "heap.count",
             Metric::HeapBytes => "heap.bytes",
@@ -222,7 +233,7 @@ impl Metric {
 
     pub fn unit(self) -> Unit {
         match self {
-            Metric::Finalizable | Metric::HeapCount => Unit::Count,
+            Metric::Finalizable | Metric::HeapCount | Metric::GcObjects => Unit::Count,
             _ => Unit::Bytes,
         }
     }
