@@ -213,10 +213,29 @@ fn charts_are_svg_with_data_and_fit() {
     }
     let (_, svg) = &charts[0];
     let doc = roxmltree::Document::parse(svg).unwrap();
-    let count = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
-    assert_eq!(count("circle"), 5, "one marker per judged sample");
-    assert_eq!(count("polyline"), 1);
-    assert!(svg.contains("Theil–Sen fit"));
+    let circles: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .collect();
+    let hollow = circles
+        .iter()
+        .filter(|c| c.attribute("fill") == Some("white"))
+        .count();
+    // The legend draws one of each kind; the plot one per sample.
+    assert_eq!(circles.len() - 2, 6, "one marker per sample");
+    assert_eq!(hollow - 1, 1, "the warm-up sample is hollow");
+    let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    for expected in [
+        "fit +16.0 MiB/min",
+        "slope interval",
+        "budget limit",
+        "warm-up, not judged",
+        "committed.unknown (MiB)",
+        "max_growth +16.0 MiB from the first judged value",
+        "5k",
+    ] {
+        assert!(texts.contains(&expected), "{expected:?} in {texts:#?}");
+    }
     insta::assert_snapshot!("failing_chart_unknown", svg);
 }
 
