@@ -2,8 +2,9 @@
 //! up to thousands of characters. Whatever they hold, every output stays
 //! well-formed: the JUnit XML and the SVG parse, the Markdown table keeps its
 //! rows and cells, the console holds no escape sequence or workflow command,
-//! each annotation stays one workflow command, and chart file names stay
-//! short and distinct.
+//! each annotation stays one workflow command, chart file names stay short
+//! and distinct, and each Mermaid block keeps its lines and its strings
+//! closed.
 
 use leakgate_gate::judge::{JudgeOptions, judge};
 use leakgate_gate::report::{
@@ -44,6 +45,36 @@ fn cells(row: &str) -> usize {
         .filter(|&i| bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\'))
         .count()
         .saturating_sub(1)
+}
+
+/// The Mermaid blocks of a summary: each line as the renderer writes it, every
+/// quoted string closed on its line, nothing that could end the fence.
+fn check_mermaid(md: &str) -> usize {
+    let mut blocks = 0;
+    let mut lines = md.lines();
+    while let Some(line) = lines.next() {
+        if line != "```mermaid" {
+            continue;
+        }
+        blocks += 1;
+        assert_eq!(lines.next(), Some("xychart-beta"));
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        assert!(body.len() >= 4, "title, axes and a line:\n{body:#?}");
+        for l in &body {
+            let known = [
+                "    title \"",
+                "    x-axis \"",
+                "    y-axis \"",
+                "    line [",
+            ];
+            assert!(known.iter().any(|k| l.starts_with(k)), "{l:?}");
+            assert_eq!(l.matches('"').count() % 2, 0, "strings closed: {l:?}");
+            assert!(!l.contains('`'), "{l:?}");
+        }
+        let title = body[0].strip_prefix("    title \"").unwrap();
+        assert_eq!(title.matches('"').count(), 1, "one string: {title:?}");
+    }
+    blocks
 }
 
 fn check_outputs(name: &str) {
@@ -87,6 +118,7 @@ fn check_outputs(name: &str) {
         md.lines().filter(|l| l.starts_with("## ")).count() == 1,
         "nothing starts a new section:\n{md}"
     );
+    assert_eq!(check_mermaid(&md), 2, "a chart per failing check:\n{md}");
 
     for line in console::render(&r) {
         let t = &line.text;

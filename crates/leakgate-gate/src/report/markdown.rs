@@ -1,5 +1,6 @@
 //! The Markdown summary, for `$GITHUB_STEP_SUMMARY` and PR comments: the
-//! verdict, what was measured, the failing checks with their numbers, the
+//! verdict, what was measured, the failing checks with their numbers and a
+//! Mermaid chart of the first few (GitHub draws those on the page), the
 //! snapshot diff, the top growing types. Charts are linked as
 //! `charts/<file>.svg` (see [`super::chart_file_name`]). Untrusted text goes
 //! through [`crate::escape::md_cell`] / [`crate::escape::md_code`]: one line, one cell.
@@ -8,8 +9,9 @@ use std::fmt::Write as _;
 
 use leakgate_scenario::budget::{Metric, Unit};
 
+use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, hidden_line, notable, ordered, p_cell, slope_cell,
+    Outcome, RunReport, chart_file_name, hidden_line, mermaid, notable, ordered, p_cell, slope_cell,
 };
 use crate::escape::{md_cell, md_code};
 use crate::judge::{Check, Status};
@@ -102,6 +104,7 @@ pub fn render(report: &RunReport) -> String {
         md.push('\n');
     }
     checks_section(&mut md, report.checks());
+    growth_charts(&mut md, report);
     if let Some(o) = &report.snapshot {
         snapshot_section(&mut md, o);
     }
@@ -192,6 +195,37 @@ fn checks_section(md: &mut String, checks: &[Check]) {
         }
     }
     if !bad.is_empty() {
+        md.push('\n');
+    }
+}
+
+/// Failing checks charted in the summary at most: a PR page shows the
+/// growth at a glance, the rest is in report.html.
+const MERMAID_CHARTS: usize = 3;
+
+/// A Mermaid chart of each of the first failing checks (one per series).
+fn growth_charts(md: &mut String, report: &RunReport) {
+    let mut shown: Vec<&Check> = Vec::new();
+    for c in ordered(report.checks()) {
+        if c.status == Status::Fail && !shown.iter().any(|s| s.key() == c.key()) {
+            shown.push(c);
+        }
+    }
+    let blocks: Vec<String> = shown
+        .into_iter()
+        .filter_map(|c| mermaid::chart(&ChartData::of(report, c)))
+        .take(MERMAID_CHARTS)
+        .collect();
+    if blocks.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### How the failing checks grew
+
+",
+    );
+    for b in blocks {
+        md.push_str(&b);
         md.push('\n');
     }
 }

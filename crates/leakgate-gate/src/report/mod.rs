@@ -1,8 +1,9 @@
 //! The typed run report and its renderings.
 //!
 //! [`RunReport`] is the one model every output is made from: JSON is its
-//! serde form; [`junit`], [`markdown`], [`console`], [`svg`] (from a
-//! [`chart::ChartData`]) and [`annotations`] render it. Nothing here decides pass or fail: that was
+//! serde form; [`junit`], [`markdown`] (with [`mermaid`] charts),
+//! [`console`], [`svg`] (from a [`chart::ChartData`]) and [`annotations`]
+//! render it. Nothing here decides pass or fail: that was
 //! [`crate::judge()`] and [`crate::snapshot::final_status`]; the report only
 //! records the [`Outcome`]. Untrusted text (type and scenario names,
 //! messages) reaches each format through its escaper in [`crate::escape`].
@@ -24,6 +25,7 @@ pub mod chart;
 pub mod console;
 pub mod junit;
 pub mod markdown;
+pub mod mermaid;
 pub mod svg;
 
 use leakgate_runner::layout::OutputFiles;
