@@ -9,6 +9,7 @@
 //! assert_eq!(escape::md_cell("a|b\nc"), "a\\|b\u{240A}c");
 //! assert_eq!(escape::terminal("\u{1b}[31mred\u{1b}[0m"), "red");
 //! assert_eq!(escape::terminal_line("::error::x"), "\\::error::x");
+//! assert_eq!(escape::html("<b title=\"x\">'&"), "&lt;b title=&quot;x&quot;&gt;&#39;&amp;");
 //! assert_eq!(escape::mermaid("List<int> \"q\"\n`x`"), "List‹int› 'q' 'x'");
 //! ```
 
@@ -48,6 +49,28 @@ pub fn xml(s: &str) -> String {
             '\'' => out.push_str("&apos;"),
             // Inside one attribute or one line of text: line breaks are visible too.
             '\n' | '\r' | '\t' => out.push(visible(c)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text or attribute content of the HTML report: markup escaped (`&`, `<`,
+/// `>`, both quotes), control characters other than tab and newline made
+/// visible, and U+FFFE/U+FFFF replaced, so the page stays well-formed XML as
+/// well as HTML and a name can neither open a tag nor leave an attribute.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push(visible(c)),
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -230,6 +253,12 @@ mod tests {
             xml_chars("a\u{0}\u{1f}\tb\u{ffff}"),
             "a\u{2400}\u{241f}\tb\u{fffd}"
         );
+    }
+
+    #[test]
+    fn html_keeps_lines_and_shows_controls() {
+        assert_eq!(html("a\nb\tc\rd"), "a\nb\tc\u{240D}d");
+        assert_eq!(html("\u{0}\u{85}\u{ffff}"), "\u{2400}\u{FFFD}\u{FFFD}");
     }
 
     #[test]

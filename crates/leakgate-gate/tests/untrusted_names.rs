@@ -3,12 +3,13 @@
 //! well-formed: the JUnit XML and the SVG parse, the Markdown table keeps its
 //! rows and cells, the console holds no escape sequence or workflow command,
 //! each annotation stays one workflow command, chart file names stay short
-//! and distinct, and each Mermaid block keeps its lines and its strings
-//! closed.
+//! and distinct, report.html has the same elements and attributes as with a
+//! plain name (no tag, attribute or script can be added), and each Mermaid
+//! block keeps its lines and its strings closed.
 
 use leakgate_gate::judge::{JudgeOptions, judge};
 use leakgate_gate::report::{
-    RunInfo, RunReport, annotations, chart_file_name, charts, console, junit, markdown,
+    RunInfo, RunReport, annotations, chart_file_name, charts, console, html, junit, markdown,
 };
 use leakgate_gate::testing::Samples;
 use leakgate_scenario::budget::Budget;
@@ -45,6 +46,24 @@ fn cells(row: &str) -> usize {
         .filter(|&i| bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\'))
         .count()
         .saturating_sub(1)
+}
+
+/// Every element with its attribute names, in document order: what a name
+/// could change if it escaped its text or attribute value.
+fn html_structure(page: &str) -> Vec<String> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(page, options)
+        .unwrap_or_else(|e| panic!("report.html is well-formed: {e}"));
+    doc.descendants()
+        .filter(|n| n.is_element())
+        .map(|n| {
+            let attributes: Vec<&str> = n.attributes().map(|a| a.name()).collect();
+            format!("{}[{}]", n.tag_name().name(), attributes.join(","))
+        })
+        .collect()
 }
 
 /// The Mermaid blocks of a summary: each line as the renderer writes it, every
@@ -119,6 +138,14 @@ fn check_outputs(name: &str) {
         "nothing starts a new section:\n{md}"
     );
     assert_eq!(check_mermaid(&md), 2, "a chart per failing check:\n{md}");
+
+    let page = html::render(&r).expect("report.html renders");
+    let plain = html::render(&report("T", "T·2")).unwrap();
+    assert_eq!(
+        html_structure(&page),
+        html_structure(&plain),
+        "a name changed the page's elements or attributes"
+    );
 
     for line in console::render(&r) {
         let t = &line.text;

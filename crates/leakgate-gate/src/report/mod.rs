@@ -2,8 +2,8 @@
 //!
 //! [`RunReport`] is the one model every output is made from: JSON is its
 //! serde form; [`junit`], [`markdown`] (with [`mermaid`] charts),
-//! [`console`], [`svg`] (from a [`chart::ChartData`]) and [`annotations`]
-//! render it. Nothing here decides pass or fail: that was
+//! [`console`], [`svg`] (from a [`chart::ChartData`]), [`html`] and
+//! [`annotations`] render it. Nothing here decides pass or fail: that was
 //! [`crate::judge()`] and [`crate::snapshot::final_status`]; the report only
 //! records the [`Outcome`]. Untrusted text (type and scenario names,
 //! messages) reaches each format through its escaper in [`crate::escape`].
@@ -23,6 +23,7 @@
 pub mod annotations;
 pub mod chart;
 pub mod console;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod mermaid;

@@ -220,7 +220,7 @@ impl Glyph {
             ),
             Glyph::Band => writeln!(
                 s,
-                r#"<rect x="{x:.1}" y="{:.1}" width="16" height="10" fill="{FIT}" fill-opacity="0.18"/>"#,
+                r#"<rect x="{x:.1}" y="{:.1}" width="16" height="10" fill="{FIT}" fill-opacity="0.14"/>"#,
                 y - 5.0
             ),
             Glyph::Limit => writeln!(
@@ -359,7 +359,7 @@ fn band(s: &mut String, data: &ChartData, f: &Frame) {
     let (pw, ph) = (W - L - R, H - T - B);
     let _ = writeln!(
         s,
-        r#"<svg x="{L}" y="{T}" width="{pw:.1}" height="{ph:.1}" viewBox="{L} {T} {pw:.1} {ph:.1}"><polygon points="{}" fill="{FIT}" fill-opacity="0.18"/></svg>"#,
+        r#"<svg x="{L}" y="{T}" width="{pw:.1}" height="{ph:.1}" viewBox="{L} {T} {pw:.1} {ph:.1}"><polygon points="{}" fill="{FIT}" fill-opacity="0.14"/></svg>"#,
         pts.join(" ")
     );
 }
