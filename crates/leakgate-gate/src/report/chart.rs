@@ -200,8 +200,22 @@ impl ChartData {
 
     /// The fit's slope for a legend: `+300/min`, `+8.0 MiB/min`.
     pub fn slope_text(&self) -> Option<String> {
-        self.fit
-            .map(|f| format!("{}/min", human_signed(f.slope_per_min, self.unit)))
+        let text = |v: f64| match self.unit {
+            // Three significant digits: a fitted count is not exact.
+            Unit::Count => {
+                let digits = if v.abs() >= 100.0 {
+                    0
+                } else if v.abs() >= 10.0 {
+                    1
+                } else {
+                    2
+                };
+                let s = format!("{v:.digits$}");
+                if v > 0.0 { format!("+{s}") } else { s }
+            }
+            Unit::Bytes => human_signed(v, self.unit),
+        };
+        self.fit.map(|f| format!("{}/min", text(f.slope_per_min)))
     }
 
     /// What the y axis measures: `committed.unknown (MiB)`.

@@ -69,6 +69,7 @@ pub fn render(report: &RunReport) -> Result<String, HtmlError> {
         }
         Ok(())
     });
+    env.add_filter("breakable", breakable);
     env.add_template("report.html", TEMPLATE)?;
     let (style, script) = (cdata_css(STYLE), cdata_js(SCRIPT));
     let context = minijinja::context! {
@@ -79,6 +80,21 @@ pub fn render(report: &RunReport) -> Result<String, HtmlError> {
         charts => page.charts.iter().map(|c| Value::from_safe_string(c.svg.clone())).collect::<Vec<_>>(),
     };
     Ok(env.get_template("report.html")?.render(context)?)
+}
+
+/// A type name escaped, with a line-break opportunity after each `.`, `+`
+/// and `,`, so a long name wraps at its namespaces instead of anywhere.
+fn breakable(name: &str) -> Value {
+    let escaped = escape::html(name);
+    let mut out = String::with_capacity(escaped.len() + escaped.len() / 8);
+    for c in escaped.chars() {
+        out.push(c);
+        // Never inside an entity: `&lt;` and friends hold none of these.
+        if matches!(c, '.' | '+' | ',') {
+            out.push_str("<wbr/>");
+        }
+    }
+    Value::from_safe_string(out)
 }
 
 /// CSS inside a CDATA section hidden in comments: raw text to an HTML

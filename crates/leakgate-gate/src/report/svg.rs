@@ -403,23 +403,27 @@ fn limits(s: &mut String, data: &ChartData, f: &Frame) {
     }
 }
 
-/// Limits too far from the data to draw without flattening it: named.
+/// Limits too far from the data to draw without flattening it: named
+/// above the plot.
 fn off_chart_limits(s: &mut String, data: &ChartData, f: &Frame) {
-    let mut y = T + 14.0;
+    let mut notes = Vec::new();
     for l in &data.limits {
         let v = data.scale.number(l.value);
-        if f.inside(v) {
-            continue;
+        if !f.inside(v) {
+            let side = if v > f.y_hi { "↑ above" } else { "↓ below" };
+            notes.push(format!("{side} the chart: {}", l.label));
         }
-        let arrow = if v > f.y_hi { "↑" } else { "↓" };
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{y:.1}" text-anchor="end" font-size="11">{arrow} {} (off the chart)</text>"#,
-            W - R - 4.0,
-            xml(&l.label)
-        );
-        y += 14.0;
     }
+    if notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"#,
+        W - R,
+        T - 6.0,
+        xml(&notes.join("; "))
+    );
 }
 
 fn values_line(s: &mut String, data: &ChartData, f: &Frame) {

@@ -206,7 +206,7 @@ fn outcome_class(o: Outcome) -> &'static str {
 
 impl Page {
     pub fn of(report: &RunReport) -> Page {
-        let all_charted = charted(report);
+        let all_charted = by_interest(charted(report));
         let drawn = &all_charted[..all_charted.len().min(MAX_CHARTS)];
         let chart_id = |c: &Check| {
             drawn
@@ -317,6 +317,20 @@ fn measured(report: &RunReport) -> String {
         l.p50_ms,
         l.p99_ms
     )
+}
+
+/// Charts in the order a reader wants them: failures, warnings, then the
+/// memory metrics, then the types that grew most (relative to where they
+/// started); the cap on charts keeps the first.
+fn by_interest(mut checks: Vec<&Check>) -> Vec<&Check> {
+    let relative = |c: &Check| c.growth_pct.unwrap_or(f64::INFINITY);
+    checks.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then(a.type_name.is_some().cmp(&b.type_name.is_some()))
+            .then(relative(b).total_cmp(&relative(a)))
+    });
+    checks
 }
 
 fn chart_view(report: &RunReport, check: &Check, i: usize) -> ChartView {
