@@ -77,7 +77,22 @@ fn check_mermaid(md: &str) -> usize {
             continue;
         }
         blocks += 1;
-        assert_eq!(lines.next(), Some("xychart-beta"));
+        // Our front matter (the palette), then the chart.
+        let front: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| *l != "xychart-beta")
+            .collect();
+        assert_eq!(
+            front,
+            [
+                "---",
+                "config:",
+                "  themeVariables:",
+                "    xyChart:",
+                "      plotColorPalette: \"#0072B2, #000000\"",
+                "---"
+            ]
+        );
         let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
         assert!(body.len() >= 4, "title, axes and a line:\n{body:#?}");
         for l in &body {

@@ -16,7 +16,7 @@
 //! let verdict = judge(&samples, &[BudgetRule::new(budget, 1, 1).unwrap()], &TypeFilter::none(), &JudgeOptions::default());
 //! let report = RunReport::judged(RunInfo::new("demo"), samples, verdict, None);
 //! let block = mermaid::chart(&ChartData::of(&report, &report.checks()[0])).unwrap();
-//! assert!(block.starts_with("```mermaid\nxychart-beta\n"));
+//! assert!(block.contains("\nxychart-beta\n"));
 //! assert!(block.contains("    line [100, 200, 300, 400, 500]\n"));
 //! ```
 
@@ -56,7 +56,11 @@ pub fn chart(data: &ChartData) -> Option<String> {
         .fold((lo, hi), |(a, b), (_, v)| (a.min(*v), b.max(*v)));
     let (y_lo, y_hi) = axis_range(lo, hi);
 
-    let mut s = String::from("```mermaid\nxychart-beta\n");
+    // Our palette (Okabe–Ito blue for the value, black for the limit), not
+    // the theme's pale default, set in the block's own front matter.
+    let mut s = String::from(
+        "```mermaid\n---\nconfig:\n  themeVariables:\n    xyChart:\n      plotColorPalette: \"#0072B2, #000000\"\n---\nxychart-beta\n",
+    );
     let _ = writeln!(
         s,
         "    title \"{} — {}\"",
@@ -80,9 +84,9 @@ pub fn chart(data: &ChartData) -> Option<String> {
         let _ = writeln!(s, "    line [{}]", numbers(&vec![*v; values.len()]));
     }
     s.push_str("```\n");
-    let mut caption = format!("First line: {} at each judged sample", data.y_title());
+    let mut caption = format!("Blue line: {} at each judged sample", data.y_title());
     for (label, _) in &limits {
-        let _ = write!(caption, "; flat line: the budget's {label}");
+        let _ = write!(caption, "; flat black line: the budget's {label}");
     }
     if let Some(slope) = data.slope_text() {
         let _ = write!(caption, ". Theil–Sen slope {slope}");
