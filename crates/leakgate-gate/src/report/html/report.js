@@ -1,6 +1,6 @@
 // leakgate report.html: sort the checks table by a column (click or press
 // Enter on its heading) and show only failing, warning or growing checks.
-// Without script the whole table is shown, in the judge's order.
+// Without script the whole table is shown, failing checks first.
 (function () {
   "use strict";
   var table = document.getElementById("checks-table");

@@ -250,7 +250,11 @@ impl Page {
                 .map(|(i, c)| chart_view(report, c, i))
                 .collect(),
             charts_left_out: all_charted.len() - drawn.len(),
-            checks: checks.iter().map(|c| check_row(c, chart_id(c))).collect(),
+            // Worst first, as in summary.md; the script sorts by any column.
+            checks: super::super::ordered(checks)
+                .into_iter()
+                .map(|c| check_row(c, chart_id(c)))
+                .collect(),
             growing: growing(report),
             snapshot: report.snapshot.as_ref().map(snapshot_view),
             retention_paths: Vec::new(),
