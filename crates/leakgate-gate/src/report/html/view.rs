@@ -7,10 +7,10 @@ use leakgate_runner::load::LoadSummary;
 use leakgate_scenario::budget::Unit;
 use serde::Serialize;
 
-use super::super::chart::ChartData;
-use super::super::markdown::top_finalizable;
-use super::super::{Outcome, RunReport, charted, p_cell, slope_cell, svg};
 use crate::judge::{Check, Status};
+use crate::report::chart::ChartData;
+use crate::report::markdown::top_finalizable;
+use crate::report::{Outcome, RunReport, charted, ordered, p_cell, slope_cell, svg};
 use crate::snapshot::SnapshotComparison;
 use crate::units::{human, human_signed};
 
@@ -225,7 +225,7 @@ impl Page {
             started: report.info.started.clone(),
             finished: report.info.finished.clone(),
             failure: report.failure.clone(),
-            findings: super::super::ordered(checks)
+            findings: ordered(checks)
                 .into_iter()
                 .filter(|c| c.status == Status::Fail)
                 .chain(
@@ -251,7 +251,7 @@ impl Page {
                 .collect(),
             charts_left_out: all_charted.len() - drawn.len(),
             // Worst first, as in summary.md; the script sorts by any column.
-            checks: super::super::ordered(checks)
+            checks: ordered(checks)
                 .into_iter()
                 .map(|c| check_row(c, chart_id(c)))
                 .collect(),
@@ -289,7 +289,7 @@ fn tally(checks: &[Check], failed: usize, warned: usize) -> String {
         checks.len()
     );
     let mut named: Vec<String> = Vec::new();
-    for c in super::super::ordered(checks) {
+    for c in ordered(checks) {
         let key = c.key().to_string();
         if c.status == Status::Fail && !named.contains(&key) {
             named.push(key);
