@@ -9,6 +9,8 @@
 //! assert_eq!(escape::md_cell("a|b\nc"), "a\\|b\u{240A}c");
 //! assert_eq!(escape::terminal("\u{1b}[31mred\u{1b}[0m"), "red");
 //! assert_eq!(escape::terminal_line("::error::x"), "\\::error::x");
+//! assert_eq!(escape::html("<b title=\"x\">'&"), "&lt;b title=&quot;x&quot;&gt;&#39;&amp;");
+//! assert_eq!(escape::mermaid("List<int> \"q\"\n`x`"), "List‹int› 'q' 'x'");
 //! ```
 
 /// A control character made visible: its Unicode "control picture"
@@ -49,6 +51,57 @@ pub fn xml(s: &str) -> String {
             '\n' | '\r' | '\t' => out.push(visible(c)),
             c => out.push(c),
         }
+    }
+    out
+}
+
+/// Text or attribute content of the HTML report: markup escaped (`&`, `<`,
+/// `>`, both quotes), control characters other than tab and newline made
+/// visible, and U+FFFE/U+FFFF replaced, so the page stays well-formed XML as
+/// well as HTML and a name can neither open a tag nor leave an attribute.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push(visible(c)),
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest untrusted text put in a Mermaid string, in characters.
+const MERMAID_MAX_CHARS: usize = 80;
+
+/// Text inside a double-quoted Mermaid string (a chart title): Mermaid has no
+/// escape for `"` there, and a backtick could end the Markdown fence, so only
+/// letters, digits, spaces and plain punctuation pass; quotes become `'`,
+/// angle brackets `‹ ›` (generics stay readable), white space a space, any
+/// other character `_`. At most 80 characters (then `…`), on one line.
+pub fn mermaid(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MERMAID_MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(match c {
+            c if c.is_alphanumeric() => c,
+            '.' | ',' | '_' | '-' | '+' | ':' | '(' | ')' | '[' | ']' | '/' | '*' | '=' | '!'
+            | '?' | '@' | ' ' => c,
+            '"' | '`' | '\'' => '\'',
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_whitespace() => ' ',
+            _ => '_',
+        });
     }
     out
 }
@@ -199,6 +252,26 @@ mod tests {
         assert_eq!(
             xml_chars("a\u{0}\u{1f}\tb\u{ffff}"),
             "a\u{2400}\u{241f}\tb\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn html_keeps_lines_and_shows_controls() {
+        assert_eq!(html("a\nb\tc\rd"), "a\nb\tc\u{240D}d");
+        assert_eq!(html("\u{0}\u{85}\u{ffff}"), "\u{2400}\u{FFFD}\u{FFFD}");
+    }
+
+    #[test]
+    fn mermaid_strings_cannot_be_closed_or_fenced() {
+        let hostile = "a\"]\n```\n%%{init}%% #quot; \u{202e}";
+        let m = mermaid(hostile);
+        assert!(
+            !m.contains(['"', '`', '\n', '#', '%', '{', '\u{202e}']),
+            "{m}"
+        );
+        assert_eq!(
+            mermaid(&"x".repeat(100)).chars().count(),
+            MERMAID_MAX_CHARS + 1
         );
     }
 

@@ -224,6 +224,31 @@ pub struct Check {
     pub status: Status,
     /// Why the status is what it is, with numbers.
     pub reasons: Vec<String>,
+    /// The budget's limits on the value itself, for charts.
+    #[serde(default)]
+    pub limits: ValueLimits,
+}
+
+/// Where a budget's limits put the value, in the check's unit: the lines a
+/// chart draws. Slope and trend limits have no such line.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Default, JsonSchema)]
+pub struct ValueLimits {
+    /// `max`: the last value may not exceed it.
+    pub max: Option<f64>,
+    /// `max_growth` as a value: the first judged value plus the growth allowed.
+    pub growth_ceiling: Option<f64>,
+}
+
+impl ValueLimits {
+    fn of(budget: &Budget, first: f64) -> ValueLimits {
+        ValueLimits {
+            max: budget.max.map(|q| q.value() as f64),
+            growth_ceiling: budget.max_growth.map(|g| match g {
+                Growth::Quantity(q) => first + q.value() as f64,
+                Growth::Percent(p) => first + first.abs() * p / 100.0,
+            }),
+        }
+    }
 }
 
 impl Check {
@@ -586,5 +611,6 @@ fn check(
         trend_reason: a.reason,
         status,
         reasons,
+        limits: ValueLimits::of(budget, first),
     }
 }

@@ -57,6 +57,7 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         elapsed_secs: sample.elapsed_secs,
         requests: sample.requests,
         values: scalar_metrics(&sample.memory, sample.managed.is_some()),
+        timings: Some(sample.timings.clone()),
         ..SampleMetrics::default()
     };
     if let Some(managed) = &sample.managed {

@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use leakgate_runner::capture::SampleTimings;
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub struct SampleMetrics {
     pub heap_count: BTreeMap<String, u64>,
     /// Bytes of live objects per type name.
     pub heap_bytes: BTreeMap<String, u64>,
+    /// Where the sample's time went (GC, dump, maps, analysis), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<SampleTimings>,
 }
 
 impl SampleMetrics {

@@ -3,7 +3,7 @@
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{
-    Outcome, RunInfo, RunReport, annotations, charts, console, junit, markdown, to_json,
+    Outcome, RunInfo, RunReport, annotations, charts, console, html, junit, markdown, to_json,
 };
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
@@ -248,11 +248,78 @@ fn charts_are_svg_with_data_and_fit() {
     }
     let (_, svg) = &charts[0];
     let doc = roxmltree::Document::parse(svg).unwrap();
-    let count = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
-    assert_eq!(count("circle"), 5, "one marker per judged sample");
-    assert_eq!(count("polyline"), 1);
-    assert!(svg.contains("Theil–Sen fit"));
+    let circles: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .collect();
+    let hollow = circles
+        .iter()
+        .filter(|c| c.attribute("fill") == Some("white"))
+        .count();
+    // The legend draws one of each kind; the plot one per sample.
+    assert_eq!(circles.len() - 2, 6, "one marker per sample");
+    assert_eq!(hollow - 1, 1, "the warm-up sample is hollow");
+    let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    for expected in [
+        "fit +16.0 MiB/min",
+        "slope interval",
+        "budget limit",
+        "warm-up, not judged",
+        "committed.unknown (MiB)",
+        "max_growth +16.0 MiB from the first judged value",
+        "5k",
+    ] {
+        assert!(texts.contains(&expected), "{expected:?} in {texts:#?}");
+    }
     insta::assert_snapshot!("failing_chart_unknown", svg);
+}
+
+/// report.html with the parts that are not markup (CSS, JS, the charts,
+/// which have their own snapshot) cut out, so a change to the page's
+/// structure or text shows as a readable diff.
+fn html_markup(page: &str) -> String {
+    let mut out = page.to_string();
+    for (open, close, stand_in) in [
+        ("<style>", "</style>", "<style>[report.css]</style>"),
+        ("<script>", "</script>", "<script>[report.js]</script>"),
+        ("<svg xmlns", "\n</svg>\n", "[chart]\n"),
+    ] {
+        let mut from = 0;
+        while let Some(start) = out[from..].find(open).map(|i| i + from) {
+            let end = out[start..].find(close).expect("closed") + start + close.len();
+            out.replace_range(start..end, stand_in);
+            from = start + stand_in.len();
+        }
+    }
+    let csp = out.find("content=\"default-src").expect("a CSP");
+    let end = out[csp + 9..].find('"').unwrap() + csp + 9;
+    out.replace_range(csp..=end, "content=\"[CSP]\"");
+    out
+}
+
+#[test]
+fn html_reports_read_as_pages() {
+    for (name, r) in [
+        ("failing", failing()),
+        ("passing", passing()),
+        ("crashed", crashed()),
+    ] {
+        let page = html::render(&r).unwrap();
+        let doc = roxmltree::Document::parse_with_options(
+            &page,
+            roxmltree::ParsingOptions {
+                allow_dtd: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: report.html is well-formed: {e}"));
+        let rows = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("tr") && n.attribute("data-status").is_some())
+            .count();
+        assert_eq!(rows, r.checks().len(), "{name}: a row per check");
+        insta::assert_snapshot!(format!("{name}_html"), html_markup(&page));
+    }
 }
 
 /// The Jenkins/Ant JUnit XSD: testsuites > testsuite[name, tests,

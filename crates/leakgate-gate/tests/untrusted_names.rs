@@ -2,12 +2,14 @@
 //! up to thousands of characters. Whatever they hold, every output stays
 //! well-formed: the JUnit XML and the SVG parse, the Markdown table keeps its
 //! rows and cells, the console holds no escape sequence or workflow command,
-//! each annotation stays one workflow command, and chart file names stay
-//! short and distinct.
+//! each annotation stays one workflow command, chart file names stay short
+//! and distinct, report.html has the same elements and attributes as with a
+//! plain name (no tag, attribute or script can be added), and each Mermaid
+//! block keeps its lines and its strings closed.
 
 use leakgate_gate::judge::{JudgeOptions, judge};
 use leakgate_gate::report::{
-    RunInfo, RunReport, annotations, chart_file_name, charts, console, junit, markdown,
+    RunInfo, RunReport, annotations, chart_file_name, charts, console, html, junit, markdown,
 };
 use leakgate_gate::testing::Samples;
 use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
@@ -66,6 +68,70 @@ fn cells(row: &str) -> usize {
         .saturating_sub(1)
 }
 
+/// Every element with its attribute names, in document order: what a name
+/// could change if it escaped its text or attribute value.
+fn html_structure(page: &str) -> Vec<String> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(page, options)
+        .unwrap_or_else(|e| panic!("report.html is well-formed: {e}"));
+    doc.descendants()
+        // <wbr/> is ours: a break opportunity after each `.` of a type name.
+        .filter(|n| n.is_element() && !n.has_tag_name("wbr"))
+        .map(|n| {
+            let attributes: Vec<&str> = n.attributes().map(|a| a.name()).collect();
+            format!("{}[{}]", n.tag_name().name(), attributes.join(","))
+        })
+        .collect()
+}
+
+/// The Mermaid blocks of a summary: each line as the renderer writes it, every
+/// quoted string closed on its line, nothing that could end the fence.
+fn check_mermaid(md: &str) -> usize {
+    let mut blocks = 0;
+    let mut lines = md.lines();
+    while let Some(line) = lines.next() {
+        if line != "```mermaid" {
+            continue;
+        }
+        blocks += 1;
+        // Our front matter (the palette), then the chart.
+        let front: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| *l != "xychart-beta")
+            .collect();
+        assert_eq!(
+            front,
+            [
+                "---",
+                "config:",
+                "  themeVariables:",
+                "    xyChart:",
+                "      plotColorPalette: \"#0072B2, #000000\"",
+                "---"
+            ]
+        );
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        assert!(body.len() >= 4, "title, axes and a line:\n{body:#?}");
+        for l in &body {
+            let known = [
+                "    title \"",
+                "    x-axis \"",
+                "    y-axis \"",
+                "    line [",
+            ];
+            assert!(known.iter().any(|k| l.starts_with(k)), "{l:?}");
+            assert_eq!(l.matches('"').count() % 2, 0, "strings closed: {l:?}");
+            assert!(!l.contains('`'), "{l:?}");
+        }
+        let title = body[0].strip_prefix("    title \"").unwrap();
+        assert_eq!(title.matches('"').count(), 1, "one string: {title:?}");
+    }
+    blocks
+}
+
 fn check_outputs(name: &str) {
     let other = format!("{name}·2");
     let r = report(name, &other);
@@ -113,6 +179,7 @@ fn check_outputs(name: &str) {
         [
             "### Checks",
             "### Why it is alive",
+            "### How the failing checks grew",
             "### Top growing finalizable types",
             "### Notes"
         ],
@@ -120,6 +187,15 @@ fn check_outputs(name: &str) {
     );
     let fences = md.lines().filter(|l| l.starts_with("```")).count();
     assert!(fences % 2 == 0, "code blocks are closed:\n{md}");
+    assert_eq!(check_mermaid(&md), 2, "a chart per failing check:\n{md}");
+
+    let page = html::render(&r).expect("report.html renders");
+    let plain = html::render(&report("T", "T·2")).unwrap();
+    assert_eq!(
+        html_structure(&page),
+        html_structure(&plain),
+        "a name changed the page's elements or attributes"
+    );
 
     for line in console::render(&r) {
         let t = &line.text;

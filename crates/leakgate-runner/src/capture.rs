@@ -39,7 +39,7 @@ pub struct CapturedSample {
 }
 
 /// Where the time of one sample went, in milliseconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SampleTimings {
     /// The induced full GC.
     pub gc_ms: f64,

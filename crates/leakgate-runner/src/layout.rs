@@ -45,6 +45,9 @@ pub struct OutputFiles {
     pub report_json: String,
     pub junit_xml: String,
     pub summary_md: String,
+    /// The page to open first: verdict, charts, checks, what was measured.
+    #[serde(default)]
+    pub report_html: String,
     pub charts: String,
     pub samples: String,
     pub dumps: String,
@@ -69,6 +72,7 @@ pub enum LayoutError {
 const REPORT_JSON: &str = "report.json";
 const JUNIT_XML: &str = "junit.xml";
 const SUMMARY_MD: &str = "summary.md";
+const REPORT_HTML: &str = "report.html";
 const CHARTS: &str = "charts";
 const SAMPLES: &str = "samples";
 const DUMPS: &str = "dumps";
@@ -139,6 +143,7 @@ impl OutputLayout {
             REPORT_JSON,
             JUNIT_XML,
             SUMMARY_MD,
+            REPORT_HTML,
             "service.log",
             "build.log",
             "load.log",
@@ -183,6 +188,9 @@ impl OutputLayout {
     }
     pub fn summary_md(&self) -> PathBuf {
         self.root.join(SUMMARY_MD)
+    }
+    pub fn report_html(&self) -> PathBuf {
+        self.root.join(REPORT_HTML)
     }
     pub fn charts(&self) -> PathBuf {
         self.root.join(CHARTS)
@@ -238,6 +246,7 @@ impl OutputLayout {
             report_json: REPORT_JSON.into(),
             junit_xml: JUNIT_XML.into(),
             summary_md: SUMMARY_MD.into(),
+            report_html: REPORT_HTML.into(),
             charts: CHARTS.into(),
             samples: SAMPLES.into(),
             dumps: DUMPS.into(),
@@ -293,10 +302,12 @@ mod tests {
         std::fs::write(l.sample_json(0), "{}").unwrap();
         std::fs::write(l.samples().join("notes.txt"), "mine").unwrap();
         std::fs::write(l.report_json(), "{}").unwrap();
+        std::fs::write(l.report_html(), "<!DOCTYPE html>").unwrap();
         std::fs::create_dir_all(l.charts()).unwrap();
         std::fs::write(l.chart("a.svg"), "<svg/>").unwrap();
         l.prepare().unwrap();
         assert!(!l.sample_json(0).exists() && !l.report_json().exists());
+        assert!(!l.report_html().exists());
         assert!(!l.charts().exists(), "an emptied directory goes too");
         assert!(l.samples().join("notes.txt").exists(), "not ours: kept");
     }

@@ -1,5 +1,6 @@
 //! The Markdown summary, for `$GITHUB_STEP_SUMMARY` and PR comments: the
-//! verdict, what was measured, the failing checks with their numbers, the
+//! verdict, what was measured, the failing checks with their numbers and a
+//! Mermaid chart of the first few (GitHub draws those on the page), the
 //! snapshot diff, the top growing types. Charts are linked as
 //! `charts/<file>.svg` (see [`super::chart_file_name`]). Untrusted text goes
 //! through [`crate::escape::md_cell`] / [`crate::escape::md_code`]: one line, one cell.
@@ -8,9 +9,10 @@ use std::fmt::Write as _;
 
 use leakgate_scenario::budget::{Metric, Unit};
 
+use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, growth_share, hidden_line, notable, ordered, p_cell,
-    shown_groups, slope_cell,
+    Outcome, RunReport, chart_file_name, growth_share, hidden_line, mermaid, notable, ordered,
+    p_cell, shown_groups, slope_cell,
 };
 use crate::escape::{md_cell, md_code};
 use crate::judge::{Check, Status};
@@ -146,6 +148,7 @@ fn render_at(report: &RunReport, level: usize) -> String {
     }
     checks_section(&mut md, &section, report.checks());
     retention_section(&mut md, &section, report);
+    growth_charts(&mut md, &section, report);
     if let Some(o) = &report.snapshot {
         snapshot_section(&mut md, &section, o);
     }
@@ -273,6 +276,33 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
             md.push_str(&fenced("text", &group.path.chain().join("\n")));
             md.push('\n');
         }
+    }
+}
+
+/// Failing checks charted in the summary at most: a PR page shows the
+/// growth at a glance, the rest is in report.html.
+const MERMAID_CHARTS: usize = 3;
+
+/// A Mermaid chart of each of the first failing checks (one per series).
+fn growth_charts(md: &mut String, section: &str, report: &RunReport) {
+    let mut shown: Vec<&Check> = Vec::new();
+    for c in ordered(report.checks()) {
+        if c.status == Status::Fail && !shown.iter().any(|s| s.key() == c.key()) {
+            shown.push(c);
+        }
+    }
+    let blocks: Vec<String> = shown
+        .into_iter()
+        .filter_map(|c| mermaid::chart(&ChartData::of(report, c)))
+        .take(MERMAID_CHARTS)
+        .collect();
+    if blocks.is_empty() {
+        return;
+    }
+    let _ = write!(md, "{section} How the failing checks grew\n\n");
+    for b in blocks {
+        md.push_str(&b);
+        md.push('\n');
     }
 }
 

@@ -1,7 +1,8 @@
 //! The typed run report and its renderings.
 //!
 //! [`RunReport`] is the one model every output is made from: JSON is its
-//! serde form; [`junit`], [`markdown`], [`console`], [`svg`] and
+//! serde form; [`junit`], [`markdown`] (with [`mermaid`] charts),
+//! [`console`], [`svg`] (from a [`chart::ChartData`]), [`html`] and
 //! [`annotations`] render it. Nothing here decides pass or fail: that was
 //! [`crate::judge()`] and [`crate::snapshot::final_status`]; the report only
 //! records the [`Outcome`]. Untrusted text (type and scenario names,
@@ -20,9 +21,12 @@
 //! ```
 
 pub mod annotations;
+pub mod chart;
 pub mod console;
+pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod mermaid;
 pub mod svg;
 
 use leakgate_heap::{GroupGrowth, PathGrowth};
@@ -338,16 +342,27 @@ pub(crate) fn hidden_line(hidden: usize) -> String {
     )
 }
 
-/// The chart of every notable check (see [`notable`]) as (file name, SVG),
-/// one per distinct series.
-pub fn charts(report: &RunReport) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+/// The checks that get a chart: every notable check (see [`notable`]), one
+/// per distinct series, most important first.
+pub fn charted(report: &RunReport) -> Vec<&Check> {
+    let mut out: Vec<&Check> = Vec::new();
     for c in notable(report.checks()).0 {
-        let name = chart_file_name(c);
-        if out.iter().any(|(n, _)| *n == name) {
-            continue;
+        if !out.iter().any(|o| o.key() == c.key()) {
+            out.push(c);
         }
-        out.push((name, svg::chart(&report.series_for(c), c)));
     }
     out
+}
+
+/// The chart of every notable check (see [`charted`]) as (file name, SVG).
+pub fn charts(report: &RunReport) -> Vec<(String, String)> {
+    charted(report)
+        .into_iter()
+        .map(|c| {
+            (
+                chart_file_name(c),
+                svg::chart(&chart::ChartData::of(report, c)),
+            )
+        })
+        .collect()
 }
