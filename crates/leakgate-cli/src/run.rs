@@ -142,7 +142,7 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
     let inspector = leakgate_pipeline::inspector_for(scenario, &options.cancel)
         .context("the managed inspector is not available")?;
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    let mut progress = Progress::new(&scenario.name, scenario.sampling.count, interactive);
+    let mut progress = Progress::new(&scenario.name, scenario.sampling.count.max(), interactive);
     let run = run_scenario(scenario, inspector.as_ref(), options, &mut |e| {
         progress.on_event(e)
     });

@@ -149,7 +149,10 @@ fn main() {
     let plan = SamplingPlan::default();
     let budget: Budget = serde_saphyr::from_str("metric: committed.unknown\n").expect("a budget");
     let budgets = [BudgetRule::new(budget, 1, 1).expect("a valid budget")];
-    let alone = JudgeOptions::default();
+    let alone = JudgeOptions {
+        live_heap: None,
+        ..JudgeOptions::default()
+    };
     let with_live = JudgeOptions {
         live_heap: Some(Metric::GcLive),
         ..JudgeOptions::default()

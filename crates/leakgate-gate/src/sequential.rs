@@ -522,20 +522,16 @@ impl std::fmt::Display for Stop {
             StopReason::AllDecided => write!(
                 f,
                 "stopped after {n} samples: every budget is decided ({})",
-                self.decisions
-                    .iter()
-                    .map(|d| format!("{} {}", d.series, d.state))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                listed(
+                    self.decisions
+                        .iter()
+                        .map(|d| format!("{} {}", d.series, d.state))
+                )
             ),
             StopReason::MaxCount { undecided } => write!(
                 f,
                 "stopped at the maximum of {n} samples; still undecided: {}",
-                undecided
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed(undecided.iter().map(|k| k.to_string()))
             ),
             StopReason::NothingToDecide => {
                 write!(
@@ -544,6 +540,52 @@ impl std::fmt::Display for Stop {
                 )
             }
         }
+    }
+}
+
+/// Items joined with "; ", the first few only: a reason stays one line.
+fn listed(items: impl ExactSizeIterator<Item = String>) -> String {
+    const SHOWN: usize = 4;
+    let total = items.len();
+    let mut text = items.take(SHOWN).collect::<Vec<_>>().join("; ");
+    if total > SHOWN {
+        text.push_str(&format!("; and {} more", total - SHOWN));
+    }
+    text
+}
+
+/// How a `count: auto` run's sampling ended, as the report keeps it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct AutoSampling {
+    pub min_count: usize,
+    pub max_count: usize,
+    /// Samples taken, warm-up included.
+    pub samples: usize,
+    /// The trend test's level at the deciding look (the verdict uses it).
+    pub alpha: f64,
+    pub reason: StopReason,
+    /// One line for people: why sampling stopped when it did.
+    pub summary: String,
+}
+
+impl AutoSampling {
+    pub fn new(plan: &SamplingPlan, stop: &Stop) -> AutoSampling {
+        AutoSampling {
+            min_count: plan.min_count,
+            max_count: plan.max_count,
+            samples: stop.samples,
+            alpha: stop.alpha,
+            reason: stop.reason.clone(),
+            summary: stop.to_string(),
+        }
+    }
+
+    /// The summary as a sentence for reports, with the plan it followed.
+    pub fn sentence(&self) -> String {
+        format!(
+            "Sampling (count: auto, {} to {}) {}.",
+            self.min_count, self.max_count, self.summary
+        )
     }
 }
 

@@ -5,6 +5,7 @@ use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{
     Outcome, RunInfo, RunReport, annotations, charts, console, html, junit, markdown, to_json,
 };
+use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, next_step};
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
 use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
@@ -100,6 +101,7 @@ fn info() -> RunInfo {
             doubt: None,
         }),
         files: None,
+        auto_sampling: None,
     }
 }
 
@@ -126,7 +128,26 @@ pub fn failing() -> RunReport {
     );
     let current = Snapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
-    let mut report = RunReport::judged(info(), samples, verdict, Some(outcome));
+    // As `count: auto` would have run it: asked after every sample.
+    let plan = SamplingPlan::default();
+    let stop = (1..=samples.len()).find_map(|n| {
+        let next = next_step(
+            &samples[..n],
+            &budgets(),
+            &TypeFilter::none(),
+            &JudgeOptions::default(),
+            &plan,
+        );
+        match next {
+            Next::Stop(stop) => Some(stop),
+            Next::Continue { .. } => None,
+        }
+    });
+    let info = RunInfo {
+        auto_sampling: stop.map(|s| AutoSampling::new(&plan, &s)),
+        ..info()
+    };
+    let mut report = RunReport::judged(info, samples, verdict, Some(outcome));
     report.retention = vec![resolver_paths()];
     report
 }

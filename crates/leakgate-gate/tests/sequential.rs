@@ -96,7 +96,10 @@ fn a_flat_service_passes_when_its_slope_is_bounded() {
         SeriesState::DoesNotGrow(NoGrowth::LiveHeapFlat)
     );
     // Committed memory alone: decided on its own slope.
-    let alone = JudgeOptions::default();
+    let alone = JudgeOptions {
+        live_heap: None,
+        ..JudgeOptions::default()
+    };
     let (stop, status) = run(&m.samples(), &unknown_budget(), &alone);
     assert_eq!(status, Status::Pass, "{stop}");
     assert!(

@@ -31,17 +31,20 @@ pub mod merge;
 pub mod retention;
 mod write;
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::report::{RunInfo, RunReport};
+use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
 use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
+use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout};
 use leakgate_runner::{Event, HeapGraphSource, RunOptions};
-use leakgate_scenario::Scenario;
+use leakgate_scenario::{Count, Scenario, TypeFilter};
 
 pub use leakgate_gate::report::Outcome;
 
@@ -132,11 +135,18 @@ pub fn run_scenario(
     layout.prepare()?;
 
     let started = now_rfc3339();
+    let mut judge_options = JudgeOptions {
+        warmup_samples: scenario.sampling.warmup_samples,
+        ..JudgeOptions::default()
+    };
+    let auto = AutoStop::new(&scenario, &judge_options);
+    let decide = |samples: &[CapturedSample]| auto.as_ref().is_some_and(|a| a.decide(samples));
     let run_options = RunOptions {
         layout: &layout,
         inspector,
         cancel: options.cancel.clone(),
         skip_build: options.skip_build,
+        decide: Some(&decide),
     };
     let outcome = leakgate_runner::run(&scenario, &run_options, on_event);
 
@@ -145,10 +155,12 @@ pub fn run_scenario(
         .iter()
         .map(metrics::sample_metrics)
         .collect();
-    let judge_options = JudgeOptions {
-        warmup_samples: scenario.sampling.warmup_samples,
-        ..JudgeOptions::default()
-    };
+    let auto_sampling = auto.and_then(AutoStop::into_report);
+    // The sequential decision spent its error rate across looks: the verdict
+    // uses the level of the look that stopped, so that the two agree.
+    if let Some(a) = &auto_sampling {
+        judge_options.alpha = a.alpha;
+    }
     let verdict = judge(
         &samples,
         &scenario.budgets,
@@ -164,6 +176,7 @@ pub fn run_scenario(
         load: outcome.load.clone(),
         sampled: outcome.sampled.clone(),
         files: Some(layout.files()),
+        auto_sampling,
     };
     let mut messages = Vec::new();
     let report = match &outcome.failure {
@@ -176,7 +189,7 @@ pub fn run_scenario(
             let snapshot =
                 check_snapshot(&scenario, &layout, &verdict, options.record, &mut messages)?;
             let mut report = RunReport::judged(info, samples, verdict, snapshot);
-            explain(&mut report, &outcome.heap_graphs);
+            explain(&mut report, &outcome.heap_graphs, &scenario.ignore);
             report
         }
     };
@@ -196,12 +209,58 @@ pub fn run_scenario(
     })
 }
 
+/// `sampling.count: auto`: the gate's sequential rule asked after each
+/// sample, and the stop it reached.
+struct AutoStop<'a> {
+    scenario: &'a Scenario,
+    options: &'a JudgeOptions,
+    plan: SamplingPlan,
+    stop: RefCell<Option<Stop>>,
+}
+
+impl<'a> AutoStop<'a> {
+    fn new(scenario: &'a Scenario, options: &'a JudgeOptions) -> Option<Self> {
+        let Count::Auto { min, max } = scenario.sampling.count else {
+            return None;
+        };
+        Some(AutoStop {
+            scenario,
+            options,
+            plan: SamplingPlan {
+                min_count: min,
+                max_count: max,
+                ..SamplingPlan::default()
+            },
+            stop: RefCell::new(None),
+        })
+    }
+
+    /// True when sampling should stop after these samples.
+    fn decide(&self, samples: &[CapturedSample]) -> bool {
+        let metrics: Vec<_> = samples.iter().map(metrics::sample_metrics).collect();
+        let s = self.scenario;
+        match next_step(&metrics, &s.budgets, &s.ignore, self.options, &self.plan) {
+            Next::Stop(stop) => {
+                *self.stop.borrow_mut() = Some(stop);
+                true
+            }
+            Next::Continue { .. } => false,
+        }
+    }
+
+    /// Why sampling stopped, if the rule stopped it (not a crash or Ctrl-C).
+    fn into_report(self) -> Option<AutoSampling> {
+        let stop = self.stop.into_inner()?;
+        Some(AutoSampling::new(&self.plan, &stop))
+    }
+}
+
 /// Adds why what grew is alive (see [`retention`]); a note when it cannot.
-fn explain(report: &mut RunReport, graphs: &[(usize, HeapGraphSource)]) {
+fn explain(report: &mut RunReport, graphs: &[(usize, HeapGraphSource)], ignore: &TypeFilter) {
     let Some(verdict) = &report.verdict else {
         return;
     };
-    let types = retention::targets(verdict, report.judged_samples());
+    let types = retention::targets(verdict, report.judged_samples(), ignore);
     match retention::path_growth(&types, graphs, verdict.judged_from) {
         Ok(growth) => report.retention = growth,
         Err(note) => report.notes.push(note),

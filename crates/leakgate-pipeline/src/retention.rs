@@ -9,6 +9,7 @@ use leakgate_gate::judge::{Status, Verdict};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
 use leakgate_runner::HeapGraphSource;
+use leakgate_scenario::TypeFilter;
 
 /// Most types traced in one run.
 const MAX_TYPES: usize = 10;
@@ -20,8 +21,9 @@ const TRACED: usize = 1000;
 
 /// The types whose retention paths a verdict asks for: failing and warning
 /// per-type checks first; else, when a memory check fails or warns, the
-/// managed types that grew most in bytes over the judged samples.
-pub fn targets(verdict: &Verdict, judged: &[SampleMetrics]) -> Vec<String> {
+/// managed types that grew most in bytes over the judged samples (not the
+/// scenario's ignored ones, and only those with a tenth of the top growth).
+pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
     let mut checks: Vec<_> = verdict
         .checks
         .iter()
@@ -37,21 +39,21 @@ pub fn targets(verdict: &Verdict, judged: &[SampleMetrics]) -> Vec<String> {
         }
     }
     if types.is_empty() && checks.iter().any(|c| !c.metric.is_per_type()) {
-        types = top_growers(judged);
+        types = top_growers(judged, ignore);
     }
     types.truncate(MAX_TYPES);
     types
 }
 
 /// The managed types whose bytes grew most from the first judged sample to the last.
-fn top_growers(judged: &[SampleMetrics]) -> Vec<String> {
+fn top_growers(judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
     let (Some(first), Some(last)) = (judged.first(), judged.last()) else {
         return Vec::new();
     };
     let mut grown: Vec<(i128, &String)> = last
         .heap_bytes
         .iter()
-        .filter(|(t, _)| t.as_str() != "Free")
+        .filter(|(t, _)| t.as_str() != "Free" && !ignore.matches(t))
         .map(|(t, &b)| {
             (
                 b as i128 - *first.heap_bytes.get(t).unwrap_or(&0) as i128,
@@ -61,8 +63,10 @@ fn top_growers(judged: &[SampleMetrics]) -> Vec<String> {
         .filter(|(g, _)| *g > 0)
         .collect();
     grown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let top = grown.first().map_or(0, |g| g.0);
     grown
         .into_iter()
+        .take_while(|(g, _)| g * 10 >= top)
         .take(TOP_GROWERS)
         .map(|(_, t)| t.clone())
         .collect()
@@ -110,4 +114,30 @@ pub fn path_growth(
         .zip(&after)
         .map(|(b, a)| PathGrowth::between(b, a))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakgate_gate::testing::Samples;
+
+    #[test]
+    fn top_growers_leave_out_ignored_types_and_small_growth() {
+        let samples = Samples::new(2)
+            .heap("System.Byte[]", &[10, 300], &[1 << 20, 6 << 20])
+            .heap("App.Session", &[1, 900], &[100, 900_000])
+            .heap(
+                "System.Net.Sockets.SocketAsyncContext",
+                &[1, 2],
+                &[100, 2 << 20],
+            )
+            .heap("App.Tiny", &[1, 2], &[100, 200])
+            .heap("Free", &[1, 9], &[100, 9 << 20])
+            .build();
+        let ignore = TypeFilter::new(&["System.Net.Sockets.*".to_string()]).unwrap();
+        assert_eq!(
+            top_growers(&samples, &ignore),
+            ["System.Byte[]", "App.Session"]
+        );
+    }
 }

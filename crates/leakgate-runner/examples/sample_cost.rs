@@ -32,6 +32,7 @@ fn main() {
         inspector: Some(&inspector),
         cancel: Arc::new(AtomicBool::new(false)),
         skip_build: false,
+        decide: None,
     };
     let outcome = run(&scenario, &options, &mut |_| {});
     if let Some(f) = &outcome.failure {

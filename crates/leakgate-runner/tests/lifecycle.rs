@@ -40,6 +40,7 @@ fn run_yaml(dir: &Path, yaml: &str) -> RunRecord {
         inspector: None,
         cancel: Arc::new(AtomicBool::new(false)),
         skip_build: false,
+        decide: None,
     };
     run(&scenario, &options, &mut |_| {})
 }

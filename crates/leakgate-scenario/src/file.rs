@@ -171,8 +171,15 @@ pub struct Sampling {
     /// Or requests between samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_requests: Option<u64>,
-    /// Number of samples, the baseline included.
-    pub count: usize,
+    /// Number of samples, the baseline included; or `auto`: sample until
+    /// every budget is decided, from `min_count` to `max_count` samples.
+    pub count: SampleCount,
+    /// With `count: auto`: samples before the first decision (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<usize>,
+    /// With `count: auto`: samples at most (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<usize>,
     /// The dump taken at each sample.
     #[serde(default)]
     pub dump: DumpMode,
@@ -313,6 +320,70 @@ impl<'de> Deserialize<'de> for Argv {
                     ));
                 }
                 Ok(Argv { words, line: None })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `count: 9` or `count: auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleCount {
+    Fixed(usize),
+    Auto,
+}
+
+impl JsonSchema for SampleCount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SampleCount".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number of samples, or \"auto\" to stop as soon as every budget is decided",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "const": "auto" }
+            ]
+        })
+    }
+}
+
+impl Serialize for SampleCount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SampleCount::Fixed(n) => s.serialize_u64(*n as u64),
+            SampleCount::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SampleCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SampleCount;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of samples, or `auto`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SampleCount, E> {
+                if v.trim() == "auto" {
+                    Ok(SampleCount::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "expected a number of samples or `auto`, got {v:?}"
+                    )))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SampleCount, E> {
+                Ok(SampleCount::Fixed(usize::try_from(v).unwrap_or(usize::MAX)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SampleCount, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "expected a number of samples or `auto`, got {v}"
+                    ))),
+                }
             }
         }
         d.deserialize_any(V)

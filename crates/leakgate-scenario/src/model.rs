@@ -240,9 +240,10 @@ impl RequestSpec {
 #[derive(Debug, Clone)]
 pub struct Sampling {
     pub interval: Interval,
-    /// Samples, the baseline included: 2 to [`crate::check::MAX_SAMPLES`].
-    pub count: usize,
-    /// Samples at the start left out of judging; at most `count - 2`.
+    /// How many samples, the baseline included.
+    pub count: Count,
+    /// Samples at the start left out of judging; at most `count - 2`
+    /// (`max - 2` with `auto`).
     pub warmup_samples: usize,
     pub dump: DumpMode,
     pub gc_before_sample: bool,
@@ -254,6 +255,35 @@ impl Sampling {
     /// Whether a sample needs to talk to the service's runtime.
     pub fn needs_runtime(&self) -> bool {
         self.gc_before_sample || self.dump != DumpMode::None
+    }
+}
+
+/// How many samples a run takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Exactly this many: 2 to [`crate::check::MAX_SAMPLES`].
+    Fixed(usize),
+    /// `count: auto`: after `min` samples, stop once every budget is
+    /// decided (the gate's sequential rule), at `max` samples at most.
+    Auto { min: usize, max: usize },
+}
+
+impl Count {
+    /// The most samples the run may take (and the plan's timing assumes).
+    pub fn max(self) -> usize {
+        match self {
+            Count::Fixed(n) => n,
+            Count::Auto { max, .. } => max,
+        }
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Count::Fixed(n) => write!(f, "{n}"),
+            Count::Auto { min, max } => write!(f, "auto ({min} to {max})"),
+        }
     }
 }
 

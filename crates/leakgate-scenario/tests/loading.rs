@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use leakgate_scenario::{
-    Command, DumpMode, Interval, LoadDriver, Port, Probe, ScenarioError, load, parse,
+    Command, Count, DumpMode, Interval, LoadDriver, Port, Probe, ScenarioError, load, parse,
 };
 
 fn root() -> PathBuf {
@@ -35,13 +35,17 @@ fn the_fixture_scenarios_load() {
         "native-leak",
         "healthy",
         "long-type-name",
+        "buffer-leak",
+        "buffer-leak-auto",
+        "healthy-auto",
+        "stable-heap",
     ] {
         let scenario = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
         assert_eq!(scenario.name, name);
         assert!(scenario.budgets.len() >= 2, "{name} has budgets");
         let lines = scenario.budget_lines();
         assert!(
-            lines.iter().all(|&l| l > 20),
+            lines.iter().all(|&l| l > 19),
             "budget lines point into the budgets section: {lines:?}"
         );
         assert_eq!(scenario.sampling.dump, DumpMode::Withheap);
@@ -375,4 +379,53 @@ fn budgets_keep_their_place_and_a_compiled_glob() {
     let err = parse_err(&format!("{VALID}ignore: [\"ok\", \"bad[\"]\n"));
     assert!(err.to_string().contains("not a valid glob"), "{err}");
     assert_eq!(err.location(), Some((11, 16)), "{err}");
+}
+
+#[test]
+fn count_auto_takes_its_bounds_or_the_defaults() {
+    let s = parse(
+        Path::new("a.yaml"),
+        &VALID.replace("count: 4", "count: auto"),
+    )
+    .unwrap();
+    assert_eq!(s.sampling.count, Count::Auto { min: 5, max: 20 });
+    assert_eq!(s.sampling.count.max(), 20);
+    let text = VALID.replace("count: 4", "count: auto\n  min_count: 6\n  max_count: 30");
+    let s = parse(Path::new("a.yaml"), &text).unwrap();
+    assert_eq!(s.sampling.count, Count::Auto { min: 6, max: 30 });
+    // The plan's timing assumes the most samples: 30 every 5s need 145s.
+    let err = parse_err(&text.replace("  requests:", "  duration: 100s\n  requests:"));
+    assert!(err.to_string().contains("30 samples every 5s"), "{err}");
+}
+
+#[test]
+fn count_auto_bounds_are_checked_where_written() {
+    let err = parse_err(&VALID.replace("count: 4", "count: auto\n  min_count: 9\n  max_count: 8"));
+    assert_eq!(err.location().map(|l| l.0), Some(11), "{err}");
+    assert!(
+        err.to_string()
+            .contains("min_count (9) is more than max_count (8)"),
+        "{err}"
+    );
+
+    let err = parse_err(&VALID.replace("count: 4", "count: 4\n  max_count: 8"));
+    assert_eq!(err.location().map(|l| l.0), Some(11), "{err}");
+    assert!(
+        err.to_string().contains("applies to `count: auto`"),
+        "{err}"
+    );
+
+    let err = parse_err(&VALID.replace("count: 4", "count: auto\n  max_count: 100000"));
+    assert!(
+        err.to_string()
+            .contains("sampling.max_count: expected 2 to 10000"),
+        "{err}"
+    );
+
+    let err = parse_err(&VALID.replace("count: 4", "count: sometimes"));
+    assert_eq!(err.location().map(|l| l.0), Some(10), "{err}");
+    assert!(
+        err.to_string().contains("a number of samples or `auto`"),
+        "{err}"
+    );
 }

@@ -113,6 +113,9 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     if hidden > 0 {
         lines.push(Line::plain(hidden_line(hidden)));
     }
+    if let Some(a) = &report.info.auto_sampling {
+        lines.push(Line::plain(terminal_line(&a.sentence())));
+    }
     for g in &report.retention {
         if let Some(path) = grown_path_line(g) {
             lines.push(Line::plain(format!("why {}: {path}", cell(&g.type_name))));

@@ -125,6 +125,9 @@ fn render_at(report: &RunReport, level: usize) -> String {
         md_cell(&report.info.started),
         md_cell(&report.info.finished)
     );
+    if let Some(a) = &report.info.auto_sampling {
+        let _ = writeln!(md, "{}\n", md_cell(&a.sentence()));
+    }
     if l.errors > 0 {
         let _ = writeln!(md, "Failed requests: {}.\n", md_cell(&l.failures_text()));
     }

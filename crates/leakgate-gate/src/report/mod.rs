@@ -110,6 +110,9 @@ pub struct RunInfo {
     /// Where this run's files are.
     #[serde(default)]
     pub files: Option<OutputFiles>,
+    /// With `sampling.count: auto`: why sampling stopped when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_sampling: Option<crate::sequential::AutoSampling>,
 }
 
 impl RunInfo {

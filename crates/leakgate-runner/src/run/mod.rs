@@ -151,6 +151,9 @@ pub enum HeapGraphSource {
     Built(Box<leakgate_heap::HeapGraph>),
 }
 
+/// Asked with the samples so far: `true` stops sampling.
+pub type StopRule<'a> = dyn Fn(&[CapturedSample]) -> bool + 'a;
+
 /// Settings that come from the command line rather than the scenario.
 pub struct RunOptions<'a> {
     pub layout: &'a OutputLayout,
@@ -159,6 +162,9 @@ pub struct RunOptions<'a> {
     pub cancel: Arc<AtomicBool>,
     /// Skip the scenario's build step.
     pub skip_build: bool,
+    /// With `sampling.count: auto`, asked after each sample with the samples
+    /// so far: `true` stops sampling (the gate's sequential decision).
+    pub decide: Option<&'a StopRule<'a>>,
 }
 
 /// Runs the scenario into `options.layout` (which the caller prepared).

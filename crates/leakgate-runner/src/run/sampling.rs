@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_dotnet::ipc::DiagnosticsClient;
 use leakgate_heap::HeapGraph;
-use leakgate_scenario::{BuiltinLoad, Interval, LoadDriver as LoadSpec, Scenario};
+use leakgate_scenario::{BuiltinLoad, Count, Interval, LoadDriver as LoadSpec, Scenario};
 
 use super::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
 use crate::capture::{self, CapturedSample};
@@ -262,7 +262,8 @@ impl<'a> State<'a> {
     ) -> Result<(), RunFailure> {
         let scenario = self.scenario;
         let sampling = &scenario.sampling;
-        let count = sampling.count;
+        let most = sampling.count.max();
+        let auto = matches!(sampling.count, Count::Auto { .. });
         let started = Instant::now();
         let warmup = scenario.load.warmup;
         // load.duration bounds the whole load phase.
@@ -277,7 +278,7 @@ impl<'a> State<'a> {
         )?;
         let baseline_requests = load.requests();
 
-        for index in 0..count {
+        for index in 0..most {
             if index > 0 {
                 match sampling.interval {
                     Interval::EveryRequests(n) => {
@@ -294,8 +295,14 @@ impl<'a> State<'a> {
             }
             self.check_service(service, "sampling")?;
             load.check(false)?;
-            // Retention paths compare the first judged sample with the last.
-            let graph = (index == sampling.warmup_samples || index + 1 == count)
+            // Retention paths compare the first judged sample with the last;
+            // with `count: auto` any later sample may turn out to be the last.
+            let later = if auto {
+                index > sampling.warmup_samples
+            } else {
+                index + 1 == most
+            };
+            let graph = (index == sampling.warmup_samples || later)
                 .then(|| self.options.layout.heap_graph(index))
                 .filter(|_| sampling.dump.captures_heap());
             let (sample, built) =
@@ -306,13 +313,39 @@ impl<'a> State<'a> {
                 (None, Some(file)) if file.exists() => Some(HeapGraphSource::File(file)),
                 _ => None,
             };
-            self.heap_graphs.extend(source.map(|s| (index, s)));
+            if let Some(source) = source {
+                self.keep_heap_graph(index, source);
+            }
             on_event(Event::Sample {
                 index: index + 1,
-                of: count,
+                of: most,
             });
+            if auto
+                && self
+                    .options
+                    .decide
+                    .is_some_and(|decide| decide(&self.samples))
+            {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Keeps the graph of the first judged sample and of the latest one:
+    /// a newer graph replaces the previous later one (its file deleted).
+    fn keep_heap_graph(&mut self, index: usize, source: HeapGraphSource) {
+        let first_judged = self.scenario.sampling.warmup_samples;
+        if index > first_judged {
+            self.heap_graphs.retain(|(i, old)| {
+                let stale = *i > first_judged;
+                if let (true, HeapGraphSource::File(file)) = (stale, old) {
+                    let _ = std::fs::remove_file(file);
+                }
+                !stale
+            });
+        }
+        self.heap_graphs.push((index, source));
     }
 
     /// One sample, with the load paused; also its heap graph when built in
@@ -454,7 +487,7 @@ impl<'a> State<'a> {
             if end.is_some_and(|e| now >= e) {
                 return Err(RunFailure::DurationExceeded {
                     taken: self.samples.len(),
-                    planned: self.scenario.sampling.count,
+                    planned: self.scenario.sampling.count.max(),
                     duration_secs: self
                         .scenario
                         .load

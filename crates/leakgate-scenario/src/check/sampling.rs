@@ -3,35 +3,33 @@
 
 use super::service::http_target;
 use super::{Checked, MAX_PLAN, MAX_SAMPLES, MIN_INTERVAL, Problem, human};
-use crate::file;
-use crate::model::{Interval, Load, LoadDriver, Sampling};
+use crate::file::{self, SampleCount};
+use crate::model::{Count, Interval, Load, LoadDriver, Sampling};
 
 const MAX_EVERY_REQUESTS: u64 = 1_000_000_000;
 // `Duration * u32` takes the number of gaps between samples.
 const _: () = assert!(MAX_SAMPLES <= u32::MAX as usize);
 
 pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Checked<Sampling> {
-    if !(2..=MAX_SAMPLES).contains(&s.count) {
-        return Err(Problem::at(
-            &["sampling", "count"],
-            format!(
-                "sampling.count: expected 2 to {MAX_SAMPLES} samples, got {}",
-                s.count
-            ),
-        ));
-    }
+    let count = count(s)?;
     // count ≤ MAX_SAMPLES, so none of this can overflow.
-    if s.warmup_samples >= s.count || s.count - s.warmup_samples < 2 {
+    let most = count.max();
+    if s.warmup_samples >= most || most - s.warmup_samples < 2 {
         let needed = s.warmup_samples.saturating_add(2);
+        let field = if matches!(count, Count::Auto { .. }) {
+            "max_count"
+        } else {
+            "count"
+        };
         return Err(Problem::at(
-            &["sampling", "count"],
+            &["sampling", field],
             format!(
-                "sampling.count: growth needs at least 2 judged samples after the {} warm-up sample(s), so at least {needed}; got {}",
-                s.warmup_samples, s.count
+                "sampling.{field}: growth needs at least 2 judged samples after the {} warm-up sample(s), so at least {needed}; got {most}",
+                s.warmup_samples
             ),
         ));
     }
-    let interval = interval(s, load)?;
+    let interval = interval(s, most, load)?;
     let stats_url = s
         .stats_url
         .as_deref()
@@ -39,7 +37,7 @@ pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Chec
         .transpose()?;
     Ok(Sampling {
         interval,
-        count: s.count,
+        count,
         warmup_samples: s.warmup_samples,
         dump: s.dump,
         gc_before_sample: s.gc_before_sample,
@@ -48,8 +46,53 @@ pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Chec
     })
 }
 
-fn interval(s: &file::Sampling, load: &Load) -> Checked<Interval> {
-    let gaps = s.count as u32 - 1; // count ≤ MAX_SAMPLES
+/// `count: N`, or `count: auto` with its bounds.
+fn count(s: &file::Sampling) -> Checked<Count> {
+    let in_range = |field: &str, n: usize| {
+        if (2..=MAX_SAMPLES).contains(&n) {
+            Ok(n)
+        } else {
+            Err(Problem::at(
+                &["sampling", field],
+                format!("sampling.{field}: expected 2 to {MAX_SAMPLES} samples, got {n}"),
+            ))
+        }
+    };
+    match s.count {
+        SampleCount::Fixed(n) => {
+            if let Some(field) = [("min_count", s.min_count), ("max_count", s.max_count)]
+                .iter()
+                .find_map(|(field, v)| v.map(|_| *field))
+            {
+                return Err(Problem::at(
+                    &["sampling", field],
+                    format!(
+                        "sampling.{field} applies to `count: auto`; with `count: {n}` remove it"
+                    ),
+                ));
+            }
+            Ok(Count::Fixed(in_range("count", n)?))
+        }
+        SampleCount::Auto => {
+            let min = in_range("min_count", s.min_count.unwrap_or(AUTO_MIN))?;
+            let max = in_range("max_count", s.max_count.unwrap_or(AUTO_MAX.max(min)))?;
+            if min > max {
+                return Err(Problem::at(
+                    &["sampling", "min_count"],
+                    format!("sampling.min_count ({min}) is more than max_count ({max})"),
+                ));
+            }
+            Ok(Count::Auto { min, max })
+        }
+    }
+}
+
+/// `count: auto` defaults: the first decision after 5 samples, 20 at most.
+const AUTO_MIN: usize = 5;
+const AUTO_MAX: usize = 20;
+
+fn interval(s: &file::Sampling, count: usize, load: &Load) -> Checked<Interval> {
+    let gaps = count as u32 - 1; // count ≤ MAX_SAMPLES
     match (s.every, s.every_requests, load.duration) {
         (Some(_), Some(_), _) => Err(Problem::at(
             &["sampling", "every_requests"],
@@ -94,8 +137,7 @@ fn interval(s: &file::Sampling, load: &Load) -> Checked<Interval> {
                     Problem::at(
                         &["sampling", "every"],
                         format!(
-                            "sampling: {} samples every {} take longer than {}",
-                            s.count,
+                            "sampling: {count} samples every {} take longer than {}",
                             human(every),
                             human(MAX_PLAN)
                         ),
@@ -105,8 +147,7 @@ fn interval(s: &file::Sampling, load: &Load) -> Checked<Interval> {
                 return Err(Problem::at(
                     &["load", "duration"],
                     format!(
-                        "load.duration: {} samples every {} after a {} warm-up need {} of load, longer than {}",
-                        s.count,
+                        "load.duration: {count} samples every {} after a {} warm-up need {} of load, longer than {}",
                         human(every),
                         human(load.warmup),
                         human(needed),
@@ -123,8 +164,7 @@ fn interval(s: &file::Sampling, load: &Load) -> Checked<Interval> {
                 return Err(Problem::at(
                     &["sampling", "count"],
                     format!(
-                        "sampling.count: {} samples over the {} after the warm-up are {} apart, less than {}; take fewer samples or a longer load.duration",
-                        s.count,
+                        "sampling.count: {count} samples over the {} after the warm-up are {} apart, less than {}; take fewer samples or a longer load.duration",
                         human(duration.saturating_sub(load.warmup)),
                         human(every),
                         human(MIN_INTERVAL)

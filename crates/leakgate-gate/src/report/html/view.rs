@@ -342,7 +342,7 @@ fn measured(report: &RunReport) -> String {
     let l = &report.info.load;
     let judged = report.judged_samples().len();
     let warmup = report.samples.len() - judged;
-    format!(
+    let mut text = format!(
         "{} samples over {} ({} warm-up, {} judged); {} requests ({} errors), p50 {:.1} ms, p99 {:.1} ms.",
         report.samples.len(),
         report.span_text(),
@@ -352,7 +352,12 @@ fn measured(report: &RunReport) -> String {
         l.errors,
         l.p50_ms,
         l.p99_ms
-    )
+    );
+    if let Some(a) = &report.info.auto_sampling {
+        text.push(' ');
+        text.push_str(&a.sentence());
+    }
+    text
 }
 
 /// Charts in the order a reader wants them: failures, warnings, then the

@@ -1,0 +1,106 @@
+//! End to end, the verdict's power on the fixture service: a managed leak in
+//! modest steps fails on committed memory and on the live heap alike; a large
+//! stable heap under bursty allocations passes; `count: auto` stops early on
+//! a leak and on a healthy service, and says why.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const MIB: f64 = 1048576.0;
+
+fn check<'a>(report: &'a Value, metric: &str) -> &'a Value {
+    report["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == metric)
+        .unwrap_or_else(|| panic!("a {metric} check in {report:#}"))
+}
+
+fn stat(sample: &Value, name: &str) -> f64 {
+    sample["app_stats"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("app_stats.{name} in {sample:#}"))
+}
+
+#[test]
+fn a_managed_leak_in_modest_steps_fails_each_budget_alone() {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let run = leakgate_run(&scenario("buffer-leak"), out.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    let report = read_report(out.path());
+    // Each budget is judged on its own: both failing means either alone fails.
+    for metric in ["committed.unknown", "gc.live"] {
+        let c = check(&report, metric);
+        assert_eq!(c["status"], "fail", "{metric}: {c:#}");
+    }
+    // Ground truth: the live heap grew by what the service kept, per sample
+    // about 1.25 MiB, "modest" next to the GC's 4 MiB regions.
+    let samples = read_samples(out.path());
+    let live = check(&report, "gc.live");
+    let judged = live["samples"].as_u64().unwrap() as usize;
+    let first = &samples[samples.len() - judged];
+    let kept = stat(samples.last().unwrap(), "keptBufferBytes") - stat(first, "keptBufferBytes");
+    let per_sample = kept / (judged - 1) as f64;
+    assert!(
+        (0.5 * MIB..2.5 * MIB).contains(&per_sample),
+        "the fixture kept {per_sample} bytes per sample"
+    );
+    let reported = live["growth"].as_f64().unwrap();
+    assert!(
+        (reported - kept).abs() < 0.2 * kept,
+        "gc.live grew {reported} bytes, the service kept {kept} more"
+    );
+}
+
+#[test]
+fn a_large_stable_heap_under_bursty_allocations_passes() {
+    let _lock = e2e_lock();
+    for attempt in 0..2 {
+        let out = temp_out();
+        let run = leakgate_run(&scenario("stable-heap"), out.path(), &[]);
+        assert_eq!(run.code, 0, "attempt {attempt}: {}", run.output);
+        let samples = read_samples(out.path());
+        let last = samples.last().unwrap();
+        // The heap really was large and stable, and the bursts really ran.
+        assert!(stat(last, "ballastBytes") > 290.0 * MIB);
+        assert!(stat(last, "burstBytes") > 256.0 * MIB, "attempt {attempt}");
+        let report = read_report(out.path());
+        let live = check(&report, "gc.live");
+        assert!(
+            live["last"].as_f64().unwrap() > 290.0 * MIB,
+            "attempt {attempt}: gc.live sees the stable heap: {live:#}"
+        );
+    }
+}
+
+#[test]
+fn count_auto_stops_as_soon_as_the_answer_is_clear() {
+    let _lock = e2e_lock();
+    for (name, code, kind) in [
+        ("buffer-leak-auto", 1, "failed"),
+        ("healthy-auto", 0, "all_decided"),
+    ] {
+        let out = temp_out();
+        let run = leakgate_run(&scenario(name), out.path(), &[]);
+        assert_eq!(run.code, code, "{name}: {}", run.output);
+        let report = read_report(out.path());
+        let auto = &report["auto_sampling"];
+        assert_eq!(auto["reason"]["kind"], kind, "{name}: {auto:#}");
+        let taken = auto["samples"].as_u64().unwrap();
+        assert_eq!(taken as usize, read_samples(out.path()).len(), "{name}");
+        // Well before max_count (20): the point of sampling sequentially.
+        assert!((5..=12).contains(&taken), "{name}: {taken} samples");
+        // The reports say why sampling stopped.
+        let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+        assert!(
+            summary.contains(&format!(
+                "Sampling (count: auto, 5 to 20) stopped after {taken} samples"
+            )),
+            "{name}: {summary}"
+        );
+    }
+}
