@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,10 @@ pub struct SampleMetrics {
     pub heap_count: BTreeMap<String, u64>,
     /// Bytes of live objects per type name.
     pub heap_bytes: BTreeMap<String, u64>,
+    /// The GC's committed bytes by what holds them, as the runtime counted
+    /// them: its own sizing, next to the live heap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_committed: Option<GcCommitted>,
 }
 
 impl SampleMetrics {
