@@ -124,6 +124,22 @@ fn native_leak_fails_on_committed_unknown_memory_only() {
     }
 }
 
+/// Every sample carries the runtime's count of the GC's committed bytes, and
+/// the report's `committed.gc` holds all of it (pages rounded apart).
+fn assert_gc_committed_is_the_gc_heaps(report: &serde_json::Value, samples: &[serde_json::Value]) {
+    assert_eq!(report["samples"].as_array().unwrap().len(), samples.len());
+    for (sample, judged) in samples.iter().zip(report["samples"].as_array().unwrap()) {
+        let gc = &sample["gc_committed"];
+        assert_eq!(&judged["gc_committed"], gc, "the report keeps it");
+        let in_use = gc["in_use"].as_u64().expect("gc_committed in every sample");
+        let committed_gc = judged["values"]["committed.gc"].as_f64().unwrap();
+        assert!(
+            in_use > 0 && committed_gc + 256.0 * 1024.0 >= in_use as f64,
+            "committed.gc {committed_gc} < the runtime's in-use {in_use}"
+        );
+    }
+}
+
 #[test]
 fn healthy_service_passes() {
     let _lock = e2e_lock();
@@ -138,6 +154,7 @@ fn healthy_service_passes() {
             .as_u64()
             .unwrap();
         assert_eq!(entries, 4000, "the bounded cache is full");
+        assert_gc_committed_is_the_gc_heaps(&report, &samples);
     }
 }
 
@@ -365,7 +382,9 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
         };
         let run = leakgate_run(&scenario(name), out.path(), keep);
         assert_eq!(run.code, code, "{name} with gcdump\n{}", run.output);
-        for sample in read_samples(out.path()) {
+        let samples = read_samples(out.path());
+        assert_gc_committed_is_the_gc_heaps(&read_report(out.path()), &samples);
+        for sample in samples {
             assert!(sample["timings"]["dump_ms"].as_f64().unwrap() > 0.0);
             assert!(sample["managed"].is_object(), "{name}: managed data");
             if name == "dynamic-method-leak" {

@@ -74,6 +74,42 @@ fn a_large_stable_heap_under_bursty_allocations_passes() {
             live["last"].as_f64().unwrap() > 290.0 * MIB,
             "attempt {attempt}: gc.live sees the stable heap: {live:#}"
         );
+        // All the GC has committed — the free regions it keeps after the
+        // bursts included — is the GC's, by the runtime's own count; what
+        // is left as native is the service's ~25 MiB, not the GC's free
+        // regions (about 100 MiB here when they were counted as native).
+        for (i, s) in report["samples"].as_array().unwrap().iter().enumerate() {
+            let gc = &s["gc_committed"];
+            let runtime: f64 = [
+                "in_use",
+                "in_free",
+                "in_global_free",
+                "in_global_decommit",
+                "bookkeeping",
+            ]
+            .iter()
+            .map(|k| {
+                gc[k]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("gc_committed.{k} in {s:#}"))
+            })
+            .sum();
+            let attributed = s["values"]["committed.gc"].as_f64().unwrap();
+            assert!(
+                attributed >= runtime - 256.0 * 1024.0,
+                "attempt {attempt}, sample {i}: committed.gc {attributed} < the runtime's {runtime}"
+            );
+        }
+        let native = check(&report, "committed.native");
+        assert!(
+            native["last"].as_f64().unwrap() < 64.0 * MIB,
+            "attempt {attempt}: {native:#}"
+        );
+        let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+        assert!(
+            summary.contains("GC committed"),
+            "attempt {attempt}: {summary}"
+        );
     }
 }
 

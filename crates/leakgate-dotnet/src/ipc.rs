@@ -13,7 +13,9 @@
 //!
 //! let client = DiagnosticsClient::wait_for(4242, Duration::from_secs(10))?;
 //! println!("{}", client.process_info()?.command_line);
-//! client.induce_gc(Duration::from_secs(30))?;
+//! if let Some(gc) = client.induce_gc(Duration::from_secs(30))? {
+//!     println!("the GC holds {} bytes committed", gc.total());
+//! }
 //! client.write_dump(Path::new("/tmp/sample-1.core"), DumpKind::WithHeap)?;
 //! # Ok::<(), leakgate_dotnet::ipc::IpcError>(())
 //! ```
@@ -33,6 +35,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
 
+use crate::gccommit::GcCommitted;
+use crate::gcheap::events::keyword;
+use crate::nettrace::EventStream;
 use frame::{FrameError, HEADER_LEN, HRESULT_UNKNOWN_COMMAND, Provider, Reply, id, set};
 
 pub use frame::ProcessInfo;
@@ -347,8 +352,12 @@ impl DiagnosticsClient {
     /// arrives). So the OK reply means the GC is done; the session is then
     /// stopped and its stream drained to the end so no session is left behind.
     ///
+    /// The session also enables the GC keyword, so the stream carries the
+    /// GC's `CommittedUsage` events: the last one is returned (`None` from a
+    /// runtime that does not log it, or a stream that could not be parsed).
+    ///
     /// `timeout` bounds the whole exchange (the GC itself included).
-    pub fn induce_gc(&self, timeout: Duration) -> Result<(), IpcError> {
+    pub fn induce_gc(&self, timeout: Duration) -> Result<Option<GcCommitted>, IpcError> {
         const CMD: &str = "induced GC (EventPipe CollectTracing2)";
         let deadline = Instant::now() + timeout;
         let payload = frame::collect_tracing2_payload(
@@ -357,7 +366,7 @@ impl DiagnosticsClient {
             false,
             &[Provider {
                 name: "Microsoft-Windows-DotNETRuntime".into(),
-                keywords: GC_HEAP_COLLECT_KEYWORD,
+                keywords: GC_HEAP_COLLECT_KEYWORD | keyword::GC,
                 level: 4,
                 filter_data: String::new(),
             }],
@@ -387,6 +396,7 @@ impl DiagnosticsClient {
 
         // The runtime streams nettrace until the session stops; keep reading
         // so its writes never block, and learn when it has closed the stream.
+        // The reading thread returns the GC's committed bytes.
         let closer = stream.try_clone().map_err(|source| IpcError::Io {
             command: CMD,
             doing: "cloning the event stream",
@@ -395,7 +405,9 @@ impl DiagnosticsClient {
         let (done_tx, done_rx) = mpsc::channel();
         let drain = std::thread::spawn(move || {
             let _ = stream.set_read_timeout(None);
-            let _ = done_tx.send(io::copy(&mut stream, &mut io::sink()));
+            let committed = drain_committed_usage(&stream);
+            let _ = done_tx.send(());
+            committed
         });
 
         let stopped = self
@@ -418,8 +430,8 @@ impl DiagnosticsClient {
             // The runtime did not close the stream in time: close it ourselves.
             let _ = closer.shutdown(Shutdown::Both);
         }
-        let _ = drain.join();
-        stopped
+        let committed = drain.join().ok().flatten();
+        stopped.map(|()| committed)
     }
 
     /// Sends one command on a fresh connection and reads the reply.
@@ -468,6 +480,21 @@ impl DiagnosticsClient {
             .map_err(io("sending the request"))?;
         Ok(stream)
     }
+}
+
+/// Reads an event stream to its end and returns the last `CommittedUsage`
+/// in it. A stream it cannot parse is read on to its end unparsed: the
+/// runtime must never wait on a full socket.
+fn drain_committed_usage(stream: impl Read) -> Option<GcCommitted> {
+    let mut reader = io::BufReader::new(stream);
+    let mut last = None;
+    if let Ok(mut events) = EventStream::new(&mut reader) {
+        while let Ok(Some(event)) = events.next_event() {
+            last = GcCommitted::from_event(&event).or(last);
+        }
+    }
+    let _ = io::copy(&mut reader, &mut io::sink());
+    last
 }
 
 /// How long a reply may take, and the flag that ends the wait early.
@@ -692,6 +719,41 @@ mod tests {
             err.to_string(),
             "the runtime refused the dump request: HRESULT 0x80004005 (disk full)"
         );
+    }
+
+    #[test]
+    fn draining_keeps_the_last_committed_usage_and_reads_to_the_end() {
+        use crate::gcheap::synth::HeapTrace;
+        let last = GcCommitted {
+            in_use: 0xb8_2000,
+            in_free: 0x3000,
+            bookkeeping: 0x5_4000,
+            ..GcCommitted::default()
+        };
+        let trace = HeapTrace::new()
+            .object(0x1000, 24, "App.Thing", &[])
+            .committed_usage(last)
+            .build();
+        let mut input = io::Cursor::new(&trace);
+        assert_eq!(drain_committed_usage(&mut input), Some(last));
+        assert_eq!(input.position(), trace.len() as u64);
+
+        // No such event (an older runtime): none, and still read to the end.
+        let plain = HeapTrace::new()
+            .object(0x1000, 24, "App.Thing", &[])
+            .build();
+        assert_eq!(drain_committed_usage(plain.as_slice()), None);
+
+        // Garbage after a good start: what was parsed counts, the rest is drained.
+        let mut broken = trace.clone();
+        broken.truncate(trace.len() - 40);
+        broken.extend_from_slice(&[0xAB; 100_000]);
+        let mut input = io::Cursor::new(&broken);
+        let _ = drain_committed_usage(&mut input);
+        assert_eq!(input.position(), broken.len() as u64);
+        let mut junk = io::Cursor::new(vec![0x42u8; 70_000]);
+        assert_eq!(drain_committed_usage(&mut junk), None);
+        assert_eq!(junk.position(), 70_000);
     }
 
     #[test]

@@ -126,6 +126,15 @@ fn snapshot_counts_match_the_services_ground_truth_and_the_inspector() {
     assert_eq!(dump.process_id, svc.pid());
     assert_all_types_named(dump);
     assert!(!dump.generation_ranges.is_empty());
+    // The GC's own accounting came with the snapshot, and its in-use regions
+    // hold at least the used part of every range.
+    let gc = dump
+        .gc_committed
+        .expect("a CommittedUsage event in the session");
+    let used: u64 = dump.generation_ranges.iter().map(|r| r.used_length).sum();
+    eprintln!("{gc:?}: total {}, ranges use {used}", gc.total());
+    assert!(gc.in_use >= used, "in use {} < ranges' {used}", gc.in_use);
+    assert!(gc.total() >= gc.in_use);
     // Every reference and every strong root points at an object of the
     // snapshot or outside the GC heap ranges (frozen literals, say).
     let ours = managed_summary(dump, "10");
@@ -146,7 +155,8 @@ fn snapshot_counts_match_the_services_ground_truth_and_the_inspector() {
 
     // The inspector on a dump taken right after agrees. A full GC first, so
     // that the dump, too, holds only live objects.
-    client.induce_gc(Duration::from_secs(30)).expect("a GC");
+    let after_gc = client.induce_gc(Duration::from_secs(30)).expect("a GC");
+    assert!(after_gc.is_some_and(|c| c.in_use > 0), "{after_gc:?}");
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("after.core");
     client

@@ -40,6 +40,25 @@ fn induced_gc_has_completed_when_it_returns_and_leaves_no_session() {
 }
 
 #[test]
+fn induced_gc_returns_the_gcs_committed_bytes() {
+    let svc = support::FixtureService::start();
+    for _ in 0..20 {
+        svc.get("/leak/finalizable");
+    }
+    let client = DiagnosticsClient::for_pid(svc.pid()).unwrap();
+    for round in 0..3 {
+        let gc = client
+            .induce_gc(Duration::from_secs(30))
+            .unwrap()
+            .unwrap_or_else(|| panic!("round {round}: .NET 10 logs CommittedUsage"));
+        eprintln!("round {round}: {gc:?}, total {}", gc.total());
+        assert!(gc.in_use > 0, "{gc:?}");
+        assert!(gc.total() >= gc.in_use);
+        assert!(gc.bookkeeping > 0, "card tables at least: {gc:?}");
+    }
+}
+
+#[test]
 fn induced_gc_during_load() {
     let svc = support::FixtureService::start();
     let client = DiagnosticsClient::for_pid(svc.pid()).unwrap();

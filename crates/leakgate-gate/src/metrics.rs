@@ -7,6 +7,9 @@
 //! - `committed.gc` and `committed.native` split it (GC heap / the rest), so
 //!   a managed leak and a native leak read differently — only when the
 //!   managed heap was read; without it the whole of Unknown is not "native".
+//!   The GC heap is all the GC has committed: its ranges, and free regions
+//!   and bookkeeping from the runtime's own count (the runner attributed
+//!   them, see `MemorySummary::attribute_gc_committed`).
 //! - `committed.other` gathers the small system areas (Other, TEB, PEB).
 //! - `gc.live` and `gc.objects` are the managed heap's objects after the
 //!   induced full GC, free space (SOS's "Free" entries) left out: what the
@@ -58,6 +61,7 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         requests: sample.requests,
         values: scalar_metrics(&sample.memory, sample.managed.is_some()),
         timings: Some(sample.timings.clone()),
+        gc_committed: sample.gc_committed,
         ..SampleMetrics::default()
     };
     if let Some(managed) = &sample.managed {
@@ -158,6 +162,7 @@ mod tests {
                 gc_committed: 0,
                 gc_reserved: 0,
             }),
+            gc_committed: None,
             app_stats: None,
             timings: Default::default(),
             dump: None,

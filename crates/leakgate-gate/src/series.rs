@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_runner::capture::SampleTimings;
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
@@ -51,6 +52,10 @@ pub struct SampleMetrics {
     /// Where the sample's time went (GC, dump, maps, analysis), when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<SampleTimings>,
+    /// The GC's committed bytes by what holds them, as the runtime counted
+    /// them: its own sizing, next to the live heap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_committed: Option<GcCommitted>,
 }
 
 impl SampleMetrics {

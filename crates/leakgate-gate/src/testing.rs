@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_scenario::budget::Metric;
 
 use crate::series::SampleMetrics;
@@ -390,6 +391,14 @@ impl Samples {
         for (s, (c, b)) in self.samples.iter_mut().zip(counts.iter().zip(bytes)) {
             s.heap_count.insert(type_name.to_string(), *c);
             s.heap_bytes.insert(type_name.to_string(), *b);
+        }
+        self
+    }
+
+    /// Sets the runtime's count of the GC's committed bytes, per sample.
+    pub fn gc_committed(mut self, counts: &[GcCommitted]) -> Self {
+        for (s, c) in self.samples.iter_mut().zip(counts) {
+            s.gc_committed = Some(*c);
         }
         self
     }

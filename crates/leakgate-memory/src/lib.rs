@@ -8,9 +8,11 @@
 //! [`Usage`] with WinDbg `!address` meanings ([`classify`]). When the
 //! managed inspector reports the GC's committed ranges,
 //! [`RegionMap::split_gc`] moves them out of Unknown into GcHeap, so a
-//! native leak and a managed leak read differently. [`RegionMap::summary`]
-//! gives the numbers the gate budgets on; [`render_address_summary`]
-//! prints them like `!address -summary`.
+//! native leak and a managed leak read differently; the GC's committed
+//! bytes beyond those ranges (free regions, bookkeeping), from the runtime's
+//! own count, follow with [`MemorySummary::attribute_gc_committed`].
+//! [`RegionMap::summary`] gives the numbers the gate budgets on;
+//! [`render_address_summary`] prints them like `!address -summary`.
 //!
 //! ```
 //! use leakgate_memory::{parse_proc_maps, render_address_summary};

@@ -9,7 +9,8 @@ use crate::error::MemoryError;
 /// What a region is used for, with WinDbg `!address` meanings.
 ///
 /// `GcHeap` never comes out of a reader: it only appears after
-/// [`RegionMap::split_gc`] is given the GC's committed ranges.
+/// [`RegionMap::split_gc`] is given the GC's committed ranges (and in a
+/// summary, after [`MemorySummary::attribute_gc_committed`](crate::MemorySummary::attribute_gc_committed)).
 #[derive(
     Serialize,
     Deserialize,

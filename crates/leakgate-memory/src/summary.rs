@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
+use crate::render::human;
 
 /// One line of a WinDbg summary section.
 #[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
@@ -51,6 +52,92 @@ impl MemorySummary {
             .get(usage.key())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Attributes to the GC heap what the GC has committed beyond the ranges
+    /// [`RegionMap::split_gc`] already moved there: free regions and
+    /// bookkeeping, which no range names. `gc_total` is the runtime's own
+    /// count of the GC's committed bytes; the difference moves from Unknown
+    /// to GcHeap, capped at what Unknown holds, and a note says how much.
+    /// Returns the bytes moved.
+    ///
+    /// Only committed bytes and the usage rows move: which pages of Unknown
+    /// these are is not known, so resident and private-dirty bytes stay.
+    pub fn attribute_gc_committed(&mut self, gc_total: u64) -> u64 {
+        let (ranged, unknown) = (
+            self.committed(Usage::GcHeap),
+            self.committed(Usage::Unknown),
+        );
+        let moved = gc_total.saturating_sub(ranged).min(unknown);
+        if moved == 0 {
+            return 0;
+        }
+        self.committed_by_usage
+            .insert(Usage::Unknown.key().into(), unknown - moved);
+        self.committed_by_usage
+            .insert(Usage::GcHeap.key().into(), ranged + moved);
+        self.move_row_bytes(Usage::Unknown, Usage::GcHeap, moved);
+        let capped = if moved < gc_total - ranged {
+            "; capped at what Unknown held"
+        } else {
+            ""
+        };
+        self.notes.push(format!(
+            "GC: {} beyond its in-use ranges (free regions, bookkeeping) attributed to the \
+             GC heap from the runtime's accounting of {} committed{capped}",
+            human(moved).trim(),
+            human(gc_total).trim(),
+        ));
+        moved
+    }
+
+    /// Moves `bytes` from one usage row (which holds them) to another
+    /// (made if missing), keeping the percentages and the row order right.
+    fn move_row_bytes(&mut self, from: Usage, to: Usage, bytes: u64) {
+        let (from, to) = (from.windbg_name(), to.windbg_name());
+        if !self.by_usage.iter().any(|r| r.name == to) {
+            self.by_usage.push(Row {
+                name: to.into(),
+                region_count: 0,
+                total_size: 0,
+                pct_busy: Some(0.0),
+                pct_total: 0.0,
+            });
+        }
+        for r in &mut self.by_usage {
+            if r.name == from {
+                r.total_size = r.total_size.saturating_sub(bytes);
+            } else if r.name == to {
+                r.total_size = r.total_size.saturating_add(bytes);
+            }
+        }
+        let busy: u64 = self
+            .by_usage
+            .iter()
+            .filter(|r| r.pct_busy.is_some())
+            .map(|r| r.total_size)
+            .sum();
+        let all: u64 = self.by_usage.iter().map(|r| r.total_size).sum();
+        for r in &mut self.by_usage {
+            r.pct_busy = r.pct_busy.map(|_| pct(r.total_size, busy));
+            r.pct_total = pct(r.total_size, all);
+        }
+        // Free first, then largest first, as `summary` orders them.
+        self.by_usage.sort_by(|a, b| {
+            a.pct_busy
+                .is_some()
+                .cmp(&b.pct_busy.is_some())
+                .then(b.total_size.cmp(&a.total_size))
+        });
+    }
+}
+
+/// `part` in percent of `whole` (0 for nothing).
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
     }
 }
 
@@ -118,13 +205,6 @@ impl RegionMap {
             }
         }
         let all = busy.saturating_add(free);
-        let pct = |part: u64, whole: u64| {
-            if whole == 0 {
-                0.0
-            } else {
-                part as f64 * 100.0 / whole as f64
-            }
-        };
         let row = |name: &str, a: Acc, is_free: bool| Row {
             name: name.to_string(),
             region_count: a.count,
@@ -181,5 +261,96 @@ impl RegionMap {
             resident_total,
             notes: self.notes.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_proc_maps;
+
+    const MIB: u64 = 1 << 20;
+
+    /// 8 MiB of anonymous committed memory at 0x7f00_0000_0000, 56 MiB
+    /// reserved after it, and a 132 KiB `[heap]`.
+    fn summary_with_gc_range(gc_range_mib: u64) -> MemorySummary {
+        let maps = "\
+7f0000000000-7f0000800000 rw-p 00000000 00:00 0
+7f0000800000-7f0004000000 ---p 00000000 00:00 0
+7f1000000000-7f1000021000 rw-p 00000000 00:00 0                          [heap]
+";
+        let mut map = parse_proc_maps(maps, None).unwrap();
+        map.split_gc(&[(0x7f00_0000_0000, 0x7f00_0000_0000 + gc_range_mib * MIB)]);
+        map.summary()
+    }
+
+    fn row(s: &MemorySummary, usage: Usage) -> Option<&Row> {
+        s.by_usage.iter().find(|r| r.name == usage.windbg_name())
+    }
+
+    #[test]
+    fn the_gcs_unranged_bytes_move_from_unknown_to_the_gc_heap() {
+        let mut s = summary_with_gc_range(4);
+        let before = s.clone();
+        // The runtime counts 5.5 MiB: 1.5 MiB beyond the 4 MiB of ranges.
+        let moved = s.attribute_gc_committed(5 * MIB + MIB / 2);
+        assert_eq!(moved, MIB + MIB / 2);
+        assert_eq!(s.committed(Usage::GcHeap), 5 * MIB + MIB / 2);
+        assert_eq!(s.committed(Usage::Unknown), 2 * MIB + MIB / 2);
+        assert_eq!(s.committed(Usage::Heap), 0x21000);
+        assert_eq!(s.committed_total, before.committed_total);
+        let (unknown, gc) = (
+            row(&s, Usage::Unknown).unwrap(),
+            row(&s, Usage::GcHeap).unwrap(),
+        );
+        assert_eq!(
+            unknown.total_size,
+            row(&before, Usage::Unknown).unwrap().total_size - moved
+        );
+        assert_eq!(gc.total_size, 5 * MIB + MIB / 2);
+        let busy_pct: f64 = s.by_usage.iter().filter_map(|r| r.pct_busy).sum();
+        assert!((busy_pct - 100.0).abs() < 1e-9, "{busy_pct}");
+        assert_eq!(s.by_usage[0].name, "Free");
+        assert_eq!(
+            s.notes.last().unwrap(),
+            "GC: 1.500 MB beyond its in-use ranges (free regions, bookkeeping) attributed to the \
+             GC heap from the runtime's accounting of 5.500 MB committed"
+        );
+        assert_eq!(s.resident_by_usage, before.resident_by_usage);
+    }
+
+    #[test]
+    fn never_more_than_unknown_holds() {
+        let mut s = summary_with_gc_range(4);
+        let moved = s.attribute_gc_committed(100 * MIB);
+        assert_eq!(moved, 4 * MIB);
+        assert_eq!(s.committed(Usage::Unknown), 0);
+        assert_eq!(s.committed(Usage::GcHeap), 8 * MIB);
+        assert!(
+            s.notes
+                .last()
+                .unwrap()
+                .ends_with("; capped at what Unknown held")
+        );
+    }
+
+    #[test]
+    fn nothing_moves_when_the_ranges_cover_the_runtimes_count() {
+        for total in [0, 3 * MIB, 4 * MIB] {
+            let mut s = summary_with_gc_range(4);
+            let before = s.clone();
+            assert_eq!(s.attribute_gc_committed(total), 0);
+            assert_eq!(s, before, "{total}");
+        }
+    }
+
+    #[test]
+    fn without_ranges_the_gc_heap_row_is_made() {
+        let mut s = summary_with_gc_range(0);
+        assert!(row(&s, Usage::GcHeap).is_none());
+        assert_eq!(s.attribute_gc_committed(3 * MIB), 3 * MIB);
+        let gc = row(&s, Usage::GcHeap).unwrap();
+        assert_eq!((gc.region_count, gc.total_size), (0, 3 * MIB));
+        assert_eq!(s.committed(Usage::Unknown), 5 * MIB);
     }
 }

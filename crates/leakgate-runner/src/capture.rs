@@ -6,11 +6,16 @@
 //! With `dump: gcdump` the managed heap comes from an EventPipe heap
 //! snapshot instead of a core dump: the runtime's own GC walks the heap and
 //! streams it, leakgate parses it (no dump on disk, no inspector).
+//!
+//! Either way the GC reports its own committed bytes (free regions and
+//! bookkeeping included) at the end of the sample's GC; the analysis
+//! attributes them to the GC heap, so what stays in Unknown is native.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
 use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
@@ -29,6 +34,11 @@ pub struct CapturedSample {
     pub requests: u64,
     pub memory: MemorySummary,
     pub managed: Option<ManagedSummary>,
+    /// The GC's committed bytes by what holds them, as the runtime counted
+    /// them at the end of the sample's GC (absent without an induced GC or
+    /// heap snapshot, or from a runtime that does not report them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_committed: Option<GcCommitted>,
     /// The JSON the scenario's `sampling.stats_url` answered at this sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_stats: Option<serde_json::Value>,
@@ -74,6 +84,9 @@ pub struct Raw {
     pub snapshot: Option<GcHeapDump>,
     /// The snapshot's trace, when kept.
     pub trace: Option<PathBuf>,
+    /// The GC's own count of its committed bytes, from the induced GC or the
+    /// snapshot's.
+    pub gc_committed: Option<GcCommitted>,
     pub timings: SampleTimings,
     pub notes: Vec<String>,
 }
@@ -113,10 +126,11 @@ pub fn take(
     let mut timings = SampleTimings::default();
     let mut notes = Vec::new();
     let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
+    let mut gc_committed = None;
     // A heap snapshot runs its own full GC.
     if plan.gc_first && plan.mode != DumpMode::Gcdump {
         let t = Instant::now();
-        runtime()
+        gc_committed = runtime()
             .map_err(CaptureError::Gc)?
             .induce_gc(plan.gc_timeout)
             .map_err(|e| CaptureError::Gc(e.to_string()))?;
@@ -127,7 +141,9 @@ pub fn take(
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
             let client = runtime().map_err(CaptureError::Dump)?;
-            match snapshot_with_retry(client, plan, cancel, &mut notes)? {
+            let (taken, committed) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
+            gc_committed = committed;
+            match taken {
                 Some((s, copy)) => {
                     snapshot = Some(s);
                     trace = copy;
@@ -158,6 +174,7 @@ pub fn take(
         dump,
         snapshot,
         trace,
+        gc_committed,
         timings,
         notes,
     })
@@ -169,14 +186,20 @@ fn write_dump(client: &DiagnosticsClient, path: &Path, kind: DumpKind) -> Result
         .map_err(|e| CaptureError::Dump(e.to_string()))
 }
 
+/// A snapshot and its trace copy, if complete.
+type Snapshot = Option<(GcHeapDump, Option<PathBuf>)>;
+
 /// A complete heap snapshot, retried once with a larger buffer when events
-/// were dropped; `None` when both lost events (the caller falls back).
+/// were dropped; `None` when both lost events (the caller falls back). With
+/// it, the GC's committed bytes from the last attempt, which lost events do
+/// not make wrong.
 fn snapshot_with_retry(
     client: &DiagnosticsClient,
     plan: &Plan,
     cancel: &AtomicBool,
     notes: &mut Vec<String>,
-) -> Result<Option<(GcHeapDump, Option<PathBuf>)>, CaptureError> {
+) -> Result<(Snapshot, Option<GcCommitted>), CaptureError> {
+    let mut committed = None;
     for buffer_mb in SNAPSHOT_BUFFERS_MB {
         if let Some(path) = plan.trace_path {
             let _ = std::fs::remove_file(path); // an earlier attempt's copy
@@ -190,8 +213,9 @@ fn snapshot_with_retry(
         let capture = client
             .capture_gc_heap(&options, cancel)
             .map_err(|e| CaptureError::Dump(format!("the heap snapshot failed: {e}")))?;
+        committed = capture.dump.gc_committed;
         if capture.dump.is_complete() {
-            return Ok(Some((capture.dump, capture.trace_copy)));
+            return Ok((Some((capture.dump, capture.trace_copy)), committed));
         }
         notes.push(format!(
             "the heap snapshot lost events with a {buffer_mb} MiB buffer ({} dropped, {} batches missing)",
@@ -199,7 +223,7 @@ fn snapshot_with_retry(
         ));
     }
     notes.push("fell back to a withheap dump for this sample".into());
-    Ok(None)
+    Ok((None, committed))
 }
 
 /// A sample's managed heap, read.
@@ -212,7 +236,8 @@ pub struct Analysed {
 }
 
 /// Analyses a raw sample: regions from the maps, the managed heap from the
-/// snapshot or the dump (see [`crate::analysis::analyse`]). With
+/// snapshot or the dump (see [`crate::analysis::analyse`]), then the GC's
+/// committed bytes beyond its ranges from the runtime's own count. With
 /// `heap_graph`, the heap's graph too: written there by the inspector, or
 /// built from the snapshot and returned.
 pub fn analyse(
@@ -224,7 +249,7 @@ pub fn analyse(
     let t = Instant::now();
     let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(|e| CaptureError::Maps(e.to_string()))?;
-    if let Some(snapshot) = &raw.snapshot {
+    let mut analysed = if let Some(snapshot) = &raw.snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
         let graph = match heap_graph_file {
@@ -233,22 +258,28 @@ pub fn analyse(
             }
             None => None,
         };
-        return Ok(Analysed {
+        Analysed {
             memory: regions.summary(),
             managed: Some(managed),
             graph,
-            millis: ms(t),
-        });
+            millis: 0.0,
+        }
+    } else {
+        let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
+        let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
+            .map_err(|e| CaptureError::Inspect(e.to_string()))?;
+        Analysed {
+            memory: analysis.memory,
+            managed: analysis.managed,
+            graph: None,
+            millis: 0.0,
+        }
+    };
+    if let Some(gc) = &raw.gc_committed {
+        analysed.memory.attribute_gc_committed(gc.total());
     }
-    let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
-    let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
-        .map_err(|e| CaptureError::Inspect(e.to_string()))?;
-    Ok(Analysed {
-        memory: analysis.memory,
-        managed: analysis.managed,
-        graph: None,
-        millis: ms(t),
-    })
+    analysed.millis = ms(t);
+    Ok(analysed)
 }
 
 fn ms(since: Instant) -> f64 {

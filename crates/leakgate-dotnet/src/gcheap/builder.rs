@@ -18,6 +18,10 @@
 //!   the walk began (by timestamp) describe the heap the snapshot shows.
 //! * BulkType events are taken whenever they come: the runtime logs a type
 //!   the first time a session sees it, which may be before the GC.
+//! * So are the GC's `CommittedUsage` events (at the start and end of every
+//!   blocking GC, by the GC's thread): the last one read is kept, and
+//!   [`HeapSnapshotBuilder::on_trailing_event`] keeps looking for it while a
+//!   live capture drains the stream after the snapshot is complete.
 
 use std::collections::HashMap;
 
@@ -26,6 +30,7 @@ use super::events::{self, RUNTIME_PROVIDER, event_id, gc_type};
 use super::model::{
     DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind,
 };
+use crate::gccommit::{GC_DYNAMIC_EVENT, GcCommitted};
 use crate::nettrace::{Event, NettraceError};
 
 /// The heap walk, once its first object was seen.
@@ -83,6 +88,8 @@ pub struct HeapSnapshotBuilder {
     dependent_handles: Vec<DependentHandle>,
     /// Every range seen, with its timestamp (a few hundred at most).
     generation_ranges: Vec<(i64, GenerationRange)>,
+    /// The last `CommittedUsage` seen.
+    gc_committed: Option<GcCommitted>,
     /// Next batch number expected, per kind and capture thread.
     next_batch: HashMap<(BatchKind, u64), u32>,
     missing_batches: u64,
@@ -105,6 +112,7 @@ impl HeapSnapshotBuilder {
             roots: Vec::new(),
             dependent_handles: Vec::new(),
             generation_ranges: Vec::new(),
+            gc_committed: None,
             next_batch: HashMap::new(),
             missing_batches: 0,
             last_offset: 0,
@@ -130,6 +138,7 @@ impl HeapSnapshotBuilder {
         self.last_offset = event.offset;
         let (payload, at) = (event.payload, event.payload_offset);
         match event.metadata.event_id {
+            GC_DYNAMIC_EVENT => self.on_trailing_event(event),
             event_id::BULK_TYPE => {
                 for entry in events::bulk_type(payload, at)? {
                     self.define_type(entry);
@@ -170,6 +179,15 @@ impl HeapSnapshotBuilder {
             id => self.on_heap_walk_event(event, id)?,
         }
         Ok(())
+    }
+
+    /// Takes an event read after completion into account: only the GC's
+    /// committed bytes can still change. Never fails, so a live capture can
+    /// drain its stream through it.
+    pub fn on_trailing_event(&mut self, event: &Event<'_>) {
+        if let Some(committed) = GcCommitted::from_event(event) {
+            self.gc_committed = Some(committed);
+        }
     }
 
     fn on_heap_walk_event(&mut self, event: &Event<'_>, id: u32) -> Result<(), GcHeapError> {
@@ -305,6 +323,7 @@ impl HeapSnapshotBuilder {
             roots: self.roots,
             dependent_handles: self.dependent_handles,
             generation_ranges,
+            gc_committed: self.gc_committed,
             dropped_events,
             missing_batches: self.missing_batches,
         })

@@ -12,6 +12,7 @@
 //! or an address with no node: a frozen string literal, say).
 
 use super::events::{root_flag, static_var_flag, type_flag};
+use crate::gccommit::GcCommitted;
 
 /// A type seen in the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +169,10 @@ pub struct GcHeapDump {
     pub dependent_handles: Vec<DependentHandle>,
     /// Empty unless the session enabled the GCHeapSurvivalAndMovement keyword.
     pub generation_ranges: Vec<GenerationRange>,
+    /// The GC's committed bytes, from the session's last `CommittedUsage`
+    /// event (`None` on runtimes that do not log it): unlike the ranges, it
+    /// counts free regions and bookkeeping.
+    pub gc_committed: Option<GcCommitted>,
     /// Events the runtime numbered but the stream does not hold (its buffer
     /// was full). Non-zero means the snapshot is incomplete: retry with a
     /// larger buffer.

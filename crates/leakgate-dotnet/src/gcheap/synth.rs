@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::events::{RUNTIME_PROVIDER, event_id, type_flag};
+use crate::gccommit::{GC_DYNAMIC_EVENT, GcCommitted};
 use crate::nettrace::synth::{
     NettraceBuilder, SynthEvent, SynthMetadata, put_u16, put_u32, put_utf16z,
 };
@@ -67,6 +68,7 @@ pub struct HeapTrace {
     unnamed_types: Vec<String>,
     end_gc: bool,
     server_gc: bool,
+    committed: Option<GcCommitted>,
 }
 
 impl Default for HeapTrace {
@@ -92,6 +94,7 @@ impl HeapTrace {
             unnamed_types: Vec::new(),
             end_gc: true,
             server_gc: false,
+            committed: None,
         }
     }
 
@@ -200,6 +203,14 @@ impl HeapTrace {
         self
     }
 
+    /// The GC's committed bytes, logged at the GC's end as the runtime does
+    /// (after a `CommittedUsage` with other numbers at its start, and a
+    /// dynamic event of another name).
+    pub fn committed_usage(mut self, committed: GcCommitted) -> Self {
+        self.committed = Some(committed);
+        self
+    }
+
     /// Leaves out the GCEnd: the trace stops mid-snapshot.
     pub fn without_gc_end(mut self) -> Self {
         self.end_gc = false;
@@ -232,6 +243,7 @@ impl HeapTrace {
             (event_id::GC_BULK_EDGE, 0),
             (event_id::GC_GENERATION_RANGE, 0),
             (event_id::GC_BULK_ROOT_STATIC_VAR, 0),
+            (GC_DYNAMIC_EVENT, 0),
         ]
         .into_iter()
         .map(|(event, version)| SynthMetadata {
@@ -276,6 +288,13 @@ impl HeapTrace {
             gc_start(self.gc_number, 2, 1, 0),
             false,
         ));
+        if let Some(c) = &self.committed {
+            let at_start = GcCommitted {
+                in_use: c.in_use / 2,
+                ..*c
+            };
+            timeline.push((starter, GC_DYNAMIC_EVENT, committed_usage(&at_start), false));
+        }
         // Ranges before the walk describe the heap before the GC: to be ignored.
         for &(generation, start, _, reserved) in &self.ranges {
             let before = generation_range(generation, start ^ 0xdead_0000, 0, reserved);
@@ -362,6 +381,11 @@ impl HeapTrace {
         for &(generation, start, used, reserved) in &self.ranges {
             let after = generation_range(generation, start, used, reserved);
             timeline.push((walk, event_id::GC_GENERATION_RANGE, after, false));
+        }
+        if let Some(c) = &self.committed {
+            let other = dynamic_event("SizeAdaptationSample", &[1, 0, 9, 9]);
+            timeline.push((walk, GC_DYNAMIC_EVENT, other, false));
+            timeline.push((walk, GC_DYNAMIC_EVENT, committed_usage(c), false));
         }
         if self.end_gc {
             timeline.push((walk, event_id::GC_END, gc_end(self.gc_number, 2), false));
@@ -519,4 +543,29 @@ pub fn generation_range(generation: u8, start: u64, used: u64, reserved: u64) ->
     }
     put_u16(&mut p, 0);
     p
+}
+
+/// GCDynamicEvent payload: UTF-16 name, u32 data size, data, u16 ClrInstanceID.
+pub fn dynamic_event(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_utf16z(&mut p, name);
+    put_u32(&mut p, data.len() as u32);
+    p.extend_from_slice(data);
+    put_u16(&mut p, 0);
+    p
+}
+
+/// The `CommittedUsage` dynamic event (data version 1), as .NET 10 logs it.
+pub fn committed_usage(c: &GcCommitted) -> Vec<u8> {
+    let mut data = 1i16.to_le_bytes().to_vec();
+    for v in [
+        c.in_use,
+        c.in_global_decommit,
+        c.in_free,
+        c.in_global_free,
+        c.bookkeeping,
+    ] {
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    dynamic_event("CommittedUsage", &data)
 }

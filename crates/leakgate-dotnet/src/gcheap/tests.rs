@@ -559,3 +559,76 @@ fn a_kept_trace_file_is_read_and_other_files_are_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn the_gcs_committed_bytes_are_the_last_committed_usage() {
+    use crate::gccommit::GcCommitted;
+    let at_end = GcCommitted {
+        in_use: 0xb8_2000,
+        in_free: 0x3000,
+        bookkeeping: 0x5_4000,
+        ..GcCommitted::default()
+    };
+    // The trace also holds one from the GC's start and another dynamic event.
+    for trace in [
+        small_heap().committed_usage(at_end),
+        small_heap().committed_usage(at_end).server_gc_layout(),
+    ] {
+        let dump = read_gc_heap(trace.build().as_slice()).unwrap();
+        assert_eq!(dump.gc_committed, Some(at_end));
+    }
+    assert_eq!(
+        read_gc_heap(small_heap().build().as_slice())
+            .unwrap()
+            .gc_committed,
+        None,
+        "a runtime that does not log it"
+    );
+}
+
+#[test]
+fn committed_usage_after_the_snapshot_is_complete_still_counts() {
+    use crate::gccommit::{GC_DYNAMIC_EVENT, GcCommitted};
+    use crate::nettrace::{EventHeader, EventMetadata, EventStream};
+    let bytes = small_heap().build();
+    let mut stream = EventStream::new(bytes.as_slice()).unwrap();
+    let mut builder = HeapSnapshotBuilder::new(stream.trace());
+    while !builder.is_complete() {
+        builder
+            .on_event(&stream.next_event().unwrap().unwrap())
+            .unwrap();
+    }
+    // As a live capture drains the stream after completion.
+    let later = GcCommitted {
+        in_use: 1 << 20,
+        bookkeeping: 1 << 16,
+        ..GcCommitted::default()
+    };
+    let metadata = EventMetadata {
+        metadata_id: 1,
+        provider: events::RUNTIME_PROVIDER.into(),
+        event_id: GC_DYNAMIC_EVENT,
+        event_name: String::new(),
+        keywords: 1,
+        version: 0,
+        level: 4,
+    };
+    let payload = synth::committed_usage(&later);
+    builder.on_trailing_event(&crate::nettrace::Event {
+        metadata: &metadata,
+        header: EventHeader::default(),
+        payload: &payload,
+        offset: 0,
+        payload_offset: 0,
+    });
+    let garbled = &payload[..payload.len() - 10];
+    builder.on_trailing_event(&crate::nettrace::Event {
+        metadata: &metadata,
+        header: EventHeader::default(),
+        payload: garbled,
+        offset: 0,
+        payload_offset: 0,
+    });
+    let dump = builder.finish(0).unwrap();
+    assert_eq!(dump.gc_committed, Some(later));
+}

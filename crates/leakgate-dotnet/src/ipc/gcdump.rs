@@ -27,7 +27,9 @@
 //! that walked the heap, see [`gcheap::builder`](crate::gcheap::builder)) the
 //! snapshot is complete, StopTracing is sent on a second connection while
 //! the stream is drained to its end (where the last sequence point may
-//! reveal dropped events).
+//! reveal dropped events). The GC keyword also brings the GC's own
+//! `CommittedUsage` events; the last one, drained too, becomes
+//! [`GcHeapDump::gc_committed`].
 //!
 //! The session is always stopped: on success, on any error, on the
 //! deadline and on cancellation (a guard closes the stream, which makes the
@@ -210,9 +212,10 @@ impl DiagnosticsClient {
         let stream_error = |e| self.stream_error(e, options.timeout, "reading the heap walk");
         let mut events = EventStream::new(BufReader::with_capacity(256 << 10, &mut session.stream))
             .map_err(stream_error)?;
-        let builder = self.read_snapshot(&mut events, options.timeout)?;
+        let mut builder = self.read_snapshot(&mut events, options.timeout)?;
         let complete = Instant::now();
-        let (stream_complete, stopped) = self.stop_and_drain(session.id, &mut events, deadline);
+        let (stream_complete, stopped) =
+            self.stop_and_drain(session.id, &mut events, &mut builder, deadline);
         let dropped_events = events.dropped_events();
         drop(events);
         if stream_complete || stopped {
@@ -269,12 +272,15 @@ impl DiagnosticsClient {
     }
 
     /// Sends StopTracing from another thread while the stream is drained to
-    /// its end here, so the runtime's last writes never wait on us. Returns
-    /// whether the stream ended and whether the runtime acknowledged the stop.
+    /// its end here, so the runtime's last writes never wait on us (the GC's
+    /// committed bytes may still come: the builder looks at each event).
+    /// Returns whether the stream ended and whether the runtime acknowledged
+    /// the stop.
     fn stop_and_drain(
         &self,
         session_id: Option<u64>,
         events: &mut EventStream<BufReader<&mut SessionStream<'_>>>,
+        builder: &mut HeapSnapshotBuilder,
         deadline: Instant,
     ) -> (bool, bool) {
         let stopper = {
@@ -284,7 +290,7 @@ impl DiagnosticsClient {
         events.get_mut().get_mut().deadline = deadline.max(Instant::now() + STOP_GRACE);
         let stream_complete = loop {
             match events.next_event() {
-                Ok(Some(_)) => {}
+                Ok(Some(event)) => builder.on_trailing_event(&event),
                 Ok(None) => break true,
                 Err(_) => break false,
             }

@@ -7,7 +7,9 @@
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
-use super::{RunReport, grown_path_line, hidden_line, notable, p_cell, slope_cell};
+use super::{
+    RunReport, gc_committed_line, grown_path_line, hidden_line, notable, p_cell, slope_cell,
+};
 use crate::escape::terminal_line;
 use crate::judge::Status;
 use crate::snapshot::SnapshotComparison;
@@ -65,6 +67,9 @@ pub fn render(report: &RunReport) -> Vec<Line> {
         if let Some(d) = &p.doubt {
             lines.push(Line::plain(format!("note: {d}")));
         }
+    }
+    if let Some(gc) = gc_committed_line(report) {
+        lines.push(Line::plain(gc));
     }
     let (shown, hidden) = notable(report.checks());
     if !shown.is_empty() {

@@ -11,8 +11,8 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, growth_share, hidden_line, mermaid, notable, ordered,
-    p_cell, shown_groups, slope_cell,
+    Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, mermaid,
+    notable, ordered, p_cell, shown_groups, slope_cell,
 };
 use crate::escape::{md_cell, md_code};
 use crate::judge::{Check, Status};
@@ -143,6 +143,9 @@ fn render_at(report: &RunReport, level: usize) -> String {
                 .map(|d| format!(" **Note:** {}.", md_cell(d)))
                 .unwrap_or_default()
         );
+    }
+    if let Some(gc) = gc_committed_line(report) {
+        let _ = writeln!(md, "{gc}.\n");
     }
     if let Some(f) = &report.failure {
         let _ = writeln!(md, "**The run could not measure the service:**\n");

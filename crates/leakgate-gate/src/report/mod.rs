@@ -33,6 +33,7 @@ use leakgate_heap::{GroupGrowth, PathGrowth};
 use leakgate_runner::layout::OutputFiles;
 use leakgate_runner::load::LoadSummary;
 use leakgate_runner::target::SampledProcess;
+use leakgate_scenario::budget::Unit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,7 @@ use crate::judge::{Check, Status, Verdict};
 use crate::names;
 use crate::series::{self, SampleMetrics, Series};
 use crate::snapshot::{SnapshotComparison, final_status};
-use crate::units::{human_signed, p_value};
+use crate::units::{human, human_signed, p_value};
 
 /// How a run ended, for people and for the exit code: the one policy.
 #[derive(
@@ -304,6 +305,34 @@ pub(crate) fn shown_groups(g: &PathGrowth) -> impl Iterator<Item = &GroupGrowth>
         .filter(move |(i, group)| *i == 0 || group.growth * 10 >= g.growth)
         .take(3)
         .map(|(_, group)| group)
+}
+
+/// The GC's own sizing, in one line: `GC committed 540.0 MiB (in use 445.0
+/// MiB, free 90.0 MiB, bookkeeping 5.0 MiB) at the last sample`, and what it
+/// was at the first judged sample; `None` when the last sample has no count
+/// from the runtime.
+pub(crate) fn gc_committed_line(report: &RunReport) -> Option<String> {
+    let last = report.samples.last()?;
+    let gc = last.gc_committed?;
+    let bytes = |v: u64| human(v as f64, Unit::Bytes);
+    let mut line = format!(
+        "GC committed {} (in use {}, free {}, bookkeeping {}) at the last sample",
+        bytes(gc.total()),
+        bytes(gc.in_use),
+        bytes(gc.free()),
+        bytes(gc.bookkeeping)
+    );
+    let first = report.judged_samples().first();
+    if let Some(first_gc) = first
+        .filter(|f| f.index != last.index)
+        .and_then(|f| f.gc_committed)
+    {
+        line.push_str(&format!(
+            ", {} at the first judged one",
+            bytes(first_gc.total())
+        ));
+    }
+    Some(line)
 }
 
 pub(crate) fn p_cell(c: &Check) -> String {

@@ -435,6 +435,7 @@ impl<'a> State<'a> {
             requests,
             memory: analysed.memory,
             managed: analysed.managed,
+            gc_committed: raw.gc_committed,
             app_stats,
             timings,
             dump: keep.then_some(dump_path).or(trace),

@@ -357,6 +357,11 @@ fn measured(report: &RunReport) -> String {
         text.push(' ');
         text.push_str(&a.sentence());
     }
+    if let Some(gc) = super::super::gc_committed_line(report) {
+        text.push(' ');
+        text.push_str(&gc);
+        text.push('.');
+    }
     text
 }
 
