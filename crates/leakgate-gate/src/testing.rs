@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 
 use leakgate_dotnet::gccommit::GcCommitted;
+use leakgate_scenario::BudgetRule;
 use leakgate_scenario::budget::Metric;
 
 use crate::series::SampleMetrics;
@@ -413,5 +414,15 @@ pub fn values(pairs: &[(&str, f64)]) -> BTreeMap<Metric, f64> {
     pairs
         .iter()
         .map(|(k, v)| (k.parse().expect("a metric name"), *v))
+        .collect()
+}
+
+/// Budgets from a YAML list, as a scenario's `budgets:` (line 1, column 1).
+pub fn budgets(yaml: &str) -> Vec<BudgetRule> {
+    let parsed: Vec<leakgate_scenario::budget::Budget> =
+        serde_saphyr::from_str(yaml).expect("the test's budgets parse");
+    parsed
+        .into_iter()
+        .map(|b| BudgetRule::new(b, 1, 1).expect("the test's budgets are valid"))
         .collect()
 }

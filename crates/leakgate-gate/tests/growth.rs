@@ -5,21 +5,14 @@
 
 use leakgate_gate::growth::{TrendReason, assess_trend, assess_trend_with_live};
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
-use leakgate_gate::testing::{Behaviour, Noise, Samples, memory};
-use leakgate_scenario::budget::{Budget, Metric, Unit};
-use leakgate_scenario::{BudgetRule, TypeFilter};
+use leakgate_gate::testing::{Behaviour, Noise, Samples, budgets, memory};
+use leakgate_scenario::TypeFilter;
+use leakgate_scenario::budget::{Metric, Unit};
 
 const MIB: f64 = 1048576.0;
 
 fn mib(v: &[f64]) -> Vec<f64> {
     v.iter().map(|m| m * MIB).collect()
-}
-
-fn budgets(yaml: &str) -> Vec<BudgetRule> {
-    let b: Vec<Budget> = serde_saphyr::from_str(yaml).unwrap();
-    b.into_iter()
-        .map(|x| BudgetRule::new(x, 1, 1).unwrap())
-        .collect()
 }
 
 fn with_live() -> JudgeOptions {

@@ -1,19 +1,12 @@
 //! The judge on generated series: leaks caught, the usual non-leaks not.
 
 use leakgate_gate::judge::{JudgeOptions, Status, assess_trend, judge};
-use leakgate_gate::testing::{Samples, Shape, shape};
-use leakgate_scenario::budget::{Budget, Unit};
-use leakgate_scenario::{BudgetRule, TypeFilter};
+use leakgate_gate::testing::{Samples, Shape, budgets, shape};
+use leakgate_scenario::TypeFilter;
+use leakgate_scenario::budget::Unit;
 
 const MIB: f64 = 1048576.0;
 const BASE: f64 = 20.0 * MIB;
-
-fn budgets(yaml: &str) -> Vec<BudgetRule> {
-    let b: Vec<Budget> = serde_saphyr::from_str(yaml).unwrap();
-    b.into_iter()
-        .map(|x| BudgetRule::new(x, 1, 1).unwrap())
-        .collect()
-}
 
 fn no_warmup() -> JudgeOptions {
     JudgeOptions {

@@ -9,18 +9,11 @@ use leakgate_gate::sequential::{
     next_step,
 };
 use leakgate_gate::series::SampleMetrics;
-use leakgate_gate::testing::{Behaviour, Noise, Samples, memory};
-use leakgate_scenario::budget::{Budget, Metric};
+use leakgate_gate::testing::{Behaviour, Noise, Samples, budgets, memory};
+use leakgate_scenario::budget::Metric;
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
 const MIB: f64 = 1048576.0;
-
-fn budgets(yaml: &str) -> Vec<BudgetRule> {
-    let b: Vec<Budget> = serde_saphyr::from_str(yaml).unwrap();
-    b.into_iter()
-        .map(|x| BudgetRule::new(x, 1, 1).unwrap())
-        .collect()
-}
 
 fn with_live() -> JudgeOptions {
     JudgeOptions {
