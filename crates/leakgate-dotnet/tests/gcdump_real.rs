@@ -142,10 +142,13 @@ fn snapshot_counts_match_the_services_ground_truth_and_the_inspector() {
     // The service's ground truth: every TrackedResource it keeps, exactly.
     assert_eq!(summary_count(&ours.heap_types, TRACKED), tracked);
     assert_eq!(ours.finalizable_count(TRACKED), tracked);
-    // A DynamicResolver per kept delegate, and a few of the runtime's own.
+    // A DynamicResolver per kept delegate, and the runtime's own: ASP.NET
+    // compiles each endpoint's request delegate, and System.Text.Json emits
+    // an accessor per property of /stats' answer (about 50 in all, fixed,
+    // whatever the load).
     let resolvers = ours.finalizable_count(RESOLVER);
     assert!(
-        (delegates..=delegates + 40).contains(&resolvers),
+        (delegates..=delegates + 64).contains(&resolvers),
         "{resolvers} DynamicResolvers for {delegates} delegates"
     );
     assert_eq!(

@@ -88,9 +88,10 @@ fn finalizable_dynamic_resolvers_track_the_leak() {
     drop(first_dump);
 
     let resolvers = first.finalizable_count(RESOLVER);
-    // The runtime and ASP.NET emit a few dynamic methods of their own (seen: +6 to +25).
+    // The runtime and ASP.NET emit dynamic methods of their own (seen: +6 to
+    // +25), System.Text.Json one per property of /stats' answer: a fixed few dozen.
     assert!(
-        (kept..=kept + 40).contains(&resolvers),
+        (kept..=kept + 64).contains(&resolvers),
         "{resolvers} DynamicResolvers for {kept} kept delegates"
     );
     assert_eq!(first.finalizable_count("LeakyService.NeverCreated"), 0);
