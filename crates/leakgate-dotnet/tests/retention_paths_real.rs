@@ -271,6 +271,9 @@ fn the_path_that_grew_between_two_dumps_is_the_leaks() {
     hit(&service, "/leak/dynamic-method", 20);
     hit(&service, "/leak/handle", 10);
     hit(&service, "/cache/fill?n=200", 5);
+    // /stats' first answer makes System.Text.Json emit an accessor (a
+    // DynamicResolver) per property: before the first dump, not between.
+    assert_eq!(stat(&service, "staticEntriesKept"), 20);
     let types = [STATIC_ENTRY, RESOLVER, HANDLE_SESSION];
     let first = paths_of(&sample(&service, "first", DumpKind::WithHeap), &types);
 
