@@ -385,14 +385,7 @@ impl DiagnosticsClient {
             }
             other => other?,
         };
-        let session = ok_payload(CMD, reply).and_then(|payload| {
-            frame::Reader::new(&payload)
-                .u64("session id")
-                .map_err(|source| IpcError::Protocol {
-                    command: CMD,
-                    source,
-                })
-        })?;
+        let session = session_id(CMD, reply)?;
 
         // The runtime streams nettrace until the session stops; keep reading
         // so its writes never block, and learn when it has closed the stream.
@@ -410,15 +403,7 @@ impl DiagnosticsClient {
             committed
         });
 
-        let stopped = self
-            .request(
-                "StopTracing",
-                set::EVENT_PIPE,
-                id::STOP_TRACING,
-                &session.to_le_bytes(),
-                QUICK_REPLY,
-            )
-            .and_then(|reply| ok_payload("StopTracing", reply).map(drop));
+        let stopped = self.stop_tracing(session, QUICK_REPLY);
         if stopped.is_err() {
             let _ = closer.shutdown(Shutdown::Both);
         }
@@ -432,6 +417,18 @@ impl DiagnosticsClient {
         }
         let committed = drain.join().ok().flatten();
         stopped.map(|()| committed)
+    }
+
+    /// StopTracing for an EventPipe session, on a fresh connection.
+    fn stop_tracing(&self, session: u64, timeout: Duration) -> Result<(), IpcError> {
+        self.request(
+            "StopTracing",
+            set::EVENT_PIPE,
+            id::STOP_TRACING,
+            &session.to_le_bytes(),
+            timeout,
+        )
+        .and_then(|reply| ok_payload("StopTracing", reply).map(drop))
     }
 
     /// Sends one command on a fresh connection and reads the reply.
@@ -552,13 +549,7 @@ fn read_full(
         match stream.read(&mut buf[filled..]) {
             Ok(0) => return Err(IpcError::NoReply { command }),
             Ok(n) => filled += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if read_again(&e) => {}
             Err(source) => {
                 return Err(IpcError::Io {
                     command,
@@ -569,6 +560,24 @@ fn read_full(
         }
     }
     Ok(())
+}
+
+/// A read that timed out (the stream polls every [`POLL`]) or was
+/// interrupted: check the deadline and the cancel, then read again.
+fn read_again(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// The session id a CollectTracing reply carries.
+fn session_id(command: &'static str, reply: Reply) -> Result<u64, IpcError> {
+    ok_payload(command, reply).and_then(|payload| {
+        frame::Reader::new(&payload)
+            .u64("session id")
+            .map_err(|source| IpcError::Protocol { command, source })
+    })
 }
 
 /// The OK payload, or the runtime's refusal as an error.

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::frame::{self, HRESULT_UNKNOWN_COMMAND, Provider, Reply, id, set};
-use super::{DiagnosticsClient, IpcError, NETTRACE_FORMAT, ok_payload};
+use super::{DiagnosticsClient, IpcError, NETTRACE_FORMAT, read_again, session_id};
 use crate::gcheap::events::{RUNTIME_PROVIDER, keyword};
 use crate::gcheap::{GcHeapDump, GcHeapError, HeapSnapshotBuilder};
 use crate::nettrace::{EventStream, NettraceError};
@@ -285,7 +285,9 @@ impl DiagnosticsClient {
     ) -> (bool, bool) {
         let stopper = {
             let client = self.clone();
-            std::thread::spawn(move || client.stop_tracing(session_id, QUICK_STOP))
+            std::thread::spawn(move || {
+                session_id.map_or(Ok(()), |id| client.stop_tracing(id, QUICK_STOP))
+            })
         };
         events.get_mut().get_mut().deadline = deadline.max(Instant::now() + STOP_GRACE);
         let stream_complete = loop {
@@ -380,15 +382,7 @@ impl DiagnosticsClient {
                 session.disarm(); // no session was created
                 continue;
             }
-            let session_id = ok_payload(CMD, reply).and_then(|payload| {
-                frame::Reader::new(&payload)
-                    .u64("session id")
-                    .map_err(|source| IpcError::Protocol {
-                        command: CMD,
-                        source,
-                    })
-            })?;
-            session.id = Some(session_id);
+            session.id = Some(session_id(CMD, reply)?);
             if let Some(interruption) = interruption {
                 // Dropping the session stops it, by its id.
                 return Err(self.interrupted(
@@ -400,21 +394,6 @@ impl DiagnosticsClient {
             return Ok(session);
         }
         Err(IpcError::Unsupported { command: CMD }.into())
-    }
-
-    /// StopTracing on a fresh connection.
-    fn stop_tracing(&self, session_id: Option<u64>, timeout: Duration) -> Result<(), IpcError> {
-        let Some(session_id) = session_id else {
-            return Ok(());
-        };
-        self.request(
-            "StopTracing",
-            set::EVENT_PIPE,
-            id::STOP_TRACING,
-            &session_id.to_le_bytes(),
-            timeout,
-        )
-        .and_then(|reply| ok_payload("StopTracing", reply).map(drop))
     }
 
     fn stream_error(
@@ -534,13 +513,7 @@ impl Read for SessionStream<'_> {
                     self.bytes += n as u64;
                     return Ok(n);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if read_again(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -596,8 +569,10 @@ impl<'a> Session<'a> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         let _ = self.stream.socket.shutdown(Shutdown::Both);
-        if self.armed {
-            let _ = self.client.stop_tracing(self.id, QUICK_STOP);
+        if self.armed
+            && let Some(id) = self.id
+        {
+            let _ = self.client.stop_tracing(id, QUICK_STOP);
         }
     }
 }
