@@ -10,29 +10,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
-
-/// One `GET /healthz`, returning its latency.
-fn healthz(port: u16) -> Option<Duration> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    response
-        .starts_with(b"HTTP/1.1 200")
-        .then(|| started.elapsed())
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,30 +33,18 @@ fn main() {
     let client =
         DiagnosticsClient::wait_for(pid, Duration::from_secs(10)).expect("diagnostics socket");
 
-    let mut baseline: Vec<Duration> = (0..20).filter_map(|_| healthz(port)).collect();
+    let mut baseline: Vec<Duration> = (0..20)
+        .filter_map(|_| support::healthz_latency(port))
+        .collect();
     baseline.sort();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("withheap.core");
-    let dumping = Arc::new(AtomicBool::new(true));
-    let prober = {
-        let dumping = dumping.clone();
-        std::thread::spawn(move || {
-            let mut latencies = Vec::new();
-            while dumping.load(Ordering::Relaxed) {
-                if let Some(latency) = healthz(port) {
-                    latencies.push(latency);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            latencies
-        })
-    };
+    let probe = support::LatencyProbe::start(port);
     let started = Instant::now();
     client.write_dump(&path, DumpKind::WithHeap).expect("dump");
     let dump_time = started.elapsed();
-    dumping.store(false, Ordering::Relaxed);
-    let mut during = prober.join().unwrap();
+    let mut during = probe.stop();
     during.sort();
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     std::fs::remove_file(&path).ok();

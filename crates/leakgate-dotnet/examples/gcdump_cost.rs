@@ -18,12 +18,9 @@
 //! service). For the snapshot also: parse time per million objects, re-read
 //! from memory.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gcheap::{managed_summary, read_gc_heap};
@@ -31,22 +28,6 @@ use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-
-/// One `GET /healthz`, returning its latency.
-fn healthz(port: u16) -> Option<Duration> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    response
-        .starts_with(b"HTTP/1.1 200")
-        .then(|| started.elapsed())
-}
 
 /// A `Key:   N kB` field of /proc/<pid>/status, in bytes.
 fn status_bytes(pid: u32, key: &str) -> u64 {
@@ -71,27 +52,13 @@ fn measure<T>(pid: u32, port: u16, work: impl FnOnce() -> T) -> (T, Cost) {
     // Writing 5 to clear_refs resets VmHWM (the peak) to the current RSS.
     let peak_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
     let rss_before = status_bytes(pid, "VmRSS:");
-    let running = Arc::new(AtomicBool::new(true));
-    let prober = {
-        let running = running.clone();
-        std::thread::spawn(move || {
-            let mut slowest = Duration::ZERO;
-            while running.load(Ordering::Relaxed) {
-                if let Some(latency) = healthz(port) {
-                    slowest = slowest.max(latency);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            slowest
-        })
-    };
+    let probe = support::LatencyProbe::start(port);
     std::thread::sleep(Duration::from_millis(50)); // the prober is running
     let started = Instant::now();
     let result = work();
     let wall = started.elapsed();
     std::thread::sleep(Duration::from_millis(50)); // a probe stuck in a pause ends
-    running.store(false, Ordering::Relaxed);
-    let stall = prober.join().unwrap_or_default();
+    let stall = probe.stop().into_iter().max().unwrap_or_default();
     let peak = status_bytes(pid, "VmHWM:");
     let peak_growth = peak_reset.then(|| peak.saturating_sub(rss_before));
     (

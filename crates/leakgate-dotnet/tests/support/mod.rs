@@ -106,3 +106,50 @@ impl Drop for FixtureService {
         let _ = self.child.wait();
     }
 }
+
+/// One `GET /healthz` on `port`, returning its latency (`None` when it failed).
+pub fn healthz_latency(port: u16) -> Option<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    response
+        .starts_with(b"HTTP/1.1 200")
+        .then(|| started.elapsed())
+}
+
+/// Probes `GET /healthz` every 5 ms on a thread until [`LatencyProbe::stop`]:
+/// how long the service stops answering while something pauses it.
+pub struct LatencyProbe {
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
+}
+
+impl LatencyProbe {
+    pub fn start(port: u16) -> LatencyProbe {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let running = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = running.clone();
+        let thread = std::thread::spawn(move || {
+            let mut latencies = Vec::new();
+            while flag.load(Ordering::Relaxed) {
+                latencies.extend(healthz_latency(port));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            latencies
+        });
+        LatencyProbe { running, thread }
+    }
+
+    /// The latencies of the answered probes, in the order taken.
+    pub fn stop(self) -> Vec<Duration> {
+        self.running
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
