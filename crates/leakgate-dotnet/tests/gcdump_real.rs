@@ -6,15 +6,13 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gcheap::{GcHeapDump, managed_summary, read_nettrace};
-use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
+use leakgate_dotnet::inspector::ManagedSummary;
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpError, GcDumpOptions};
-use support::FixtureService;
+use support::{FixtureService, inspector};
 
 const RESOLVER: &str = "System.Reflection.Emit.DynamicResolver";
 const TRACKED: &str = "TrackedResource";
@@ -84,14 +82,6 @@ fn walk_precedes_gc_start(trace: &std::path::Path) -> bool {
         }
     }
     false
-}
-
-fn inspector() -> &'static Inspector {
-    static INSPECTOR: OnceLock<Inspector> = OnceLock::new();
-    INSPECTOR.get_or_init(|| {
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inspector-cache");
-        Inspector::ensure_built(Some(&cache)).expect("the inspector builds")
-    })
 }
 
 #[test]

@@ -5,41 +5,12 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use leakgate_dotnet::inspector::{Inspector, InspectorError, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
-use support::FixtureService;
+use support::{Dump, FixtureService, inspector};
 
 const RESOLVER: &str = "System.Reflection.Emit.DynamicResolver";
-
-/// One build per test binary, in a cache private to this target dir (tests must not
-/// depend on, or disturb, the user's ~/.cache).
-fn inspector() -> &'static Inspector {
-    static INSPECTOR: OnceLock<Inspector> = OnceLock::new();
-    INSPECTOR.get_or_init(|| {
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inspector-cache");
-        Inspector::ensure_built(Some(&cache)).expect("the inspector builds")
-    })
-}
-
-/// A dump file that is deleted when dropped (dumps are 100+ MiB and hold process memory).
-struct Dump(PathBuf);
-
-impl Dump {
-    fn path_for(name: &str) -> Dump {
-        Dump(
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("{name}-{}.core", std::process::id())),
-        )
-    }
-}
-
-impl Drop for Dump {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Dumps over the diagnostics IPC (as leakgate does); falls back to the runtime's createdump.
 fn dump_of(pid: u32, name: &str) -> Dump {

@@ -5,42 +5,21 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use leakgate_dotnet::inspector::{Inspector, InspectorError};
+use leakgate_dotnet::inspector::InspectorError;
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
 use leakgate_heap::{PathGroup, PathGrowth, PathOptions, Root, TypePaths};
-use support::FixtureService;
+use support::{Dump, FixtureService, inspector};
 
 const RESOLVER: &str = "System.Reflection.Emit.DynamicResolver";
 const STATIC_ENTRY: &str = "StaticHeldEntry";
 const HANDLE_SESSION: &str = "HandleHeldSession";
 const KEPT_LIST: &str = "System.Collections.Generic.List<System.Func<System.Int32, System.Int32>>";
 
-fn inspector() -> &'static Inspector {
-    static INSPECTOR: OnceLock<Inspector> = OnceLock::new();
-    INSPECTOR.get_or_init(|| {
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inspector-cache");
-        Inspector::ensure_built(Some(&cache)).expect("the inspector builds")
-    })
-}
-
-/// A dump file deleted when dropped (dumps hold process memory).
-struct Dump(PathBuf);
-
-impl Drop for Dump {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// As leakgate samples: an induced full GC (so the heap holds live objects), then a dump.
 fn sample(service: &FixtureService, name: &str, kind: DumpKind) -> Dump {
-    let dump = Dump(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("paths-{name}-{}.core", std::process::id())),
-    );
+    let dump = Dump::path_for(&format!("paths-{name}"));
     let client = DiagnosticsClient::for_pid(service.pid()).expect("diagnostics socket");
     client
         .induce_gc(Duration::from_secs(30))

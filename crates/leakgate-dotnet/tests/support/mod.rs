@@ -153,3 +153,39 @@ impl LatencyProbe {
         self.thread.join().unwrap_or_default()
     }
 }
+
+// Tests only (examples include this file too, without a target temp dir).
+
+/// The ClrMD inspector, built once per test binary in a cache private to this
+/// target dir (tests must not depend on, or disturb, the user's ~/.cache).
+#[cfg(test)]
+pub fn inspector() -> &'static leakgate_dotnet::inspector::Inspector {
+    use leakgate_dotnet::inspector::Inspector;
+    static INSPECTOR: OnceLock<Inspector> = OnceLock::new();
+    INSPECTOR.get_or_init(|| {
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inspector-cache");
+        Inspector::ensure_built(Some(&cache)).expect("the inspector builds")
+    })
+}
+
+/// A dump file in the target's temp dir, deleted when dropped (dumps are
+/// 100+ MiB and hold process memory).
+#[cfg(test)]
+pub struct Dump(pub PathBuf);
+
+#[cfg(test)]
+impl Dump {
+    pub fn path_for(name: &str) -> Dump {
+        Dump(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("{name}-{}.core", std::process::id())),
+        )
+    }
+}
+
+#[cfg(test)]
+impl Drop for Dump {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
