@@ -31,6 +31,6 @@ pub use graph_file::{
 };
 pub use render::{render_finalize_queue, render_heap_stat};
 pub use summary::{
-    AddressRange, ErrorBody, GcSegment, GenerationCount, InspectorOutput, ManagedSummary,
-    SCHEMA_VERSION, TypeStat, schema_json,
+    AddressRange, ErrorBody, FREE_SPACE, GcSegment, GenerationCount, InspectorOutput,
+    ManagedSummary, SCHEMA_VERSION, TypeStat, schema_json,
 };

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 
+use leakgate_dotnet::inspector::FREE_SPACE;
 use leakgate_memory::{MemorySummary, Usage};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_scenario::budget::Metric;
@@ -82,9 +83,6 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
     }
     m
 }
-
-/// The name SOS and ClrMD give the gaps between objects on the GC heap.
-const FREE_SPACE: &str = "Free";
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use leakgate_dotnet::inspector::FREE_SPACE;
 use leakgate_gate::judge::{Status, Verdict};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
@@ -53,7 +54,7 @@ fn top_growers(judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
     let mut grown: Vec<(i128, &String)> = last
         .heap_bytes
         .iter()
-        .filter(|(t, _)| t.as_str() != "Free" && !ignore.matches(t))
+        .filter(|(t, _)| t.as_str() != FREE_SPACE && !ignore.matches(t))
         .map(|(t, &b)| {
             (
                 b as i128 - *first.heap_bytes.get(t).unwrap_or(&0) as i128,

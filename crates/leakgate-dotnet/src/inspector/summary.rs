@@ -5,6 +5,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The type name SOS and ClrMD give the free space between heap objects,
+/// listed in [`ManagedSummary::heap_types`] like a type.
+pub const FREE_SPACE: &str = "Free";
+
 /// The contract version the inspector writes as `schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;
 
