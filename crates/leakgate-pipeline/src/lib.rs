@@ -39,11 +39,12 @@ use std::sync::atomic::AtomicBool;
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
+use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
 use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout};
-use leakgate_runner::{Event, HeapGraphSource, RunOptions};
+use leakgate_runner::{Event, HeapGraphSource, RunOptions, StopRule};
 use leakgate_scenario::{Count, Scenario, TypeFilter};
 
 pub use leakgate_gate::report::Outcome;
@@ -146,7 +147,7 @@ pub fn run_scenario(
         inspector,
         cancel: options.cancel.clone(),
         skip_build: options.skip_build,
-        decide: Some(&decide),
+        decide: auto.is_some().then_some(&decide as &StopRule),
     };
     let outcome = leakgate_runner::run(&scenario, &run_options, on_event);
 
@@ -215,6 +216,8 @@ struct AutoStop<'a> {
     scenario: &'a Scenario,
     options: &'a JudgeOptions,
     plan: SamplingPlan,
+    /// The metrics of the samples so far, each computed once.
+    metrics: RefCell<Vec<SampleMetrics>>,
     stop: RefCell<Option<Stop>>,
 }
 
@@ -231,13 +234,16 @@ impl<'a> AutoStop<'a> {
                 max_count: max,
                 ..SamplingPlan::default()
             },
+            metrics: RefCell::new(Vec::new()),
             stop: RefCell::new(None),
         })
     }
 
     /// True when sampling should stop after these samples.
     fn decide(&self, samples: &[CapturedSample]) -> bool {
-        let metrics: Vec<_> = samples.iter().map(metrics::sample_metrics).collect();
+        let mut metrics = self.metrics.borrow_mut();
+        let seen = metrics.len().min(samples.len());
+        metrics.extend(samples[seen..].iter().map(metrics::sample_metrics));
         let s = self.scenario;
         match next_step(&metrics, &s.budgets, &s.ignore, self.options, &self.plan) {
             Next::Stop(stop) => {

@@ -22,4 +22,4 @@ pub mod process;
 pub mod run;
 pub mod target;
 
-pub use run::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, run};
+pub use run::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, StopRule, run};
