@@ -278,15 +278,6 @@ impl Count {
     }
 }
 
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Count::Fixed(n) => write!(f, "{n}"),
-            Count::Auto { min, max } => write!(f, "auto ({min} to {max})"),
-        }
-    }
-}
-
 /// When the next sample is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
