@@ -33,7 +33,10 @@
 //! 1. Mann–Kendall says it rises: one-sided p < α (exact p for n ≤ 60
 //!    without ties) and the Theil–Sen slope is positive;
 //! 2. the fitted growth, slope × (n − 1), reaches the noise floor:
-//!    counts max(8, 2% of the first value), bytes max(1 MiB, 1% of it);
+//!    counts max(8, 2% of the first value), bytes max(1 MiB, 1% of it),
+//!    and [`NOISE_MULTIPLE`] times the series' own scatter from sample to
+//!    sample ([`scatter`]): on memory that jumps ±1 MiB between samples a
+//!    chance run of rising values is not a leak;
 //! 3. the rise is *sustained*, not *stopped*. Each shape below is fitted by
 //!    least absolute deviations (medians, Theil–Sen slopes) and scored as
 //!    a Laplace likelihood with the BIC penalty, n·ln(SAD/n) + p·ln(n) for
@@ -50,7 +53,7 @@
 //!      its free band once); **two steps, then flat** (p = 5: a cache
 //!      filled, then the band moved); a **ramp that levels off** (p = 3) and
 //!      stays flat — by its median increment — for a third of the series,
-//!      at least 3 samples (a cache filling, the GC growing its budget); a
+//!      at least 2 samples (a cache filling, the GC growing its budget); a
 //!      **sawtooth** (p = 4: committed memory given back every few samples).
 //!
 //!    The best sustained shape against the best stopped one:
@@ -68,13 +71,19 @@
 //! heap together with the live managed bytes measured at the same samples
 //! (after the induced full GC, where they are far less noisy than committed
 //! memory and free of the GC's steps):
-//! - the live bytes grow by the rule above (noise floor of the committed
-//!   series) → [`TrendReason::LiveGrowing`], growth, whatever steps the
-//!   committed memory takes;
+//! - the live bytes grow by the rule above (with their own noise floor:
+//!   1% of the live heap, not of committed memory) →
+//!   [`TrendReason::LiveGrowing`], growth, whatever steps the committed
+//!   memory takes;
 //! - else committed memory grows by the rule while the live bytes' fitted
-//!   growth stays below the noise floor → [`TrendReason::GcSizing`], not
-//!   growth: the GC grew its budget or kept free memory committed while
-//!   the live heap stayed flat;
+//!   growth stays below the committed noise floor → [`TrendReason::GcSizing`],
+//!   not growth: the GC grew its budget or kept free memory committed
+//!   while the live heap stayed flat;
+//! - else committed memory grows while the live bytes rose once and
+//!   stopped (one step or a ramp that levels off, [`flat_since`]) and
+//!   committed minus live does not grow → [`TrendReason::FlatAfterStep`]:
+//!   committed memory followed a cache that filled, and the GC moving its
+//!   free band at the same time does not turn that into a leak;
 //! - else the committed series' own reason.
 //!
 //! Memory outside the GC heap (a native leak) is not in the live bytes:
@@ -91,10 +100,11 @@
 //!
 //! | | with the live heap | committed alone | previous rule |
 //! |---|---:|---:|---:|
-//! | leak 1 MiB/sample, 20 / 100 / 400 MiB base | 100 / 100 / 100% | 89 / 78 / 48% | 87 / 69 / 14% |
-//! | the same leak committed in 2–8 MiB steps | 100 / 100 / 100% | 22 / 23 / 21% | 19 / 17 / 10% |
-//! | flat, one step, cache fill, sawtooth, bursts | ≤ 0.3% | ≤ 1.3% | ≤ 0.5% |
+//! | leak 1 MiB/sample, 20 / 100 / 400 MiB base | 100 / 100 / 100% | 88 / 77 / 39% | 87 / 69 / 14% |
+//! | the same leak committed in 2–8 MiB steps | 100 / 100 / 100% | 19 / 17 / 13% | 19 / 17 / 10% |
+//! | flat, one step, cache fill, sawtooth, bursts | 0% | ≤ 1.1% | ≤ 0.5% |
 //! | the GC sizing its budget (+23% over 10 samples), 20 / 400 MiB | 0 / 0% | 63 / 100% | 54 / 100% |
+//! | the ±5% uniform model: flat, one step, cache fill, sawtooth | ≤ 0.4% | ≤ 0.4% | ≤ 0.6% |
 //!
 //! The two measured failures this rule answers: a leak of ~1.2 MiB per
 //! sample committed as "one step, then a plateau" that rose on every one
@@ -252,11 +262,42 @@ pub fn noise_floor(unit: Unit, first: f64) -> f64 {
     }
 }
 
+/// How many times its own sample-to-sample scatter a series' fitted
+/// growth must reach, besides the floor: on noisy memory a chance run of
+/// rising samples fits a growth of about 1.5σ, a leak many times that.
+pub const NOISE_MULTIPLE: f64 = 6.0;
+
+/// The noise of a series, σ, estimated two ways, taking the lower:
+/// from its increments (1.4826 × their median absolute deviation / √2)
+/// and from its second differences yᵢ₊₁ − 2yᵢ + yᵢ₋₁ (1.4826 × their
+/// median absolute value / √6). Both ignore a steady slope; each is fooled
+/// by shapes the other sees through — increments split in two groups by a
+/// leak that starts midway or a cache that stops filling, second
+/// differences spiking at every step of a close staircase — so the lower
+/// of the two stays at the noise.
+pub fn scatter(y: &[f64]) -> f64 {
+    const MAD_TO_SIGMA: f64 = 1.4826;
+    let mut d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut dd: Vec<f64> = y
+        .windows(3)
+        .map(|w| (w[2] - 2.0 * w[1] + w[0]).abs())
+        .collect();
+    if dd.len() < 2 {
+        return 0.0;
+    }
+    let m = median(&mut d);
+    let mut dev: Vec<f64> = d.iter().map(|v| (v - m).abs()).collect();
+    let from_increments = MAD_TO_SIGMA * median(&mut dev) / 2f64.sqrt();
+    let from_curvature = MAD_TO_SIGMA * median(&mut dd) / 6f64.sqrt();
+    from_increments.min(from_curvature)
+}
+
 /// Shortest flat stretch (in samples) that makes a ramp "levelled off":
-/// 3, or a third of the series — three noisy samples on a long steady
-/// rise can look level by chance.
+/// a third of the series, at least 2 — two or three noisy samples on a
+/// long steady rise can look level by chance, but on a short series the
+/// last two samples level is how a cache that just filled looks.
 pub fn min_flat_tail(n: usize) -> usize {
-    n.div_ceil(3).max(3)
+    n.div_ceil(3).max(2)
 }
 
 /// Applies the trend rule to values taken at evenly spaced samples.
@@ -315,13 +356,28 @@ pub fn assess_trend_with_live(
     let live_points: Vec<(f64, f64)> = both.iter().map(|&(x, _)| (x, live[x as usize])).collect();
     let floor = noise_floor(unit, both.first().map_or(0.0, |p| p.1));
     let mut own = assess_points(&both, floor, alpha);
-    let l = assess_points(&live_points, floor, alpha);
+    // The live heap grows by its own floor: 1% of itself, not of committed memory.
+    let live_floor = noise_floor(unit, live_points.first().map_or(0.0, |p| p.1));
+    let l = assess_points(&live_points, live_floor, alpha);
     // Sizing only if the live heap rose less than the floor, significant or
     // not: a noisy live series on a leak is not evidence of a flat one.
+    // A live heap that rose and stopped (a cache filled) explains the same
+    // rise in committed memory, if the rest of it did not grow.
+    let followed_a_stopped_rise = || {
+        let rest: Vec<(f64, f64)> = both
+            .iter()
+            .zip(&live_points)
+            .map(|(&(x, c), &(_, l))| (x, c - l))
+            .collect();
+        let live: Vec<f64> = live_points.iter().map(|p| p.1).collect();
+        flat_since(&live).is_some() && !assess_points(&rest, floor, alpha).growing
+    };
     own.reason = if l.growing {
         TrendReason::LiveGrowing
     } else if own.growing && l.fitted_growth < floor {
         TrendReason::GcSizing
+    } else if own.growing && followed_a_stopped_rise() {
+        TrendReason::FlatAfterStep
     } else {
         own.reason
     };
@@ -357,6 +413,7 @@ fn assess_points(points: &[(f64, f64)], floor: f64, alpha: f64) -> TrendAssessme
         _ => 0.0,
     };
     let fitted_growth = slope * span;
+    let floor = floor.max(NOISE_MULTIPLE * scatter(&y));
     let significant = n >= 3 && mk.p_increasing < alpha && slope > 0.0;
     let mut a = TrendAssessment {
         reason: TrendReason::NotSignificant,
@@ -579,14 +636,19 @@ fn median_increment(x: &[f64], y: &[f64]) -> f64 {
     median(&mut d)
 }
 
-/// Two steps of any height, then flat for at least [`min_flat_tail`]
-/// samples: a cache filled, then the GC moved its free band once. (Equal
+/// Two steps of any height, then flat (by its median increment, as in
+/// [`best_levelling_off`]) for at least [`min_flat_tail`] samples: a cache filled, then the GC moved its free band once. (Equal
 /// steps at a steady pace are a staircase, with fewer parameters.)
 fn best_two_steps(x: &[f64], y: &[f64]) -> Option<(ShapeFit, f64)> {
     let n = y.len();
     let last_second = (n + 1).saturating_sub(min_flat_tail(n));
+    let slope = pairwise_slope(x, y, |_, _| true)?;
     let mut best: Option<(ShapeFit, f64)> = None;
     for second in 2..last_second {
+        // Flat as for a ramp that levels off: a short tail still rising is no plateau.
+        if median_increment(&x[second..], &y[second..]) >= slope / 2.0 {
+            continue;
+        }
         let tail = abs_dev_around_median(y[second..].to_vec());
         for first in 1..second {
             let cost = abs_dev_around_median(y[..first].to_vec())
@@ -779,6 +841,59 @@ mod tests {
         v[3] = f64::NAN;
         let a = assess_trend(&v, Unit::Bytes, 0.05);
         assert_eq!((a.reason, a.values), (TrendReason::Growing, 6));
+    }
+
+    #[test]
+    fn a_rise_within_the_series_own_scatter_is_below_the_floor() {
+        // Memory that jumps up to ±1 MiB between samples, drifting 0.2 MiB a sample.
+        let jitter = [
+            -0.52, 0.09, -0.26, 0.21, 0.25, -0.87, -0.97, 0.67, -0.48, -0.53, 0.99, -0.06, 0.5,
+            -0.3, 0.8, -0.9,
+        ];
+        let drift = |noise: f64| -> Vec<f64> {
+            let v: Vec<f64> = (0..16)
+                .map(|i| 0.2 * i as f64 + noise * jitter[i])
+                .collect();
+            mib(&v)
+        };
+        let noisy = assess_trend(&drift(1.0), Unit::Bytes, 0.05);
+        assert!(noisy.mk.p_increasing < 0.001, "{noisy:?}");
+        assert_eq!(noisy.reason, TrendReason::BelowNoiseFloor);
+        assert!(noisy.noise_floor > 3.0 * MIB, "{noisy:?}");
+        // The same drift without the jitter is a leak: +3 MiB over a 1 MiB floor.
+        assert_eq!(reason_of(&drift(0.0)), TrendReason::Growing);
+        // A steady slope and a single step are no scatter.
+        assert_eq!(scatter(&drift(0.0)), 0.0);
+        assert_eq!(scatter(&mib(&[0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0])), 0.0);
+        // Nor a leak that starts midway, or a close staircase.
+        assert_eq!(
+            scatter(&mib(&[0.0, 0.0, 0.0, 0.0, 2.0, 4.0, 6.0, 8.0])),
+            0.0
+        );
+        assert_eq!(
+            scatter(&mib(&[0.0, 0.0, 4.0, 4.0, 8.0, 8.0, 12.0, 12.0])),
+            0.0
+        );
+    }
+
+    fn reason_of(v: &[f64]) -> TrendReason {
+        assess_trend(v, Unit::Bytes, 0.05).reason
+    }
+
+    #[test]
+    fn committed_memory_that_followed_a_cache_that_filled_is_not_growth() {
+        // The cache fills over the first five samples; the GC moves its
+        // free band up by 2.5 MiB just as it stops.
+        let live = mib(&[-81.6, -78.4, -75.2, -72.0, -72.0]);
+        let committed = mib(&[0.0, 3.2, 4.1, 7.2, 9.7]);
+        assert!(assess_trend(&committed, Unit::Bytes, 0.05).growing);
+        let a = assess_trend_with_live(&committed, &live, Unit::Bytes, 0.05);
+        assert_eq!(a.reason, TrendReason::FlatAfterStep, "{a:?}");
+        // Committed memory that goes on rising after the live heap stopped is not explained.
+        let climbing = mib(&[0.0, 3.2, 6.4, 9.6, 12.8, 16.0, 19.2]);
+        let stopped = mib(&[-81.6, -80.6, -79.6, -78.6, -78.6, -78.6, -78.6]);
+        let a = assess_trend_with_live(&climbing, &stopped, Unit::Bytes, 0.05);
+        assert_eq!(a.reason, TrendReason::Growing, "{a:?}");
     }
 
     #[test]

@@ -80,15 +80,16 @@
 //! Generated services (1,000 seeds each, one `committed.unknown` budget,
 //! warm-up 1, the defaults above). With the live heap: a 1 MiB/sample leak
 //! on 20, 100 or 400 MiB, smooth or committed in 2–8 MiB steps, is caught
-//! every time, after 6.0, 6.0 and 6.6 samples on average (today's fixed
-//! count of 9 takes 9); flat memory, one step, a cache fill, a sawtooth,
-//! bursts and the GC sizing its budget fail ≤ 0.2%, stopping after 9 to 12
-//! samples. From committed memory alone: the same smooth leak 100, 100,
-//! 94% after 7.0, 7.5, 11.2 samples, the stepped one 89–94% (82% on
-//! 400 MiB) after 12–14; the non-leaks ≤ 1.5% (a cache fill on 400 MiB:
-//! 3.9%) after 11 to 20. A cache still filling at the first look (5
-//! samples) is judged a leak 74% of the time (as at a fixed count of 5,
-//! 100%): `warmup_samples` should cover the fill.
+//! every time after 6.0 samples on average (today's fixed count of 9
+//! takes 9; a 0.25 MiB/sample leak 6.5); flat memory, one step, a cache
+//! fill, a sawtooth, bursts and the GC sizing its budget never fail,
+//! stopping after 9 to 12 samples; a cache still filling at the first look
+//! fails 0.1% (it waits for the plateau: 10.5 samples). On the ±5% uniform
+//! model the non-leaks fail ≤ 0.8% (1.3% for a cache that filled just
+//! before the first look, over 4,000 seeds) after 19–20 samples. From
+//! committed memory alone: the smooth leak 100, 100, 93% after 7.0, 7.5,
+//! 11.5 samples, the stepped one 80–95% after 12–14; the non-leaks ≤ 0.8%
+//! (a cache fill on 400 MiB: 3.7%) after 11 to 20.
 
 use leakgate_scenario::budget::{Metric, SlopeUnit, TrendMode};
 use leakgate_scenario::{BudgetRule, TypeFilter};

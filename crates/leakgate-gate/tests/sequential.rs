@@ -190,8 +190,8 @@ fn finalizable_types_are_decided_one_by_one() {
 
 /// Over generated services with the live heap: leaks caught, non-leaks
 /// passed, in few samples. Measured with 1,000 seeds (power harness):
-/// every leak 100% in 6.0–6.6 samples on average; non-leaks ≤ 0.2% in
-/// 9–12 samples.
+/// every 1 MiB/sample leak 100% in 6.0 samples on average; non-leaks
+/// 0.0% in 9–12 samples, a cache still filling at the first look 0.1%.
 #[test]
 fn rates_of_auto_on_generated_services() {
     let seeds = 40;
@@ -222,7 +222,7 @@ fn rates_of_auto_on_generated_services() {
         let (rate, mean) = tally(base, leak);
         assert!(rate >= 97.0, "{leak:?} @{base} MiB: caught {rate}%");
         assert!(
-            mean <= 7.5,
+            mean <= 6.5,
             "{leak:?} @{base} MiB: {mean} samples on average"
         );
     }
@@ -239,6 +239,11 @@ fn rates_of_auto_on_generated_services() {
         Behaviour::GcSizing {
             samples: 10,
             height: 23.0 * MIB,
+        },
+        // Rising at every sample up to the first look: it must wait for the plateau.
+        Behaviour::CacheFill {
+            samples: 5,
+            height: 16.0 * MIB,
         },
     ] {
         let (rate, mean) = tally(100.0, behaviour);

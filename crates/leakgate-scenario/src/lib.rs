@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! let scenario = leakgate_scenario::load("fixtures/scenarios/healthy.yaml").unwrap();
-//! println!("{} samples, {:?}", scenario.sampling.count, scenario.sampling.interval);
+//! println!("at most {} samples, {:?}", scenario.sampling.count.max(), scenario.sampling.interval);
 //! ```
 
 pub mod budget;
