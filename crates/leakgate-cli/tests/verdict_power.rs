@@ -25,21 +25,37 @@ fn stat(sample: &Value, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("app_stats.{name} in {sample:#}"))
 }
 
+/// Runs a buffer-leak scenario: exit 1, each budget failing on its own
+/// (both failing means either alone fails), and `gc.live` grown by what
+/// the service says it kept (ground truth). Returns the samples.
+fn the_buffer_leak_fails_both_budgets(name: &str, out: &std::path::Path) -> Vec<Value> {
+    let run = leakgate_run(&scenario(name), out, &[]);
+    assert_eq!(run.code, 1, "{name}: {}", run.output);
+    let report = read_report(out);
+    for metric in ["committed.unknown", "gc.live"] {
+        let c = check(&report, metric);
+        assert_eq!(c["status"], "fail", "{name}, {metric}: {c:#}");
+    }
+    let samples = read_samples(out);
+    let live = check(&report, "gc.live");
+    let judged = live["samples"].as_u64().unwrap() as usize;
+    let first = &samples[samples.len() - judged];
+    let kept = stat(samples.last().unwrap(), "keptBufferBytes") - stat(first, "keptBufferBytes");
+    let reported = live["growth"].as_f64().unwrap();
+    assert!(
+        kept > MIB && (reported - kept).abs() < 0.2 * kept,
+        "{name}: gc.live grew {reported} bytes, the service kept {kept} more"
+    );
+    samples
+}
+
 #[test]
 fn a_managed_leak_in_modest_steps_fails_each_budget_alone() {
     let _lock = e2e_lock();
     let out = temp_out();
-    let run = leakgate_run(&scenario("buffer-leak"), out.path(), &[]);
-    assert_eq!(run.code, 1, "{}", run.output);
+    let samples = the_buffer_leak_fails_both_budgets("buffer-leak", out.path());
+    // "Modest": about 1.25 MiB per sample next to the GC's 4 MiB regions.
     let report = read_report(out.path());
-    // Each budget is judged on its own: both failing means either alone fails.
-    for metric in ["committed.unknown", "gc.live"] {
-        let c = check(&report, metric);
-        assert_eq!(c["status"], "fail", "{metric}: {c:#}");
-    }
-    // Ground truth: the live heap grew by what the service kept, per sample
-    // about 1.25 MiB, "modest" next to the GC's 4 MiB regions.
-    let samples = read_samples(out.path());
     let live = check(&report, "gc.live");
     let judged = live["samples"].as_u64().unwrap() as usize;
     let first = &samples[samples.len() - judged];
@@ -48,11 +64,6 @@ fn a_managed_leak_in_modest_steps_fails_each_budget_alone() {
     assert!(
         (0.5 * MIB..2.5 * MIB).contains(&per_sample),
         "the fixture kept {per_sample} bytes per sample"
-    );
-    let reported = live["growth"].as_f64().unwrap();
-    assert!(
-        (reported - kept).abs() < 0.2 * kept,
-        "gc.live grew {reported} bytes, the service kept {kept} more"
     );
 }
 
@@ -139,4 +150,32 @@ fn count_auto_stops_as_soon_as_the_answer_is_clear() {
             "{name}: {summary}"
         );
     }
+}
+
+/// `dump: none`: no dump, no heap read, only the induced GC. Its own counts
+/// (the bytes that survived it, its committed bytes) still judge committed
+/// memory with the live heap: the buffer leak fails on both budgets, and
+/// the large stable heap, whose committed memory climbs with the GC's
+/// sizing, passes.
+#[test]
+fn without_a_dump_the_gcs_own_counts_judge_the_live_heap() {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let samples = the_buffer_leak_fails_both_budgets("buffer-leak-light", out.path());
+    for s in &samples {
+        assert!(s["managed"].is_null() && s["dump"].is_null(), "{s:#}");
+        assert!(s["gc_heap"]["survived"].is_array(), "{s:#}");
+    }
+
+    let out = temp_out();
+    let run = leakgate_run(&scenario("stable-heap-light"), out.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    let report = read_report(out.path());
+    let live = check(&report, "gc.live");
+    assert!(
+        live["last"].as_f64().unwrap() > 290.0 * MIB,
+        "the GC counts the stable heap as live: {live:#}"
+    );
+    let native = check(&report, "committed.native");
+    assert!(native["last"].as_f64().unwrap() < 64.0 * MIB, "{native:#}");
 }

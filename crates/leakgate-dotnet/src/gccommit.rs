@@ -20,15 +20,24 @@
 //! a UTF-16 name, `u32` data size, the data, `u16` ClrInstanceID. Other
 //! dynamic events (`SizeAdaptationSample`, ...) share the id and are
 //! ignored here. Runtimes before .NET 8 do not log it: callers get `None`.
+//!
+//! The same session carries `GCHeapStats` (id 4) at the end of every GC:
+//! each generation's size and the bytes that survived in it. After a
+//! blocking full GC the survivors are the live managed bytes — `gc.live`
+//! without reading the heap ([`GcHeapStats::live`]). [`GcAccount`] reads
+//! both from a session's events, keeping the heap statistics of blocking
+//! full GCs only (a gen0 GC's survivors are not the heap's).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::gcheap::events::RUNTIME_PROVIDER;
+use crate::gcheap::events::{RUNTIME_PROVIDER, event_id, gc_start, gc_type};
 use crate::nettrace::Event;
 
 /// `GCDynamicEvent`'s id within [`RUNTIME_PROVIDER`].
 pub const GC_DYNAMIC_EVENT: u32 = 39;
+/// `GCHeapStats`' id within [`RUNTIME_PROVIDER`].
+pub const GC_HEAP_STATS: u32 = 4;
 /// The dynamic event's name whose data is a [`GcCommitted`].
 const NAME: &str = "CommittedUsage";
 
@@ -109,6 +118,117 @@ pub fn parse_committed_usage(payload: &[u8]) -> Option<GcCommitted> {
         in_global_decommit,
         bookkeeping,
     })
+}
+
+/// The heap as the GC left it at the end of one GC (`GCHeapStats`, V1
+/// and V2): per generation — gen0, gen1, gen2, the large and the pinned
+/// object heaps — its size and the bytes that survived in it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq, JsonSchema)]
+pub struct GcHeapStats {
+    /// Bytes in each generation after the GC (free space included).
+    pub generation_sizes: [u64; 5],
+    /// Bytes that survived the GC in each generation.
+    pub survived: [u64; 5],
+    /// Survivors kept only to run their finalizers, and how many.
+    pub finalization_promoted_bytes: u64,
+    pub finalization_promoted_count: u64,
+    pub pinned_objects: u32,
+    pub gc_handles: u32,
+}
+
+impl GcHeapStats {
+    /// Bytes of managed objects that survived: after a blocking full GC,
+    /// the live heap (what `gc.live` measures by reading it).
+    pub fn live(&self) -> u64 {
+        self.survived.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    }
+
+    /// The managed heap's size after the GC, free space included.
+    pub fn heap_size(&self) -> u64 {
+        self.generation_sizes
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(*b))
+    }
+}
+
+/// Decodes a `GCHeapStats` payload: four (size, survived) pairs for gen0,
+/// gen1, gen2 and the large object heap, the finalization-promoted bytes
+/// and count (`u64`), pinned objects, sync blocks, GC handles (`u32`),
+/// ClrInstanceID (`u16`), then from V2 the pinned object heap's pair. A
+/// short payload gives `None`; one without the V2 pair leaves it 0.
+pub fn parse_heap_stats(payload: &[u8]) -> Option<GcHeapStats> {
+    let mut data = payload;
+    let mut u64_ = || {
+        let (v, rest) = data.split_first_chunk::<8>()?;
+        data = rest;
+        Some(u64::from_le_bytes(*v))
+    };
+    let mut s = GcHeapStats::default();
+    for g in 0..4 {
+        s.generation_sizes[g] = u64_()?;
+        s.survived[g] = u64_()?;
+    }
+    s.finalization_promoted_bytes = u64_()?;
+    s.finalization_promoted_count = u64_()?;
+    let (counts, rest) = data.split_first_chunk::<14>()?;
+    let u32_at =
+        |i: usize| u32::from_le_bytes([counts[i], counts[i + 1], counts[i + 2], counts[i + 3]]);
+    s.pinned_objects = u32_at(0);
+    s.gc_handles = u32_at(8);
+    if let Some((size, rest)) = rest.split_first_chunk::<8>()
+        && let Some((survived, _)) = rest.split_first_chunk::<8>()
+    {
+        s.generation_sizes[4] = u64::from_le_bytes(*size);
+        s.survived[4] = u64::from_le_bytes(*survived);
+    }
+    Some(s)
+}
+
+/// What the runtime told about its GCs in one session's events: its
+/// committed bytes at the end of the last GC, and the heap after the last
+/// blocking full GC.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq, JsonSchema)]
+pub struct GcAccount {
+    pub committed: Option<GcCommitted>,
+    pub heap: Option<GcHeapStats>,
+}
+
+/// Builds a [`GcAccount`] from a session's events, one at a time.
+#[derive(Debug, Default)]
+pub struct GcAccountReader {
+    account: GcAccount,
+    /// The GC whose statistics come next is blocking and full.
+    full_blocking: bool,
+}
+
+impl GcAccountReader {
+    pub fn event(&mut self, event: &Event<'_>) {
+        let m = event.metadata;
+        if m.provider != RUNTIME_PROVIDER {
+            return;
+        }
+        match m.event_id {
+            event_id::GC_START => {
+                self.full_blocking = gc_start(event.payload, event.payload_offset, m.version)
+                    .is_ok_and(|g| g.depth == 2 && g.gc_type == gc_type::NON_CONCURRENT);
+            }
+            GC_HEAP_STATS if self.full_blocking => {
+                if let Some(stats) = parse_heap_stats(event.payload) {
+                    self.account.heap = Some(stats);
+                }
+            }
+            GC_DYNAMIC_EVENT => {
+                if let Some(c) = parse_committed_usage(event.payload) {
+                    self.account.committed = Some(c);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(self) -> GcAccount {
+        self.account
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +318,32 @@ mod tests {
         let mut short = payload;
         short[30..34].copy_from_slice(&10u32.to_le_bytes());
         assert_eq!(parse_committed_usage(&short), None);
+    }
+
+    #[test]
+    fn heap_stats_read_field_by_field_in_both_versions() {
+        let s = GcHeapStats {
+            generation_sizes: [1, 2, 3, 4, 5],
+            survived: [10, 20, 30, 40, 50],
+            finalization_promoted_bytes: 6,
+            finalization_promoted_count: 7,
+            pinned_objects: 8,
+            gc_handles: 9,
+        };
+        let v2 = crate::gcheap::synth::heap_stats(&s);
+        assert_eq!(v2.len(), 8 * 10 + 4 * 3 + 2 + 8 * 2);
+        assert_eq!(parse_heap_stats(&v2), Some(s));
+        assert_eq!((s.live(), s.heap_size()), (150, 15));
+        // V1 (before the pinned object heap): its pair is 0.
+        let v1 = &v2[..v2.len() - 16];
+        let old = parse_heap_stats(v1).unwrap();
+        assert_eq!(
+            (old.survived[4], old.generation_sizes[4], old.live()),
+            (0, 0, 100)
+        );
+        for len in 0..v1.len() {
+            assert_eq!(parse_heap_stats(&v2[..len]), None, "{len} bytes");
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //!
 //! let client = DiagnosticsClient::wait_for(4242, Duration::from_secs(10))?;
 //! println!("{}", client.process_info()?.command_line);
-//! if let Some(gc) = client.induce_gc(Duration::from_secs(30))? {
-//!     println!("the GC holds {} bytes committed", gc.total());
+//! let gc = client.induce_gc(Duration::from_secs(30))?;
+//! if let (Some(committed), Some(heap)) = (gc.committed, gc.heap) {
+//!     println!("the GC holds {} bytes committed, {} live", committed.total(), heap.live());
 //! }
 //! client.write_dump(Path::new("/tmp/sample-1.core"), DumpKind::WithHeap)?;
 //! # Ok::<(), leakgate_dotnet::ipc::IpcError>(())
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
 
-use crate::gccommit::GcCommitted;
+use crate::gccommit::{GcAccount, GcAccountReader};
 use crate::gcheap::events::keyword;
 use crate::nettrace::EventStream;
 use frame::{FrameError, HEADER_LEN, HRESULT_UNKNOWN_COMMAND, Provider, Reply, id, set};
@@ -352,12 +353,14 @@ impl DiagnosticsClient {
     /// arrives). So the OK reply means the GC is done; the session is then
     /// stopped and its stream drained to the end so no session is left behind.
     ///
-    /// The session also enables the GC keyword, so the stream carries the
-    /// GC's `CommittedUsage` events: the last one is returned (`None` from a
-    /// runtime that does not log it, or a stream that could not be parsed).
+    /// The session also enables the GC keyword, so the stream carries what
+    /// the GC tells of itself: its `CommittedUsage` (the last one) and the
+    /// `GCHeapStats` of the full GC, whose survivors are the live heap
+    /// ([`GcAccount`]; either is `None` from a runtime that does not log
+    /// it, or a stream that could not be parsed).
     ///
     /// `timeout` bounds the whole exchange (the GC itself included).
-    pub fn induce_gc(&self, timeout: Duration) -> Result<Option<GcCommitted>, IpcError> {
+    pub fn induce_gc(&self, timeout: Duration) -> Result<GcAccount, IpcError> {
         const CMD: &str = "induced GC (EventPipe CollectTracing2)";
         let deadline = Instant::now() + timeout;
         let payload = frame::collect_tracing2_payload(
@@ -389,7 +392,7 @@ impl DiagnosticsClient {
 
         // The runtime streams nettrace until the session stops; keep reading
         // so its writes never block, and learn when it has closed the stream.
-        // The reading thread returns the GC's committed bytes.
+        // The reading thread returns what the GC told of itself.
         let closer = stream.try_clone().map_err(|source| IpcError::Io {
             command: CMD,
             doing: "cloning the event stream",
@@ -398,9 +401,9 @@ impl DiagnosticsClient {
         let (done_tx, done_rx) = mpsc::channel();
         let drain = std::thread::spawn(move || {
             let _ = stream.set_read_timeout(None);
-            let committed = drain_committed_usage(&stream);
+            let account = drain_gc_account(&stream);
             let _ = done_tx.send(());
-            committed
+            account
         });
 
         let stopped = self.stop_tracing(session, QUICK_REPLY);
@@ -415,8 +418,8 @@ impl DiagnosticsClient {
             // The runtime did not close the stream in time: close it ourselves.
             let _ = closer.shutdown(Shutdown::Both);
         }
-        let committed = drain.join().ok().flatten();
-        stopped.map(|()| committed)
+        let account = drain.join().unwrap_or_default();
+        stopped.map(|()| account)
     }
 
     /// StopTracing for an EventPipe session, on a fresh connection.
@@ -482,16 +485,16 @@ impl DiagnosticsClient {
 /// Reads an event stream to its end and returns the last `CommittedUsage`
 /// in it. A stream it cannot parse is read on to its end unparsed: the
 /// runtime must never wait on a full socket.
-fn drain_committed_usage(stream: impl Read) -> Option<GcCommitted> {
+fn drain_gc_account(stream: impl Read) -> GcAccount {
     let mut reader = io::BufReader::new(stream);
-    let mut last = None;
+    let mut account = GcAccountReader::default();
     if let Ok(mut events) = EventStream::new(&mut reader) {
         while let Ok(Some(event)) = events.next_event() {
-            last = GcCommitted::from_event(&event).or(last);
+            account.event(&event);
         }
     }
     let _ = io::copy(&mut reader, &mut io::sink());
-    last
+    account.finish()
 }
 
 /// How long a reply may take, and the flag that ends the wait early.
@@ -732,6 +735,7 @@ mod tests {
 
     #[test]
     fn draining_keeps_the_last_committed_usage_and_reads_to_the_end() {
+        use crate::gccommit::GcCommitted;
         use crate::gcheap::synth::HeapTrace;
         let last = GcCommitted {
             in_use: 0xb8_2000,
@@ -744,25 +748,61 @@ mod tests {
             .committed_usage(last)
             .build();
         let mut input = io::Cursor::new(&trace);
-        assert_eq!(drain_committed_usage(&mut input), Some(last));
+        assert_eq!(drain_gc_account(&mut input).committed, Some(last));
         assert_eq!(input.position(), trace.len() as u64);
 
         // No such event (an older runtime): none, and still read to the end.
         let plain = HeapTrace::new()
             .object(0x1000, 24, "App.Thing", &[])
             .build();
-        assert_eq!(drain_committed_usage(plain.as_slice()), None);
+        assert_eq!(drain_gc_account(plain.as_slice()).committed, None);
 
         // Garbage after a good start: what was parsed counts, the rest is drained.
         let mut broken = trace.clone();
         broken.truncate(trace.len() - 40);
         broken.extend_from_slice(&[0xAB; 100_000]);
         let mut input = io::Cursor::new(&broken);
-        let _ = drain_committed_usage(&mut input);
+        let _ = drain_gc_account(&mut input);
         assert_eq!(input.position(), broken.len() as u64);
         let mut junk = io::Cursor::new(vec![0x42u8; 70_000]);
-        assert_eq!(drain_committed_usage(&mut junk), None);
+        assert_eq!(drain_gc_account(&mut junk), GcAccount::default());
         assert_eq!(junk.position(), 70_000);
+    }
+
+    #[test]
+    fn draining_keeps_the_heap_of_the_blocking_full_gc() {
+        use crate::gccommit::{GcCommitted, GcHeapStats};
+        use crate::gcheap::events::gc_type;
+        use crate::gcheap::synth::{SynthGc, gc_session};
+        let stats = |live: u64| GcHeapStats {
+            generation_sizes: [0, 0, live + 100, 4096, 0],
+            survived: [0, 0, live, 4096, 0],
+            ..GcHeapStats::default()
+        };
+        let committed = |in_use: u64| GcCommitted {
+            in_use,
+            ..GcCommitted::default()
+        };
+        let gc = |depth, kind, live, in_use| SynthGc {
+            depth,
+            gc_type: kind,
+            stats: stats(live),
+            committed: Some(committed(in_use)),
+        };
+        let trace = gc_session(&[
+            gc(2, gc_type::BACKGROUND, 1, 10),
+            gc(2, gc_type::NON_CONCURRENT, 5_000_000, 20),
+            // A gen0 GC by the service before the session stopped: its
+            // survivors are not the heap's, its commit count is the latest.
+            gc(0, gc_type::NON_CONCURRENT, 70, 30),
+        ]);
+        let account = drain_gc_account(trace.as_slice());
+        assert_eq!(account.heap, Some(stats(5_000_000)));
+        assert_eq!(account.heap.map(|h| h.live()), Some(5_004_096));
+        assert_eq!(account.committed, Some(committed(30)));
+        // Only a background GC: no live heap to tell.
+        let trace = gc_session(&[gc(2, gc_type::BACKGROUND, 1, 10)]);
+        assert_eq!(drain_gc_account(trace.as_slice()).heap, None);
     }
 
     #[test]

@@ -40,22 +40,37 @@ fn induced_gc_has_completed_when_it_returns_and_leaves_no_session() {
 }
 
 #[test]
-fn induced_gc_returns_the_gcs_committed_bytes() {
+fn induced_gc_returns_the_gcs_committed_bytes_and_its_survivors() {
     let svc = support::FixtureService::start();
     for _ in 0..20 {
         svc.get("/leak/finalizable");
     }
     let client = DiagnosticsClient::for_pid(svc.pid()).unwrap();
+    let mut live = Vec::new();
     for round in 0..3 {
-        let gc = client
-            .induce_gc(Duration::from_secs(30))
-            .unwrap()
+        let account = client.induce_gc(Duration::from_secs(30)).unwrap();
+        let gc = account
+            .committed
             .unwrap_or_else(|| panic!("round {round}: .NET 10 logs CommittedUsage"));
-        eprintln!("round {round}: {gc:?}, total {}", gc.total());
+        let heap = account
+            .heap
+            .unwrap_or_else(|| panic!("round {round}: .NET 10 logs GCHeapStats"));
+        eprintln!("round {round}: {gc:?}, total {}; {heap:?}", gc.total());
         assert!(gc.in_use > 0, "{gc:?}");
         assert!(gc.total() >= gc.in_use);
         assert!(gc.bookkeeping > 0, "card tables at least: {gc:?}");
+        // The survivors fit in the heap, which fits in what the GC committed.
+        assert!(
+            heap.live() > 0 && heap.live() <= heap.heap_size(),
+            "{heap:?}"
+        );
+        assert!(heap.heap_size() <= gc.total(), "{heap:?} vs {gc:?}");
+        assert!(heap.gc_handles > 0, "{heap:?}");
+        live.push(heap.live());
     }
+    // Nothing happens between the GCs: the live heap holds still.
+    let (lo, hi) = (live.iter().min().unwrap(), live.iter().max().unwrap());
+    assert!(hi - lo < 512 << 10, "{live:?}");
 }
 
 #[test]

@@ -6,10 +6,10 @@
 //! GC, or the older ±5% uniform model) judged by one budget on
 //! `committed.unknown` (`trend: fail`, warm-up 1), with the live heap
 //! (`gc.live`) and without it (committed memory alone, as with `dump:
-//! none`). Columns: `count N` = a fixed `sampling.count` (N − 1 judged);
+//! none` and `gc_before_sample: false`). Columns: `count N` = a fixed `sampling.count` (N − 1 judged);
 //! `auto` = `sampling.count: auto` (min 5, max 20) with the mean number of
 //! samples it took. For leaks the cells are detection rates, for the rest
-//! false-alarm rates. `--seeds` (default 1,000; ~30 s on one core) sets the
+//! false-alarm rates. `--seeds` (default 1,000; about a minute) sets the
 //! runs per situation, `--only` keeps the situations whose name contains
 //! TEXT, `--detail` adds more counts, the previous rule and the reasons of
 //! wrong decisions at count 9, `--show-wrong` prints every run `auto`

@@ -5,15 +5,18 @@
 //! - `committed.unknown` is WinDbg's `<unknown>`: everything no other usage
 //!   claims, the GC heap included.
 //! - `committed.gc` and `committed.native` split it (GC heap / the rest), so
-//!   a managed leak and a native leak read differently — only when the
-//!   managed heap was read; without it the whole of Unknown is not "native".
-//!   The GC heap is all the GC has committed: its ranges, and free regions
-//!   and bookkeeping from the runtime's own count (the runner attributed
-//!   them, see `MemorySummary::attribute_gc_committed`).
+//!   a managed leak and a native leak read differently — only when the GC
+//!   heap is known: the managed heap was read, or the runtime counted its
+//!   committed bytes at the induced GC; without either the whole of Unknown
+//!   is not "native". The GC heap is all the GC has committed: its ranges,
+//!   and free regions and bookkeeping from the runtime's own count (the
+//!   runner attributed them, see `MemorySummary::attribute_gc_committed`).
 //! - `committed.other` gathers the small system areas (Other, TEB, PEB).
 //! - `gc.live` and `gc.objects` are the managed heap's objects after the
 //!   induced full GC, free space (SOS's "Free" entries) left out: what the
 //!   program holds, without the steps in which the GC commits memory.
+//!   Without a heap read, `gc.live` is the bytes that survived the induced
+//!   GC by the GC's own count (`GCHeapStats`); `gc.objects` needs the heap.
 //! - Per type, several method tables may share a name (generic
 //!   instantiations across load contexts); budgets speak of names, so their
 //!   counts add up.
@@ -27,8 +30,9 @@ use leakgate_scenario::budget::Metric;
 
 use crate::series::SampleMetrics;
 
-/// The scalar metrics of a memory summary, with or without managed data.
-pub fn scalar_metrics(memory: &MemorySummary, managed: bool) -> BTreeMap<Metric, f64> {
+/// The scalar metrics of a memory summary; `gc_known`: the GC heap's share
+/// of it is known (the managed heap was read, or the runtime counted it).
+pub fn scalar_metrics(memory: &MemorySummary, gc_known: bool) -> BTreeMap<Metric, f64> {
     let get = |u: Usage| memory.committed(u) as f64;
     let mut values = BTreeMap::from([
         (
@@ -44,7 +48,7 @@ pub fn scalar_metrics(memory: &MemorySummary, managed: bool) -> BTreeMap<Metric,
         ),
         (Metric::CommittedTotal, memory.committed_total as f64),
     ]);
-    if managed {
+    if gc_known {
         values.insert(Metric::CommittedNative, get(Usage::Unknown));
         values.insert(Metric::CommittedGc, get(Usage::GcHeap));
     }
@@ -60,7 +64,10 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         index: sample.index,
         elapsed_secs: sample.elapsed_secs,
         requests: sample.requests,
-        values: scalar_metrics(&sample.memory, sample.managed.is_some()),
+        values: scalar_metrics(
+            &sample.memory,
+            sample.managed.is_some() || sample.gc_committed.is_some(),
+        ),
         timings: Some(sample.timings.clone()),
         gc_committed: sample.gc_committed,
         ..SampleMetrics::default()
@@ -80,6 +87,8 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         }
         m.values.insert(Metric::GcLive, live_bytes as f64);
         m.values.insert(Metric::GcObjects, live_objects as f64);
+    } else if let Some(heap) = &sample.gc_heap {
+        m.values.insert(Metric::GcLive, heap.live() as f64);
     }
     m
 }
@@ -131,6 +140,7 @@ mod tests {
 
     #[test]
     fn the_live_heap_leaves_free_space_out_and_adds_up_shared_names() {
+        use leakgate_dotnet::gccommit::{GcCommitted, GcHeapStats};
         use leakgate_dotnet::inspector::{ManagedSummary, TypeStat};
         let stat = |mt, name: &str, count, total_size| TypeStat {
             method_table: mt,
@@ -161,6 +171,7 @@ mod tests {
                 gc_reserved: 0,
             }),
             gc_committed: None,
+            gc_heap: None,
             app_stats: None,
             timings: Default::default(),
             dump: None,
@@ -170,11 +181,26 @@ mod tests {
         assert_eq!(m.values[&Metric::GcLive], (2 * MIB + 1200) as f64);
         assert_eq!(m.values[&Metric::GcObjects], 15.0);
         assert_eq!(m.heap_count["App.Item"], 12);
-        // No managed heap read: no live-heap claim either.
+        // No managed heap read: no live-heap claim either…
         let bare = sample_metrics(&CapturedSample {
             managed: None,
-            ..sample
+            ..sample.clone()
         });
         assert!(!bare.values.contains_key(&Metric::GcLive));
+        assert!(!bare.values.contains_key(&Metric::CommittedGc));
+        // … unless the GC counted its survivors and its commit at the induced GC.
+        let counted = sample_metrics(&CapturedSample {
+            managed: None,
+            gc_heap: Some(GcHeapStats {
+                survived: [0, 0, 3 * MIB, MIB, 0],
+                ..GcHeapStats::default()
+            }),
+            gc_committed: Some(GcCommitted::default()),
+            ..sample
+        });
+        assert_eq!(counted.values[&Metric::GcLive], (4 * MIB) as f64);
+        assert!(!counted.values.contains_key(&Metric::GcObjects));
+        assert!(counted.values.contains_key(&Metric::CommittedGc));
+        assert!(counted.values.contains_key(&Metric::CommittedNative));
     }
 }

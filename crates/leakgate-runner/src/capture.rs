@@ -9,13 +9,15 @@
 //!
 //! Either way the GC reports its own committed bytes (free regions and
 //! bookkeeping included) at the end of the sample's GC; the analysis
-//! attributes them to the GC heap, so what stays in Unknown is native.
+//! attributes them to the GC heap, so what stays in Unknown is native. The
+//! induced GC also reports the bytes that survived it: the live heap, even
+//! when no dump is taken (`dump: none`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use leakgate_dotnet::gccommit::GcCommitted;
+use leakgate_dotnet::gccommit::{GcCommitted, GcHeapStats};
 use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
 use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
@@ -39,6 +41,11 @@ pub struct CapturedSample {
     /// heap snapshot, or from a runtime that does not report them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_committed: Option<GcCommitted>,
+    /// The heap after the induced full GC as the GC counted it (absent
+    /// without an induced GC, e.g. with `dump: gcdump`, whose snapshot
+    /// reads the heap itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_heap: Option<GcHeapStats>,
     /// The JSON the scenario's `sampling.stats_url` answered at this sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_stats: Option<serde_json::Value>,
@@ -87,6 +94,8 @@ pub struct Raw {
     /// The GC's own count of its committed bytes, from the induced GC or the
     /// snapshot's.
     pub gc_committed: Option<GcCommitted>,
+    /// The heap after the induced GC, by the GC's count.
+    pub gc_heap: Option<GcHeapStats>,
     pub timings: SampleTimings,
     pub notes: Vec<String>,
 }
@@ -126,14 +135,15 @@ pub fn take(
     let mut timings = SampleTimings::default();
     let mut notes = Vec::new();
     let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
-    let mut gc_committed = None;
+    let (mut gc_committed, mut gc_heap) = (None, None);
     // A heap snapshot runs its own full GC.
     if plan.gc_first && plan.mode != DumpMode::Gcdump {
         let t = Instant::now();
-        gc_committed = runtime()
+        let account = runtime()
             .map_err(CaptureError::Gc)?
             .induce_gc(plan.gc_timeout)
             .map_err(|e| CaptureError::Gc(e.to_string()))?;
+        (gc_committed, gc_heap) = (account.committed, account.heap);
         timings.gc_ms = ms(t);
     }
     let t = Instant::now();
@@ -175,6 +185,7 @@ pub fn take(
         snapshot,
         trace,
         gc_committed,
+        gc_heap,
         timings,
         notes,
     })

@@ -5,7 +5,7 @@
 #[path = "../../leakgate-dotnet/tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -31,6 +31,21 @@ fn analysed(raw: &Raw, inspector: Option<&Inspector>) -> MemorySummary {
         .memory
 }
 
+/// One sample as a run takes it (a full GC first), its dump in `dir`.
+fn sample(client: &DiagnosticsClient, pid: u32, mode: DumpMode, dir: &Path) -> (Raw, PathBuf) {
+    let dump_path = dir.join(format!("{mode:?}.core"));
+    let plan = Plan {
+        gc_first: true,
+        gc_timeout: Duration::from_secs(60),
+        mode,
+        dump_path: &dump_path,
+        trace_path: None,
+    };
+    let raw = capture::take(Some(client), pid, &plan, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+    (raw, dump_path)
+}
+
 fn mib(v: u64) -> String {
     format!("{:.2} MiB", v as f64 / (1 << 20) as f64)
 }
@@ -49,16 +64,7 @@ fn a_sample_attributes_all_the_gcs_committed_memory_to_the_gc_heap() {
     let inspector = inspector();
     let dir = tempfile::tempdir().unwrap();
     for mode in [DumpMode::Withheap, DumpMode::Gcdump] {
-        let dump_path = dir.path().join(format!("{mode:?}.core"));
-        let plan = Plan {
-            gc_first: true,
-            gc_timeout: Duration::from_secs(60),
-            mode,
-            dump_path: &dump_path,
-            trace_path: None,
-        };
-        let mut raw = capture::take(Some(&client), svc.pid(), &plan, &AtomicBool::new(false))
-            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let (mut raw, dump_path) = sample(&client, svc.pid(), mode, dir.path());
         let gc = raw
             .gc_committed
             .unwrap_or_else(|| panic!("{mode:?}: the runtime's count comes with the sample"));
@@ -112,5 +118,74 @@ fn a_sample_attributes_all_the_gcs_committed_memory_to_the_gc_heap() {
                 after.notes
             );
         }
+    }
+}
+
+/// The bytes that survived the induced GC, as the GC counts them, are the
+/// live heap the inspector finds by reading every object of the dump.
+#[test]
+fn the_gcs_count_of_survivors_is_the_live_heap_the_dump_holds() {
+    let svc = support::FixtureService::start();
+    for _ in 0..100 {
+        svc.get("/leak/buffers?kb=64");
+        svc.get("/work/steady");
+    }
+    let client = DiagnosticsClient::for_pid(svc.pid()).unwrap();
+    let inspector = inspector();
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [DumpMode::Withheap, DumpMode::None] {
+        let (raw, dump_path) = sample(&client, svc.pid(), mode, dir.path());
+        let counted = raw
+            .gc_heap
+            .unwrap_or_else(|| panic!("{mode:?}: the GC's count comes with the sample"));
+        assert!(counted.heap_size() >= counted.live(), "{counted:?}");
+        // 100 kept 64 KiB buffers (6.25 MiB), half of them kept: 3+ MiB live.
+        assert!(counted.live() > 3 << 20, "{mode:?}: {counted:?}");
+        if mode == DumpMode::None {
+            assert!(raw.dump.is_none());
+            continue;
+        }
+        let analysed = capture::analyse(&raw, Some(&inspector), "10.0", None).unwrap();
+        let _ = std::fs::remove_file(&dump_path);
+        let managed = analysed.managed.expect("the heap was read");
+        let read: u64 = managed
+            .heap_types
+            .iter()
+            .filter(|t| t.name != leakgate_dotnet::inspector::FREE_SPACE)
+            .map(|t| t.total_size)
+            .sum();
+        // By generation: what the GC left in gen1 and older (the survivors,
+        // and the free space between them) is what the dump holds there; gen0
+        // holds what the service allocated after the GC (measured 0.5 MiB:
+        // the runtime answering the GC's session among it), and the frozen
+        // heap the literals no GC counts.
+        let in_dump = |kinds: &[&str]| -> u64 {
+            managed
+                .segments
+                .iter()
+                .filter(|s| kinds.contains(&s.kind.as_str()))
+                .map(|s| s.end.saturating_sub(s.start))
+                .sum()
+        };
+        let older = in_dump(&["gen1", "gen2", "loh", "poh"]);
+        let since = in_dump(&["gen0", "ephemeral", "frozen"]);
+        let counted_older: u64 = counted.generation_sizes[1..].iter().sum();
+        eprintln!(
+            "survived (GC's count) {}, live objects in the dump {}; gen1+ in the dump {}, by the GC {}; gen0 and frozen {}",
+            mib(counted.live()),
+            mib(read),
+            mib(older),
+            mib(counted_older),
+            mib(since),
+        );
+        assert!(
+            older.abs_diff(counted_older) < 64 << 10,
+            "gen1 and older: {older} in the dump, {counted_older} by the GC"
+        );
+        assert!(counted.live() <= read + (64 << 10), "{counted:?} vs {read}");
+        assert!(
+            read - counted.live().min(read) <= since + (64 << 10),
+            "{counted:?} vs {read}: more than gen0 and the frozen heap hold"
+        );
     }
 }

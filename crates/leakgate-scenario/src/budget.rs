@@ -147,7 +147,7 @@ pub enum Metric {
     /// heap and most leaks live.
     #[serde(rename = "committed.unknown")]
     CommittedUnknown,
-    /// Committed GC heap (from managed analysis).
+    /// All the GC has committed (from the heap read, or the induced GC's own count).
     #[serde(rename = "committed.gc")]
     CommittedGc,
     /// Unknown minus GC: native allocations outside the process heaps.
@@ -167,10 +167,11 @@ pub enum Metric {
     #[serde(rename = "resident")]
     Resident,
     /// Bytes of live managed objects after the induced full GC (free space
-    /// excluded): the managed heap without the GC's own sizing.
+    /// excluded): the managed heap without the GC's own sizing. Read from
+    /// the heap, or without one the GC's own count of its survivors.
     #[serde(rename = "gc.live")]
     GcLive,
-    /// Number of live managed objects after the induced full GC.
+    /// Number of live managed objects after the induced full GC (needs the heap).
     #[serde(rename = "gc.objects")]
     GcObjects,
     /// Finalizable objects, per type.

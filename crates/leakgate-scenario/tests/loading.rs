@@ -214,6 +214,23 @@ fn plans_that_cannot_measure_anything_are_rejected() {
     assert_eq!(err.location(), Some((13, 5)), "{err}");
     assert!(err.to_string().contains("dump: withheap"), "{err}");
 
+    // gc.objects counts objects, which only a heap read can; gc.live is
+    // counted by the induced GC, so `dump: none` needs it on.
+    let text = format!(
+        "{}  dump: none\nbudgets:\n  - metric: gc.objects\n    max_growth: 10\n",
+        VALID
+    );
+    assert!(parse_err(&text).to_string().contains("dump: withheap"));
+    let live = |gc: &str| {
+        format!(
+            "{VALID}  dump: none\n  gc_before_sample: {gc}\nbudgets:\n  - metric: gc.live\n    max_growth: 1MiB\n"
+        )
+    };
+    let err = parse_err(&live("false"));
+    assert!(err.to_string().contains("gc_before_sample: true"), "{err}");
+    assert_eq!(err.location(), Some((14, 5)), "{err}");
+    parse(Path::new("s.yaml"), &live("true")).expect("gc.live with dump: none");
+
     // Absurd durations are an error, not an overflow.
     let err = parse_err(&VALID.replace("every: 5s", "every: 100000000000y"));
     assert!(err.to_string().contains("take longer than 7days"), "{err}");

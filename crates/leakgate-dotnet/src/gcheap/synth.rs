@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::events::{RUNTIME_PROVIDER, event_id, type_flag};
-use crate::gccommit::{GC_DYNAMIC_EVENT, GcCommitted};
+use crate::gccommit::{GC_DYNAMIC_EVENT, GC_HEAP_STATS, GcCommitted, GcHeapStats};
 use crate::nettrace::synth::{
     NettraceBuilder, SynthEvent, SynthMetadata, put_u16, put_u32, put_utf16z,
 };
@@ -27,6 +27,17 @@ use crate::nettrace::synth::{
 /// Metadata ids the synthetic traces use, one per event kind.
 fn metadata_id(event: u32) -> u32 {
     100 + event
+}
+
+/// The metadata record of a runtime event: (event id, payload version).
+fn runtime_metadata((event, version): (u32, u32)) -> SynthMetadata {
+    SynthMetadata {
+        metadata_id: metadata_id(event),
+        provider: RUNTIME_PROVIDER.into(),
+        event_id: event,
+        event_name: String::new(),
+        version,
+    }
 }
 
 /// The runtime thread that runs the GC and logs the heap walk.
@@ -246,13 +257,7 @@ impl HeapTrace {
             (GC_DYNAMIC_EVENT, 0),
         ]
         .into_iter()
-        .map(|(event, version)| SynthMetadata {
-            metadata_id: metadata_id(event),
-            provider: RUNTIME_PROVIDER.into(),
-            event_id: event,
-            event_name: String::new(),
-            version,
-        })
+        .map(runtime_metadata)
         .collect()
     }
 
@@ -568,4 +573,72 @@ pub fn committed_usage(c: &GcCommitted) -> Vec<u8> {
         data.extend_from_slice(&v.to_le_bytes());
     }
     dynamic_event("CommittedUsage", &data)
+}
+
+/// `GCHeapStats` V2 payload, as .NET 10 logs it.
+pub fn heap_stats(s: &GcHeapStats) -> Vec<u8> {
+    let mut p = Vec::new();
+    for g in 0..4 {
+        p.extend_from_slice(&s.generation_sizes[g].to_le_bytes());
+        p.extend_from_slice(&s.survived[g].to_le_bytes());
+    }
+    p.extend_from_slice(&s.finalization_promoted_bytes.to_le_bytes());
+    p.extend_from_slice(&s.finalization_promoted_count.to_le_bytes());
+    put_u32(&mut p, s.pinned_objects);
+    put_u32(&mut p, 3); // sync blocks
+    put_u32(&mut p, s.gc_handles);
+    put_u16(&mut p, 0);
+    p.extend_from_slice(&s.generation_sizes[4].to_le_bytes());
+    p.extend_from_slice(&s.survived[4].to_le_bytes());
+    p
+}
+
+/// One GC of a [`gc_session`].
+#[derive(Debug, Clone, Copy)]
+pub struct SynthGc {
+    /// The generation collected (2 = full).
+    pub depth: u32,
+    /// See [`super::events::gc_type`].
+    pub gc_type: u32,
+    pub stats: GcHeapStats,
+    pub committed: Option<GcCommitted>,
+}
+
+/// The events of a GC session (an induced GC's) in which these GCs ran one
+/// after another, each logged as the runtime logs it: GCStart, GCEnd,
+/// GCHeapStats, then its `CommittedUsage` if given.
+pub fn gc_session(gcs: &[SynthGc]) -> Vec<u8> {
+    let mut trace = NettraceBuilder::new();
+    let metadata: Vec<SynthMetadata> = [
+        (event_id::GC_START, 2),
+        (event_id::GC_END, 1),
+        (GC_HEAP_STATS, 2),
+        (GC_DYNAMIC_EVENT, 0),
+    ]
+    .into_iter()
+    .map(runtime_metadata)
+    .collect();
+    trace.metadata_records(&metadata);
+    let mut payloads = Vec::new();
+    for (n, gc) in gcs.iter().enumerate() {
+        let count = n as u32 + 1;
+        payloads.push((event_id::GC_START, gc_start(count, gc.depth, 1, gc.gc_type)));
+        payloads.push((event_id::GC_END, gc_end(count, gc.depth)));
+        payloads.push((GC_HEAP_STATS, heap_stats(&gc.stats)));
+        if let Some(c) = &gc.committed {
+            payloads.push((GC_DYNAMIC_EVENT, committed_usage(c)));
+        }
+    }
+    let events: Vec<SynthEvent> = payloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, (event, payload))| {
+            let mut e = SynthEvent::new(metadata_id(event), i as u32 + 1, GC_THREAD, payload);
+            e.timestamp = 1000 + 10 * i as i64;
+            e
+        })
+        .collect();
+    trace.events(&events);
+    trace.sequence_point(&[(GC_THREAD, events.len() as u32)]);
+    trace.finish()
 }

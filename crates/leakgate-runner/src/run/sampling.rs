@@ -436,6 +436,7 @@ impl<'a> State<'a> {
             memory: analysed.memory,
             managed: analysed.managed,
             gc_committed: raw.gc_committed,
+            gc_heap: raw.gc_heap,
             app_stats,
             timings,
             dump: keep.then_some(dump_path).or(trace),

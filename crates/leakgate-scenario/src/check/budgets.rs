@@ -2,7 +2,7 @@
 //! metric, globs compiled once.
 
 use super::{Checked, Problem};
-use crate::budget::Budget;
+use crate::budget::{Budget, Metric};
 use crate::locate::Locations;
 use crate::model::{BudgetRule, Sampling, TypeFilter};
 
@@ -20,10 +20,21 @@ pub(super) fn check(
             let at = |message: String| {
                 Problem::at(&["budgets", &index], format!("budgets[{i}]: {message}"))
             };
-            if budget.metric.is_per_type() && !managed {
+            let metric = budget.metric;
+            if (metric.is_per_type() || metric == Metric::GcObjects) && !managed {
                 return Err(at(format!(
-                    "`{}` is measured from the managed heap, which `dump: {}` does not capture; use `dump: withheap`",
-                    budget.metric,
+                    "`{metric}` is measured from the managed heap, which `dump: {}` does not capture; use `dump: withheap`",
+                    sampling.dump.name()
+                )));
+            }
+            // The induced GC counts these itself: its survivors and its commit.
+            let counted_by_the_gc = matches!(
+                metric,
+                Metric::GcLive | Metric::CommittedGc | Metric::CommittedNative
+            );
+            if counted_by_the_gc && !managed && !sampling.gc_before_sample {
+                return Err(at(format!(
+                    "`{metric}` is counted by the GC induced before each sample, or read from the managed heap; with `dump: {}` keep `gc_before_sample: true` (the default)",
                     sampling.dump.name()
                 )));
             }
