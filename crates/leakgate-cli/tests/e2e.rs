@@ -427,5 +427,10 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
             text.contains("System.Reflection.Emit.DynamicResolver"),
             "{text}"
         );
+        // The GC's own count of what it had committed travels with the trace.
+        assert!(
+            text.contains("GC committed") && text.contains("at the snapshot's GC"),
+            "{text}"
+        );
     }
 }

@@ -166,6 +166,10 @@ fn without_a_dump_the_gcs_own_counts_judge_the_live_heap() {
         assert!(s["managed"].is_null() && s["dump"].is_null(), "{s:#}");
         assert!(s["gc_heap"]["survived"].is_array(), "{s:#}");
     }
+    // Without a heap, the report says how to learn what holds the growth.
+    let report = read_report(out.path());
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("--dump gcdump"), "{notes}");
 
     let out = temp_out();
     let run = leakgate_run(&scenario("stable-heap-light"), out.path(), &[]);

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_dotnet::inspector::{
     Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
@@ -23,6 +24,10 @@ pub struct DumpAnalysis {
     pub memory: Option<MemorySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedSummary>,
+    /// All the GC had committed at the end of the snapshot's GC, by its own
+    /// count (a `.nettrace` from .NET 8 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc_committed: Option<GcCommitted>,
     /// With `--paths TYPE`: why the instances of each type are alive, like
     /// SOS `!gcroot` for all of them at once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +69,7 @@ fn analyze_snapshot(path: &Path, path_types: &[String]) -> Result<DumpAnalysis, 
         file: path.display().to_string(),
         memory: None,
         managed: Some(leakgate_dotnet::gcheap::managed_summary(&snapshot, "")),
+        gc_committed: snapshot.gc_committed,
         paths,
     })
 }
@@ -107,6 +113,7 @@ pub fn analyze(
         file: path.display().to_string(),
         memory: Some(analysis.memory),
         managed: analysis.managed,
+        gc_committed: None,
         paths,
     })
 }
@@ -146,6 +153,10 @@ pub fn render(analyses: &[DumpAnalysis], top: usize) -> String {
             text.push_str(&render_finalize_queue(m));
             text.push('\n');
             text.push_str(&render_heap_stat(m, top));
+        }
+        if let Some(gc) = &a.gc_committed {
+            let line = leakgate_gate::report::gc_committed(gc);
+            text.push_str(&format!("\nGC committed {line} at the snapshot's GC\n"));
         }
         for paths in &a.paths {
             text.push('\n');

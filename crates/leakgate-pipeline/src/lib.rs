@@ -267,6 +267,9 @@ fn explain(report: &mut RunReport, graphs: &[(usize, HeapGraphSource)], ignore: 
         return;
     };
     let types = retention::targets(verdict, report.judged_samples(), ignore);
+    if let Some(note) = retention::without_a_heap(verdict, report.judged_samples()) {
+        report.notes.push(note);
+    }
     match retention::path_growth(&types, graphs, verdict.judged_from) {
         Ok(growth) => report.retention = growth,
         Err(note) => report.notes.push(note),

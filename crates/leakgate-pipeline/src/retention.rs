@@ -46,6 +46,18 @@ pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter)
     types
 }
 
+/// When a check fails or warns and no judged sample read the managed heap
+/// (`dump: none`), what to run to learn what holds the growth.
+pub fn without_a_heap(verdict: &Verdict, judged: &[SampleMetrics]) -> Option<String> {
+    let flagged = verdict.checks.iter().any(|c| c.status != Status::Pass);
+    let no_heap = judged.iter().all(|s| s.heap_bytes.is_empty());
+    (flagged && no_heap && !judged.is_empty()).then(|| {
+        "no sample read the managed heap, so what holds the growth is not known: \
+         `leakgate run --dump gcdump` reads it without a dump on disk and says why it is alive"
+            .to_string()
+    })
+}
+
 /// The managed types whose bytes grew most from the first judged sample to the last.
 fn top_growers(judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
     let (Some(first), Some(last)) = (judged.first(), judged.last()) else {
@@ -121,6 +133,33 @@ pub fn path_growth(
 mod tests {
     use super::*;
     use leakgate_gate::testing::Samples;
+
+    #[test]
+    fn without_a_heap_the_note_says_what_to_run() {
+        let budgets =
+            leakgate_gate::testing::budgets("- metric: committed.unknown\n  max_growth: 1MiB\n");
+        let grows = Samples::new(3)
+            .scalar("committed.unknown", &[0.0, 8e6, 16e6])
+            .build();
+        let options = leakgate_gate::judge::JudgeOptions::default();
+        let v = leakgate_gate::judge::judge(&grows, &budgets, &TypeFilter::none(), &options);
+        assert_eq!(v.status, Status::Fail);
+        let judged = &grows[options.warmup_samples..];
+        assert!(without_a_heap(&v, judged).is_some_and(|n| n.contains("--dump gcdump")));
+        // With a heap read, the retention paths say it instead.
+        let with_heap = Samples::new(3)
+            .scalar("committed.unknown", &[0.0, 8e6, 16e6])
+            .heap("System.Byte[]", &[1, 2, 3], &[10, 20, 30])
+            .build();
+        let v = leakgate_gate::judge::judge(&with_heap, &budgets, &TypeFilter::none(), &options);
+        assert_eq!(without_a_heap(&v, &with_heap[1..]), None);
+        // A pass needs no explaining.
+        let flat = Samples::new(3)
+            .scalar("committed.unknown", &[8e6, 8e6, 8e6])
+            .build();
+        let v = leakgate_gate::judge::judge(&flat, &budgets, &TypeFilter::none(), &options);
+        assert_eq!(without_a_heap(&v, &flat[1..]), None);
+    }
 
     #[test]
     fn top_growers_leave_out_ignored_types_and_small_growth() {

@@ -29,6 +29,7 @@ pub mod markdown;
 pub mod mermaid;
 pub mod svg;
 
+use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_heap::{GroupGrowth, PathGrowth};
 use leakgate_runner::layout::OutputFiles;
 use leakgate_runner::load::LoadSummary;
@@ -307,6 +308,19 @@ pub(crate) fn shown_groups(g: &PathGrowth) -> impl Iterator<Item = &GroupGrowth>
         .map(|(_, group)| group)
 }
 
+/// `540.0 MiB (in use 445.0 MiB, free 90.0 MiB, bookkeeping 5.0 MiB)`: all
+/// the GC has committed, by what holds it.
+pub fn gc_committed(gc: &GcCommitted) -> String {
+    let bytes = |v: u64| human(v as f64, Unit::Bytes);
+    format!(
+        "{} (in use {}, free {}, bookkeeping {})",
+        bytes(gc.total()),
+        bytes(gc.in_use),
+        bytes(gc.free()),
+        bytes(gc.bookkeeping)
+    )
+}
+
 /// The GC's own sizing, in one line: `GC committed 540.0 MiB (in use 445.0
 /// MiB, free 90.0 MiB, bookkeeping 5.0 MiB) at the last sample`, and what it
 /// was at the first judged sample; `None` when the last sample has no count
@@ -315,13 +329,7 @@ pub(crate) fn gc_committed_line(report: &RunReport) -> Option<String> {
     let last = report.samples.last()?;
     let gc = last.gc_committed?;
     let bytes = |v: u64| human(v as f64, Unit::Bytes);
-    let mut line = format!(
-        "GC committed {} (in use {}, free {}, bookkeeping {}) at the last sample",
-        bytes(gc.total()),
-        bytes(gc.in_use),
-        bytes(gc.free()),
-        bytes(gc.bookkeeping)
-    );
+    let mut line = format!("GC committed {} at the last sample", gc_committed(&gc));
     let first = report.judged_samples().first();
     if let Some(first_gc) = first
         .filter(|f| f.index != last.index)
