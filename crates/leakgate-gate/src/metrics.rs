@@ -15,8 +15,10 @@
 //! - `gc.live` and `gc.objects` are the managed heap's objects after the
 //!   induced full GC, free space (SOS's "Free" entries) left out: what the
 //!   program holds, without the steps in which the GC commits memory.
-//!   Without a heap read, `gc.live` is the bytes that survived the induced
-//!   GC by the GC's own count (`GCHeapStats`); `gc.objects` needs the heap.
+//!   `gc.live` is the bytes that survived the induced GC by the GC's own
+//!   count (`GCHeapStats`) whenever the GC gave it — the same number with
+//!   or without a heap read; else the heap's non-free objects (a heap
+//!   snapshot's, whose walk is the GC's). `gc.objects` needs the heap.
 //! - Per type, several method tables may share a name (generic
 //!   instantiations across load contexts); budgets speak of names, so their
 //!   counts add up.
@@ -87,7 +89,11 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         }
         m.values.insert(Metric::GcLive, live_bytes as f64);
         m.values.insert(Metric::GcObjects, live_objects as f64);
-    } else if let Some(heap) = &sample.gc_heap {
+    }
+    // The GC's own count, when it gave one, is the cleaner number: exactly
+    // what survived, without what the service allocated between the GC
+    // and the dump, or the frozen literals a heap walk also finds.
+    if let Some(heap) = &sample.gc_heap {
         m.values.insert(Metric::GcLive, heap.live() as f64);
     }
     m
@@ -189,18 +195,23 @@ mod tests {
         assert!(!bare.values.contains_key(&Metric::GcLive));
         assert!(!bare.values.contains_key(&Metric::CommittedGc));
         // … unless the GC counted its survivors and its commit at the induced GC.
+        let gc_heap = Some(GcHeapStats {
+            survived: [0, 0, 3 * MIB, MIB, 0],
+            ..GcHeapStats::default()
+        });
         let counted = sample_metrics(&CapturedSample {
             managed: None,
-            gc_heap: Some(GcHeapStats {
-                survived: [0, 0, 3 * MIB, MIB, 0],
-                ..GcHeapStats::default()
-            }),
+            gc_heap,
             gc_committed: Some(GcCommitted::default()),
-            ..sample
+            ..sample.clone()
         });
         assert_eq!(counted.values[&Metric::GcLive], (4 * MIB) as f64);
         assert!(!counted.values.contains_key(&Metric::GcObjects));
         assert!(counted.values.contains_key(&Metric::CommittedGc));
         assert!(counted.values.contains_key(&Metric::CommittedNative));
+        // With both, the GC's count of its survivors; the objects from the heap.
+        let both = sample_metrics(&CapturedSample { gc_heap, ..sample });
+        assert_eq!(both.values[&Metric::GcLive], (4 * MIB) as f64);
+        assert_eq!(both.values[&Metric::GcObjects], 15.0);
     }
 }
