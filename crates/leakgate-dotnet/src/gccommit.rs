@@ -193,41 +193,66 @@ pub struct GcAccount {
     pub heap: Option<GcHeapStats>,
 }
 
-/// Builds a [`GcAccount`] from a session's events, one at a time.
+/// Builds a [`GcAccount`] from a session's events, one at a time. Events
+/// come per capture thread in order but not sorted across threads (the GC
+/// may log its start on one thread and its statistics on another), so they
+/// are placed by timestamp, not by their place in the stream.
 #[derive(Debug, Default)]
 pub struct GcAccountReader {
-    account: GcAccount,
-    /// The GC whose statistics come next is blocking and full.
-    full_blocking: bool,
+    /// (timestamp, a blocking full GC) of each GC start.
+    starts: Vec<(i64, bool)>,
+    stats: Vec<(i64, GcHeapStats)>,
+    committed: Option<(i64, GcCommitted)>,
 }
 
 impl GcAccountReader {
     pub fn event(&mut self, event: &Event<'_>) {
-        let m = event.metadata;
+        let (m, at) = (event.metadata, event.header.timestamp);
         if m.provider != RUNTIME_PROVIDER {
             return;
         }
         match m.event_id {
             event_id::GC_START => {
-                self.full_blocking = gc_start(event.payload, event.payload_offset, m.version)
+                let full_blocking = gc_start(event.payload, event.payload_offset, m.version)
                     .is_ok_and(|g| g.depth == 2 && g.gc_type == gc_type::NON_CONCURRENT);
+                self.starts.push((at, full_blocking));
             }
-            GC_HEAP_STATS if self.full_blocking => {
+            GC_HEAP_STATS => {
                 if let Some(stats) = parse_heap_stats(event.payload) {
-                    self.account.heap = Some(stats);
+                    self.stats.push((at, stats));
                 }
             }
             GC_DYNAMIC_EVENT => {
-                if let Some(c) = parse_committed_usage(event.payload) {
-                    self.account.committed = Some(c);
+                if let Some(c) = parse_committed_usage(event.payload)
+                    && self.committed.is_none_or(|(t, _)| at >= t)
+                {
+                    self.committed = Some((at, c));
                 }
             }
             _ => {}
         }
     }
 
+    /// The latest committed count, and the statistics of the latest GC
+    /// that started blocking and full (the last start before them).
     pub fn finish(self) -> GcAccount {
-        self.account
+        let full_blocking = |at: i64| {
+            self.starts
+                .iter()
+                .filter(|(t, _)| *t <= at)
+                .max_by_key(|(t, _)| *t)
+                .is_some_and(|(_, full)| *full)
+        };
+        let heap = self
+            .stats
+            .iter()
+            .filter(|(at, _)| full_blocking(*at))
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, s)| *s);
+        GcAccount {
+            committed: self.committed.map(|(_, c)| c),
+            heap,
+        }
     }
 }
 
@@ -344,6 +369,64 @@ mod tests {
         for len in 0..v1.len() {
             assert_eq!(parse_heap_stats(&v2[..len]), None, "{len} bytes");
         }
+    }
+
+    #[test]
+    fn the_account_places_events_by_time_not_by_stream_order() {
+        use crate::gcheap::events::gc_type::{BACKGROUND, NON_CONCURRENT};
+        use crate::gcheap::synth;
+        use crate::nettrace::{EventHeader, EventMetadata};
+        let meta = |event_id, version| EventMetadata {
+            metadata_id: 1,
+            provider: RUNTIME_PROVIDER.into(),
+            event_id,
+            event_name: String::new(),
+            keywords: 1,
+            version,
+            level: 4,
+        };
+        let (start, stats, dynamic) = (
+            meta(event_id::GC_START, 2),
+            meta(GC_HEAP_STATS, 2),
+            meta(GC_DYNAMIC_EVENT, 0),
+        );
+        let heap = |live: u64| GcHeapStats {
+            survived: [0, 0, live, 0, 0],
+            ..GcHeapStats::default()
+        };
+        let used = |in_use: u64| GcCommitted {
+            in_use,
+            ..GcCommitted::default()
+        };
+        // (time, event, payload): the induced full GC at 10–13, a background
+        // GC at 20–23; the GC's start and its end logged by other threads.
+        let events = [
+            (12, &stats, synth::heap_stats(&heap(500))),
+            (13, &dynamic, synth::committed_usage(&used(5))),
+            (22, &stats, synth::heap_stats(&heap(7))),
+            (11, &dynamic, synth::committed_usage(&used(4))),
+            (10, &start, synth::gc_start(1, 2, 1, NON_CONCURRENT)),
+            (20, &start, synth::gc_start(2, 2, 0, BACKGROUND)),
+            (23, &dynamic, synth::committed_usage(&used(9))),
+            (21, &dynamic, synth::committed_usage(&used(8))),
+        ];
+        let mut reader = GcAccountReader::default();
+        for (timestamp, metadata, payload) in &events {
+            reader.event(&Event {
+                metadata,
+                header: EventHeader {
+                    timestamp: *timestamp,
+                    ..EventHeader::default()
+                },
+                payload,
+                offset: 0,
+                payload_offset: 0,
+            });
+        }
+        let account = reader.finish();
+        assert_eq!(account.heap, Some(heap(500)));
+        assert_eq!(account.committed, Some(used(9)));
+        assert_eq!(GcAccountReader::default().finish(), GcAccount::default());
     }
 
     #[test]
