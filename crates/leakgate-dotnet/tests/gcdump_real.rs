@@ -125,6 +125,19 @@ fn snapshot_counts_match_the_services_ground_truth_and_the_inspector() {
     eprintln!("{gc:?}: total {}, ranges use {used}", gc.total());
     assert!(gc.in_use >= used, "in use {} < ranges' {used}", gc.in_use);
     assert!(gc.total() >= gc.in_use);
+    // So did its count of what survived: every survivor was walked, and the
+    // walk found more only in gen0, where the GC keeps pinned objects in place.
+    let heap = dump.gc_heap.expect("a GCHeapStats event in the session");
+    let walked: u64 = dump.nodes.iter().map(|n| n.size).sum();
+    eprintln!("survived {}, walked {walked}: {heap:?}", heap.live());
+    assert!(
+        heap.live() <= walked + (64 << 10),
+        "{heap:?}, walked {walked}"
+    );
+    assert!(
+        walked - heap.live().min(walked) <= heap.generation_sizes[0] + (64 << 10),
+        "{heap:?}, walked {walked}"
+    );
     // Every reference and every strong root points at an object of the
     // snapshot or outside the GC heap ranges (frozen literals, say).
     let ours = managed_summary(dump, "10");

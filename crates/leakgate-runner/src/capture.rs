@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use leakgate_dotnet::gccommit::{GcCommitted, GcHeapStats};
+use leakgate_dotnet::gccommit::{GcAccount, GcCommitted, GcHeapStats};
 use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
 use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
@@ -41,9 +41,9 @@ pub struct CapturedSample {
     /// heap snapshot, or from a runtime that does not report them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_committed: Option<GcCommitted>,
-    /// The heap after the induced full GC as the GC counted it (absent
-    /// without an induced GC, e.g. with `dump: gcdump`, whose snapshot
-    /// reads the heap itself).
+    /// The heap after the sample's full GC (induced, or the snapshot's) as
+    /// the GC counted it (absent without either, or from a runtime that
+    /// does not report it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_heap: Option<GcHeapStats>,
     /// The JSON the scenario's `sampling.stats_url` answered at this sample.
@@ -94,7 +94,7 @@ pub struct Raw {
     /// The GC's own count of its committed bytes, from the induced GC or the
     /// snapshot's.
     pub gc_committed: Option<GcCommitted>,
-    /// The heap after the induced GC, by the GC's count.
+    /// The heap after the sample's GC, by the GC's count.
     pub gc_heap: Option<GcHeapStats>,
     pub timings: SampleTimings,
     pub notes: Vec<String>,
@@ -151,8 +151,8 @@ pub fn take(
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
             let client = runtime().map_err(CaptureError::Dump)?;
-            let (taken, committed) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
-            gc_committed = committed;
+            let (taken, account) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
+            (gc_committed, gc_heap) = (account.committed, account.heap);
             match taken {
                 Some((s, copy)) => {
                     snapshot = Some(s);
@@ -202,15 +202,15 @@ type Snapshot = Option<(GcHeapDump, Option<PathBuf>)>;
 
 /// A complete heap snapshot, retried once with a larger buffer when events
 /// were dropped; `None` when both lost events (the caller falls back). With
-/// it, the GC's committed bytes from the last attempt, which lost events do
-/// not make wrong.
+/// it, what the GC told of itself in the last attempt (its committed bytes,
+/// its survivors), which lost heap-walk events do not make wrong.
 fn snapshot_with_retry(
     client: &DiagnosticsClient,
     plan: &Plan,
     cancel: &AtomicBool,
     notes: &mut Vec<String>,
-) -> Result<(Snapshot, Option<GcCommitted>), CaptureError> {
-    let mut committed = None;
+) -> Result<(Snapshot, GcAccount), CaptureError> {
+    let mut account = GcAccount::default();
     for buffer_mb in SNAPSHOT_BUFFERS_MB {
         if let Some(path) = plan.trace_path {
             let _ = std::fs::remove_file(path); // an earlier attempt's copy
@@ -224,9 +224,12 @@ fn snapshot_with_retry(
         let capture = client
             .capture_gc_heap(&options, cancel)
             .map_err(|e| CaptureError::Dump(format!("the heap snapshot failed: {e}")))?;
-        committed = capture.dump.gc_committed;
+        account = GcAccount {
+            committed: capture.dump.gc_committed,
+            heap: capture.dump.gc_heap,
+        };
         if capture.dump.is_complete() {
-            return Ok((Some((capture.dump, capture.trace_copy)), committed));
+            return Ok((Some((capture.dump, capture.trace_copy)), account));
         }
         notes.push(format!(
             "the heap snapshot lost events with a {buffer_mb} MiB buffer ({} dropped, {} batches missing)",
@@ -234,7 +237,7 @@ fn snapshot_with_retry(
         ));
     }
     notes.push("fell back to a withheap dump for this sample".into());
-    Ok((None, committed))
+    Ok((None, account))
 }
 
 /// A sample's managed heap, read.

@@ -30,7 +30,7 @@ use super::events::{self, RUNTIME_PROVIDER, event_id, gc_type};
 use super::model::{
     DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind,
 };
-use crate::gccommit::{GC_DYNAMIC_EVENT, GcCommitted};
+use crate::gccommit::{GC_DYNAMIC_EVENT, GC_HEAP_STATS, GcAccountReader};
 use crate::nettrace::{Event, NettraceError};
 
 /// The heap walk, once its first object was seen.
@@ -88,8 +88,8 @@ pub struct HeapSnapshotBuilder {
     dependent_handles: Vec<DependentHandle>,
     /// Every range seen, with its timestamp (a few hundred at most).
     generation_ranges: Vec<(i64, GenerationRange)>,
-    /// The last `CommittedUsage` seen.
-    gc_committed: Option<GcCommitted>,
+    /// What the GC tells of itself: its committed bytes, its heap statistics.
+    account: GcAccountReader,
     /// Next batch number expected, per kind and capture thread.
     next_batch: HashMap<(BatchKind, u64), u32>,
     missing_batches: u64,
@@ -112,7 +112,7 @@ impl HeapSnapshotBuilder {
             roots: Vec::new(),
             dependent_handles: Vec::new(),
             generation_ranges: Vec::new(),
-            gc_committed: None,
+            account: GcAccountReader::default(),
             next_batch: HashMap::new(),
             missing_batches: 0,
             last_offset: 0,
@@ -138,7 +138,7 @@ impl HeapSnapshotBuilder {
         self.last_offset = event.offset;
         let (payload, at) = (event.payload, event.payload_offset);
         match event.metadata.event_id {
-            GC_DYNAMIC_EVENT => self.on_trailing_event(event),
+            GC_DYNAMIC_EVENT | GC_HEAP_STATS => self.on_trailing_event(event),
             event_id::BULK_TYPE => {
                 for entry in events::bulk_type(payload, at)? {
                     self.define_type(entry);
@@ -146,6 +146,7 @@ impl HeapSnapshotBuilder {
             }
             _ if self.is_complete() => {}
             event_id::GC_START => {
+                self.account.event(event);
                 let start = events::gc_start(payload, at, event.metadata.version)?;
                 if self.gc_started.is_none()
                     && start.depth == 2
@@ -181,13 +182,11 @@ impl HeapSnapshotBuilder {
         Ok(())
     }
 
-    /// Takes an event read after completion into account: only the GC's
-    /// committed bytes can still change. Never fails, so a live capture can
-    /// drain its stream through it.
+    /// Takes an event read after completion into account: only what the GC
+    /// tells of itself (its committed bytes, its heap statistics) can still
+    /// change. Never fails, so a live capture can drain its stream through it.
     pub fn on_trailing_event(&mut self, event: &Event<'_>) {
-        if let Some(committed) = GcCommitted::from_event(event) {
-            self.gc_committed = Some(committed);
-        }
+        self.account.event(event);
     }
 
     fn on_heap_walk_event(&mut self, event: &Event<'_>, id: u32) -> Result<(), GcHeapError> {
@@ -313,6 +312,7 @@ impl HeapSnapshotBuilder {
             .filter(|(timestamp, _)| *timestamp >= walk.first_timestamp)
             .map(|(_, range)| range)
             .collect();
+        let account = self.account.finish();
         Ok(GcHeapDump {
             process_id: self.process_id,
             pointer_size: self.pointer_size,
@@ -323,7 +323,8 @@ impl HeapSnapshotBuilder {
             roots: self.roots,
             dependent_handles: self.dependent_handles,
             generation_ranges,
-            gc_committed: self.gc_committed,
+            gc_committed: account.committed,
+            gc_heap: account.heap,
             dropped_events,
             missing_batches: self.missing_batches,
         })

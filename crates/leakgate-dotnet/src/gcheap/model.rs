@@ -12,7 +12,7 @@
 //! or an address with no node: a frozen string literal, say).
 
 use super::events::{root_flag, static_var_flag, type_flag};
-use crate::gccommit::GcCommitted;
+use crate::gccommit::{GcCommitted, GcHeapStats};
 
 /// A type seen in the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +173,9 @@ pub struct GcHeapDump {
     /// event (`None` on runtimes that do not log it): unlike the ranges, it
     /// counts free regions and bookkeeping.
     pub gc_committed: Option<GcCommitted>,
+    /// The heap as the snapshot's GC left it, by its own count
+    /// (`GCHeapStats`): what survived is the live heap.
+    pub gc_heap: Option<GcHeapStats>,
     /// Events the runtime numbered but the stream does not hold (its buffer
     /// was full). Non-zero means the snapshot is incomplete: retry with a
     /// larger buffer.
