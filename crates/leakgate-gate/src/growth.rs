@@ -53,7 +53,7 @@
 //!      its free band once); **two steps, then flat** (p = 5: a cache
 //!      filled, then the band moved); a **ramp that levels off** (p = 3) and
 //!      stays flat — by its median increment — for a third of the series,
-//!      at least 2 samples (a cache filling, the GC growing its budget); a
+//!      at least 3 samples (a cache filling, the GC growing its budget); a
 //!      **sawtooth** (p = 4: committed memory given back every few samples).
 //!
 //!    The best sustained shape against the best stopped one:
@@ -80,8 +80,9 @@
 //!   not growth: the GC grew its budget or kept free memory committed
 //!   while the live heap stayed flat;
 //! - else committed memory grows while the live bytes rose once and
-//!   stopped (one step or a ramp that levels off, [`flat_since`]) and
-//!   committed minus live does not grow → [`TrendReason::FlatAfterStep`]:
+//!   stopped (one step or a ramp that levels off, [`flat_since`], flat for
+//!   [`min_flat_tail`] samples) and committed minus live does not grow →
+//!   [`TrendReason::FlatAfterStep`]:
 //!   committed memory followed a cache that filled, and the GC moving its
 //!   free band at the same time does not turn that into a leak;
 //! - else the committed series' own reason.
@@ -221,7 +222,7 @@ pub struct LiveEvidence {
     pub mk: MannKendall,
     pub slope_per_sample: f64,
     pub fitted_growth: f64,
-    /// The rule applied to the live bytes alone (with the committed noise floor).
+    /// The rule applied to the live bytes alone (with their own noise floor).
     pub reason: TrendReason,
     /// The shape of the live bytes' rise, when they rose significantly.
     pub shape: Option<ShapeFit>,
@@ -293,11 +294,24 @@ pub fn scatter(y: &[f64]) -> f64 {
 }
 
 /// Shortest flat stretch (in samples) that makes a ramp "levelled off":
-/// a third of the series, at least 2 — two or three noisy samples on a
-/// long steady rise can look level by chance, but on a short series the
-/// last two samples level is how a cache that just filled looks.
+/// 3, or a third of the series — three noisy samples on a long steady
+/// rise can look level by chance.
 pub fn min_flat_tail(n: usize) -> usize {
-    n.div_ceil(3).max(2)
+    n.div_ceil(3).max(3)
+}
+
+/// Whether a rising series may be levelling off right now: its last
+/// increment is under half its Theil–Sen slope. Too short a plateau to
+/// call the rise stopped ([`min_flat_tail`]), but a reason for sequential
+/// sampling to look again before it calls the rise a leak: a cache that
+/// has just filled looks like this, a steady leak rarely.
+pub fn may_be_levelling_off(values: &[f64]) -> bool {
+    let points = finite_points(values);
+    let (x, y): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    let n = y.len();
+    n >= 3
+        && pairwise_slope(&x, &y, |_, _| true)
+            .is_some_and(|b| b > 0.0 && (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]) < b / 2.0)
 }
 
 /// Applies the trend rule to values taken at evenly spaced samples.
@@ -370,7 +384,9 @@ pub fn assess_trend_with_live(
             .map(|(&(x, c), &(_, l))| (x, c - l))
             .collect();
         let live: Vec<f64> = live_points.iter().map(|p| p.1).collect();
-        flat_since(&live).is_some() && !assess_points(&rest, floor, alpha).growing
+        let flat_for = |from: usize| live_points.iter().filter(|p| p.0 >= from as f64).count();
+        flat_since(&live).is_some_and(|from| flat_for(from) >= min_flat_tail(live.len()))
+            && !assess_points(&rest, floor, alpha).growing
     };
     own.reason = if l.growing {
         TrendReason::LiveGrowing
@@ -882,18 +898,36 @@ mod tests {
 
     #[test]
     fn committed_memory_that_followed_a_cache_that_filled_is_not_growth() {
-        // The cache fills over the first five samples; the GC moves its
+        // The cache fills over the first four samples; the GC moves its
         // free band up by 2.5 MiB just as it stops.
-        let live = mib(&[-81.6, -78.4, -75.2, -72.0, -72.0]);
-        let committed = mib(&[0.0, 3.2, 4.1, 7.2, 9.7]);
+        let live = mib(&[-81.6, -78.4, -75.2, -72.0, -72.0, -72.0]);
+        let committed = mib(&[0.0, 3.2, 4.1, 7.2, 9.7, 9.8]);
         assert!(assess_trend(&committed, Unit::Bytes, 0.05).growing);
         let a = assess_trend_with_live(&committed, &live, Unit::Bytes, 0.05);
         assert_eq!(a.reason, TrendReason::FlatAfterStep, "{a:?}");
+        // Two level samples at the end are too short a plateau to tell.
+        let a = assess_trend_with_live(&committed[..5], &live[..5], Unit::Bytes, 0.05);
+        assert!(a.growing, "{a:?}");
+        // A live heap still rising with a pause in it is not a cache that filled.
+        let rising = mib(&[-79.8, -78.7, -77.5, -77.4, -75.1, -75.1]);
+        let following = mib(&[0.2, 1.8, 2.4, 2.4, 5.0, 5.4]);
+        let a = assess_trend_with_live(&following, &rising, Unit::Bytes, 0.05);
+        assert!(a.growing, "{a:?}");
         // Committed memory that goes on rising after the live heap stopped is not explained.
         let climbing = mib(&[0.0, 3.2, 6.4, 9.6, 12.8, 16.0, 19.2]);
         let stopped = mib(&[-81.6, -80.6, -79.6, -78.6, -78.6, -78.6, -78.6]);
         let a = assess_trend_with_live(&climbing, &stopped, Unit::Bytes, 0.05);
         assert_eq!(a.reason, TrendReason::Growing, "{a:?}");
+    }
+
+    #[test]
+    fn a_rise_whose_last_step_is_level_may_be_levelling_off() {
+        assert!(may_be_levelling_off(&mib(&[0.0, 3.2, 6.4, 9.6, 9.7])));
+        assert!(!may_be_levelling_off(&mib(&[0.0, 3.2, 6.4, 9.6, 12.7])));
+        assert!(!may_be_levelling_off(&mib(&[5.0, 5.0, 5.0, 5.0])));
+        assert!(!may_be_levelling_off(&[1.0, f64::NAN]));
+        // A missing sample in between: the increment is per sample.
+        assert!(!may_be_levelling_off(&[0.0, 1.0, 2.0, f64::NAN, 4.0]));
     }
 
     #[test]

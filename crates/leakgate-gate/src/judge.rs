@@ -58,7 +58,7 @@ use crate::trend;
 use crate::units::{human, human_signed, p_value};
 
 /// Metrics that hold the GC heap, judged with the live heap when it is known.
-fn holds_gc_heap(metric: Metric) -> bool {
+pub(crate) fn holds_gc_heap(metric: Metric) -> bool {
     matches!(
         metric,
         Metric::CommittedUnknown | Metric::CommittedGc | Metric::CommittedTotal | Metric::Resident

@@ -191,7 +191,7 @@ fn finalizable_types_are_decided_one_by_one() {
 /// Over generated services with the live heap: leaks caught, non-leaks
 /// passed, in few samples. Measured with 1,000 seeds (power harness):
 /// every 1 MiB/sample leak 100% in 6.0 samples on average; non-leaks
-/// 0.0% in 9–12 samples, a cache still filling at the first look 0.1%.
+/// 0.0% in 9–12 samples, a cache still filling at the first look too.
 #[test]
 fn rates_of_auto_on_generated_services() {
     let seeds = 40;

@@ -46,10 +46,13 @@ pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter)
     types
 }
 
-/// When a check fails or warns and no judged sample read the managed heap
+/// When a check fails or warns on growth and no judged sample read the managed heap
 /// (`dump: none`), what to run to learn what holds the growth.
 pub fn without_a_heap(verdict: &Verdict, judged: &[SampleMetrics]) -> Option<String> {
-    let flagged = verdict.checks.iter().any(|c| c.status != Status::Pass);
+    let flagged = verdict
+        .checks
+        .iter()
+        .any(|c| c.status != Status::Pass && c.growth > 0.0);
     let no_heap = judged.iter().all(|s| s.heap_bytes.is_empty());
     (flagged && no_heap && !judged.is_empty()).then(|| {
         "no sample read the managed heap, so what holds the growth is not known: \
