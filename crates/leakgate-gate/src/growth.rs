@@ -275,12 +275,15 @@ pub const NOISE_MULTIPLE: f64 = 6.0;
 /// by shapes the other sees through — increments split in two groups by a
 /// leak that starts midway or a cache that stops filling, second
 /// differences spiking at every step of a close staircase — so the lower
-/// of the two stays at the noise.
+/// of the two stays at the noise. Only neighbouring samples are compared:
+/// a missing (non-finite) value leaves out the differences across it.
 pub fn scatter(y: &[f64]) -> f64 {
     const MAD_TO_SIGMA: f64 = 1.4826;
-    let mut d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let finite = |w: &&[f64]| w.iter().all(|v| v.is_finite());
+    let mut d: Vec<f64> = y.windows(2).filter(finite).map(|w| w[1] - w[0]).collect();
     let mut dd: Vec<f64> = y
         .windows(3)
+        .filter(finite)
         .map(|w| (w[2] - 2.0 * w[1] + w[0]).abs())
         .collect();
     if dd.len() < 2 {
@@ -408,6 +411,18 @@ pub fn assess_trend_with_live(
     own
 }
 
+/// The values at their positions, from the first to the last, NaN where
+/// a position has none.
+fn by_position(x: &[f64], y: &[f64]) -> Vec<f64> {
+    let first = x.first().copied().unwrap_or(0.0);
+    let len = x.last().map_or(0, |last| (last - first) as usize + 1);
+    let mut dense = vec![f64::NAN; len];
+    for (xi, yi) in x.iter().zip(y) {
+        dense[(xi - first) as usize] = *yi;
+    }
+    dense
+}
+
 /// (position, value) for the finite values.
 fn finite_points(values: &[f64]) -> Vec<(f64, f64)> {
     values
@@ -429,7 +444,7 @@ fn assess_points(points: &[(f64, f64)], floor: f64, alpha: f64) -> TrendAssessme
         _ => 0.0,
     };
     let fitted_growth = slope * span;
-    let floor = floor.max(NOISE_MULTIPLE * scatter(&y));
+    let floor = floor.max(NOISE_MULTIPLE * scatter(&by_position(&x, &y)));
     let significant = n >= 3 && mk.p_increasing < alpha && slope > 0.0;
     let mut a = TrendAssessment {
         reason: TrendReason::NotSignificant,
@@ -880,6 +895,15 @@ mod tests {
         assert_eq!(reason_of(&drift(0.0)), TrendReason::Growing);
         // A steady slope and a single step are no scatter.
         assert_eq!(scatter(&drift(0.0)), 0.0);
+        // A missing sample is no jump: the differences across it are left out
+        // (closed up, these would be jumps of several units every sample).
+        let nan = f64::NAN;
+        let gaps = [
+            0.0, nan, 3.0, nan, 1.0, nan, 6.0, nan, 2.0, nan, 4.0, nan, 7.0,
+        ];
+        assert_eq!(scatter(&gaps), 0.0);
+        let closed: Vec<f64> = gaps.iter().copied().filter(|v| v.is_finite()).collect();
+        assert!(scatter(&closed) > 0.5);
         assert_eq!(scatter(&mib(&[0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0])), 0.0);
         // Nor a leak that starts midway, or a close staircase.
         assert_eq!(
