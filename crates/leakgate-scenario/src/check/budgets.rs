@@ -34,7 +34,7 @@ pub(super) fn check(
             );
             if counted_by_the_gc && !managed && !sampling.gc_before_sample {
                 return Err(at(format!(
-                    "`{metric}` is counted by the GC induced before each sample, or read from the managed heap; with `dump: {}` keep `gc_before_sample: true` (the default)",
+                    "`{metric}` is counted by the GC induced before each sample (.NET 8 or later), or read from the managed heap; with `dump: {}` keep `gc_before_sample: true` (the default)",
                     sampling.dump.name()
                 )));
             }
