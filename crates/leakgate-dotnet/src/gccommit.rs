@@ -70,16 +70,6 @@ impl GcCommitted {
             .saturating_add(self.in_global_free)
             .saturating_add(self.in_global_decommit)
     }
-
-    /// The accounting in `event`, if it is a `CommittedUsage` event.
-    pub fn from_event(event: &Event<'_>) -> Option<GcCommitted> {
-        if event.metadata.provider != RUNTIME_PROVIDER
-            || event.metadata.event_id != GC_DYNAMIC_EVENT
-        {
-            return None;
-        }
-        parse_committed_usage(event.payload)
-    }
 }
 
 /// Decodes a `GCDynamicEvent` payload named `CommittedUsage` (data version
