@@ -55,14 +55,16 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
         );
         // The count agrees with the service's own ground truth at the same moment
         // (the load is paused while a sample is taken). ASP.NET itself emits a
-        // few dozen dynamic methods (route delegates, DI), hence the small slack.
+        // fixed number of dynamic methods (a request delegate per endpoint, DI,
+        // and System.Text.Json an accessor per property of /stats: ~70 with the
+        // slow-leak endpoints and their counters), hence the slack.
         for sample in read_samples(out.path()) {
             let kept = sample["app_stats"]["delegatesKept"]
                 .as_u64()
                 .expect("/stats recorded");
             let resolvers = finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");
             assert!(
-                resolvers >= kept && resolvers <= kept + 64,
+                resolvers >= kept && resolvers <= kept + 128,
                 "attempt {attempt}, sample {}: {resolvers} DynamicResolver objects for {kept} kept delegates",
                 sample["index"]
             );
@@ -397,7 +399,7 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
                 // depends on how busy the machine is, so the bound is loose —
                 // a count that missed the kept ones or doubled them still fails.
                 assert!(
-                    resolvers >= kept && resolvers <= kept + kept / 4 + 64,
+                    resolvers >= kept && resolvers <= kept + kept / 4 + 128,
                     "{resolvers} DynamicResolver objects for {kept} kept delegates"
                 );
             }

@@ -147,11 +147,11 @@ fn snapshot_counts_match_the_services_ground_truth_and_the_inspector() {
     assert_eq!(ours.finalizable_count(TRACKED), tracked);
     // A DynamicResolver per kept delegate, and the runtime's own: ASP.NET
     // compiles each endpoint's request delegate, and System.Text.Json emits
-    // an accessor per property of /stats' answer (about 50 in all, fixed,
+    // an accessor per property of /stats' answer (about 70 in all, fixed,
     // whatever the load).
     let resolvers = ours.finalizable_count(RESOLVER);
     assert!(
-        (delegates..=delegates + 64).contains(&resolvers),
+        (delegates..=delegates + 128).contains(&resolvers),
         "{resolvers} DynamicResolvers for {delegates} delegates"
     );
     assert_eq!(

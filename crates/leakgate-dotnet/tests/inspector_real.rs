@@ -60,9 +60,10 @@ fn finalizable_dynamic_resolvers_track_the_leak() {
 
     let resolvers = first.finalizable_count(RESOLVER);
     // The runtime and ASP.NET emit dynamic methods of their own (seen: +6 to
-    // +25), System.Text.Json one per property of /stats' answer: a fixed few dozen.
+    // +25), System.Text.Json one per property of /stats' answer (~45 since the
+    // slow-leak counters): a fixed few dozen.
     assert!(
-        (kept..=kept + 64).contains(&resolvers),
+        (kept..=kept + 128).contains(&resolvers),
         "{resolvers} DynamicResolvers for {kept} kept delegates"
     );
     assert_eq!(first.finalizable_count("LeakyService.NeverCreated"), 0);

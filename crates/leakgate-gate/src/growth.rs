@@ -18,25 +18,29 @@
 //!
 //! // The same step while the live heap grows 1 MiB per sample: a leak.
 //! let live: Vec<f64> = (0..10).map(|i| (60 + i) as f64 * MIB).collect();
-//! let a = assess_trend_with_live(&once, &live, Unit::Bytes, 0.05);
+//! let a = assess_trend_with_live(&once, &live, MIB, 0.05);
 //! assert_eq!(a.reason, TrendReason::LiveGrowing);
 //! assert!(a.growing);
 //!
 //! // Committed memory climbing while the live heap stays flat: the GC sizing its budget.
 //! let climbing: Vec<f64> = (0..10).map(|i| (400 + 9 * i) as f64 * MIB).collect();
 //! let flat = vec![240.0 * MIB; 10];
-//! assert_eq!(assess_trend_with_live(&climbing, &flat, Unit::Bytes, 0.05).reason, TrendReason::GcSizing);
+//! assert_eq!(assess_trend_with_live(&climbing, &flat, MIB, 0.05).reason, TrendReason::GcSizing);
 //! ```
 //!
 //! # The rule
 //! A series of n values taken at evenly spaced samples *grows* when
 //! 1. Mann–Kendall says it rises: one-sided p < α (exact p for n ≤ 60
 //!    without ties) and the Theil–Sen slope is positive;
-//! 2. the fitted growth, slope × (n − 1), reaches the noise floor:
-//!    counts max(8, 2% of the first value), bytes max(1 MiB, 1% of it),
-//!    and [`NOISE_MULTIPLE`] times the series' own scatter from sample to
-//!    sample ([`scatter`]): on memory that jumps ±1 MiB between samples a
-//!    chance run of rising values is not a leak;
+//! 2. the fitted growth, slope × (n − 1), reaches the floor: the growth
+//!    that matters over this run — the judge's materiality (default
+//!    64 KiB per 1,000 requests for bytes) times the load between the
+//!    first and the last sample ([`crate::judge::Materiality`]), at least
+//!    [`min_growth`] — and [`NOISE_MULTIPLE`] times the series' own scatter
+//!    from sample to sample ([`scatter`]): on memory that jumps ±1 MiB
+//!    between samples a chance run of rising values is not a leak, while
+//!    after an induced full GC most series are quiet to the byte and a
+//!    growth linear in requests is itself the evidence;
 //! 3. the rise is *sustained*, not *stopped*. Each shape below is fitted by
 //!    least absolute deviations (medians, Theil–Sen slopes) and scored as
 //!    a Laplace likelihood with the BIC penalty, n·ln(SAD/n) + p·ln(n) for
@@ -71,12 +75,13 @@
 //! heap together with the live managed bytes measured at the same samples
 //! (after the induced full GC, where they are far less noisy than committed
 //! memory and free of the GC's steps):
-//! - the live bytes grow by the rule above (with their own noise floor:
-//!   1% of the live heap, not of committed memory) →
+//! - the live bytes grow by the rule above (the same floor, their own
+//!   far smaller scatter) →
 //!   [`TrendReason::LiveGrowing`], growth, whatever steps the committed
 //!   memory takes;
 //! - else committed memory grows by the rule while the live bytes' fitted
-//!   growth stays below the committed noise floor → [`TrendReason::GcSizing`],
+//!   growth stays below the floor, or, rising not significantly, below a
+//!   quarter of committed memory's → [`TrendReason::GcSizing`],
 //!   not growth: the GC grew its budget or kept free memory committed
 //!   while the live heap stayed flat;
 //! - else committed memory grows while the live bytes rose once and
@@ -136,6 +141,9 @@ pub enum TrendReason {
     /// The live managed heap keeps growing; committed memory follows it,
     /// in steps or not.
     LiveGrowing,
+    /// The live managed heap does not grow, but the memory outside the GC
+    /// heap (native memory: committed minus the GC's) keeps growing.
+    NativeGrowing,
     /// It rose and stopped — one step, two, a ramp that levelled off, or a
     /// sawtooth that gives its memory back — rather than keep rising.
     FlatAfterStep,
@@ -155,7 +163,10 @@ impl TrendReason {
     pub fn is_growth(self) -> bool {
         matches!(
             self,
-            TrendReason::Growing | TrendReason::Stepping | TrendReason::LiveGrowing
+            TrendReason::Growing
+                | TrendReason::Stepping
+                | TrendReason::LiveGrowing
+                | TrendReason::NativeGrowing
         )
     }
 
@@ -165,11 +176,12 @@ impl TrendReason {
             TrendReason::Growing => "still rising at the end",
             TrendReason::Stepping => "keeps stepping up",
             TrendReason::LiveGrowing => "the live managed heap keeps growing",
+            TrendReason::NativeGrowing => "the memory outside the GC heap keeps growing",
             TrendReason::FlatAfterStep => "rose, then stopped rising",
             TrendReason::GcSizing => {
                 "the GC sizing its budget: committed memory grew, the live heap did not"
             }
-            TrendReason::BelowNoiseFloor => "below the noise floor",
+            TrendReason::BelowNoiseFloor => "rising, but less than the growth that matters",
             TrendReason::NotSignificant => "no significant upward trend",
             TrendReason::TooFewValues => "too few values to judge",
         }
@@ -228,6 +240,19 @@ pub struct LiveEvidence {
     pub shape: Option<ShapeFit>,
 }
 
+impl LiveEvidence {
+    /// The evidence of one part's own assessment.
+    pub fn of(a: &TrendAssessment) -> LiveEvidence {
+        LiveEvidence {
+            mk: a.mk,
+            slope_per_sample: a.slope_per_sample,
+            fitted_growth: a.fitted_growth,
+            reason: a.reason,
+            shape: a.shape,
+        }
+    }
+}
+
 /// The trend rule's inputs and outcome for one series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrendAssessment {
@@ -249,17 +274,20 @@ pub struct TrendAssessment {
     pub values: usize,
     /// The live heap, when judged with it.
     pub live: Option<LiveEvidence>,
+    /// The memory outside the GC heap, when judged apart ([`TrendReason::NativeGrowing`]).
+    pub native: Option<LiveEvidence>,
 }
 
-/// The smallest growth worth calling growth: counts max(8, 2% of the
-/// first value), bytes max(1 MiB, 1% of it). A few objects or a page of
-/// allocator slack is not a leak; 1% (not more) so that a 1 MiB/sample
-/// leak on a 400 MiB heap reaches it within 5 samples.
-pub fn noise_floor(unit: Unit, first: f64) -> f64 {
-    let first = if first.is_finite() { first.abs() } else { 0.0 };
+/// The smallest growth that can count at all, whatever the load: a few
+/// pages of allocator slack or of rounding (bytes: 64 KiB, 16 pages), a
+/// handful of objects (counts: 4). The floor that matters is the load's —
+/// growth per 1,000 requests against a materiality, applied by the judge
+/// ([`crate::judge::Materiality`]) — and the series' own scatter; this only
+/// keeps a tiny series from growing by its rounding.
+pub fn min_growth(unit: Unit) -> f64 {
     match unit {
-        Unit::Count => (0.02 * first).max(8.0),
-        Unit::Bytes => (0.01 * first).max(1024.0 * 1024.0),
+        Unit::Count => 4.0,
+        Unit::Bytes => 64.0 * 1024.0,
     }
 }
 
@@ -317,12 +345,12 @@ pub fn may_be_levelling_off(values: &[f64]) -> bool {
             .is_some_and(|b| b > 0.0 && (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]) < b / 2.0)
 }
 
-/// Applies the trend rule to values taken at evenly spaced samples.
-/// Non-finite values are left out (their neighbours keep their positions).
+/// Applies the trend rule to values taken at evenly spaced samples, with
+/// no load known: the floor is [`min_growth`] and the series' own
+/// scatter. Non-finite values are left out (their neighbours keep their
+/// positions).
 pub fn assess_trend(values: &[f64], unit: Unit, alpha: f64) -> TrendAssessment {
-    let points = finite_points(values);
-    let floor = noise_floor(unit, points.first().map_or(0.0, |p| p.1));
-    assess_points(&points, floor, alpha)
+    assess_points(&finite_points(values), min_growth(unit), alpha)
 }
 
 /// Where the flat part of a series starts, if one step or a ramp that
@@ -345,21 +373,23 @@ pub fn flat_since(values: &[f64]) -> Option<usize> {
     .and_then(|(shape, _)| shape.flat_from())
 }
 
-/// [`assess_trend`] with a given noise floor: for a part of a metric (the
-/// memory outside the GC heap, say) that should be judged by the floor of
-/// the whole.
+/// [`assess_trend`] with a given floor: the growth that matters for this
+/// series (the judge's materiality over the load that drove it), or for a
+/// part of a metric (the memory outside the GC heap, say) the floor of the
+/// whole. The series' own scatter can only raise it.
 pub fn assess_trend_with_floor(values: &[f64], floor: f64, alpha: f64) -> TrendAssessment {
     assess_points(&finite_points(values), floor, alpha)
 }
 
 /// The rule for committed memory that contains the GC heap, judged with
-/// `live`, the live managed bytes at the same samples (see the module docs).
+/// `live`, the live managed bytes at the same samples (see the module docs),
+/// both against `floor`, the growth that matters ([`assess_trend_with_floor`]).
 /// Samples where either value is missing (non-finite) are left out; with
 /// `live` shorter than `committed`, the missing tail counts as missing.
 pub fn assess_trend_with_live(
     committed: &[f64],
     live: &[f64],
-    unit: Unit,
+    floor: f64,
     alpha: f64,
 ) -> TrendAssessment {
     let both: Vec<(f64, f64)> = committed
@@ -371,13 +401,13 @@ pub fn assess_trend_with_live(
         })
         .collect();
     let live_points: Vec<(f64, f64)> = both.iter().map(|&(x, _)| (x, live[x as usize])).collect();
-    let floor = noise_floor(unit, both.first().map_or(0.0, |p| p.1));
     let mut own = assess_points(&both, floor, alpha);
-    // The live heap grows by its own floor: 1% of itself, not of committed memory.
-    let live_floor = noise_floor(unit, live_points.first().map_or(0.0, |p| p.1));
-    let l = assess_points(&live_points, live_floor, alpha);
-    // Sizing only if the live heap rose less than the floor, significant or
-    // not: a noisy live series on a leak is not evidence of a flat one.
+    // The same floor (the load's), and the live heap's own, far smaller, scatter.
+    let l = assess_points(&live_points, floor, alpha);
+    // Sizing only if the live heap rose less than what matters at all
+    // (significant or not), or, without a significant rise, less than a
+    // quarter of what committed memory rose: a noisy live series on a leak
+    // is not evidence of a flat one, and a leak lands in both.
     // A live heap that rose and stopped (a cache filled) explains the same
     // rise in committed memory, if the rest of it did not grow.
     let followed_a_stopped_rise = || {
@@ -393,7 +423,10 @@ pub fn assess_trend_with_live(
     };
     own.reason = if l.growing {
         TrendReason::LiveGrowing
-    } else if own.growing && l.fitted_growth < floor {
+    } else if own.growing
+        && (l.fitted_growth < floor
+            || (!l.significant && l.fitted_growth < own.fitted_growth / 4.0))
+    {
         TrendReason::GcSizing
     } else if own.growing && followed_a_stopped_rise() {
         TrendReason::FlatAfterStep
@@ -401,13 +434,7 @@ pub fn assess_trend_with_live(
         own.reason
     };
     own.growing = own.reason.is_growth();
-    own.live = Some(LiveEvidence {
-        mk: l.mk,
-        slope_per_sample: l.slope_per_sample,
-        fitted_growth: l.fitted_growth,
-        reason: l.reason,
-        shape: l.shape,
-    });
+    own.live = Some(LiveEvidence::of(&l));
     own
 }
 
@@ -457,6 +484,7 @@ fn assess_points(points: &[(f64, f64)], floor: f64, alpha: f64) -> TrendAssessme
         shape: None,
         values: n,
         live: None,
+        native: None,
     };
     a.reason = if n < 3 {
         TrendReason::TooFewValues
@@ -809,8 +837,9 @@ mod tests {
         v.iter().map(|m| (100.0 + m) * MIB).collect()
     }
 
+    /// The shapes' reasons against a floor of 1 MiB: what matters for this load.
     fn reason(v: &[f64]) -> TrendReason {
-        assess_trend(&mib(v), Unit::Bytes, 0.05).reason
+        assess_trend_with_floor(&mib(v), MIB, 0.05).reason
     }
 
     #[test]
@@ -863,9 +892,9 @@ mod tests {
         ] {
             let a = assess_trend(&v, Unit::Bytes, 0.05);
             assert!(!a.growing, "{v:?}");
-            let b = assess_trend_with_live(&v, &v, Unit::Bytes, 0.05);
+            let b = assess_trend_with_live(&v, &v, MIB, 0.05);
             assert!(!b.growing, "{v:?}");
-            let _ = assess_trend_with_live(&v, &[], Unit::Count, 0.05);
+            let _ = assess_trend_with_live(&v, &[], 4.0, 0.05);
         }
         // A NaN inside a leak leaves the rest judged.
         let mut v = mib(&[0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
@@ -927,20 +956,20 @@ mod tests {
         let live = mib(&[-81.6, -78.4, -75.2, -72.0, -72.0, -72.0]);
         let committed = mib(&[0.0, 3.2, 4.1, 7.2, 9.7, 9.8]);
         assert!(assess_trend(&committed, Unit::Bytes, 0.05).growing);
-        let a = assess_trend_with_live(&committed, &live, Unit::Bytes, 0.05);
+        let a = assess_trend_with_live(&committed, &live, MIB, 0.05);
         assert_eq!(a.reason, TrendReason::FlatAfterStep, "{a:?}");
         // Two level samples at the end are too short a plateau to tell.
-        let a = assess_trend_with_live(&committed[..5], &live[..5], Unit::Bytes, 0.05);
+        let a = assess_trend_with_live(&committed[..5], &live[..5], MIB, 0.05);
         assert!(a.growing, "{a:?}");
         // A live heap still rising with a pause in it is not a cache that filled.
         let rising = mib(&[-79.8, -78.7, -77.5, -77.4, -75.1, -75.1]);
         let following = mib(&[0.2, 1.8, 2.4, 2.4, 5.0, 5.4]);
-        let a = assess_trend_with_live(&following, &rising, Unit::Bytes, 0.05);
+        let a = assess_trend_with_live(&following, &rising, MIB, 0.05);
         assert!(a.growing, "{a:?}");
         // Committed memory that goes on rising after the live heap stopped is not explained.
         let climbing = mib(&[0.0, 3.2, 6.4, 9.6, 12.8, 16.0, 19.2]);
         let stopped = mib(&[-81.6, -80.6, -79.6, -78.6, -78.6, -78.6, -78.6]);
-        let a = assess_trend_with_live(&climbing, &stopped, Unit::Bytes, 0.05);
+        let a = assess_trend_with_live(&climbing, &stopped, MIB, 0.05);
         assert_eq!(a.reason, TrendReason::Growing, "{a:?}");
     }
 
@@ -960,15 +989,15 @@ mod tests {
         let growing: Vec<f64> = (0..8).map(|i| (60.0 + i as f64) * MIB).collect();
         let flat = vec![60.0 * MIB; 8];
         assert_eq!(
-            assess_trend_with_live(&step, &growing, Unit::Bytes, 0.05).reason,
+            assess_trend_with_live(&step, &growing, MIB, 0.05).reason,
             TrendReason::LiveGrowing
         );
         assert_eq!(
-            assess_trend_with_live(&step, &flat, Unit::Bytes, 0.05).reason,
+            assess_trend_with_live(&step, &flat, MIB, 0.05).reason,
             TrendReason::FlatAfterStep
         );
         let rising = mib(&[0.0, 9.0, 18.0, 27.0, 36.0, 45.0, 54.0, 63.0]);
-        let a = assess_trend_with_live(&rising, &flat, Unit::Bytes, 0.05);
+        let a = assess_trend_with_live(&rising, &flat, MIB, 0.05);
         assert_eq!(a.reason, TrendReason::GcSizing);
         assert!(!a.growing && a.significant);
         assert_eq!(

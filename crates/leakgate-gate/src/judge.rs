@@ -44,14 +44,17 @@
 //! assert_eq!(v.checks[0].type_name.as_deref(), Some("Leaky"));
 //! ```
 
-use leakgate_scenario::budget::{Budget, Growth, Metric, Quantity, SlopeUnit, TrendMode, Unit};
+use leakgate_scenario::budget::{
+    Budget, Growth, Materiality, Metric, Quantity, Slope, SlopeUnit, TrendMode, Unit,
+};
 use leakgate_scenario::{BudgetRule, TypeFilter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::family;
 pub use crate::growth::{
     TrendAssessment, TrendReason, assess_trend, assess_trend_with_floor, assess_trend_with_live,
-    noise_floor,
+    min_growth,
 };
 use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend;
@@ -59,10 +62,102 @@ use crate::units::{human, human_signed, p_value};
 
 /// Metrics that hold the GC heap, judged with the live heap when it is known.
 pub(crate) fn holds_gc_heap(metric: Metric) -> bool {
+    metric.holds_gc_heap()
+}
+
+/// The growth that matters for one series: a rate of growth (the budget's
+/// `materiality`, else the scenario's) times the load between its first
+/// and last judged sample — thousands of requests, or minutes when the
+/// rate is per minute or the run counted no requests — and at least
+/// [`min_growth`]. The trend rule's floor is this or six times the
+/// series' own scatter, whichever is larger.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, JsonSchema)]
+pub struct Floor {
+    /// The rate that matters, in the series' unit per `per`.
+    pub rate: f64,
+    pub per: SlopeUnit,
+    /// The load the series spans, in `per` (thousands of requests or minutes).
+    pub load: f64,
+    /// max(rate × load, [`min_growth`]).
+    pub growth: f64,
+    /// For memory outside the GC heap (native memory, judged alone or as
+    /// the part of committed memory the GC does not hold): `growth`, but
+    /// at least [`NATIVE_WARMUP`]. 0 for a metric without native memory.
+    #[serde(default)]
+    pub native: f64,
+}
+
+/// Native memory a healthy .NET service commits as it warms up — the JIT
+/// and tiered compilation, stacks of threads the pool adds — which a
+/// short run cannot tell from a leak by its slope alone: measured on the
+/// fixture service, 140–250 KiB over its first 30 s under load, still
+/// rising 4–40 KiB every 3 s and slowing. A bounded amount, not a rate:
+/// the longer the run, the less it weighs against the materiality.
+pub const NATIVE_WARMUP: f64 = 512.0 * 1024.0;
+
+/// Metrics that hold native memory, judged against [`NATIVE_WARMUP`] at least.
+fn holds_native(metric: Metric) -> bool {
     matches!(
         metric,
-        Metric::CommittedUnknown | Metric::CommittedGc | Metric::CommittedTotal | Metric::Resident
+        Metric::CommittedUnknown
+            | Metric::CommittedNative
+            | Metric::CommittedTotal
+            | Metric::CommittedHeap
+            | Metric::Resident
     )
+}
+
+impl Floor {
+    /// The floor of `s` for a budget whose own materiality is `own`.
+    pub fn of(s: &Series, own: Option<Slope>, scenario: &Materiality) -> Floor {
+        let rate = own.unwrap_or_else(|| scenario.rate(s.unit));
+        let span = |x: Vec<f64>| match (x.first(), x.last()) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        };
+        let amount = rate.amount.value() as f64;
+        let (rate, per, load) = match rate.per {
+            SlopeUnit::ThousandRequests if span(s.kilo_requests()) > 0.0 => {
+                (amount, SlopeUnit::ThousandRequests, span(s.kilo_requests()))
+            }
+            // No requests counted (an external load tool): the per-minute default.
+            SlopeUnit::ThousandRequests => (
+                Materiality::per_minute_fallback(s.unit),
+                SlopeUnit::Minute,
+                span(s.minutes()),
+            ),
+            SlopeUnit::Minute => (amount, SlopeUnit::Minute, span(s.minutes())),
+        };
+        let growth = (rate * load).max(min_growth(s.unit));
+        Floor {
+            rate,
+            per,
+            load,
+            growth,
+            native: match holds_native(s.metric) {
+                true => growth.max(NATIVE_WARMUP),
+                false => 0.0,
+            },
+        }
+    }
+
+    /// The growth per sample that matters, for a series of `n` samples
+    /// spread evenly over the same load.
+    pub fn per_sample(&self, n: usize) -> f64 {
+        self.rate * self.load / n.saturating_sub(1).max(1) as f64
+    }
+
+    /// "64 KiB/1k requests × 1.3k requests", for reasons.
+    pub fn describe(&self, unit: Unit) -> String {
+        match self.per {
+            SlopeUnit::ThousandRequests => format!(
+                "{}/1k requests × {:.1}k requests",
+                human(self.rate, unit),
+                self.load
+            ),
+            SlopeUnit::Minute => format!("{}/min × {:.1} min", human(self.rate, unit), self.load),
+        }
+    }
 }
 
 /// The values of `metric` at the sample indices of `s` (NaN where missing).
@@ -86,15 +181,16 @@ pub(crate) fn aligned_values(
     )
 }
 
-/// The trend rule for one series, with the live heap where it applies.
+/// The trend rule for one series against `floor`, with the live heap where it applies.
 pub(crate) fn assess_series(
     judged: &[SampleMetrics],
     s: &Series,
+    floor: &Floor,
     alpha: f64,
     live_heap: Option<Metric>,
 ) -> TrendAssessment {
     let values = s.values();
-    let plain = || assess_trend(&values, s.unit, alpha);
+    let plain = || assess_trend_with_floor(&values, floor.growth.max(floor.native), alpha);
     let live = match live_heap {
         Some(m) if holds_gc_heap(s.metric) && s.type_name.is_none() => aligned_values(judged, m, s),
         _ => None,
@@ -102,20 +198,113 @@ pub(crate) fn assess_series(
     let Some(live) = live else {
         return plain();
     };
-    let with_live = assess_trend_with_live(&values, &live, s.unit, alpha);
-    if with_live.reason != TrendReason::GcSizing || s.metric == Metric::CommittedGc {
+    let with_live = assess_trend_with_live(&values, &live, floor.growth, alpha);
+    if with_live.reason == TrendReason::LiveGrowing || s.metric == Metric::CommittedGc {
         return with_live;
     }
-    // The GC's sizing explains the GC heap only: what lies outside it must
-    // not grow, by the whole metric's noise floor.
-    let outside_grows = match aligned_values(judged, Metric::CommittedGc, s) {
-        Some(gc) => {
-            let outside: Vec<f64> = values.iter().zip(&gc).map(|(v, g)| v - g).collect();
-            assess_trend_with_floor(&outside, with_live.noise_floor, alpha).growing
-        }
-        None => true, // cannot tell the GC heap from the rest: judge the whole
+    // The live heap does not grow. What lies outside the GC heap (native
+    // memory) must not grow either: judged apart, free of the GC's steps
+    // and sizing, against the floor of native memory. What is left, the GC
+    // heap growing while its live objects do not, is the GC's sizing.
+    let Some(gc) = aligned_values(judged, Metric::CommittedGc, s) else {
+        // Cannot tell the GC heap from the rest: sizing is no excuse.
+        return match with_live.reason {
+            TrendReason::GcSizing => plain(),
+            _ => with_live,
+        };
     };
-    if outside_grows { plain() } else { with_live }
+    let outside: Vec<f64> = values.iter().zip(&gc).map(|(v, g)| v - g).collect();
+    let native = assess_trend_with_floor(&outside, floor.native, alpha);
+    let evidence = Some(crate::growth::LiveEvidence::of(&native));
+    // A verdict on the native part shows the native part's numbers.
+    let on_native = |reason: TrendReason| TrendAssessment {
+        reason,
+        growing: reason.is_growth(),
+        significant: native.significant,
+        mk: native.mk,
+        slope_per_sample: native.slope_per_sample,
+        fitted_growth: native.fitted_growth,
+        noise_floor: native.noise_floor,
+        shape: native.shape,
+        native: evidence.clone(),
+        ..with_live.clone()
+    };
+    match native.reason {
+        TrendReason::Growing | TrendReason::Stepping => on_native(TrendReason::NativeGrowing),
+        // Rising, but not by native memory's floor yet: more samples may tell.
+        TrendReason::BelowNoiseFloor => on_native(TrendReason::BelowNoiseFloor),
+        _ if with_live.growing => TrendAssessment {
+            reason: TrendReason::GcSizing,
+            growing: false,
+            native: evidence,
+            ..with_live
+        },
+        _ => TrendAssessment {
+            native: evidence,
+            ..with_live
+        },
+    }
+}
+
+/// One series of a budget, judged: its floor, its trend, and for a
+/// per-type budget its p-value adjusted over the budget's family.
+#[derive(Clone, Debug)]
+pub(crate) struct Judged {
+    pub series: Series,
+    pub floor: Floor,
+    pub trend: TrendAssessment,
+    pub p_adjusted: Option<f64>,
+    pub family_size: Option<usize>,
+}
+
+/// The trend rule over a budget's series at level `alpha`, each against
+/// its floor (`own` materiality, else the scenario's). Per-type series
+/// are one family: a rise is significant only when its p-value, adjusted
+/// over the series that moved by their floor, is below `alpha`
+/// ([`crate::family`]).
+pub(crate) fn assess_all(
+    judged: &[SampleMetrics],
+    series: Vec<Series>,
+    own: Option<Slope>,
+    options: &JudgeOptions,
+    alpha: f64,
+) -> Vec<Judged> {
+    let mut all: Vec<Judged> = series
+        .into_iter()
+        .map(|s| {
+            let floor = Floor::of(&s, own, &options.materiality);
+            let trend = assess_series(judged, &s, &floor, alpha, options.live_heap);
+            Judged {
+                series: s,
+                floor,
+                trend,
+                p_adjusted: None,
+                family_size: None,
+            }
+        })
+        .collect();
+    if all.iter().any(|j| j.series.type_name.is_none()) {
+        return all;
+    }
+    let tested: Vec<Option<f64>> = all
+        .iter()
+        .map(|j| {
+            family::may_matter(&j.series.values(), j.floor.growth)
+                .then_some(j.trend.mk.p_increasing)
+        })
+        .collect();
+    let size = tested.iter().flatten().count();
+    for (j, adjusted) in all.iter_mut().zip(family::benjamini_hochberg(&tested)) {
+        j.p_adjusted = adjusted;
+        j.family_size = Some(size);
+        if j.trend.significant && adjusted.is_none_or(|p| p >= alpha) {
+            j.trend.significant = false;
+            j.trend.reason = TrendReason::NotSignificant;
+            j.trend.growing = false;
+            j.trend.shape = None;
+        }
+    }
+    all
 }
 
 /// How the judge reads the samples.
@@ -132,6 +321,10 @@ pub struct JudgeOptions {
     /// (see the module docs). `None`: every series is judged alone.
     #[serde(default = "live_heap_default")]
     pub live_heap: Option<Metric>,
+    /// The rates of growth that matter (the scenario's `materiality`),
+    /// unless a budget sets its own.
+    #[serde(default)]
+    pub materiality: Materiality,
 }
 
 impl Default for JudgeOptions {
@@ -145,6 +338,7 @@ impl Default for JudgeOptions {
             alpha: 0.05,
             min_samples: 4,
             live_heap: live_heap_default(),
+            materiality: Materiality::default(),
         }
     }
 }
@@ -214,6 +408,27 @@ pub struct Check {
     pub slope_per_1k_requests: Option<f64>,
     /// Mann–Kendall one-sided p for an upward trend.
     pub mk_p_value: Option<f64>,
+    /// For a per-type budget, `mk_p_value` adjusted over the budget's
+    /// family of types (Benjamini–Hochberg, [`crate::family`]): the trend
+    /// is significant when this is below α. `None` for a scalar metric,
+    /// or a type that never moved by `floor` and so was not tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mk_p_adjusted: Option<f64>,
+    /// How many series the budget's family tested (per-type budgets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_size: Option<usize>,
+    /// The growth that matters for this series (materiality × load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<Floor>,
+    /// The trend rule's floor: `floor`'s growth or six times the series'
+    /// own scatter, whichever is larger.
+    #[serde(default)]
+    pub noise_floor: f64,
+    /// For a finding ([`crate::findings`]): the types whose bytes this
+    /// check sums, grown together through one holder (`type_name` names
+    /// the holder).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     /// Sen's (1 − alpha) interval of the per-minute slope.
     pub theil_sen_ci_per_min: Option<[f64; 2]>,
     pub grew_every_sample: bool,
@@ -374,9 +589,8 @@ pub fn judge(
                 status = status.max(Status::Warn);
             }
         }
-        for s in all {
-            let a = assess_series(judged, &s, options.alpha, options.live_heap);
-            let c = check(i, budget, &s, &a, weak_evidence, options);
+        for j in assess_all(judged, all, budget.materiality, options, options.alpha) {
+            let c = check(i, budget, judged, &j, weak_evidence, options);
             status = status.max(c.status);
             checks.push(c);
         }
@@ -392,48 +606,149 @@ pub fn judge(
     }
 }
 
+/// Judges each finding's bytes — the sum of its members' `heap.bytes` at
+/// each judged sample — by the trend rule of the first `heap.bytes` budget
+/// that covers every member, as one more check of that budget
+/// ([`crate::findings`]); the budget's limits are per type and do not apply
+/// to a sum. The members were traced because they rose, so the finding's
+/// test is not an independent one: it fails only with a member that fails
+/// on its own, and otherwise warns at most. A finding no such budget covers
+/// is reported, not judged.
+pub fn judge_findings(
+    verdict: &mut Verdict,
+    findings: &[crate::findings::Finding],
+    samples: &[SampleMetrics],
+    budgets: &[BudgetRule],
+    options: &JudgeOptions,
+) {
+    let judged = samples.get(verdict.judged_from..).unwrap_or(&[]);
+    for finding in findings {
+        let covering = budgets.iter().enumerate().find(|(_, rule)| {
+            rule.budget.metric == Metric::HeapBytes
+                && finding.members.iter().all(|t| rule.covers(t))
+        });
+        let Some((i, rule)) = covering else {
+            continue;
+        };
+        let s = series::summed(
+            judged,
+            Metric::HeapBytes,
+            &finding.members,
+            &finding.label(),
+        );
+        if s.points.len() < 2 {
+            continue;
+        }
+        let floor = Floor::of(&s, rule.budget.materiality, &options.materiality);
+        let trend = assess_trend_with_floor(&s.values(), floor.growth, options.alpha);
+        let together = Judged {
+            series: s,
+            floor,
+            trend,
+            p_adjusted: None,
+            family_size: None,
+        };
+        let trend_only = Budget {
+            max: None,
+            max_growth: None,
+            max_slope: None,
+            ..rule.budget.clone()
+        };
+        let mut c = check(
+            i,
+            &trend_only,
+            judged,
+            &together,
+            verdict.weak_evidence,
+            options,
+        );
+        let a_member_fails = verdict.checks.iter().any(|m| {
+            m.budget_index == i
+                && m.status == Status::Fail
+                && m.type_name
+                    .as_ref()
+                    .is_some_and(|t| finding.members.contains(t))
+        });
+        if c.status == Status::Fail && !a_member_fails {
+            c.status = Status::Warn;
+            c.reasons.push(
+                "warns, not fails: its types were traced because they rose, so a test of their sum is not independent of them"
+                    .into(),
+            );
+        }
+        c.members = finding.members.clone();
+        verdict.status = verdict.status.max(c.status);
+        verdict.checks.push(c);
+    }
+}
+
 fn growing(
     judged: &[SampleMetrics],
     ignore: &TypeFilter,
     weak: bool,
     options: &JudgeOptions,
 ) -> Vec<Growing> {
-    let mut all: Vec<Series> = Metric::ALL
+    let all: Vec<Series> = Metric::ALL
         .into_iter()
         .filter(|m| !m.is_per_type())
         .filter_map(|m| series::scalar(judged, m))
         .collect();
-    all.extend(series_for(judged, Metric::Finalizable, &|_| true, ignore));
-    all.into_iter()
-        .filter_map(|s| {
-            let v = s.values();
-            let a = assess_series(judged, &s, options.alpha, options.live_heap);
-            let grows = if weak {
-                v.len() >= 3 && trend::grew_every_sample(&v) && a.fitted_growth >= a.noise_floor
-            } else {
-                a.growing
-            };
-            grows.then(|| Growing {
-                metric: s.metric,
-                type_name: s.type_name.clone(),
-                unit: s.unit,
-                growth: s.growth().unwrap_or(0.0),
-                slope_per_min: slope_over(&s.minutes(), &v, options.alpha).map(|t| t.slope),
-                slope_per_1k_requests: slope_over(&s.kilo_requests(), &v, options.alpha)
-                    .map(|t| t.slope),
-            })
-        })
+    // Each series on its own, as the snapshot has always recorded them: what
+    // grows is approved by a person, and a four-sample run could not show a
+    // leak among several types moving at all.
+    let types = series_for(judged, Metric::Finalizable, &|_| true, ignore);
+    let assessed = all
+        .into_iter()
+        .chain(types)
+        .flat_map(|s| assess_all(judged, vec![s], None, options, options.alpha));
+    assessed
+        .into_iter()
+        .filter_map(
+            |Judged {
+                 series: s,
+                 trend: a,
+                 ..
+             }| {
+                let v = s.values();
+                let grows = if weak {
+                    v.len() >= 3 && trend::grew_every_sample(&v) && a.fitted_growth >= a.noise_floor
+                } else {
+                    a.growing
+                };
+                grows.then(|| Growing {
+                    metric: s.metric,
+                    type_name: s.type_name.clone(),
+                    unit: s.unit,
+                    growth: s.growth().unwrap_or(0.0),
+                    slope_per_min: slope_over(&s.minutes(), &v, options.alpha).map(|t| t.slope),
+                    slope_per_1k_requests: slope_over(&s.kilo_requests(), &v, options.alpha)
+                        .map(|t| t.slope),
+                })
+            },
+        )
         .collect()
+}
+
+/// The GC's free regions at the first and the last point of `s`, when
+/// the runtime counted them at both.
+fn gc_free(judged: &[SampleMetrics], s: &Series) -> Option<(f64, f64)> {
+    let at = |p: Option<&series::Point>| {
+        let p = p?;
+        let m = judged.iter().find(|m| m.index == p.index)?;
+        m.gc_committed.map(|g| g.free() as f64)
+    };
+    Some((at(s.points.first())?, at(s.points.last())?))
 }
 
 fn check(
     i: usize,
     budget: &Budget,
-    s: &Series,
-    a: &TrendAssessment,
+    judged: &[SampleMetrics],
+    j: &Judged,
     weak: bool,
     options: &JudgeOptions,
 ) -> Check {
+    let (s, a) = (&j.series, &j.trend);
     let unit = s.unit;
     let v = s.values();
     let n = v.len();
@@ -461,32 +776,55 @@ fn check(
         reasons.push(r);
     }
 
+    // Limits on memory that holds the GC heap judge it without the free
+    // regions the GC keeps committed (its sizing, not a leak), unless the
+    // budget asks for the footprint itself.
+    // (Not `resident`: the GC's free regions need not be resident.)
+    let committed = s.metric.holds_gc_heap() && s.metric != Metric::Resident;
+    let free = gc_free(judged, s).filter(|_| committed && !budget.include_gc_free);
+    let (first_l, last_l) = match &free {
+        Some((f0, f1)) => (first - f0, last - f1),
+        None => (first, last),
+    };
+    let growth_l = last_l - first_l;
+    let without = |what: String| match &free {
+        Some((f0, f1)) => format!(
+            "{what}; without the GC's free regions ({} → {}, `include_gc_free: true` counts them) {} → {} ({})",
+            h(*f0),
+            h(*f1),
+            h(first_l),
+            h(last_l),
+            human_signed(growth_l, unit)
+        ),
+        None => what,
+    };
     if let Some(max) = budget.max {
         let lim = max.value() as f64;
-        if last > lim {
+        if last_l > lim {
             fail(
                 Status::Fail,
-                format!("last value {} is above max {}", h(last), h(lim)),
+                without(format!("last value {} is above max {}", h(last), h(lim))),
                 &mut status,
                 &mut reasons,
             );
         }
     }
+    let growth_pct_l = (first_l != 0.0).then(|| growth_l / first_l.abs() * 100.0);
     match budget.max_growth {
         Some(Growth::Quantity(q)) => {
             let lim = q.value() as f64;
-            if growth > lim {
+            if growth_l > lim {
                 growth_stated = true;
                 fail(
                     Status::Fail,
-                    format!("{grew}, above max_growth {}", h(lim)),
+                    without(format!("{grew}, above max_growth {}", h(lim))),
                     &mut status,
                     &mut reasons,
                 );
             }
         }
         Some(Growth::Percent(p)) => {
-            let pct = growth_pct.unwrap_or(if growth > 0.0 { f64::INFINITY } else { 0.0 });
+            let pct = growth_pct_l.unwrap_or(if growth_l > 0.0 { f64::INFINITY } else { 0.0 });
             if pct > p {
                 growth_stated = true;
                 let shown = if pct.is_finite() {
@@ -496,7 +834,7 @@ fn check(
                 };
                 fail(
                     Status::Fail,
-                    format!("{grew}, {shown}, above max_growth {p}%"),
+                    without(format!("{grew}, {shown}, above max_growth {p}%")),
                     &mut status,
                     &mut reasons,
                 );
@@ -550,6 +888,18 @@ fn check(
                 p_value(live.mk.p_increasing),
                 human_signed(live.slope_per_sample, unit)
             ),
+            (_, TrendReason::NativeGrowing) => {
+                let native = a
+                    .native
+                    .as_ref()
+                    .unwrap_or(&crate::growth::LiveEvidence::of(a))
+                    .clone();
+                format!(
+                    "{lead}: the memory outside the GC heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample) while the live managed heap does not",
+                    p_value(native.mk.p_increasing),
+                    human_signed(native.slope_per_sample, unit)
+                )
+            }
             _ => format!(
                 "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, {})",
                 p_value(a.mk.p_increasing),
@@ -574,11 +924,39 @@ fn check(
         let p = p_value(a.mk.p_increasing);
         let trend = match a.reason {
             _ if budget.trend == TrendMode::Off => String::new(),
-            TrendReason::BelowNoiseFloor => {
+            TrendReason::BelowNoiseFloor
+                if j.floor.native > j.floor.growth && a.noise_floor <= j.floor.native =>
+            {
                 format!(
-                    "; rise below the noise floor {} (p = {p})",
-                    h(a.noise_floor)
+                    "; rising (p = {p}) by {}, within the native memory a .NET service commits as it warms up ({})",
+                    human_signed(a.fitted_growth, unit),
+                    h(j.floor.native)
                 )
+            }
+            TrendReason::BelowNoiseFloor if a.noise_floor > j.floor.growth => format!(
+                "; a rise (p = {p}) within its own scatter: below {} (six times the scatter between samples)",
+                h(a.noise_floor)
+            ),
+            TrendReason::BelowNoiseFloor => format!(
+                "; a rise (p = {p}) too slow to matter: {} fitted, below the materiality {} = {}",
+                human_signed(a.fitted_growth, unit),
+                j.floor.describe(unit),
+                h(j.floor.growth)
+            ),
+            TrendReason::NotSignificant if j.trend.mk.p_increasing < options.alpha => {
+                match (j.p_adjusted, j.family_size) {
+                    (_, None) => format!("; no significant upward trend (p = {p})"),
+                    (Some(adjusted), _) => format!(
+                        "; no significant upward trend among the {} types that moved (p = {p}, {} adjusted)",
+                        j.family_size.unwrap_or(0),
+                        p_value(adjusted)
+                    ),
+                    (None, _) => format!(
+                        "; it moved less than the growth that matters ({} = {}), so it was not tested (p = {p})",
+                        j.floor.describe(unit),
+                        h(j.floor.growth)
+                    ),
+                }
             }
             TrendReason::FlatAfterStep => format!("; it rose, then stopped rising (p = {p})"),
             TrendReason::GcSizing => format!(
@@ -589,7 +967,11 @@ fn check(
             ),
             _ => format!("; no significant upward trend (p = {p})"),
         };
-        reasons.push(format!("{grew}{trend}"));
+        let limited = budget.max.is_some() || budget.max_growth.is_some();
+        reasons.push(match &free {
+            Some(_) if limited => without(format!("{grew}{trend}")),
+            _ => format!("{grew}{trend}"),
+        });
     }
     Check {
         budget_index: i,
@@ -605,12 +987,28 @@ fn check(
         slope_per_min: per_min.map(|t| t.slope),
         slope_per_1k_requests: per_1k.map(|t| t.slope),
         mk_p_value: (n >= 2).then_some(a.mk.p_increasing),
+        mk_p_adjusted: j.p_adjusted,
+        family_size: j.family_size,
+        floor: Some(j.floor),
+        noise_floor: a.noise_floor,
+        members: Vec::new(),
         theil_sen_ci_per_min: per_min.map(|t| t.ci),
         grew_every_sample: every,
         trend_growing: a.growing,
         trend_reason: a.reason,
         status,
         reasons,
-        limits: ValueLimits::of(budget, first),
+        // Judged without the free regions, a limit's line is where the whole
+        // metric would have crossed it at the last sample.
+        limits: match free {
+            Some((f0, f1)) => {
+                let l = ValueLimits::of(budget, first - f0);
+                ValueLimits {
+                    max: l.max.map(|m| m + f1),
+                    growth_ceiling: l.growth_ceiling.map(|g| g + f1),
+                }
+            }
+            None => ValueLimits::of(budget, first),
+        },
     }
 }

@@ -19,6 +19,8 @@
 //! ```
 
 pub mod escape;
+pub mod family;
+pub mod findings;
 pub mod growth;
 pub mod judge;
 pub mod metrics;

@@ -51,7 +51,9 @@
 //! before [`RELIABLE_SAMPLES`] judged samples a growing series whose last
 //! step is level (the live heap's, for committed memory judged with it)
 //! is looked at again: a cache that has just filled looks like that, a
-//! steady leak rarely, and the next samples tell them apart; it stops
+//! steady leak rarely, and the next samples tell them apart; so is
+//! committed memory whose only growth is native memory's (it warms up,
+//! and its jitter is poorly known from a few samples); it stops
 //! with every budget decided; or at `max_count`. `max` and `max_growth`
 //! judge the samples taken when sampling stops; they hold sampling open
 //! only through their series' state.
@@ -100,8 +102,8 @@ use leakgate_scenario::{BudgetRule, TypeFilter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::growth::{TrendReason, flat_since, may_be_levelling_off, noise_floor};
-use crate::judge::{self, Check, JudgeOptions, RELIABLE_SAMPLES, Status, judge};
+use crate::growth::{NOISE_MULTIPLE, TrendReason, flat_since, may_be_levelling_off, scatter};
+use crate::judge::{self, Check, Floor, JudgeOptions, RELIABLE_SAMPLES, Status, judge};
 use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend;
 
@@ -345,8 +347,13 @@ pub fn next_step(
     // Before the reliable count, a rise whose last step is level may be a
     // cache that has just filled: look again rather than fail on it.
     let early = look.judged < RELIABLE_SAMPLES && !at_max;
+    // So may native memory that grew alone: it warms up for a while, and
+    // its jitter, estimated from a few samples, may hide in a chance run.
     let pausing = |c: &Check| {
-        early && c.status == Status::Fail && c.trend_growing && may_pause(judged, c, options)
+        early
+            && c.status == Status::Fail
+            && c.trend_growing
+            && (c.trend_reason == TrendReason::NativeGrowing || may_pause(judged, c, options))
     };
     let failed = verdict.checks.iter().zip(&decisions).find(|(c, d)| {
         let budget = &budgets[c.budget_index].budget;
@@ -393,7 +400,13 @@ fn decide(
     let series = check_series(judged, &key);
     let state = match &series {
         _ if check.trend_growing => SeriesState::Grows(check.trend_reason),
-        Some(s) => not_growing(judged, s, look, options).map_or(
+        // A significant rise still below what matters: more samples may
+        // take it there (the scatter's share of the floor does not grow
+        // with the run); never call it flat.
+        _ if check.trend_reason == TrendReason::BelowNoiseFloor => {
+            SeriesState::Undecided(check.trend_reason)
+        }
+        Some(s) => not_growing(judged, rule, s, look, options).map_or(
             SeriesState::Undecided(check.trend_reason),
             SeriesState::DoesNotGrow,
         ),
@@ -450,33 +463,50 @@ fn may_pause(judged: &[SampleMetrics], check: &Check, options: &JudgeOptions) ->
 /// flat stretch between two GC steps says nothing about a leak.
 fn not_growing(
     judged: &[SampleMetrics],
+    rule: &BudgetRule,
     s: &Series,
     look: &Look,
     options: &JudgeOptions,
 ) -> Option<NoGrowth> {
     let values = s.values();
     let n = values.len();
-    let floor = noise_floor(s.unit, values.iter().copied().find(|v| v.is_finite())?);
-    let delta = floor / (n.max(RELIABLE_SAMPLES) - 1) as f64;
-    let bounded = |v: &[f64], from: usize| slope_bounded_below(v, from, delta, look.beta);
+    let floor = Floor::of(s, rule.budget.materiality, &options.materiality);
+    // δ: the rate that matters per sample, or a growth the series' own
+    // scatter would hide within the reliable count (native memory: or its
+    // warm-up) — the smallest leak the trend rule could call one.
+    let delta = |v: &[f64], native: bool| {
+        let hidden = floor.growth.max(NOISE_MULTIPLE * scatter(v));
+        let hidden = if native {
+            hidden.max(floor.native)
+        } else {
+            hidden
+        };
+        floor
+            .per_sample(n)
+            .max(hidden / (n.max(RELIABLE_SAMPLES) - 1) as f64)
+    };
+    let bounded = |v: &[f64], from: usize, native: bool| {
+        slope_bounded_below(v, from, delta(v, native), look.beta)
+    };
     // Flat since a step: the step's place is estimated by the best stopped fit.
-    let stopped = |v: &[f64]| flat_since(v).is_some_and(|from| bounded(v, from));
-    let a = judge::assess_series(judged, s, look.alpha, options.live_heap);
+    let stopped =
+        |v: &[f64], native: bool| flat_since(v).is_some_and(|from| bounded(v, from, native));
+    let a = judge::assess_series(judged, s, &floor, look.alpha, options.live_heap);
     if a.live.is_none() {
-        return if bounded(&values, 0) {
+        return if bounded(&values, 0, true) {
             Some(NoGrowth::SlopeBelowFloor)
-        } else if stopped(&values) {
+        } else if stopped(&values, true) {
             Some(NoGrowth::FlatSinceStep)
         } else {
             None
         };
     }
     let live = judge::aligned_values(judged, options.live_heap?, s)?;
-    let live_bounded = bounded(&live, 0) || stopped(&live);
+    let live_bounded = bounded(&live, 0, false) || stopped(&live, false);
     let outside_bounded = s.metric == Metric::CommittedGc
         || judge::aligned_values(judged, Metric::CommittedGc, s).is_some_and(|gc| {
             let outside: Vec<f64> = values.iter().zip(&gc).map(|(v, g)| v - g).collect();
-            bounded(&outside, 0)
+            bounded(&outside, 0, true)
         });
     (live_bounded && outside_bounded).then_some(NoGrowth::LiveHeapFlat)
 }
@@ -562,7 +592,15 @@ impl std::fmt::Display for Stop {
             StopReason::MaxCount { undecided } => write!(
                 f,
                 "stopped at the maximum of {n} samples; still undecided: {}",
-                listed(undecided.iter().map(|k| k.to_string()))
+                listed(undecided.iter().map(|k| {
+                    match self.decisions.iter().find(|d| &d.series == k) {
+                        Some(d) => match d.state {
+                            SeriesState::Undecided(r) => format!("{k} ({r})"),
+                            other => format!("{k} {other}"),
+                        },
+                        None => k.to_string(),
+                    }
+                }))
             ),
             StopReason::NothingToDecide => {
                 write!(

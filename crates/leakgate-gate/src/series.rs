@@ -209,6 +209,24 @@ pub fn per_type(samples: &[SampleMetrics], metric: Metric, type_name: &str) -> S
     }
 }
 
+/// The sum of several types' per-type series, named `label`: the bytes of
+/// a finding ([`crate::findings`]).
+pub fn summed(samples: &[SampleMetrics], metric: Metric, types: &[String], label: &str) -> Series {
+    let points = samples
+        .iter()
+        .map(|s| {
+            let of = |t: &String| s.per_type(metric).and_then(|m| m.get(t)).copied();
+            point(s, types.iter().filter_map(of).sum::<u64>() as f64)
+        })
+        .collect();
+    Series {
+        metric,
+        type_name: Some(label.to_string()),
+        unit: metric.unit(),
+        points,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

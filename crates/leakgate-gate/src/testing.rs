@@ -15,12 +15,15 @@
 //! assert_eq!(m.committed.len(), 12);            // committed memory follows in steps
 //! ```
 //!
-//! Two generators: [`shape`](crate::testing::shape) (a clean shape plus
-//! uniform noise, one series) and [`memory`](crate::testing::memory) (what
+//! Three generators: [`shape`](crate::testing::shape) (a clean shape plus
+//! uniform noise, one series), [`memory`](crate::testing::memory) (what
 //! a .NET service's committed memory and live managed heap look like,
 //! sampled after an induced full GC, for each
-//! [`Behaviour`](crate::testing::Behaviour)). Both are deterministic in
-//! their seed.
+//! [`Behaviour`](crate::testing::Behaviour)) and
+//! [`family`](crate::testing::family) (the per-type counts and bytes of a
+//! heap of 1,500 types after that GC: most flat, some with objects in
+//! flight, warm-up caches, maybe one type leaking). All are deterministic
+//! in their seed.
 
 use std::collections::BTreeMap;
 
@@ -106,6 +109,22 @@ impl Rng {
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.uniform() < p
+    }
+    /// Log-uniform in [lo, hi): as likely between 10 and 100 as between
+    /// 100 and 1,000.
+    pub fn log_between(&mut self, lo: f64, hi: f64) -> f64 {
+        self.between(lo.ln(), hi.ln()).exp()
+    }
+    /// Poisson with mean `lambda` (Knuth's method: for small means).
+    pub fn poisson(&mut self, lambda: f64) -> u64 {
+        let limit = (-lambda.max(0.0)).exp();
+        let mut k = 0;
+        let mut p = self.uniform();
+        while p > limit {
+            k += 1;
+            p *= self.uniform();
+        }
+        k
     }
 }
 
@@ -331,6 +350,214 @@ pub fn memory(n: usize, base: f64, behaviour: Behaviour, noise: Noise, seed: u64
         gc,
         live,
     }
+}
+
+/// How many types a [`family`] holds.
+pub const FAMILY_TYPES: usize = 1500;
+
+/// The type that leaks in a [`family`] whose shape has a leak.
+pub const FAMILY_LEAKING_TYPE: &str = "App.Sessions.SessionState";
+
+/// One type of a [`family`] that leaks: `objects` more objects of `size`
+/// bytes each at every sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FamilyLeak {
+    pub objects: u64,
+    pub size: u64,
+}
+
+impl FamilyLeak {
+    /// Bytes gained per sample.
+    pub fn bytes_per_sample(&self) -> u64 {
+        self.objects * self.size
+    }
+}
+
+/// What the types of a [`family`] do besides their noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FamilyShape {
+    /// Each warm-up cache fills over a number of samples drawn uniformly
+    /// from this range (inclusive), then stays full.
+    pub cache_fill: (usize, usize),
+    /// [`FAMILY_LEAKING_TYPE`] leaks so; `None`: nothing leaks (the type is
+    /// then one more with objects in flight).
+    pub leak: Option<FamilyLeak>,
+}
+
+impl FamilyShape {
+    /// Nothing leaks; the warm-up caches fill over their first 2–5 samples.
+    pub fn quiet() -> FamilyShape {
+        FamilyShape {
+            cache_fill: (2, 5),
+            leak: None,
+        }
+    }
+    /// Nothing leaks; the caches fill over 4–6 samples, so with one
+    /// warm-up sample every one is still filling at the first judged
+    /// sample, and some at the first look of `count: auto` (5 samples).
+    pub fn caches_still_filling() -> FamilyShape {
+        FamilyShape {
+            cache_fill: (4, 6),
+            leak: None,
+        }
+    }
+    /// As [`FamilyShape::quiet`], and [`FAMILY_LEAKING_TYPE`] gains
+    /// `objects` objects of `size` bytes per sample.
+    pub fn leak(objects: u64, size: u64) -> FamilyShape {
+        FamilyShape {
+            leak: Some(FamilyLeak { objects, size }),
+            ..FamilyShape::quiet()
+        }
+    }
+    /// Whether a gate should fail the leaking type.
+    pub fn is_leak(&self) -> bool {
+        self.leak.is_some_and(|l| l.objects > 0)
+    }
+}
+
+/// The busy types of a [`family`]: many objects of varying sizes.
+const BUSY_TYPES: [&str; 10] = [
+    "System.String",
+    "System.Byte[]",
+    "System.Char[]",
+    "System.Object[]",
+    "System.Int32[]",
+    "System.Collections.Generic.Dictionary+Entry<System.String, System.Object>[]",
+    "System.Collections.Generic.List<System.Object>",
+    "System.Threading.Tasks.Task",
+    "System.Action",
+    "System.Text.StringBuilder",
+];
+
+/// `n` samples of a .NET managed heap of [`FAMILY_TYPES`] types, as a heap
+/// walk after an induced full GC sees it: `heap_count` and `heap_bytes`
+/// per type, 30 s and 1,000 requests apart ([`Samples::new`]), behaving as
+/// `shape`; deterministic in `seed` (the same seed gives the same types and
+/// noise whatever the shape, only the leak and the caches' fill differ).
+///
+/// The noise model, drawn per type from the seed:
+/// - **sizes**: an object of an ordinary type is 24 B × 2,731^(u²), u
+///   uniform, rounded to 8 B — 24 B to 64 KiB, median ≈ 170 B;
+///   instances 20,000^(u²) — 1 to 20,000, median ≈ 12;
+/// - **flat** (about 78% of the types): exactly the same count and bytes
+///   at every sample — everything they hold is reachable from statics or
+///   long-lived services, and the GC just collected the rest;
+/// - **in flight** (20% of the ordinary types, `App.Requests.*`): objects
+///   of requests running when the GC ran, so count = instances +
+///   Poisson(λ), λ drawn from 0.3 to 3 per type, independently per sample;
+///   bytes = count × size;
+/// - **busy** (10 types: `System.String`, `System.Byte[]`, …): 5,000 to
+///   200,000 objects (log-uniform), count σ = 0.5%, a mean size of
+///   32 B–2 KiB whose mix varies, bytes = count × size × (1 + 1%·N(0,1)):
+///   ± a couple of % between samples;
+/// - **warm-up caches and pools** (20–50 of them, `App.Caches.*`): fill to
+///   64 KiB–16 MiB (log-uniform) of 48 B–4 KiB entries, linearly over a
+///   number of samples drawn from `shape.cache_fill` (full at sample
+///   `fill − 1`, from 0), then stay; a third of them keep moving a
+///   little once full (entries evicted and added: count σ = 0.2% of the
+///   full count, at least half an entry);
+/// - **the leaking type** [`FAMILY_LEAKING_TYPE`]: 50 to 2,000 instances
+///   plus Poisson(1.5) in flight, gaining `leak.objects` of `leak.size`
+///   bytes at every sample; without a leak, one more type in flight
+///   (of 2 KiB objects).
+///
+/// A type whose count is 0 at a sample is absent from it, as from a heap
+/// walk.
+///
+/// ```
+/// use leakgate_gate::testing::{FAMILY_LEAKING_TYPE, FAMILY_TYPES, FamilyShape, family};
+/// let s = family(9, FamilyShape::leak(64, 2048), 7);
+/// assert_eq!(s.len(), 9);
+/// assert_eq!(s[0].heap_count.len(), FAMILY_TYPES);
+/// let bytes = |i: usize| s[i].heap_bytes[FAMILY_LEAKING_TYPE] as f64;
+/// // 128 KiB per sample, give or take the objects in flight
+/// assert!((bytes(8) - bytes(0) - 8.0 * 131072.0).abs() < 16.0 * 2048.0);
+/// // most types do not move at all
+/// let flat = s[0].heap_bytes.iter().filter(|(t, b)| s[8].heap_bytes.get(*t) == Some(b)).count();
+/// assert!(flat > 1000);
+/// ```
+pub fn family(n: usize, shape: FamilyShape, seed: u64) -> Vec<SampleMetrics> {
+    let mut rng = Rng::new(seed ^ 0xFA31_17E5);
+    let mut samples = Samples::new(n).build();
+    let mut put = |name: &str, counts: &[u64], bytes: &[u64]| {
+        for ((s, &c), &b) in samples.iter_mut().zip(counts).zip(bytes) {
+            if c > 0 {
+                s.heap_count.insert(name.to_string(), c);
+                s.heap_bytes.insert(name.to_string(), b);
+            }
+        }
+    };
+    let round8 = |x: f64| ((x / 8.0).round() * 8.0).max(8.0) as u64;
+
+    // Busy types.
+    for name in BUSY_TYPES {
+        let instances = rng.log_between(5_000.0, 200_000.0);
+        let size = rng.log_between(32.0, 2048.0);
+        let counts: Vec<u64> = (0..n)
+            .map(|_| (instances * (1.0 + 0.005 * rng.normal())).round().max(1.0) as u64)
+            .collect();
+        let bytes: Vec<u64> = counts
+            .iter()
+            .map(|&c| (c as f64 * size * (1.0 + 0.01 * rng.normal())).round() as u64)
+            .collect();
+        put(name, &counts, &bytes);
+    }
+
+    // Warm-up caches and pools.
+    let caches = 20 + (rng.uniform() * 31.0) as usize;
+    let (lo, hi) = (shape.cache_fill.0.max(1), shape.cache_fill.1.max(1));
+    for k in 0..caches {
+        let size = round8(rng.log_between(48.0, 4096.0));
+        let full = (rng.log_between(64.0 * 1024.0, 16.0 * MIB) / size as f64).max(1.0);
+        let fill = lo + (rng.uniform() * (hi.max(lo) - lo + 1) as f64) as usize;
+        let churn = rng.chance(1.0 / 3.0);
+        let counts: Vec<u64> = (0..n)
+            .map(|i| {
+                let share = ((i + 1) as f64 / fill as f64).min(1.0);
+                let moving = if churn && i + 1 >= fill {
+                    (0.002 * full).max(0.5) * rng.normal()
+                } else {
+                    rng.normal(); // the same draws whatever the fill
+                    0.0
+                };
+                (full * share + moving).round().max(0.0) as u64
+            })
+            .collect();
+        let bytes: Vec<u64> = counts.iter().map(|&c| c * size).collect();
+        put(&format!("App.Caches.Cache{k:02}+Entry"), &counts, &bytes);
+    }
+
+    // Ordinary types: flat, or with objects in flight.
+    let ordinary = FAMILY_TYPES - BUSY_TYPES.len() - caches - 1;
+    for k in 0..ordinary {
+        let size = round8(24.0 * (65536.0f64 / 24.0).powf(rng.uniform().powi(2)));
+        let instances = 20_000.0f64.powf(rng.uniform().powi(2)).round().max(1.0) as u64;
+        let in_flight = rng.chance(0.2);
+        let lambda = rng.between(0.3, 3.0);
+        let counts: Vec<u64> = (0..n)
+            .map(|_| instances + if in_flight { rng.poisson(lambda) } else { 0 })
+            .collect();
+        let bytes: Vec<u64> = counts.iter().map(|&c| c * size).collect();
+        let name = if in_flight {
+            format!("App.Requests.Dto{k:04}")
+        } else {
+            format!("App.Model.Type{k:04}")
+        };
+        put(&name, &counts, &bytes);
+    }
+
+    // The type that leaks (or, without a leak, one more in flight).
+    let instances = rng.log_between(50.0, 2000.0).round() as u64;
+    let leak = shape.leak.unwrap_or(FamilyLeak {
+        objects: 0,
+        size: 2048,
+    });
+    let counts: Vec<u64> = (0..n)
+        .map(|i| instances + leak.objects * i as u64 + rng.poisson(1.5))
+        .collect();
+    let bytes: Vec<u64> = counts.iter().map(|&c| c * leak.size).collect();
+    put(FAMILY_LEAKING_TYPE, &counts, &bytes);
+    samples
 }
 
 const MIB: f64 = 1024.0 * 1024.0;

@@ -431,3 +431,127 @@ fn a_per_type_budget_without_any_managed_data_warns() {
     );
     assert_eq!(v.status, Status::Pass, "{:?}", v.notes);
 }
+
+/// The measured false alarm: a healthy 400 MiB heap under bursts of large
+/// arrays, whose committed memory grew +286 MiB — free regions the GC
+/// kept — while the live heap and native memory stayed flat. A hard limit
+/// on committed memory judges it without the GC's free regions, unless the
+/// budget counts the footprint itself.
+#[test]
+fn hard_limits_on_committed_memory_leave_out_the_gcs_free_regions() {
+    use leakgate_dotnet::gccommit::GcCommitted;
+    let free_mib = [97.0, 180.0, 260.0, 330.0, 364.0, 364.0];
+    let gc: Vec<GcCommitted> = free_mib
+        .iter()
+        .map(|f| GcCommitted {
+            in_use: 414 << 20,
+            in_free: (f * MIB) as u64,
+            bookkeeping: 2 << 20,
+            ..GcCommitted::default()
+        })
+        .collect();
+    let committed: Vec<f64> = free_mib.iter().map(|f| (416.0 + 29.0 + f) * MIB).collect();
+    let live = vec![413.7 * MIB; 6];
+    let samples = Samples::new(6)
+        .scalar("committed.unknown", &committed)
+        .scalar("gc.live", &live)
+        .gc_committed(&gc)
+        .build();
+    let limit = "- metric: committed.unknown\n  max_growth: 256MiB\n  trend: off\n";
+    let v = judge(&samples, &budgets(limit), &TypeFilter::none(), &no_warmup());
+    assert_eq!(v.status, Status::Pass, "{:?}", v.checks[0].reasons);
+    let reason = &v.checks[0].reasons[0];
+    assert!(
+        reason.contains("+267.0 MiB") && reason.contains("without the GC's free regions"),
+        "{reason}"
+    );
+    println!("{reason}");
+    // The footprint itself, asked for: the free regions count.
+    let footprint = format!("{limit}  include_gc_free: true\n");
+    let v = judge(
+        &samples,
+        &budgets(&footprint),
+        &TypeFilter::none(),
+        &no_warmup(),
+    );
+    assert_eq!(v.status, Status::Fail, "{:?}", v.checks[0].reasons);
+    // A limit the memory outside the free regions breaks still fails.
+    let tight = "- metric: committed.unknown\n  max: 400MiB\n  trend: off\n";
+    let v = judge(&samples, &budgets(tight), &TypeFilter::none(), &no_warmup());
+    assert_eq!(v.status, Status::Fail, "{:?}", v.checks[0].reasons);
+    assert!(v.checks[0].reasons[0].contains("above max 400.0 MiB"));
+}
+
+/// One leak spread over three types through one holder: each grows 30 KiB
+/// per 1k requests, under the materiality of 64; their bytes together, 90
+/// KiB per 1k requests, are the leak.
+#[test]
+fn types_growing_through_one_holder_are_judged_together() {
+    use leakgate_gate::findings::Finding;
+    use leakgate_gate::judge::judge_findings;
+    use leakgate_heap::{PathStep, RetentionPath, Root};
+    let n = 9;
+    let members = ["TaskNode", "StateMachineBox", "Reply"];
+    let mut b = Samples::new(n);
+    for t in members {
+        let bytes: Vec<u64> = (0..n as u64).map(|i| 4096 + 30 * 1024 * i).collect();
+        let counts: Vec<u64> = (0..n as u64).map(|i| 10 + 100 * i).collect();
+        b = b.heap(t, &counts, &bytes);
+    }
+    let samples = b.build();
+    let budget = budgets("- metric: heap.bytes\n  types: \"*\"\n  trend: fail\n");
+    let options = JudgeOptions::default();
+    let mut v = judge(&samples, &budget, &TypeFilter::none(), &options);
+    assert_eq!(
+        v.status,
+        Status::Pass,
+        "each type alone is too slow to matter"
+    );
+    let finding = Finding {
+        holder: RetentionPath {
+            root: Root::static_field("Pending", "Waiters"),
+            steps: vec![PathStep::new("SemaphoreSlim", None)],
+        },
+        members: members.iter().map(|t| t.to_string()).collect(),
+    };
+    judge_findings(
+        &mut v,
+        std::slice::from_ref(&finding),
+        &samples,
+        &budget,
+        &options,
+    );
+    // The members were traced because they rose: their sum alone warns.
+    assert_eq!(v.status, Status::Warn);
+    let together = v.checks.last().unwrap();
+    assert!(together.trend_growing, "{:?}", together.reasons);
+    assert_eq!(together.members, finding.members);
+    assert_eq!(
+        together.type_name.as_deref(),
+        Some("3 types held by static Pending.Waiters → SemaphoreSlim")
+    );
+    assert!((together.growth - 3.0 * 30.0 * 1024.0 * 7.0).abs() < 1.0);
+    // With a member failing on its own, the finding fails with it, and the
+    // budget's per-type limits do not apply to the sum.
+    let limited = budgets("- metric: heap.bytes\n  types: \"*\"\n  max_growth: 200KiB\n");
+    let mut v = judge(&samples, &limited, &TypeFilter::none(), &options);
+    assert_eq!(v.status, Status::Fail, "each type grew 210 KiB");
+    judge_findings(
+        &mut v,
+        std::slice::from_ref(&finding),
+        &samples,
+        &limited,
+        &options,
+    );
+    let together = v.checks.last().unwrap();
+    assert!(
+        together.reasons.iter().all(|r| !r.contains("max_growth")),
+        "{:?}",
+        together.reasons
+    );
+    // Without a budget on heap.bytes that covers them all, it is reported, not judged.
+    let narrow = budgets("- metric: heap.bytes\n  types: \"Task*\"\n  trend: fail\n");
+    let mut v = judge(&samples, &narrow, &TypeFilter::none(), &options);
+    judge_findings(&mut v, &[finding], &samples, &narrow, &options);
+    assert_eq!((v.status, v.checks.len()), (Status::Pass, 1));
+}

@@ -102,21 +102,49 @@ fn a_flat_service_passes_when_its_slope_is_bounded() {
 }
 
 #[test]
-fn undecided_series_run_to_max_count() {
-    // ±1 MiB of noise on a leak of 0.1 MiB/sample: never clear either way.
+fn a_significant_rise_below_what_matters_runs_to_max_count() {
+    // 30 KiB more every sample, 1,000 requests apart: rising at every look,
+    // but at 30 KiB per 1k requests, under the default materiality of 64.
+    let v: Vec<f64> = (0..20)
+        .map(|i| 100.0 * MIB + 30.0 * 1024.0 * i as f64)
+        .collect();
+    let samples = Samples::new(20).scalar("gc.live", &v).build();
+    let live = budgets("- metric: gc.live\n  trend: fail\n");
+    let (stop, status) = run(&samples, &live, &JudgeOptions::default());
+    assert_eq!((stop.samples, status), (20, Status::Pass), "{stop}");
+    let StopReason::MaxCount { undecided } = &stop.reason else {
+        panic!("{stop}")
+    };
+    assert_eq!(undecided[0].to_string(), "gc.live");
+    assert!(
+        stop.to_string()
+            .contains("still undecided: gc.live (rising, but less than the growth that matters)"),
+        "{stop}"
+    );
+    // With a materiality of 16 KiB per 1k requests the same rise is a leak.
+    let strict = budgets("- metric: gc.live\n  trend: fail\n  materiality: 16KiB/1k\n");
+    let (stop, status) = run(&samples, &strict, &JudgeOptions::default());
+    assert_eq!(status, Status::Fail, "{stop}");
+    assert!(stop.samples < 20, "{stop}");
+}
+
+#[test]
+fn a_slow_rise_that_the_scatter_hides_is_decided_flat() {
+    // ±1 MiB of noise on a rise of 0.1 MiB/sample: the trend rule could not
+    // call it a leak (six times the scatter is 12 MiB), so it is no reason
+    // to sample on.
     let v: Vec<f64> = (0..20)
         .map(|i| (100.0 + 0.1 * i as f64 + if i % 2 == 0 { 1.0 } else { -1.0 }) * MIB)
         .collect();
     let samples = Samples::new(20).scalar("committed.unknown", &v).build();
-    let (stop, _) = run(&samples, &unknown_budget(), &JudgeOptions::default());
-    assert_eq!(stop.samples, 20);
-    let StopReason::MaxCount { undecided } = &stop.reason else {
-        panic!("{stop}")
-    };
-    assert_eq!(undecided[0].to_string(), "committed.unknown");
+    let (stop, status) = run(&samples, &unknown_budget(), &JudgeOptions::default());
+    assert_eq!(status, Status::Pass, "{stop}");
     assert!(
-        stop.to_string()
-            .contains("still undecided: committed.unknown")
+        matches!(
+            stop.decisions[0].state,
+            SeriesState::DoesNotGrow(NoGrowth::SlopeBelowFloor)
+        ),
+        "{stop}"
     );
 }
 

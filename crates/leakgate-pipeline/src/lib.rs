@@ -37,11 +37,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use leakgate_dotnet::inspector::Inspector;
+use leakgate_gate::judge::judge_findings;
 use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
-use leakgate_gate::{JudgeOptions, Verdict, judge, metrics};
+use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout};
 use leakgate_runner::{Event, HeapGraphSource, RunOptions, StopRule};
@@ -138,6 +139,7 @@ pub fn run_scenario(
     let started = now_rfc3339();
     let mut judge_options = JudgeOptions {
         warmup_samples: scenario.sampling.warmup_samples,
+        materiality: scenario.materiality,
         ..JudgeOptions::default()
     };
     let auto = AutoStop::new(&scenario, &judge_options);
@@ -187,10 +189,36 @@ pub fn run_scenario(
             RunReport::failed(info, &failure.to_string(), samples, verdict)
         }
         None => {
+            let mut verdict = verdict;
+            let judged = samples.get(verdict.judged_from..).unwrap_or(&[]);
+            let why = explain(
+                &verdict,
+                judged,
+                &outcome.heap_graphs,
+                &scenario.ignore,
+                judge_options.alpha,
+            );
+            let found = findings::group(&why.retention);
+            judge_findings(
+                &mut verdict,
+                &found,
+                &samples,
+                &scenario.budgets,
+                &judge_options,
+            );
+            // The types traced only to find what grows with the others are
+            // shown as members of a finding, not on their own.
+            let mut why = why;
+            why.retention.retain(|g| {
+                why.targets.contains(&g.type_name)
+                    || found.iter().any(|f| f.members.contains(&g.type_name))
+            });
             let snapshot =
                 check_snapshot(&scenario, &layout, &verdict, options.record, &mut messages)?;
             let mut report = RunReport::judged(info, samples, verdict, snapshot);
-            explain(&mut report, &outcome.heap_graphs, &scenario.ignore);
+            report.retention = why.retention;
+            report.findings = found;
+            report.notes.extend(why.notes);
             report
         }
     };
@@ -261,19 +289,35 @@ impl<'a> AutoStop<'a> {
     }
 }
 
-/// Adds why what grew is alive (see [`retention`]); a note when it cannot.
-fn explain(report: &mut RunReport, graphs: &[(usize, HeapGraphSource)], ignore: &TypeFilter) {
-    let Some(verdict) = &report.verdict else {
-        return;
+/// Why what grew is alive (see [`retention`]), and notes when it cannot say.
+struct Why {
+    /// The types the verdict asks about.
+    targets: Vec<String>,
+    retention: Vec<leakgate_heap::PathGrowth>,
+    notes: Vec<String>,
+}
+
+fn explain(
+    verdict: &Verdict,
+    judged: &[SampleMetrics],
+    graphs: &[(usize, HeapGraphSource)],
+    ignore: &TypeFilter,
+    alpha: f64,
+) -> Why {
+    let mut why = Why {
+        targets: retention::targets(verdict, judged, ignore),
+        retention: Vec::new(),
+        notes: Vec::new(),
     };
-    let types = retention::targets(verdict, report.judged_samples(), ignore);
-    if let Some(note) = retention::without_a_heap(verdict, report.judged_samples()) {
-        report.notes.push(note);
+    let types = retention::with_risers(&why.targets, judged, ignore, alpha);
+    if let Some(note) = retention::without_a_heap(verdict, judged) {
+        why.notes.push(note);
     }
     match retention::path_growth(&types, graphs, verdict.judged_from) {
-        Ok(growth) => report.retention = growth,
-        Err(note) => report.notes.push(note),
+        Ok(growth) => why.retention = growth,
+        Err(note) => why.notes.push(note),
     }
+    why
 }
 
 /// Compares with the approved snapshot when the scenario keeps one (a

@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 
 use leakgate_dotnet::inspector::FREE_SPACE;
-use leakgate_gate::judge::{Status, Verdict};
-use leakgate_gate::series::SampleMetrics;
+use leakgate_gate::judge::{Status, Verdict, min_growth};
+use leakgate_gate::series::{self, SampleMetrics};
+use leakgate_gate::trend;
 use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
 use leakgate_runner::HeapGraphSource;
 use leakgate_scenario::TypeFilter;
+use leakgate_scenario::budget::{Metric, Unit};
 
 /// Most types traced in one run.
 const MAX_TYPES: usize = 10;
@@ -44,6 +46,50 @@ pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter)
     }
     types.truncate(MAX_TYPES);
     types
+}
+
+/// `targets`, then the types whose instances rose with them, traced too so
+/// that types growing through one holder make one finding; at most
+/// [`MAX_TYPES`] in all.
+pub fn with_risers(
+    targets: &[String],
+    judged: &[SampleMetrics],
+    ignore: &TypeFilter,
+    alpha: f64,
+) -> Vec<String> {
+    let mut types = targets.to_vec();
+    if !types.is_empty() {
+        for t in rising(judged, ignore, alpha) {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+    }
+    types.truncate(MAX_TYPES);
+    types
+}
+
+/// Managed types whose instances rose significantly over the judged
+/// samples (Mann–Kendall at `alpha`), by at least a few, most grown bytes
+/// first.
+fn rising(judged: &[SampleMetrics], ignore: &TypeFilter, alpha: f64) -> Vec<String> {
+    let Some(last) = judged.last() else {
+        return Vec::new();
+    };
+    let mut grown: Vec<(f64, &String)> = last
+        .heap_count
+        .keys()
+        .filter(|t| t.as_str() != FREE_SPACE && !ignore.matches(t))
+        .filter_map(|t| {
+            let counts = series::per_type(judged, Metric::HeapCount, t).values();
+            let rose = counts.last()? - counts.first()? >= min_growth(Unit::Count);
+            let significant = trend::mann_kendall(&counts).p_increasing < alpha;
+            let bytes = series::per_type(judged, Metric::HeapBytes, t).growth()?;
+            (rose && significant).then_some((bytes, t))
+        })
+        .collect();
+    grown.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    grown.into_iter().map(|(_, t)| t.clone()).collect()
 }
 
 /// When a check fails or warns on growth and no judged sample read the managed heap

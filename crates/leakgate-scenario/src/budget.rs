@@ -59,6 +59,20 @@ pub struct Budget {
     /// Absolute limit on the last value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Quantity>,
+    /// Growth slower than this is not a leak, however steady: per 1,000
+    /// requests (`"64KiB/1k"`, `"8/1k"`) or per minute (`"256KiB/min"`).
+    /// Default: the scenario's `materiality`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materiality: Option<Slope>,
+    /// For `max` and `max_growth` on committed memory that holds the GC heap
+    /// (`committed.unknown`, `committed.gc`, `committed.total`): count the
+    /// free regions the GC keeps committed too. Default false:
+    /// the limit judges the memory the GC does not explain as its own
+    /// sizing (live objects, bookkeeping, native memory), and the report
+    /// shows the free regions beside it. Set it to budget the footprint
+    /// itself (a container's memory limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_gc_free: bool,
     /// Label for reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -119,6 +133,15 @@ impl Budget {
         }
         if let Some(s) = &self.max_slope {
             check_unit("max_slope", &s.amount)?;
+        }
+        if let Some(s) = &self.materiality {
+            check_unit("materiality", &s.amount)?;
+        }
+        if self.include_gc_free && (!m.holds_gc_heap() || m == Metric::Resident) {
+            return Err(format!(
+                "`include_gc_free` applies to committed memory that holds the GC heap \
+                 (committed.unknown, committed.gc, committed.total), not to `{m}`; remove it"
+            ));
         }
         if self.types.is_some() && !m.is_per_type() {
             return Err(format!(
@@ -224,6 +247,19 @@ impl Metric {
         }
     }
 
+    /// Memory that holds the GC heap: judged with the live heap, and (but
+    /// `resident`) its limits without the GC's free regions unless
+    /// `include_gc_free`.
+    pub fn holds_gc_heap(self) -> bool {
+        matches!(
+            self,
+            Metric::CommittedUnknown
+                | Metric::CommittedGc
+                | Metric::CommittedTotal
+                | Metric::Resident
+        )
+    }
+
     /// Per-type metrics are judged once per matching type.
     pub fn is_per_type(self) -> bool {
         matches!(
@@ -297,6 +333,87 @@ pub enum Growth {
 pub struct Slope {
     pub amount: Quantity,
     pub per: SlopeUnit,
+}
+
+/// `materiality:` — the rates of growth that matter, for the whole
+/// scenario (a budget's own `materiality` overrides them). A series that
+/// grows slower than this is not a leak, however significant its trend:
+/// 64 KiB per 1,000 requests is 64 MB a day at a million requests a day.
+///
+/// ```
+/// use leakgate_scenario::budget::{Materiality, Unit};
+/// let m: Materiality = serde_saphyr::from_str("bytes: 16KiB/1k\n").unwrap();
+/// assert_eq!(m.rate(Unit::Bytes).to_string(), "16KiB/1k");
+/// assert_eq!(m.rate(Unit::Count).to_string(), "8/1k");
+/// ```
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Materiality {
+    /// For sizes (committed memory, `gc.live`, `heap.bytes`). Default `64KiB/1k`.
+    #[serde(default = "Materiality::default_bytes")]
+    pub bytes: Slope,
+    /// For counts (`finalizable`, `heap.count`, `gc.objects`). Default `8/1k`.
+    #[serde(default = "Materiality::default_count")]
+    pub count: Slope,
+}
+
+impl Materiality {
+    /// Used for a rate per 1,000 requests when the run counted no requests
+    /// (an external load tool): 256 KiB per minute (360 MB a day)…
+    pub const BYTES_PER_MINUTE: f64 = 256.0 * 1024.0;
+    /// … and 16 objects per minute.
+    pub const COUNT_PER_MINUTE: f64 = 16.0;
+
+    fn default_bytes() -> Slope {
+        Slope {
+            amount: Quantity::Bytes(64 << 10),
+            per: SlopeUnit::ThousandRequests,
+        }
+    }
+
+    fn default_count() -> Slope {
+        Slope {
+            amount: Quantity::Count(8),
+            per: SlopeUnit::ThousandRequests,
+        }
+    }
+
+    /// The rate for a metric of `unit`.
+    pub fn rate(&self, unit: Unit) -> Slope {
+        match unit {
+            Unit::Bytes => self.bytes,
+            Unit::Count => self.count,
+        }
+    }
+
+    /// The per-minute rate used when a per-request rate meets a run that
+    /// counted no requests.
+    pub fn per_minute_fallback(unit: Unit) -> f64 {
+        match unit {
+            Unit::Bytes => Self::BYTES_PER_MINUTE,
+            Unit::Count => Self::COUNT_PER_MINUTE,
+        }
+    }
+
+    /// What serde cannot check: a count rate has no size unit.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.count.amount {
+            Quantity::Bytes(_) => Err(format!(
+                "materiality.count: `{}` is a size; write a count like 8/1k",
+                self.count
+            )),
+            Quantity::Count(_) => Ok(()),
+        }
+    }
+}
+
+impl Default for Materiality {
+    fn default() -> Self {
+        Materiality {
+            bytes: Materiality::default_bytes(),
+            count: Materiality::default_count(),
+        }
+    }
 }
 
 /// The denominator of a slope.

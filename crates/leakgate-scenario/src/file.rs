@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Materiality};
 
 /// One leak-gate scenario: what to run, how to load it, when to sample, what to judge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -34,6 +34,10 @@ pub struct ScenarioFile {
     /// Type-name globs that are never judged (e.g. "System.Net.Sockets.*").
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Growth slower than these rates is not a leak (defaults: 64KiB/1k
+    /// for sizes, 8/1k for counts); a budget's `materiality` overrides them.
+    #[serde(default)]
+    pub materiality: Materiality,
     /// Where the approved snapshot lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotConfig>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Materiality};
 pub use crate::file::{DumpMode, StopSignal};
 
 /// A loaded scenario.
@@ -27,6 +27,8 @@ pub struct Scenario {
     pub budgets: Vec<BudgetRule>,
     /// Type names never judged.
     pub ignore: TypeFilter,
+    /// The rates of growth that matter, unless a budget says otherwise.
+    pub materiality: Materiality,
     /// Where the approved snapshot lives, and whether the scenario asked for
     /// comparisons (`snapshot:` present and not `enabled: false`).
     pub snapshot: SnapshotSetting,

@@ -39,6 +39,12 @@ fn the_fixture_scenarios_load() {
         "buffer-leak-auto",
         "healthy-auto",
         "stable-heap",
+        "slow-registration-leak",
+        "slow-pending-leak",
+        "slow-pending-leak-auto",
+        "slow-collection-leak",
+        "slow-native-leak",
+        "slow-healthy",
     ] {
         let scenario = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
         assert_eq!(scenario.name, name);
@@ -50,6 +56,38 @@ fn the_fixture_scenarios_load() {
         );
         assert_eq!(scenario.sampling.dump, DumpMode::Withheap);
     }
+}
+
+#[test]
+fn materiality_has_defaults_and_can_be_set_per_scenario_and_budget() {
+    use leakgate_scenario::budget::{Materiality, Unit};
+    let s = parse(Path::new("x.yaml"), VALID).unwrap();
+    assert_eq!(s.materiality, Materiality::default());
+    assert_eq!(s.materiality.rate(Unit::Bytes).to_string(), "64KiB/1k");
+    let text = format!("{VALID}materiality:\n  bytes: 256KiB/min\n");
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(s.materiality.rate(Unit::Bytes).to_string(), "256KiB/min");
+    assert_eq!(s.materiality.rate(Unit::Count).to_string(), "8/1k");
+    // A count rate with a size, located at its key.
+    let text = format!("{VALID}materiality:\n  count: 8KiB/1k\n");
+    let message = parse(Path::new("x.yaml"), &text).unwrap_err().to_string();
+    assert!(
+        message.contains("materiality.count") && message.contains("x.yaml:"),
+        "{message}"
+    );
+    // A budget's own, checked against its metric's unit.
+    let own = format!("{VALID}budgets:\n  - metric: heap.bytes\n    materiality: 16KiB/1k\n");
+    let s = parse(Path::new("x.yaml"), &own).unwrap();
+    assert_eq!(
+        s.budgets[0].budget.materiality.map(|m| m.to_string()),
+        Some("16KiB/1k".to_string())
+    );
+    let bad = format!("{VALID}budgets:\n  - metric: finalizable\n    materiality: 1MiB/1k\n");
+    let message = parse(Path::new("x.yaml"), &bad).unwrap_err().to_string();
+    assert!(
+        message.contains("`materiality: 1MiB` is a size"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -227,6 +227,10 @@ impl ChartData {
 /// The check's series over every sample, warm-up included.
 fn full_series(report: &RunReport, check: &Check) -> Series {
     match &check.type_name {
+        // A finding: the sum of its members.
+        Some(t) if !check.members.is_empty() => {
+            series::summed(&report.samples, check.metric, &check.members, t)
+        }
         Some(t) => series::per_type(&report.samples, check.metric, t),
         None => series::scalar(&report.samples, check.metric).unwrap_or(Series {
             metric: check.metric,

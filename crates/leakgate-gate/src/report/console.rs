@@ -121,6 +121,15 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     if let Some(a) = &report.info.auto_sampling {
         lines.push(Line::plain(terminal_line(&a.sentence())));
     }
+    for f in &report.findings {
+        let members: Vec<String> = f.members.iter().map(|t| cell(t)).collect();
+        lines.push(Line::plain(terminal_line(&format!(
+            "one leak: {} {} through {}",
+            members.join(", "),
+            report.finding_growth(f),
+            f.holder.abbreviated(6)
+        ))));
+    }
     for g in &report.retention {
         if let Some(path) = grown_path_line(g) {
             lines.push(Line::plain(format!("why {}: {path}", cell(&g.type_name))));

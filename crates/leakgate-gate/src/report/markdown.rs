@@ -258,6 +258,17 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
         return;
     }
     let _ = write!(md, "{section} Why it is alive\n\n");
+    for f in &report.findings {
+        let members: Vec<String> = f.members.iter().map(|t| md_code(t)).collect();
+        let _ = writeln!(
+            md,
+            "**One leak:** {} {}, held through:\n",
+            members.join(", "),
+            report.finding_growth(f)
+        );
+        md.push_str(&fenced("text", &f.holder.chain().join("\n")));
+        md.push('\n');
+    }
     for g in &report.retention {
         let _ = writeln!(
             md,

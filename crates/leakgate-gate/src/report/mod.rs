@@ -145,6 +145,9 @@ pub struct RunReport {
     /// that grew between the first judged sample and the last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retention: Vec<PathGrowth>,
+    /// Types that grew together through one holder: one leak, one finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::findings::Finding>,
     /// What went wrong besides the verdict (a chart that could not be written).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -172,6 +175,7 @@ impl RunReport {
             verdict: Some(verdict),
             snapshot,
             retention: Vec::new(),
+            findings: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -193,6 +197,7 @@ impl RunReport {
             verdict,
             snapshot: None,
             retention: Vec::new(),
+            findings: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -212,9 +217,35 @@ impl RunReport {
         self.samples.get(from..).unwrap_or(&[])
     }
 
+    /// The check that judged a finding's bytes, if a budget covered it.
+    pub fn finding_check(&self, finding: &crate::findings::Finding) -> Option<&Check> {
+        self.checks().iter().find(|c| c.members == finding.members)
+    }
+
+    /// "grow together: +584.0 KiB over the judged samples, 500.1 KiB per 1k requests (fail)".
+    pub fn finding_growth(&self, finding: &crate::findings::Finding) -> String {
+        match self.finding_check(finding) {
+            Some(c) => {
+                let rate = c
+                    .slope_per_1k_requests
+                    .map(|r| format!(", {} per 1k requests", crate::units::human(r, c.unit)))
+                    .unwrap_or_default();
+                format!(
+                    "grow together: {} over the judged samples{rate} ({})",
+                    crate::units::human_signed(c.growth, c.unit),
+                    c.status
+                )
+            }
+            None => "grow together".to_string(),
+        }
+    }
+
     /// The judged series behind a check.
     pub fn series_for(&self, check: &Check) -> Series {
         let judged = self.judged_samples();
+        if let (false, Some(label)) = (check.members.is_empty(), &check.type_name) {
+            return series::summed(judged, check.metric, &check.members, label);
+        }
         match &check.type_name {
             Some(t) => series::per_type(judged, check.metric, t),
             None => series::scalar(judged, check.metric).unwrap_or(Series {

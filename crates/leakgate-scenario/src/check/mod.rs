@@ -75,6 +75,9 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
     let sampling = sampling::check(&file.sampling, &load, file.service.allow_remote_probes)?;
     let budgets = budgets::check(&file.budgets, &sampling, locations)?;
     let ignore = budgets::check_ignore(&file.ignore)?;
+    file.materiality
+        .validate()
+        .map_err(|m| Problem::at(&["materiality", "count"], m))?;
     let snapshot = SnapshotSetting {
         path: match file.snapshot.as_ref().and_then(|s| s.path.as_ref()) {
             Some(p) => resolve(&dir, p),
@@ -90,6 +93,7 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
         sampling,
         budgets,
         ignore,
+        materiality: file.materiality,
         snapshot,
     })
 }

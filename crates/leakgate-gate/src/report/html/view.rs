@@ -92,6 +92,18 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
     }
 }
 
+/// One leak, one finding: the types that grew together, and their holder.
+fn finding_view(report: &super::super::RunReport, f: &crate::findings::Finding) -> RetentionView {
+    RetentionView {
+        type_name: format!("One leak: {}", f.members.join(", ")),
+        summary: format!("These types {}.", report.finding_growth(f)),
+        groups: vec![RetentionGroupView {
+            share: "Held".to_string(),
+            chain: f.holder.chain(),
+        }],
+    }
+}
+
 #[derive(Serialize, Debug)]
 pub struct Finding {
     pub status: String,
@@ -289,7 +301,12 @@ impl Page {
                 .collect(),
             growing: growing(report),
             snapshot: report.snapshot.as_ref().map(snapshot_view),
-            retention: report.retention.iter().map(retention_view).collect(),
+            retention: report
+                .findings
+                .iter()
+                .map(|f| finding_view(report, f))
+                .chain(report.retention.iter().map(retention_view))
+                .collect(),
             process: report.info.sampled.as_ref().map(|p| ProcessView {
                 pid: p.pid,
                 command_line: p.command_line.clone(),
