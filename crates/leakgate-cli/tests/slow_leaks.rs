@@ -14,6 +14,9 @@
 mod common;
 
 use common::*;
+use leakgate_gate::judge::JudgeOptions;
+use leakgate_gate::sequential::{Next, SamplingPlan, StopReason, next_step};
+use leakgate_gate::series::SampleMetrics;
 use serde_json::Value;
 
 const KIB: f64 = 1024.0;
@@ -117,6 +120,42 @@ fn a_grown_path_runs_through(report: &Value, type_name: &str, holder: &str) -> b
                 .flatten()
                 .any(|s| s["type_name"].as_str().unwrap_or("").contains(holder))
         })
+}
+
+/// `count: auto` (5 to 20) replayed on the run's own samples, which a run
+/// sampling every 3 s would have taken too: after which sample it stops,
+/// and why; `None` if it would sample on past them.
+fn auto_on_the_same_samples(name: &str, report: &Value) -> Option<(usize, StopReason)> {
+    let s = leakgate_scenario::load(scenario(name)).expect("the scenario loads");
+    let samples: Vec<SampleMetrics> =
+        serde_json::from_value(report["samples"].clone()).expect("report.json's samples");
+    let options = JudgeOptions {
+        warmup_samples: s.sampling.warmup_samples,
+        materiality: s.materiality,
+        ..JudgeOptions::default()
+    };
+    (1..=samples.len()).find_map(|taken| {
+        let next = next_step(
+            &samples[..taken],
+            &s.budgets,
+            &s.ignore,
+            &options,
+            &SamplingPlan::default(),
+        );
+        match next {
+            Next::Stop(stop) => Some((stop.samples, stop.reason)),
+            Next::Continue { .. } => None,
+        }
+    })
+}
+
+/// The leak fails with `count: auto` too, on the same samples, and stops early.
+fn auto_fails_on_the_same_samples(name: &str, report: &Value) {
+    let stop = auto_on_the_same_samples(name, report);
+    assert!(
+        matches!(stop, Some((taken, StopReason::Failed { .. })) if taken <= 9),
+        "{name}: count: auto on the same samples: {stop:?}"
+    );
 }
 
 /// A slow managed leak: the leak's 2 KiB buffers (`System.Byte[]`) fail as a
@@ -245,6 +284,7 @@ fn a_slow_managed_leak_fails(
         chain[0],
         report["retention"]
     );
+    auto_fails_on_the_same_samples(name, &report);
     report
 }
 
@@ -371,6 +411,7 @@ fn a_slow_native_leak_fails_on_committed_memory_alone() {
     // The live heap did not grow with it.
     let live = value_growth(&report, first_index, "gc.live");
     assert!(live < 0.5 * allocated, "gc.live grew {live} bytes");
+    auto_fails_on_the_same_samples(name, &report);
 }
 
 /// A size-limited cache of unique keys fills over its first ~12 s and then
@@ -387,6 +428,12 @@ fn healthy_growth_that_levels_off_passes() {
     let report = read_report(out.path());
     let failing = failing_checks(&report);
     assert!(failing.is_empty(), "{}", described(&failing));
+    // Nor does `count: auto` fail it on the same samples.
+    let stop = auto_on_the_same_samples("slow-healthy", &report);
+    assert!(
+        !matches!(stop, Some((_, StopReason::Failed { .. }))),
+        "count: auto on the same samples: {stop:?}"
+    );
 
     // Ground truth: both shapes rose inside the judged window, then stopped.
     let samples = read_samples(out.path());

@@ -39,7 +39,7 @@
 use std::collections::BTreeMap;
 
 use leakgate_gate::judge::{Check, JudgeOptions, Status, Verdict, judge};
-use leakgate_gate::sequential::{Next, SamplingPlan, next_step};
+use leakgate_gate::sequential::{Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::testing::{
     Behaviour, FAMILY_LEAKING_TYPE, FAMILY_TYPES, FamilyShape, Memory, Noise, budgets, family,
@@ -543,7 +543,7 @@ fn family_table(seeds: u64, threads: usize, detail: bool, only: Option<&str>) {
                 }
                 let budgets: Vec<BudgetRule> =
                     set.iter().map(|&i| all_budgets[i].clone()).collect();
-                let (v, taken) = auto_verdict(&all, &budgets, &options, &plan);
+                let (v, taken, _) = auto_verdict(&all, &budgets, &options, &plan);
                 // `budgets` is a subset: its indices are 0.., in `set`'s order.
                 let (leak, other) = family_failures(&v.checks, &(0..set.len()).collect::<Vec<_>>());
                 t.leak_auto += leak as u64;
@@ -634,13 +634,14 @@ fn family_table(seeds: u64, threads: usize, detail: bool, only: Option<&str>) {
 }
 
 /// Samples one at a time until `next_step` stops; the verdict at the stop
-/// (at its look's level) and the samples taken.
+/// (at its look's level), the samples taken and the stop (`None`: it never
+/// stopped, and the verdict is of all the samples).
 fn auto_verdict(
     all: &[SampleMetrics],
     budgets: &[BudgetRule],
     options: &JudgeOptions,
     plan: &SamplingPlan,
-) -> (Verdict, usize) {
+) -> (Verdict, usize, Option<Stop>) {
     for taken in 1..=all.len() {
         let samples = &all[..taken];
         if let Next::Stop(stop) = next_step(samples, budgets, &TypeFilter::none(), options, plan) {
@@ -648,14 +649,12 @@ fn auto_verdict(
                 alpha: stop.alpha,
                 ..options.clone()
             };
-            return (
-                judge(samples, budgets, &TypeFilter::none(), &decided),
-                taken,
-            );
+            let v = judge(samples, budgets, &TypeFilter::none(), &decided);
+            return (v, taken, Some(stop));
         }
     }
     let v = judge(all, budgets, &TypeFilter::none(), options);
-    (v, all.len())
+    (v, all.len(), None)
 }
 
 /// Samples one at a time until `next_step` stops; (failed, samples taken).
@@ -668,26 +667,19 @@ fn run_auto(
     show_wrong: Option<bool>,
 ) -> (bool, usize) {
     let all = m.samples();
-    for taken in 1..=all.len() {
-        let samples = &all[..taken];
-        if let Next::Stop(stop) = next_step(samples, budgets, &TypeFilter::none(), options, plan) {
-            let decided = JudgeOptions {
-                alpha: stop.alpha,
-                ..options.clone()
-            };
-            let v = judge(samples, budgets, &TypeFilter::none(), &decided);
-            let failed = v.status == Status::Fail;
-            if show_wrong.is_some_and(|leak| failed != leak) {
-                let mib: Vec<String> = m.committed[..taken]
-                    .iter()
-                    .map(|c| format!("{:.1}", c / MIB))
-                    .collect();
-                eprintln!("  committed MiB [{}]: {stop}", mib.join(", "));
-            }
-            return (failed, taken);
-        }
+    let (v, taken, stop) = auto_verdict(&all, budgets, options, plan);
+    let Some(stop) = stop else {
+        return (false, all.len());
+    };
+    let failed = v.status == Status::Fail;
+    if show_wrong.is_some_and(|leak| failed != leak) {
+        let mib: Vec<String> = m.committed[..taken]
+            .iter()
+            .map(|c| format!("{:.1}", c / MIB))
+            .collect();
+        eprintln!("  committed MiB [{}]: {stop}", mib.join(", "));
     }
-    (false, all.len())
+    (failed, taken)
 }
 
 /// The rule before this change (line versus one step, still rising over the

@@ -101,24 +101,31 @@
 //! # Measured
 //! Generated services (`testing::memory`: noise after an induced
 //! GC of σ = 0.2% + 128 KiB, a 2 MiB + 1% free-space band the GC moves on
-//! 15% of samples; 1,000 seeds; `cargo run --release -p leakgate-gate
-//! --example power` prints the whole table), 8 judged samples (`count: 9`):
+//! 15% of samples; 1,000 requests between samples, so the default
+//! materiality is 64 KiB per sample; 1,000 seeds; `cargo run --release -p
+//! leakgate-gate --example power` prints the whole table), 8 judged
+//! samples (`count: 9`):
 //!
-//! | | with the live heap | committed alone | previous rule |
-//! |---|---:|---:|---:|
-//! | leak 1 MiB/sample, 20 / 100 / 400 MiB base | 100 / 100 / 100% | 88 / 77 / 39% | 87 / 69 / 14% |
-//! | the same leak committed in 2–8 MiB steps | 100 / 100 / 100% | 19 / 17 / 13% | 19 / 17 / 10% |
-//! | flat, one step, cache fill, sawtooth, bursts | 0% | ≤ 1.1% | ≤ 0.5% |
-//! | the GC sizing its budget (+23% over 10 samples), 20 / 400 MiB | 0 / 0% | 63 / 100% | 54 / 100% |
-//! | the ±5% uniform model: flat, one step, cache fill, sawtooth | ≤ 0.4% | ≤ 0.4% | ≤ 0.6% |
+//! | | with the live heap | committed alone |
+//! |---|---:|---:|
+//! | leak 1 MiB/sample, 20 / 100 / 400 MiB base | 100 / 100 / 100% | 88 / 77 / 39% |
+//! | the same leak committed in 2–8 MiB steps | 100 / 100 / 100% | 19 / 17 / 13% |
+//! | slow leak 128 KiB/sample, 20 / 100 / 400 MiB | 100 / 100 / 70% | 19 / 5 / 2% |
+//! | slow leak 256 KiB/sample, 20 / 100 / 400 MiB | 100 / 100 / 99% | 47 / 21 / 4% |
+//! | flat, one step, cache fill, sawtooth, bursts | ≤ 0.6% | ≤ 1.1% |
+//! | the GC sizing its budget (+23% over 10 samples), 20 / 400 MiB | 0.2 / 0.6% | 63 / 100% |
+//! | the ±5% uniform model: flat, one step, cache fill, sawtooth | ≤ 0.6% | ≤ 0.4% |
 //!
-//! The two measured failures this rule answers: a leak of ~1.2 MiB per
+//! The measured failures this rule answers: a leak of ~1.2 MiB per
 //! sample committed as "one step, then a plateau" that rose on every one
 //! of 8 samples (+6.2 MiB) — now a step on a steady rise, and with the
-//! live heap a leak whatever the steps; and a 400 MiB heap whose committed
+//! live heap a leak whatever the steps; a 400 MiB heap whose committed
 //! memory grew +93 MiB while its live bytes stayed flat — now the GC
-//! sizing its budget. A cache still filling when the samples end is
-//! indistinguishable from a leak; `warmup_samples` should cover the fill.
+//! sizing its budget; and leaks of 1–4 KiB per request that rose at every
+//! sample by 0.5–1 MiB over a 30-second run and passed a fixed 1 MiB
+//! floor — now judged per request. A cache still filling when the
+//! samples end is indistinguishable from a leak; `warmup_samples` should
+//! cover the fill.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -150,7 +157,9 @@ pub enum TrendReason {
     /// Committed memory grew while the live managed heap stayed flat: the
     /// GC sizing its budget, not a leak.
     GcSizing,
-    /// A significant rise, smaller than the noise floor.
+    /// A significant rise, smaller than the growth that matters (the
+    /// materiality over the load, the series' own scatter, native memory's
+    /// warm-up).
     BelowNoiseFloor,
     /// No significant upward trend.
     NotSignificant,
@@ -234,7 +243,7 @@ pub struct LiveEvidence {
     pub mk: MannKendall,
     pub slope_per_sample: f64,
     pub fitted_growth: f64,
-    /// The rule applied to the live bytes alone (with their own noise floor).
+    /// The rule applied to the live bytes alone (the same floor, their own scatter).
     pub reason: TrendReason,
     /// The shape of the live bytes' rise, when they rose significantly.
     pub shape: Option<ShapeFit>,

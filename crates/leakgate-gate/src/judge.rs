@@ -294,7 +294,7 @@ pub(crate) fn assess_all(
         })
         .collect();
     let size = tested.iter().flatten().count();
-    for (j, adjusted) in all.iter_mut().zip(family::benjamini_hochberg(&tested)) {
+    for (j, adjusted) in all.iter_mut().zip(family::holm(&tested)) {
         j.p_adjusted = adjusted;
         j.family_size = Some(size);
         if j.trend.significant && adjusted.is_none_or(|p| p >= alpha) {
@@ -409,7 +409,7 @@ pub struct Check {
     /// Mann–Kendall one-sided p for an upward trend.
     pub mk_p_value: Option<f64>,
     /// For a per-type budget, `mk_p_value` adjusted over the budget's
-    /// family of types (Benjamini–Hochberg, [`crate::family`]): the trend
+    /// family of types (Holm, [`crate::family`]): the trend
     /// is significant when this is below α. `None` for a scalar metric,
     /// or a type that never moved by `floor` and so was not tested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
