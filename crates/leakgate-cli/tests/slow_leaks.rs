@@ -164,13 +164,10 @@ fn auto_fails_on_the_same_samples(name: &str, report: &Value) {
 /// the service says it kept. `counter` is the service's count of leaked
 /// requests; `chain` the types (by substring) that hold the buffers, the
 /// first of them named by the report's retention paths.
-fn a_slow_managed_leak_fails(
-    name: &str,
-    path: &str,
-    counter: &str,
-    chain: &[&str],
-    out: &std::path::Path,
-) -> Value {
+fn a_slow_managed_leak_fails(name: &str, path: &str, counter: &str, chain: &[&str]) -> Value {
+    let _lock = e2e_lock();
+    let out = temp_out();
+    let out = out.path();
     let run = leakgate_run(&scenario(name), out, &[]);
     assert_eq!(run.code, 1, "{name}: {}", run.output);
     let report = read_report(out);
@@ -293,8 +290,6 @@ fn a_slow_managed_leak_fails(
 /// callback node, the delegate, its target (`ShutdownFlush`) and its buffer.
 #[test]
 fn a_slow_leak_through_callbacks_registered_on_a_framework_token_fails() {
-    let _lock = e2e_lock();
-    let out = temp_out();
     a_slow_managed_leak_fails(
         "slow-registration-leak",
         "/leak/slow/registration",
@@ -304,7 +299,6 @@ fn a_slow_leak_through_callbacks_registered_on_a_framework_token_fails() {
             "System.Threading.CancellationTokenSource+CallbackNode",
             "System.Action",
         ],
-        out.path(),
     );
 }
 
@@ -313,8 +307,6 @@ fn a_slow_leak_through_callbacks_registered_on_a_framework_token_fails() {
 /// that continues it, and the `PendingReply` (with its buffer) it would use.
 #[test]
 fn a_slow_leak_through_pending_async_work_fails() {
-    let _lock = e2e_lock();
-    let out = temp_out();
     a_slow_managed_leak_fails(
         "slow-pending-leak",
         "/leak/slow/pending",
@@ -324,7 +316,6 @@ fn a_slow_leak_through_pending_async_work_fails() {
             "System.Threading.SemaphoreSlim+TaskNode",
             "PendingWork+<WaitThenReplyAsync>",
         ],
-        out.path(),
     );
 }
 
@@ -332,8 +323,6 @@ fn a_slow_leak_through_pending_async_work_fails() {
 /// that nothing trims.
 #[test]
 fn a_slow_leak_through_a_collection_the_app_keeps_fails() {
-    let _lock = e2e_lock();
-    let out = temp_out();
     a_slow_managed_leak_fails(
         "slow-collection-leak",
         "/leak/slow/collection",
@@ -343,7 +332,6 @@ fn a_slow_leak_through_a_collection_the_app_keeps_fails() {
             "System.Collections.Concurrent.ConcurrentDictionary<System.Int64, AuditRecord>",
             "System.String",
         ],
-        out.path(),
     );
 }
 

@@ -35,7 +35,7 @@
 //! 2. the fitted growth, slope × (n − 1), reaches the floor: the growth
 //!    that matters over this run — the judge's materiality (default
 //!    64 KiB per 1,000 requests for bytes) times the load between the
-//!    first and the last sample ([`crate::judge::Materiality`]), at least
+//!    first and the last sample ([`crate::judge::Floor`]), at least
 //!    [`min_growth`] — and [`NOISE_MULTIPLE`] times the series' own scatter
 //!    from sample to sample ([`scatter`]): on memory that jumps ±1 MiB
 //!    between samples a chance run of rising values is not a leak, while
@@ -291,7 +291,7 @@ pub struct TrendAssessment {
 /// pages of allocator slack or of rounding (bytes: 64 KiB, 16 pages), a
 /// handful of objects (counts: 4). The floor that matters is the load's —
 /// growth per 1,000 requests against a materiality, applied by the judge
-/// ([`crate::judge::Materiality`]) — and the series' own scatter; this only
+/// ([`crate::judge::Floor`]) — and the series' own scatter; this only
 /// keeps a tiny series from growing by its rounding.
 pub fn min_growth(unit: Unit) -> f64 {
     match unit {

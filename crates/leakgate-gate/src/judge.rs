@@ -60,11 +60,6 @@ use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend;
 use crate::units::{human, human_signed, p_value};
 
-/// Metrics that hold the GC heap, judged with the live heap when it is known.
-pub(crate) fn holds_gc_heap(metric: Metric) -> bool {
-    metric.holds_gc_heap()
-}
-
 /// The growth that matters for one series: a rate of growth (the budget's
 /// `materiality`, else the scenario's) times the load between its first
 /// and last judged sample — thousands of requests, or minutes when the
@@ -116,9 +111,10 @@ impl Floor {
             _ => 0.0,
         };
         let amount = rate.amount.value() as f64;
+        let requests = span(s.kilo_requests());
         let (rate, per, load) = match rate.per {
-            SlopeUnit::ThousandRequests if span(s.kilo_requests()) > 0.0 => {
-                (amount, SlopeUnit::ThousandRequests, span(s.kilo_requests()))
+            SlopeUnit::ThousandRequests if requests > 0.0 => {
+                (amount, SlopeUnit::ThousandRequests, requests)
             }
             // No requests counted (an external load tool): the per-minute default.
             SlopeUnit::ThousandRequests => (
@@ -192,7 +188,9 @@ pub(crate) fn assess_series(
     let values = s.values();
     let plain = || assess_trend_with_floor(&values, floor.growth.max(floor.native), alpha);
     let live = match live_heap {
-        Some(m) if holds_gc_heap(s.metric) && s.type_name.is_none() => aligned_values(judged, m, s),
+        Some(m) if s.metric.holds_gc_heap() && s.type_name.is_none() => {
+            aligned_values(judged, m, s)
+        }
         _ => None,
     };
     let Some(live) = live else {
@@ -467,6 +465,24 @@ impl ValueLimits {
 }
 
 impl Check {
+    /// The check's series over `samples` (every sample of the run for a
+    /// chart, the judged ones to judge): its type's, the sum of its
+    /// members' for a finding, or the scalar metric (empty if unmeasured).
+    pub fn series(&self, samples: &[SampleMetrics]) -> Series {
+        match &self.type_name {
+            Some(label) if !self.members.is_empty() => {
+                series::summed(samples, self.metric, &self.members, label)
+            }
+            Some(t) => series::per_type(samples, self.metric, t),
+            None => series::scalar(samples, self.metric).unwrap_or(Series {
+                metric: self.metric,
+                type_name: None,
+                unit: self.unit,
+                points: vec![],
+            }),
+        }
+    }
+
     /// The series judged: shown as `metric` or `metric type`.
     pub fn key(&self) -> SeriesKey {
         SeriesKey {
@@ -697,12 +713,9 @@ fn growing(
     // grows is approved by a person, and a four-sample run could not show a
     // leak among several types moving at all.
     let types = series_for(judged, Metric::Finalizable, &|_| true, ignore);
-    let assessed = all
-        .into_iter()
+    all.into_iter()
         .chain(types)
-        .flat_map(|s| assess_all(judged, vec![s], None, options, options.alpha));
-    assessed
-        .into_iter()
+        .flat_map(|s| assess_all(judged, vec![s], None, options, options.alpha))
         .filter_map(
             |Judged {
                  series: s,
@@ -779,9 +792,8 @@ fn check(
     // Limits on memory that holds the GC heap judge it without the free
     // regions the GC keeps committed (its sizing, not a leak), unless the
     // budget asks for the footprint itself.
-    // (Not `resident`: the GC's free regions need not be resident.)
-    let committed = s.metric.holds_gc_heap() && s.metric != Metric::Resident;
-    let free = gc_free(judged, s).filter(|_| committed && !budget.include_gc_free);
+    let free =
+        gc_free(judged, s).filter(|_| s.metric.counts_gc_free_regions() && !budget.include_gc_free);
     let (first_l, last_l) = match &free {
         Some((f0, f1)) => (first - f0, last - f1),
         None => (first, last),
@@ -888,18 +900,12 @@ fn check(
                 p_value(live.mk.p_increasing),
                 human_signed(live.slope_per_sample, unit)
             ),
-            (_, TrendReason::NativeGrowing) => {
-                let native = a
-                    .native
-                    .as_ref()
-                    .unwrap_or(&crate::growth::LiveEvidence::of(a))
-                    .clone();
-                format!(
-                    "{lead}: the memory outside the GC heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample) while the live managed heap does not",
-                    p_value(native.mk.p_increasing),
-                    human_signed(native.slope_per_sample, unit)
-                )
-            }
+            // The assessment carries the native part's numbers (`assess_series`).
+            (_, TrendReason::NativeGrowing) => format!(
+                "{lead}: the memory outside the GC heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample) while the live managed heap does not",
+                p_value(a.mk.p_increasing),
+                human_signed(a.slope_per_sample, unit)
+            ),
             _ => format!(
                 "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, {})",
                 p_value(a.mk.p_increasing),

@@ -455,7 +455,7 @@ fn may_pause(judged: &[SampleMetrics], check: &Check, options: &JudgeOptions) ->
     };
     let live = options
         .live_heap
-        .filter(|_| judge::holds_gc_heap(s.metric) && s.type_name.is_none())
+        .filter(|_| s.metric.holds_gc_heap() && s.type_name.is_none())
         .and_then(|live| judge::aligned_values(judged, live, &s));
     may_be_levelling_off(&live.unwrap_or_else(|| s.values()))
 }

@@ -191,7 +191,7 @@ pub fn run_scenario(
         None => {
             let mut verdict = verdict;
             let judged = samples.get(verdict.judged_from..).unwrap_or(&[]);
-            let why = explain(
+            let mut why = explain(
                 &verdict,
                 judged,
                 &outcome.heap_graphs,
@@ -208,7 +208,6 @@ pub fn run_scenario(
             );
             // The types traced only to find what grows with the others are
             // shown as members of a finding, not on their own.
-            let mut why = why;
             why.retention.retain(|g| {
                 why.targets.contains(&g.type_name)
                     || found.iter().any(|f| f.members.contains(&g.type_name))

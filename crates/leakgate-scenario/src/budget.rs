@@ -137,7 +137,7 @@ impl Budget {
         if let Some(s) = &self.materiality {
             check_unit("materiality", &s.amount)?;
         }
-        if self.include_gc_free && (!m.holds_gc_heap() || m == Metric::Resident) {
+        if self.include_gc_free && !m.counts_gc_free_regions() {
             return Err(format!(
                 "`include_gc_free` applies to committed memory that holds the GC heap \
                  (committed.unknown, committed.gc, committed.total), not to `{m}`; remove it"
@@ -247,9 +247,7 @@ impl Metric {
         }
     }
 
-    /// Memory that holds the GC heap: judged with the live heap, and (but
-    /// `resident`) its limits without the GC's free regions unless
-    /// `include_gc_free`.
+    /// Memory that holds the GC heap: judged with the live heap.
     pub fn holds_gc_heap(self) -> bool {
         matches!(
             self,
@@ -258,6 +256,13 @@ impl Metric {
                 | Metric::CommittedTotal
                 | Metric::Resident
         )
+    }
+
+    /// Committed memory that holds the GC heap, and so counts the free
+    /// regions the GC keeps committed: its limits leave them out unless
+    /// `include_gc_free`. (Not `resident`: free regions need not be resident.)
+    pub fn counts_gc_free_regions(self) -> bool {
+        self.holds_gc_heap() && self != Metric::Resident
     }
 
     /// Per-type metrics are judged once per matching type.

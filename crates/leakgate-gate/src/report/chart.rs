@@ -23,7 +23,6 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::RunReport;
 use crate::judge::{Check, Status};
-use crate::series::{self, Series};
 use crate::units::{binary_unit, human, human_signed};
 
 /// One sample of the series.
@@ -134,7 +133,7 @@ pub struct ChartData {
 impl ChartData {
     /// The chart of `check`: all of the run's samples of its series.
     pub fn of(report: &RunReport, check: &Check) -> ChartData {
-        let series = full_series(report, check);
+        let series = check.series(&report.samples);
         let judged_from = report
             .verdict
             .as_ref()
@@ -221,23 +220,6 @@ impl ChartData {
     /// What the y axis measures: `committed.unknown (MiB)`.
     pub fn y_title(&self) -> String {
         format!("{} ({})", self.metric, self.scale.unit)
-    }
-}
-
-/// The check's series over every sample, warm-up included.
-fn full_series(report: &RunReport, check: &Check) -> Series {
-    match &check.type_name {
-        // A finding: the sum of its members.
-        Some(t) if !check.members.is_empty() => {
-            series::summed(&report.samples, check.metric, &check.members, t)
-        }
-        Some(t) => series::per_type(&report.samples, check.metric, t),
-        None => series::scalar(&report.samples, check.metric).unwrap_or(Series {
-            metric: check.metric,
-            type_name: None,
-            unit: check.unit,
-            points: vec![],
-        }),
     }
 }
 

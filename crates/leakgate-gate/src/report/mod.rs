@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::judge::{Check, Status, Verdict};
 use crate::names;
-use crate::series::{self, SampleMetrics, Series};
+use crate::series::{SampleMetrics, Series};
 use crate::snapshot::{SnapshotComparison, final_status};
 use crate::units::{human, human_signed, p_value};
 
@@ -242,19 +242,7 @@ impl RunReport {
 
     /// The judged series behind a check.
     pub fn series_for(&self, check: &Check) -> Series {
-        let judged = self.judged_samples();
-        if let (false, Some(label)) = (check.members.is_empty(), &check.type_name) {
-            return series::summed(judged, check.metric, &check.members, label);
-        }
-        match &check.type_name {
-            Some(t) => series::per_type(judged, check.metric, t),
-            None => series::scalar(judged, check.metric).unwrap_or(Series {
-                metric: check.metric,
-                type_name: None,
-                unit: check.unit,
-                points: vec![],
-            }),
-        }
+        check.series(self.judged_samples())
     }
 
     /// Why `type_name` is alive, when the run traced it.
