@@ -255,11 +255,30 @@ fn free_region(start: u64, end: u64) -> Region {
 /// order, so the caller can save them next to the dump and parse later.
 /// File names that are not UTF-8 are read lossily (U+FFFD): a mapped file's
 /// name only labels its region.
+///
+/// Neither file is read atomically: the kernel hands a long one over in
+/// chunks, and a mapping the process changes between two chunks (a runtime
+/// thread still at work while the load is paused) can show twice, as
+/// regions that overlap. Such a read is taken again, [`LIVE_READS`] times
+/// at most; other parse errors are left for the caller to report.
 pub fn read_live(pid: u32) -> Result<(String, String), MemoryError> {
     let read = |file: &'static str| {
         std::fs::read(format!("/proc/{pid}/{file}"))
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .map_err(|source| MemoryError::Live { pid, file, source })
     };
-    Ok((read("maps")?, read("smaps")?))
+    let mut attempt = 1;
+    loop {
+        let (maps, smaps) = (read("maps")?, read("smaps")?);
+        match parse_proc_maps(&maps, Some(&smaps)) {
+            Err(overlap @ MemoryError::Overlap { .. }) if attempt >= LIVE_READS => {
+                return Err(overlap);
+            }
+            Err(MemoryError::Overlap { .. }) => attempt += 1,
+            _ => return Ok((maps, smaps)),
+        }
+    }
 }
+
+/// Reads of a live process's maps before a torn one is an error.
+pub const LIVE_READS: usize = 5;
