@@ -50,6 +50,67 @@ def write_output(name, value):
         f.write(text)
 
 
+# ---- untrusted text in the job summary and the log ------------------------------
+# Scenario paths and error texts come from the repository under test (a fork's
+# pull request, perhaps) and from leakgate. The job summary is rendered by
+# GitHub's cmark-gfm, so they reach it only as code: a code span or a fenced
+# block that nothing inside can close (as leakgate's own escape::md_fenced).
+
+
+# Bidi controls, zero-width characters and the like (leakgate_scenario's
+# `invisible`): they would reorder or hide the text around them.
+INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f"
+
+
+def visible(text):
+    """Control characters (but newline and tab) as their Unicode control
+    pictures (C0: U+2400 + code; DEL: U+2421; C1: U+FFFD), so an escape
+    sequence or a carriage return shows instead of acting; invisible
+    formatting characters by code point (`‹U+202E›`), as leakgate shows them."""
+    def picture(m):
+        code = ord(m.group())
+        if code < 0x20:
+            return chr(0x2400 + code)
+        if code <= 0x9F:
+            return "\u2421" if code == 0x7F else "\ufffd"
+        return f"\u2039U+{code:04X}\u203a"
+    return re.sub(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{INVISIBLE}]", picture, str(text))
+
+
+def one_line(text):
+    """`visible`, with newline and tab made visible too: one line of the log,
+    which no name can split into a workflow command of its own."""
+    return visible(text).replace("\n", "\u240a").replace("\t", "\u2409")
+
+
+def md_code_span(text):
+    """Inline code of any text: delimiters longer than its longest backtick
+    run, padded with a space each side (CommonMark removes exactly one).
+    cmark-gfm reads no delimiter over 80 backticks, so runs are cut at 59."""
+    text = re.sub(r"`{59}(?=`)", r"\g<0> ", one_line(text))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    return f"{ticks} {text} {ticks}"
+
+
+def md_fenced(info, body):
+    """A fenced block of any text (as leakgate's escape::md_fenced): controls
+    made visible first, then a fence longer than any line of backticks alone
+    (only such a line can close it); a line of 250 or more is indented four
+    spaces instead, as cmark-gfm reads no fence of 256 backticks or more."""
+    lines, longest = [], 0
+    for line in visible(body).rstrip("\n").split("\n"):
+        run = line.strip(" \t")
+        if run and set(run) == {"`"}:
+            if len(run) >= 250:
+                line = "    " + line
+            else:
+                longest = max(longest, len(run))
+        lines.append(line)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n" + "\n".join(lines) + f"\n{fence}\n"
+
+
 # GitHub refuses a step summary over 1 MiB (and then shows none of it).
 SUMMARY_LIMIT = 1000 * 1024
 CHART_LINK = re.compile(r"\[([^\]\n]*)\]\((charts/[^)\s]+)\)")
@@ -62,7 +123,8 @@ def append_summary(markdown, out_dir):
     if not path:
         return
     prefix = os.path.basename(os.path.normpath(out_dir))
-    markdown = CHART_LINK.sub(lambda m: f"`{prefix}/{m.group(2)}`", markdown)
+    # In a table cell: GFM reads `\|` inside code as `|` and a bare `|` as a new cell.
+    markdown = CHART_LINK.sub(lambda m: md_code_span(f"{prefix}/{m.group(2)}").replace("|", "\\|"), markdown)
     used = os.path.getsize(path) if os.path.exists(path) else 0
     if used + len(markdown.encode("utf-8")) + 2 > SUMMARY_LIMIT:
         first = (markdown.splitlines() or ["## leakgate"])[0]
@@ -129,7 +191,7 @@ def run_command():
     if os.path.exists(index_path):
         os.remove(index_path)
     argv = [binary, "run", *scenarios, "--out", root, "--github-annotations", "--runs-json", index_path, *extra]
-    print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    print(one_line("+ " + " ".join(shlex.quote(a) for a in argv)), flush=True)
     try:
         code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
     except OSError as e:
@@ -148,14 +210,15 @@ def run_command():
                 with open(os.path.join(files["out_dir"], files["summary_md"]), encoding="utf-8") as f:
                     append_summary(f.read(), files["out_dir"])
             else:
-                append_summary(f"## leakgate: {run.get('scenario_file')} — could not run\n\n```text\n{run.get('error')}\n```\n", ".")
+                heading = f"## leakgate: {md_code_span(run.get('scenario_file'))} — could not run"
+                append_summary(f"{heading}\n\n{md_fenced('text', run.get('error'))}", ".")
     return finish(index, code, root, upload, None, index_path)
 
 
 def merge_command(binary, dirs, root, upload):
     """`leakgate merge`: the shards' reports into one report, JUnit file and summary."""
     argv = [binary, "merge", *dirs, "--out", root]
-    print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    print(one_line("+ " + " ".join(shlex.quote(a) for a in argv)), flush=True)
     try:
         code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
     except OSError as e:
@@ -181,9 +244,12 @@ def finish(index, code, root, upload, error, index_path=None):
     write_output("report", reports[0] if single else (os.path.abspath(index_path) if index_path else ""))
     write_output("reports", "\n".join(reports))
     write_output("junit", "\n".join(j for j in junit if os.path.isfile(j)))
-    write_output("out-dir", os.path.abspath(root) if runs else "")
+    # An empty shard ran nothing but says so in its run index (runs.json
+    # under root): uploaded, so that the final merge reports it.
+    kept = bool(runs) or bool((index or {}).get("shard"))
+    write_output("out-dir", os.path.abspath(root) if kept else "")
     paths = ""
-    if runs and upload != "none":
+    if kept and upload != "none":
         paths = os.path.abspath(root)
         if upload != "dumps":
             # Dumps hold secrets: uploaded only when asked for.
@@ -282,7 +348,7 @@ def install_source(dest):
     if not cargo:
         raise SystemExit("`version: source` needs cargo: add a Rust toolchain step (e.g. dtolnay/rust-toolchain@stable)")
     argv = [cargo, "install", "--locked", "--path", package, "--root", dest]
-    print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    print(one_line("+ " + " ".join(shlex.quote(a) for a in argv)), flush=True)
     subprocess.run(argv, check=True)
     exe = "leakgate.exe" if os.name == "nt" else "leakgate"
     return os.path.join(dest, "bin", exe)

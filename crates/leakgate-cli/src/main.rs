@@ -13,7 +13,7 @@ mod snapshots;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use leakgate_gate::escape::terminal_text;
+use leakgate_gate::escape::{terminal_line, terminal_text};
 use leakgate_pipeline::{Outcome, error_text};
 
 #[derive(Parser)]
@@ -63,15 +63,26 @@ enum SchemaKind {
 
 fn merge(dirs: &[std::path::PathBuf], out: &std::path::Path) -> anyhow::Result<Outcome> {
     let merged = leakgate_pipeline::merge::merge(dirs, out)?;
-    for r in &merged.runs {
-        println!("{} {}", r.outcome.headline(), terminal_text(r.scenario()));
+    for warning in &merged.warnings {
+        eprintln!("leakgate: {}", terminal_line(warning));
     }
-    println!(
-        "{}: {} runs merged into {}",
+    let merged = merged.report;
+    // Names and paths come from the legs: one line each, never a workflow command.
+    for r in &merged.runs {
+        let line = format!("{} {}", r.outcome.headline(), r.scenario());
+        println!("{}", terminal_line(&line));
+    }
+    let empty = match merged.notes.len() {
+        0 => String::new(),
+        n => format!(" ({n} empty shard{} noted)", if n == 1 { "" } else { "s" }),
+    };
+    let line = format!(
+        "{}: {} runs merged into {}{empty}",
         merged.outcome.headline(),
         merged.runs.len(),
         out.display()
     );
+    println!("{}", terminal_line(&line));
     Ok(merged.outcome)
 }
 

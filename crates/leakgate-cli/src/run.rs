@@ -14,7 +14,7 @@ use leakgate_gate::escape::terminal_text;
 use leakgate_gate::judge::Status;
 use leakgate_gate::report::{RunReport, console as view, to_json};
 use leakgate_pipeline::error_text;
-use leakgate_pipeline::index::{RunEntry, RunIndex};
+use leakgate_pipeline::index::{self, RunEntry, RunIndex};
 use leakgate_pipeline::merge::Shard;
 use leakgate_pipeline::{Options, Outcome, run_scenario};
 use leakgate_runner::layout::write_atomic;
@@ -112,8 +112,33 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             break;
         }
     }
-    let index = RunIndex::new(entries);
-    if let Some(file) = &args.runs_json {
+    let index = RunIndex::new(entries, args.shard);
+    let mut index_files: Vec<PathBuf> = args.runs_json.iter().cloned().collect();
+    if let (true, Some(shard)) = (index.is_empty_shard(), args.shard) {
+        // Nothing to run is not a failure of this leg: it passes, says why,
+        // and leaves its run index where `leakgate merge` finds it.
+        let leg = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("leakgate-out"));
+        let file = leg.join(index::FILE_NAME);
+        eprintln!(
+            "{} {}",
+            style("note:").yellow().bold().for_stderr(),
+            terminal_text(&format!(
+                "shard {shard} holds none of the {} scenario(s) given (shard I/N runs the scenarios at positions I, I+N, ...): nothing to run, so it passes; its run index {} tells `leakgate merge`, which reports it. To run something in every leg, use at most {} shards, or give more scenarios",
+                args.scenarios.len(),
+                file.display(),
+                args.scenarios.len()
+            ))
+        );
+        std::fs::create_dir_all(&leg)
+            .with_context(|| format!("cannot create {}", leg.display()))?;
+        if !index_files.contains(&file) {
+            index_files.push(file);
+        }
+    }
+    for file in &index_files {
         let json = serde_json::to_string_pretty(&index)? + "\n";
         write_atomic(file, json.as_bytes())
             .with_context(|| format!("cannot write {}", file.display()))?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use leakgate_gate::escape::terminal_text;
+use leakgate_gate::escape::{terminal_line, terminal_text};
 use leakgate_gate::snapshot;
 
 use crate::Outcome;
@@ -29,13 +29,17 @@ fn pending(args: &PendingArgs) -> anyhow::Result<Vec<PathBuf>> {
 
 fn accept_one(p: &Path) -> anyhow::Result<()> {
     let approved = snapshot::accept(p).with_context(|| format!("cannot accept {}", p.display()))?;
-    println!("accepted {}", approved.display());
+    // File names come from the tree: one line each, never a workflow command.
+    println!(
+        "{}",
+        terminal_line(&format!("accepted {}", approved.display()))
+    );
     Ok(())
 }
 
 fn reject_one(p: &Path) -> anyhow::Result<()> {
     snapshot::reject(p).with_context(|| format!("cannot reject {}", p.display()))?;
-    println!("rejected {}", p.display());
+    println!("{}", terminal_line(&format!("rejected {}", p.display())));
     Ok(())
 }
 
@@ -63,11 +67,9 @@ pub fn review(args: PendingArgs) -> anyhow::Result<Outcome> {
     let mut lines = stdin.lock().lines();
     for (i, p) in pending.iter().enumerate() {
         println!(
-            "{} {} ({}/{})",
+            "{} {}",
             console::style("Reviewing").bold(),
-            p.display(),
-            i + 1,
-            pending.len()
+            terminal_line(&format!("{} ({}/{})", p.display(), i + 1, pending.len()))
         );
         let diff =
             snapshot::diff_pending(p).with_context(|| format!("cannot read {}", p.display()))?;

@@ -16,6 +16,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+mod renderers;
+
 // ---- support -----------------------------------------------------------------
 
 fn workspace() -> PathBuf {
@@ -210,7 +212,8 @@ fn parse_outputs(text: &str) -> BTreeMap<String, String> {
 /// --runs-json INDEX ARGS...` records its arguments, prints
 /// `$FAKE_DIR/annotations` (what the real one renders), and for each scenario
 /// with a canned `$FAKE_DIR/<stem>.md` writes `ROOT/<stem>/{summary.md,
-/// report.json,junit.xml}`; a scenario without one "does not load". It
+/// report.json,junit.xml}`; a scenario without one "does not load" (with
+/// the error in `$FAKE_DIR/error`, if there is one). It
 /// writes the run index and exits with `$FAKE_DIR/code`.
 fn fake_leakgate(dir: &Path) -> PathBuf {
     let path = dir.join("fake-leakgate");
@@ -234,6 +237,13 @@ assert args[0] == "run", args
 i = args.index("--out")
 scenarios, root = args[1:i], args[i + 1]
 index = args[args.index("--runs-json") + 1]
+if os.path.exists(os.path.join(fake, "empty_shard")):
+    shard = args[args.index("--shard") + 1]
+    empty = {"outcome": "pass", "exit_code": 0, "runs": [], "shard": shard}
+    os.makedirs(root, exist_ok=True)
+    for path in (index, os.path.join(root, "runs.json")):
+        json.dump(empty, open(path, "w"))
+    sys.exit(0)
 if os.path.exists(os.path.join(fake, "annotations")):
     sys.stdout.write(open(os.path.join(fake, "annotations")).read())
 runs = []
@@ -242,7 +252,8 @@ for s in scenarios:
     md = os.path.join(fake, stem + ".md")
     if not os.path.exists(md):
         runs.append({"scenario_file": s, "scenario": None, "outcome": "error", "exit_code": 2,
-                     "error": s + ":12:3: sampling.count: expected 2 to 10000 samples, got 1", "files": None})
+                     "error": open(os.path.join(fake, "error")).read() if os.path.exists(os.path.join(fake, "error"))
+                     else s + ":12:3: sampling.count: expected 2 to 10000 samples, got 1", "files": None})
         continue
     out = os.path.join(root, stem)
     os.makedirs(out, exist_ok=True)
@@ -496,7 +507,7 @@ fn one_failing_run_becomes_outputs_a_summary_and_exit_1() {
     );
     assert!(
         run.summary
-            .contains("`dynamic-method-leak/charts/finalizable-A-0123.svg`"),
+            .contains("` dynamic-method-leak/charts/finalizable-A-0123.svg `"),
         "{ctx}"
     );
     assert!(!run.summary.contains("](charts/"), "{ctx}");
@@ -548,9 +559,9 @@ fn several_scenarios_and_one_that_could_not_load() {
     assert!(run.summary.contains("## leakgate: healthy"), "{ctx}");
     assert!(run.summary.contains("## leakgate: native-leak"), "{ctx}");
     assert!(
-        run.summary
-            .contains("## leakgate: fixtures/scenarios/dynamic-method-leak.yaml — could not run")
-            && run.summary.contains("sampling.count"),
+        run.summary.contains(
+            "## leakgate: ` fixtures/scenarios/dynamic-method-leak.yaml ` — could not run"
+        ) && run.summary.contains("sampling.count"),
         "the scenario that did not load is in the summary\n{ctx}"
     );
     assert_eq!(
@@ -558,6 +569,47 @@ fn several_scenarios_and_one_that_could_not_load() {
         gh.out_root().display().to_string(),
         "upload-artifacts: dumps uploads the whole output root"
     );
+}
+
+/// Issue 19, finding 2: the summary of a scenario that could not run put its
+/// path in a heading and its error in a fixed three-backtick fence, raw; the
+/// command line the script logs held the path raw too (a line break in a
+/// file name, then a workflow command).
+#[test]
+fn hostile_scenario_paths_and_errors_stay_text() {
+    let (mut gh, fake_dir) = faked(&[], 2);
+    let error = "bad\u{200B}\n``\u{1b}[m`\n<img src=x>\n# Owned\n[click](https://evil.example)\n```\n::error::pwned";
+    fs::write(fake_dir.join("error"), error).unwrap();
+    let dir = gh.path().join("scenarios");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("x](https:evil)![i](https:e.x?i.png)<img src=y>`\u{202E}\n::error::pwned.yaml"),
+        "",
+    )
+    .unwrap();
+    gh.set("INPUT_SCENARIO", format!("{}/*.yaml", dir.display()));
+    let run = gh.run("run");
+    let ctx = run.context();
+    assert_eq!(run.code, 2, "{ctx}");
+    assert!(
+        run.annotations("error").is_empty(),
+        "no workflow command from a file name:\n{ctx}"
+    );
+    assert!(
+        !run.summary.contains(['\u{202E}', '\u{200B}']),
+        "invisible characters are shown by code point:\n{ctx}"
+    );
+    let test = "hostile_scenario_paths_and_errors_stay_text";
+    if let Some(cmark) = renderers::cmark_or_skip(test) {
+        let html = renderers::render_markdown(&cmark, &run.summary);
+        let problems = renderers::data_markup(&html);
+        assert!(problems.is_empty(), "{}\n{ctx}", problems.join("\n"));
+        assert_eq!(renderers::titles(&html), 1, "{html}");
+        assert!(
+            html.contains("&lt;img src=x&gt;\n# Owned"),
+            "the error stays in its code block:\n{html}"
+        );
+    }
 }
 
 #[test]
@@ -569,6 +621,22 @@ fn a_matrix_leg_runs_its_shard_and_a_final_job_merges() {
     assert_eq!(run.code, 0, "{}", run.context());
     let args = fs::read_to_string(fake_dir.join("args")).unwrap();
     assert!(args.contains("\n--shard\n2/3"), "{args}");
+
+    // A leg whose shard holds no scenario still uploads its run index, so
+    // that the merge can say so.
+    let (mut gh, fake_dir) = faked(&[], 0);
+    fs::write(fake_dir.join("empty_shard"), "").unwrap();
+    gh.set("INPUT_SCENARIO", "fixtures/scenarios/healthy.yaml")
+        .set("INPUT_SHARD", "3/3");
+    let run = gh.run("run");
+    assert_eq!(run.code, 0, "{}", run.context());
+    let root = gh.out_root();
+    assert!(root.join("runs.json").is_file(), "{}", run.context());
+    assert!(
+        run.outputs["artifact-paths"].starts_with(&root.display().to_string()),
+        "{}",
+        run.context()
+    );
 
     // The final job: the legs' artifacts, merged.
     let (mut gh, fake_dir) = faked(&[], 1);

@@ -16,14 +16,15 @@
 //! file; the nettrace stream; the .gcdump file) and the service's peak
 //! resident growth meanwhile (EventPipe buffers the heap walk inside the
 //! service). For the snapshot also: parse time per million objects, re-read
-//! from memory.
+//! from memory, and read back from the file a run keeps (`.nettrace.gz`):
+//! how many times it is compressed (`read_nettrace` allows at most 32).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use leakgate_dotnet::gcheap::{managed_summary, read_gc_heap};
+use leakgate_dotnet::gcheap::{compress_trace, managed_summary, read_gc_heap, read_nettrace};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
 
 #[path = "../tests/support/mod.rs"]
@@ -183,7 +184,12 @@ impl Bench<'_> {
             .capture_gc_heap(&options, &AtomicBool::new(false))
             .expect("snapshot");
         let bytes = std::fs::read(&copy).expect("the trace copy");
-        std::fs::remove_file(&copy).ok();
+        let gz = compress_trace(&copy).expect("the trace compressed");
+        let gz_len = std::fs::metadata(&gz).map(|m| m.len()).unwrap_or(1);
+        let started = Instant::now();
+        read_nettrace(&gz).expect("the kept trace reads back");
+        let from_file = started.elapsed();
+        std::fs::remove_file(&gz).ok();
         let started = Instant::now();
         let dump = read_gc_heap(bytes.as_slice()).expect("re-parse");
         let parse = started.elapsed();
@@ -198,6 +204,12 @@ impl Bench<'_> {
             bytes.len() as f64 / (1 << 20) as f64 / parse.as_secs_f64(),
             summarise.as_secs_f64(),
             summary.heap_types.len()
+        );
+        println!(
+            "  kept as .nettrace.gz: {} ({:.1}-fold compressed; read_nettrace allows 32), read back in {:.3} s",
+            mib(gz_len),
+            bytes.len() as f64 / gz_len.max(1) as f64,
+            from_file.as_secs_f64()
         );
     }
 }

@@ -232,13 +232,14 @@ impl GcAccountReader {
 
     /// The latest committed count, and the statistics of the latest GC
     /// that started blocking and full (the last start before them).
-    pub fn finish(self) -> GcAccount {
+    pub fn finish(mut self) -> GcAccount {
+        // Sorted once (stable: of starts at the same time the last read
+        // counts), each statistic finds its start by binary search: a trace
+        // of many GCs costs n log n, not a scan of every start per statistic.
+        self.starts.sort_by_key(|&(t, _)| t);
         let full_blocking = |at: i64| {
-            self.starts
-                .iter()
-                .filter(|(t, _)| *t <= at)
-                .max_by_key(|(t, _)| *t)
-                .is_some_and(|(_, full)| *full)
+            let before = self.starts.partition_point(|&(t, _)| t <= at);
+            before > 0 && self.starts[before - 1].1
         };
         let heap = self
             .stats

@@ -29,6 +29,10 @@
 //! [`ManagedSummary`](crate::inspector::ManagedSummary); [`synth`] writes
 //! synthetic snapshot traces for tests.
 //!
+//! Reading is bounded whatever the trace says: a file by [`TraceLimits`]
+//! (how far it is read, how far a `.gz` decompresses), the snapshot by the
+//! builder's memory budget ([`builder::MEMORY_PER_TRACE_BYTE`]).
+//!
 //! A snapshot with [`GcHeapDump::dropped_events`] or
 //! [`GcHeapDump::missing_batches`] above zero lost events to a full session
 //! buffer: counts are then low and references misaligned. Retry with a
@@ -46,7 +50,9 @@ pub mod synth;
 
 pub use builder::HeapSnapshotBuilder;
 pub use error::GcHeapError;
-pub use file::{compress_trace, read_gc_heap, read_nettrace};
+pub use file::{
+    TRACE_LIMIT_ENV, TraceLimits, compress_trace, read_gc_heap, read_nettrace, read_nettrace_with,
+};
 pub use graph::heap_graph;
 pub use model::{DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind};
 pub use names::clrmd_style_name;

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use leakgate_dotnet::gcheap::{GcHeapDump, managed_summary, read_nettrace};
+use leakgate_dotnet::gcheap::{GcHeapDump, compress_trace, managed_summary, read_nettrace};
 use leakgate_dotnet::inspector::ManagedSummary;
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpError, GcDumpOptions};
 use support::{FixtureService, inspector};
@@ -392,6 +392,15 @@ fn a_large_heap_is_complete_and_exact() {
     );
     assert_eq!((dump.dropped_events, dump.missing_batches), (0, 0));
     assert!(capture.stream_complete);
+    // Kept as a run keeps it, this trace of a very regular heap (equal links)
+    // compresses far less than read_nettrace's limit of 32-fold, and reads back.
+    let gz = compress_trace(&dir.path().join("large.nettrace")).unwrap();
+    let gz_len = std::fs::metadata(&gz).unwrap().len();
+    eprintln!(
+        "kept as .nettrace.gz: {gz_len} bytes, {:.1}-fold compressed",
+        capture.trace_bytes as f64 / gz_len as f64
+    );
+    assert_eq!(read_nettrace(&gz).unwrap().nodes, dump.nodes);
     let summary = managed_summary(dump, "");
     assert_eq!(summary_count(&summary.heap_types, "Retained"), grown);
     assert!(summary_count(&summary.heap_types, "System.Byte[]") >= grown);

@@ -5,7 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use leakgate_dotnet::gcheap::{GcHeapDump, GcHeapError, read_gc_heap, synth::HeapTrace};
+use leakgate_dotnet::gcheap::{
+    GcHeapDump, GcHeapError, read_gc_heap, read_nettrace, synth::HeapTrace,
+};
 use proptest::prelude::*;
 
 /// Counts this thread's live and peak heap bytes (tests run on several threads).
@@ -130,6 +132,40 @@ proptest! {
         bytes[i..i + 4].copy_from_slice(&value.to_le_bytes());
         let (_, peak) = read_measured(&bytes);
         prop_assert!(peak < memory_bound(bytes.len()), "{} bytes for a {}-byte input", peak, bytes.len());
+    }
+
+    #[test]
+    fn a_damaged_gzip_file_is_an_error_or_the_same_trace(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 1..=255u8), 1..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        use std::io::Write;
+        let trace = sample_trace();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&trace).unwrap();
+        let mut bytes = encoder.finish().unwrap();
+        for (at, mask) in &flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= mask;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.nettrace.gz");
+        std::fs::write(&path, &bytes).unwrap();
+        let base = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        let result = read_nettrace(&path);
+        let peak = PEAK.with(Cell::get) - base;
+        // Buffers (file, decoder, inflater) are fixed; the trace is small.
+        prop_assert!(peak < memory_bound(bytes.len()), "{} bytes for a {}-byte file", peak, bytes.len());
+        match result {
+            // The CRC covers every decompressed byte: what still reads (a
+            // flip in the gzip header's time stamp, say) is the same trace.
+            Ok(dump) => prop_assert_eq!(dump.nodes.len(), 12),
+            Err(e) => prop_assert!(e.to_string().contains("damaged.nettrace.gz"), "{}", e),
+        }
     }
 
     #[test]

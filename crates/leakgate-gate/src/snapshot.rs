@@ -6,6 +6,10 @@
 //! `NAME.snap`; [`accept`] renames it into place, [`reject`] deletes it,
 //! [`pending`] lists them. No hidden state: `git status` shows everything.
 //!
+//! Snapshot files come from the repository, maybe a pull request's: a search
+//! never descends into a linked directory, and a snapshot is read only when
+//! it is a regular file of at most [`MAX_SNAPSHOT_BYTES`].
+//!
 //! ```
 //! use leakgate_gate::snapshot::{compare, Snapshot, SnapshotComparison};
 //!
@@ -284,9 +288,16 @@ fn approved_path(path: &Path) -> PathBuf {
     }
 }
 
+/// The largest snapshot file read: a real one is a few KiB.
+pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 20;
+
+fn read_snapshot(path: &Path) -> std::io::Result<String> {
+    leakgate_runner::layout::read_bounded(path, MAX_SNAPSHOT_BYTES)
+}
+
 /// The approved snapshot at `snap`, if any.
 pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
-    match fs::read_to_string(snap) {
+    match read_snapshot(snap) {
         Ok(text) => Snapshot::from_yaml(&text)
             .map(Some)
             .map_err(|message| SnapshotError::Parse {
@@ -314,7 +325,9 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
             if let Some(dir) = new.parent().filter(|d| !d.as_os_str().is_empty()) {
                 fs::create_dir_all(dir).map_err(io("create", dir))?;
             }
-            fs::write(&new, current.to_yaml()).map_err(io("write", &new))?;
+            // Whole, and by a rename: a link left at that name is replaced, not followed.
+            leakgate_runner::layout::write_atomic(&new, current.to_yaml().as_bytes())
+                .map_err(io("write", &new))?;
         }
     }
     Ok(outcome)
@@ -369,16 +382,21 @@ pub fn pending_named(names: &[PathBuf]) -> Result<Vec<PathBuf>, SnapshotError> {
     Ok(found)
 }
 
-/// Every `*.snap.new` under `dir`, sorted.
+/// Every `*.snap.new` under `dir`, sorted: regular files, found without
+/// descending into linked directories (a link may lead out of the tree, or
+/// back into it forever).
 pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in fs::read_dir(&d).map_err(io("list", &d))? {
-            let p = e.map_err(io("list", &d))?.path();
-            if p.is_dir() {
+            let e = e.map_err(io("list", &d))?;
+            // The entry's own type, not its target's.
+            let kind = e.file_type().map_err(io("list", &d))?;
+            let p = e.path();
+            if kind.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().ends_with(".snap.new") {
+            } else if kind.is_file() && p.to_string_lossy().ends_with(".snap.new") {
                 out.push(p);
             }
         }
@@ -391,8 +409,12 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
 /// one, for `leakgate review`; takes either path.
 pub fn diff_pending(path: &Path) -> Result<String, SnapshotError> {
     let new = pending_path(path);
-    let approved = fs::read_to_string(approved_path(path)).unwrap_or_default();
-    let pending = fs::read_to_string(&new).map_err(io("read", &new))?;
+    let approved = approved_path(path);
+    let approved = match read_snapshot(&approved) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        read => read.map_err(io("read", &approved))?,
+    };
+    let pending = read_snapshot(&new).map_err(io("read", &new))?;
     Ok(similar::TextDiff::from_lines(&approved, &pending)
         .unified_diff()
         .context_radius(3)

@@ -173,3 +173,83 @@ fn verdict(status: Status) -> leakgate_gate::Verdict {
         notes: vec![],
     }
 }
+
+/// A repository tree with a pending snapshot, and a directory outside it
+/// whose `.snap.new` a linked directory would reach.
+fn tree_with_links() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(repo.join("snaps")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(repo.join("snaps/a.snap.new"), "scenario: a\n").unwrap();
+    std::fs::write(outside.join("theirs.snap.new"), "scenario: theirs\n").unwrap();
+    symlink(&outside, repo.join("snaps/out")).unwrap();
+    // A link back into the tree: followed, the tree again at every depth
+    // until ELOOP (three such links: 3^40 paths, a hang).
+    symlink(&repo, repo.join("again")).unwrap();
+    (dir, repo, outside)
+}
+
+#[test]
+fn the_search_does_not_follow_directory_links() {
+    let (_dir, repo, outside) = tree_with_links();
+    let started = std::time::Instant::now();
+    let found = pending(&repo).unwrap();
+    assert_eq!(found, [repo.join("snaps/a.snap.new")]);
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "no walk through self-links"
+    );
+    for p in &found {
+        reject(p).unwrap();
+    }
+    assert!(
+        outside.join("theirs.snap.new").exists(),
+        "outside the tree: kept"
+    );
+}
+
+#[test]
+fn snapshot_reads_are_bounded_and_regular_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // `snapshot.path: /dev/zero`, and a pending snapshot linked to it.
+    let err = snapshot::load(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(err.to_string().contains("/dev/zero"), "{err}");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let snap = dir.path().join("z.snap");
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("z.snap.new")).unwrap();
+    let err = snapshot::diff_pending(&snap).unwrap_err();
+    assert!(err.to_string().contains("z.snap.new"), "{err}");
+    // A pending snapshot beyond the cap is refused, named.
+    let big = dir.path().join("big.snap");
+    let file = std::fs::File::create(dir.path().join("big.snap.new")).unwrap();
+    file.set_len(snapshot::MAX_SNAPSHOT_BYTES + 1).unwrap();
+    let err = snapshot::diff_pending(&big).unwrap_err();
+    assert!(err.to_string().contains("big.snap.new"), "{err}");
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    // An approved snapshot that is a directory is an error, not an empty base.
+    std::fs::create_dir(dir.path().join("d.snap")).unwrap();
+    std::fs::write(dir.path().join("d.snap.new"), "scenario: d\n").unwrap();
+    assert!(snapshot::diff_pending(&dir.path().join("d.snap")).is_err());
+}
+
+#[test]
+fn a_pending_snapshot_link_is_replaced_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let snap = dir.path().join("s.snap");
+    std::os::unix::fs::symlink(&victim, dir.path().join("s.snap.new")).unwrap();
+    let outcome = check(&snap, &Snapshot::empty("s")).unwrap();
+    assert_eq!(outcome, SnapshotComparison::Missing);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let new = dir.path().join("s.snap.new");
+    assert!(
+        !new.is_symlink()
+            && std::fs::read_to_string(new)
+                .unwrap()
+                .contains("scenario: s")
+    );
+}

@@ -25,10 +25,12 @@ fn report(name: &str, other: &str) -> RunReport {
         .finalizable(name, &growing)
         .finalizable(other, &growing)
         .build();
-    let mut budget: Budget =
-        serde_saphyr::from_str("metric: finalizable\nmax_growth: 10\n").unwrap();
-    budget.name = Some(name.to_string());
-    let budgets = [BudgetRule::new(budget, 7, 3).unwrap()];
+    let budget: Budget = serde_saphyr::from_str("metric: finalizable\nmax_growth: 10\n").unwrap();
+    let mut rule = BudgetRule::new(budget, 7, 3).unwrap();
+    // Set after the check: a scenario file cannot hold every such label
+    // (no controls, no bidi overrides), but a merged leg's report can.
+    rule.budget.name = Some(name.to_string());
+    let budgets = [rule];
     let verdict = judge(
         &samples,
         &budgets,
@@ -138,7 +140,16 @@ fn check_outputs(name: &str) {
     let rows = r.checks().len();
     assert_eq!(rows, 2);
 
-    roxmltree::Document::parse(&junit::render(&r)).expect("JUnit is well-formed XML");
+    let xml = junit::render(&r);
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert_eq!(
+        cases, rows,
+        "a test case per check, none of the name's:\n{xml}"
+    );
     for (file, svg) in charts(&r) {
         roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
         assert!(file.len() <= 104, "{file}");
@@ -242,6 +253,11 @@ fn the_hard_cases() {
         "\u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7}",
         "\u{0}\u{1}\u{b}\u{c}\u{ffff}\u{fffe}",
         "%0A%25",
+        // Issue 19: the end of a CDATA section, a fence closed once escapes
+        // are stripped, links and images in cells and headings.
+        "]]></failure></testcase><testcase name=\"fake\"/><![CDATA[",
+        "``\u{1b}[m`\n<img src=x>",
+        "[l](https://e.x) ![i](https://e.x/i.png) www.e.x a@b.co",
         &"Nested<".repeat(300),
     ] {
         check_outputs(name);

@@ -1,6 +1,11 @@
 //! The index of one `leakgate run` over several scenarios (`--runs-json`):
 //! each scenario's outcome and where its reports are, so a CI step (the
 //! GitHub Action) can publish them without knowing leakgate's layout.
+//!
+//! A shard that holds none of the scenarios (`--shard 4/4` of three) runs
+//! nothing and passes: its index has no runs, and it is also written as
+//! [`FILE_NAME`] in the leg's output directory, where `leakgate merge` finds
+//! it and reports the empty shard.
 
 use std::path::Path;
 
@@ -10,6 +15,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Outcome;
+use crate::merge::Shard;
+
+/// The run index's name in an output directory: where an empty shard
+/// leaves it (and the GitHub Action puts every run's), so that `leakgate
+/// merge` sees a leg that ran nothing.
+pub const FILE_NAME: &str = "runs.json";
 
 /// Every scenario of one invocation, and the worst outcome.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -18,6 +29,10 @@ pub struct RunIndex {
     /// [`Outcome::exit_code`] of the worst outcome: the process's exit code.
     pub exit_code: u8,
     pub runs: Vec<RunEntry>,
+    /// `--shard I/N`, when the run was one share of a CI matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub shard: Option<Shard>,
 }
 
 /// One scenario of the invocation.
@@ -64,16 +79,25 @@ impl RunEntry {
 }
 
 impl RunIndex {
-    pub fn new(runs: Vec<RunEntry>) -> RunIndex {
-        let outcome = runs
-            .iter()
-            .map(|r| r.outcome)
-            .max()
-            .unwrap_or(Outcome::Error);
+    /// The index of `runs`, made as `shard` (if any). No runs is an error
+    /// (nothing was measured), except in a shard that held no scenario: it
+    /// did all it was given, so it passes, and merge reports it.
+    pub fn new(runs: Vec<RunEntry>, shard: Option<Shard>) -> RunIndex {
+        let nothing = match shard {
+            Some(_) => Outcome::Pass,
+            None => Outcome::Error,
+        };
+        let outcome = runs.iter().map(|r| r.outcome).max().unwrap_or(nothing);
         RunIndex {
             outcome,
             exit_code: outcome.exit_code(),
             runs,
+            shard,
         }
+    }
+
+    /// A shard that held none of the scenarios given.
+    pub fn is_empty_shard(&self) -> bool {
+        self.runs.is_empty() && self.shard.is_some()
     }
 }

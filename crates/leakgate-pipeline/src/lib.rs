@@ -44,7 +44,7 @@ use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
 use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics};
 use leakgate_runner::capture::CapturedSample;
-use leakgate_runner::layout::{LayoutError, OutputLayout};
+use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
 use leakgate_runner::{Event, HeapGraphSource, RunOptions, StopRule};
 use leakgate_scenario::{Count, Scenario, TypeFilter};
 
@@ -339,7 +339,8 @@ fn check_snapshot(
         message,
     };
     if record {
-        std::fs::write(path, current.to_yaml()).map_err(|e| failed(e.to_string()))?;
+        // By a rename: a link at the snapshot's name is replaced, never written through.
+        write_atomic(path, current.to_yaml().as_bytes()).map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(layout.pending_snapshot());
         messages.push(format!("recorded the snapshot {}", path.display()));
         return Ok(Some(SnapshotComparison::Matches));

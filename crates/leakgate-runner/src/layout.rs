@@ -6,7 +6,10 @@
 //! leakgate deletes only what it created: [`OutputLayout::prepare`] claims a
 //! directory by leaving a marker file in it, clears only the files it names
 //! in a directory that carries the marker, and refuses a non-empty directory
-//! that does not.
+//! that does not. It never follows a symbolic link there: a link where
+//! leakgate expects its own file or directory (the output directory itself,
+//! the marker, `charts`, `samples`, `dumps`, a report or log) is refused,
+//! before anything is touched — a checked-out repository may hold such links.
 //!
 //! ```
 //! use leakgate_runner::layout::OutputLayout;
@@ -65,6 +68,10 @@ pub enum LayoutError {
     NotOurs(PathBuf),
     #[error("{0} exists and is not a directory")]
     NotADirectory(PathBuf),
+    #[error(
+        "{0} is a symbolic link where leakgate writes its own files; it follows no link in an output directory and touched nothing: remove the link, or choose another --out"
+    )]
+    Link(PathBuf),
     #[error("cannot prepare {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -108,10 +115,13 @@ impl OutputLayout {
             let path = path.to_path_buf();
             move |source| LayoutError::Io { path, source }
         };
-        match std::fs::metadata(&self.root) {
-            Ok(m) if !m.is_dir() => return Err(LayoutError::NotADirectory(self.root.clone())),
-            Ok(_) if self.root.join(MARKER).is_file() => self.clear_earlier_run()?,
-            Ok(_) => {
+        let marker = self.root.join(MARKER);
+        match not_a_link(&self.root)? {
+            Some(m) if !m.is_dir() => return Err(LayoutError::NotADirectory(self.root.clone())),
+            Some(_) if not_a_link(&marker)?.is_some_and(|m| m.is_file()) => {
+                self.clear_earlier_run()?
+            }
+            Some(_) => {
                 let empty = std::fs::read_dir(&self.root)
                     .map_err(io(&self.root))?
                     .next()
@@ -120,17 +130,15 @@ impl OutputLayout {
                     return Err(LayoutError::NotOurs(self.root.clone()));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&self.root).map_err(io(&self.root))?
-            }
-            Err(e) => return Err(io(&self.root)(e)),
+            None => std::fs::create_dir_all(&self.root).map_err(io(&self.root))?,
         }
-        let marker = self.root.join(MARKER);
-        std::fs::write(&marker, MARKER_TEXT).map_err(io(&marker))
+        // Replaced by a rename: even a link put there meanwhile is not followed.
+        write_atomic(&marker, MARKER_TEXT.as_bytes()).map_err(io(&marker))
     }
 
     /// Removes the files a run writes, by name, and their directories when
-    /// that leaves them empty. Anything else stays.
+    /// that leaves them empty. Anything else stays. Refuses, before removing
+    /// anything, when one of those names is a symbolic link.
     fn clear_earlier_run(&self) -> Result<(), LayoutError> {
         let remove = |path: &Path| match std::fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(LayoutError::Io {
@@ -139,7 +147,7 @@ impl OutputLayout {
             }),
             _ => Ok(()),
         };
-        for file in [
+        let files = [
             REPORT_JSON,
             JUNIT_XML,
             SUMMARY_MD,
@@ -147,8 +155,9 @@ impl OutputLayout {
             "service.log",
             "build.log",
             "load.log",
-        ] {
-            remove(&self.root.join(file))?;
+        ];
+        for name in files.iter().chain(&[CHARTS, SAMPLES, DUMPS]) {
+            not_a_link(&self.root.join(name))?;
         }
         let ours = |dir: &str, name: &str| match dir {
             CHARTS => name.ends_with(".svg"),
@@ -159,23 +168,36 @@ impl OutputLayout {
                         .any(|e| name.ends_with(e))
             }
             _ => {
-                name.starts_with("sample-") && [".dump", ".graph"].iter().any(|e| name.ends_with(e))
+                name.starts_with("sample-")
+                    && [".dump", ".graph", ".nettrace"]
+                        .iter()
+                        .any(|e| name.ends_with(e))
             }
         };
+        // Every file to remove is known, and no link bears one of those
+        // names (a dump is written by the runtime, through any link), before
+        // anything is removed.
+        let mut doomed = Vec::new();
         for dir in [CHARTS, SAMPLES, DUMPS] {
-            let path = self.root.join(dir);
-            let Ok(entries) = std::fs::read_dir(&path) else {
+            let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else {
                 continue;
             };
             for entry in entries.flatten() {
-                let name = entry.file_name();
-                if entry.file_type().is_ok_and(|t| t.is_file())
-                    && ours(dir, &name.to_string_lossy())
-                {
-                    remove(&entry.path())?;
+                if !ours(dir, &entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                match entry.file_type() {
+                    Ok(t) if t.is_symlink() => return Err(LayoutError::Link(entry.path())),
+                    Ok(t) if t.is_file() => doomed.push(entry.path()),
+                    _ => {}
                 }
             }
-            let _ = std::fs::remove_dir(&path); // only when empty
+        }
+        for file in files.iter().map(|f| self.root.join(f)).chain(doomed) {
+            remove(&file)?;
+        }
+        for dir in [CHARTS, SAMPLES, DUMPS] {
+            let _ = std::fs::remove_dir(self.root.join(dir)); // only when empty
         }
         Ok(())
     }
@@ -257,6 +279,54 @@ impl OutputLayout {
     }
 }
 
+/// What is at `path` (`None`: nothing), without following a symbolic link:
+/// a link is [`LayoutError::Link`].
+fn not_a_link(path: &Path) -> Result<Option<std::fs::Metadata>, LayoutError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(LayoutError::Link(path.to_path_buf())),
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LayoutError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads a file leakgate did not write (a leg's report, a snapshot) as text:
+/// a regular file (the target of a link counts) of at most `limit` bytes,
+/// else an error that says which — `/dev/zero` or a 2 GB file must not be
+/// read into memory.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<String> {
+    use std::io::Read;
+    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+    // Checked before opening too: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {} MiB, the most leakgate reads", limit >> 20),
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    // The size may change after the check: read one byte more than allowed at most.
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Writes `path` whole or not at all: a temporary file beside it, then a
 /// rename, so a reader (or a crash) never sees half a report.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -310,6 +380,123 @@ mod tests {
         assert!(!l.report_html().exists());
         assert!(!l.charts().exists(), "an emptied directory goes too");
         assert!(l.samples().join("notes.txt").exists(), "not ours: kept");
+    }
+
+    /// A claimed output directory, and a directory outside it with files a
+    /// link could reach.
+    fn ours_and_elsewhere() -> (tempfile::TempDir, OutputLayout, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir.path().join("out"));
+        l.prepare().unwrap();
+        std::fs::write(l.report_json(), "{}").unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        for f in [
+            "keep.svg",
+            "sample-01.dump",
+            "sample-01.json",
+            ".leakgate-out",
+        ] {
+            std::fs::write(elsewhere.join(f), "precious").unwrap();
+        }
+        (dir, l, elsewhere)
+    }
+
+    fn untouched(elsewhere: &Path) {
+        for f in [
+            "keep.svg",
+            "sample-01.dump",
+            "sample-01.json",
+            ".leakgate-out",
+        ] {
+            let text = std::fs::read_to_string(elsewhere.join(f)).unwrap();
+            assert_eq!(text, "precious", "{f} behind the link");
+        }
+    }
+
+    #[test]
+    fn links_in_an_output_directory_are_refused_and_nothing_is_touched() {
+        use std::os::unix::fs::symlink;
+        for name in [CHARTS, SAMPLES, DUMPS, "service.log", REPORT_HTML] {
+            let (_dir, l, elsewhere) = ours_and_elsewhere();
+            let target = match name {
+                "service.log" | REPORT_HTML => elsewhere.join("keep.svg"),
+                _ => elsewhere.clone(),
+            };
+            symlink(&target, l.root().join(name)).unwrap();
+            let err = l.prepare().unwrap_err();
+            assert!(
+                matches!(&err, LayoutError::Link(p) if p.ends_with(name)),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+            untouched(&elsewhere);
+            assert!(l.report_json().exists(), "{name}: refused before clearing");
+            assert!(l.root().join(name).is_symlink(), "the link itself stays");
+        }
+    }
+
+    #[test]
+    fn a_marker_or_an_output_directory_that_is_a_link_is_refused() {
+        use std::os::unix::fs::symlink;
+        // The marker a link to a file elsewhere: neither followed nor overwritten.
+        let (dir, l, elsewhere) = ours_and_elsewhere();
+        std::fs::remove_file(l.root().join(MARKER)).unwrap();
+        symlink(elsewhere.join(MARKER), l.root().join(MARKER)).unwrap();
+        assert!(matches!(l.prepare(), Err(LayoutError::Link(_))));
+        untouched(&elsewhere);
+        // The output directory itself a link to one that carries a marker.
+        let linked = layout(&dir.path().join("linked"));
+        symlink(&elsewhere, linked.root()).unwrap();
+        let err = linked.prepare().unwrap_err();
+        assert!(matches!(err, LayoutError::Link(_)), "{err}");
+        untouched(&elsewhere);
+    }
+
+    #[test]
+    fn a_link_under_one_of_leakgates_names_is_refused_any_other_kept() {
+        let (_dir, l, elsewhere) = ours_and_elsewhere();
+        std::fs::create_dir(l.charts()).unwrap();
+        std::fs::write(l.chart("a.svg"), "<svg/>").unwrap();
+        std::fs::create_dir(l.dumps()).unwrap();
+        // The runtime writes the next dump to this name, through the link.
+        let target = elsewhere.join("sample-01.dump");
+        std::os::unix::fs::symlink(&target, l.dump(1)).unwrap();
+        let err = l.prepare().unwrap_err();
+        assert!(
+            matches!(&err, LayoutError::Link(p) if p == &l.dump(1)),
+            "{err}"
+        );
+        assert!(l.chart("a.svg").exists(), "refused before clearing");
+        untouched(&elsewhere);
+
+        std::fs::remove_file(l.dump(1)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("keep.svg"), l.dumps().join("notes")).unwrap();
+        l.prepare().unwrap();
+        assert!(!l.chart("a.svg").exists());
+        assert!(
+            l.dumps().join("notes").is_symlink(),
+            "not leakgate's name: kept"
+        );
+        untouched(&elsewhere);
+    }
+
+    #[test]
+    fn bounded_reads_refuse_devices_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_bounded(&fifo, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 2049]).unwrap();
+        let err = read_bounded(&big, 2048).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge, "{err}");
+        assert_eq!(read_bounded(&big, 4096).unwrap().len(), 2049);
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub struct Budget {
     /// itself (a container's memory limit).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_gc_free: bool,
-    /// Label for reports.
+    /// Label for reports: any text without control or invisible (bidi,
+    /// zero-width) characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -97,6 +98,9 @@ impl Budget {
     /// metric. The message names the field; the caller adds the file position
     /// (and compiles the `types` glob).
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(name) = &self.name {
+            crate::check::check_label(name).map_err(|m| format!("`name`: {m}"))?;
+        }
         let m = self.metric;
         if self.max.is_none()
             && self.max_growth.is_none()

@@ -19,7 +19,8 @@ use crate::budget::{Budget, Materiality};
 #[serde(deny_unknown_fields)]
 #[schemars(title = "leakgate scenario")]
 pub struct ScenarioFile {
-    /// The scenario's name in reports; defaults to the file name without `.yaml`.
+    /// The scenario's name in reports; defaults to the file name without
+    /// `.yaml`. It names files: letters, digits, `.`, `-` and `_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// How to build, start, probe and stop the service.

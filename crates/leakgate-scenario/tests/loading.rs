@@ -401,6 +401,73 @@ fn names_from_file_names_follow_the_same_rules() {
     );
 }
 
+/// Finding 7 of issue 19: a name with a bidi override, a zero-width
+/// character or a noncharacter reads as another name in a review; the
+/// message named only letters, digits and `.-_` but let them in.
+#[test]
+fn names_hold_only_what_the_message_allows() {
+    for (name, what) in [
+        (
+            "\\u202Echeckout",
+            "an invisible formatting character (U+202E)",
+        ),
+        (
+            "check\\u200Bout",
+            "an invisible formatting character (U+200B)",
+        ),
+        (
+            "checkout\\u2066",
+            "an invisible formatting character (U+2066)",
+        ),
+        ("checkout\\uFDD0", "a noncharacter (U+FDD0)"),
+        ("checkout\\uFFFE", "a noncharacter (U+FFFE)"),
+        ("check out", "' ' (U+0020)"),
+        ("a:b", "':' (U+003A)"),
+    ] {
+        let err = parse_err(&format!("name: \"{name}\"\n{VALID}"));
+        let message = err.to_string();
+        assert!(message.contains(what), "{name}: {message}");
+        assert!(
+            message.contains("use letters, digits, `.`, `-` and `_`"),
+            "{message}"
+        );
+    }
+    // The message shows the character escaped, never raw.
+    let err = parse_err(&format!("name: \"a\\u202Eb\"\n{VALID}"));
+    assert!(!err.to_string().contains('\u{202E}'), "{err}");
+    // Letters and digits of any script are letters and digits.
+    for name in ["名前-1", "Überprüfung_2", "api.v2"] {
+        let s = parse(Path::new("x.yaml"), &format!("name: {name}\n{VALID}")).unwrap();
+        assert_eq!(s.name, name);
+    }
+    // A file name is held to the same rule.
+    let err = parse(Path::new("dir/a\u{200D}b.yaml"), VALID).unwrap_err();
+    assert!(err.to_string().contains("U+200D"), "{err}");
+}
+
+#[test]
+fn budget_names_hold_no_hidden_characters() {
+    let with_name = |name: &str| {
+        format!(
+            "{VALID}budgets:\n  - metric: resident\n    max_growth: 1MiB\n    name: \"{name}\"\n"
+        )
+    };
+    assert!(parse(Path::new("x.yaml"), &with_name("resident ]]> `x` <b>")).is_ok());
+    for (name, what) in [
+        ("grow\\u202Eth", "U+202E"),
+        ("a\\u200Db", "U+200D"),
+        ("a\\u0007b", "control character"),
+        ("a\\uFFFFb", "noncharacter"),
+    ] {
+        let err = parse_err(&with_name(name));
+        let message = err.to_string();
+        assert!(
+            message.contains("budgets[0]") && message.contains(what),
+            "{name}: {message}"
+        );
+    }
+}
+
 #[test]
 fn probes_may_leave_loopback_only_when_the_scenario_says_so() {
     let text = VALID

@@ -22,8 +22,17 @@
 //!   blocking GC, by the GC's thread): the last one read is kept, and
 //!   [`HeapSnapshotBuilder::on_trailing_event`] keeps looking for it while a
 //!   live capture drains the stream after the snapshot is complete.
+//!
+//! Memory is budgeted: what the snapshot holds may not exceed
+//! [`MEMORY_ALLOWANCE`] plus [`MEMORY_PER_TRACE_BYTE`] per byte of trace
+//! read so far. The runtime's events are larger than what they become (an
+//! object is 32 bytes on the wire and 24 kept, a reference 12 and 8), so a
+//! real trace stays well below; a crafted one (millions of roots or types
+//! of a few bytes each) fails with [`GcHeapError::OverBudget`] instead of
+//! making the machine swap.
 
 use std::collections::HashMap;
+use std::mem::size_of;
 
 use super::error::GcHeapError;
 use super::events::{self, RUNTIME_PROVIDER, event_id, gc_type};
@@ -40,6 +49,15 @@ struct Walk {
     first_timestamp: i64,
     first_offset: u64,
 }
+
+/// Bytes the snapshot may hold whatever the trace's size (small traces,
+/// the type table of a trace read from its start).
+pub const MEMORY_ALLOWANCE: u64 = 16 << 20;
+/// Bytes the snapshot may hold per byte of trace read, beyond the allowance.
+pub const MEMORY_PER_TRACE_BYTE: u64 = 2;
+/// What one entry of a hash map costs, beyond its key and value (control
+/// bytes, empty buckets at the highest load).
+const HASH_ENTRY_OVERHEAD: usize = 16;
 
 /// The indexed bulk event kinds, whose batch numbers reveal lost batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +112,12 @@ pub struct HeapSnapshotBuilder {
     next_batch: HashMap<(BatchKind, u64), u32>,
     missing_batches: u64,
     last_offset: u64,
+    /// Bytes held in the collections above (lengths, not capacities).
+    held: u64,
+    /// What they may hold, as of the event being read.
+    budget: u64,
+    /// That event's offset, for the error.
+    event_offset: u64,
 }
 
 impl HeapSnapshotBuilder {
@@ -116,6 +140,9 @@ impl HeapSnapshotBuilder {
             next_batch: HashMap::new(),
             missing_batches: 0,
             last_offset: 0,
+            held: 0,
+            budget: MEMORY_ALLOWANCE,
+            event_offset: 0,
         }
     }
 
@@ -136,12 +163,16 @@ impl HeapSnapshotBuilder {
             return Ok(());
         }
         self.last_offset = event.offset;
+        let trace_bytes = event.payload_offset + event.payload.len() as u64;
+        self.budget =
+            MEMORY_ALLOWANCE.saturating_add(trace_bytes.saturating_mul(MEMORY_PER_TRACE_BYTE));
+        self.event_offset = event.offset;
         let (payload, at) = (event.payload, event.payload_offset);
         match event.metadata.event_id {
             GC_DYNAMIC_EVENT | GC_HEAP_STATS => self.on_trailing_event(event),
             event_id::BULK_TYPE => {
                 for entry in events::bulk_type(payload, at)? {
-                    self.define_type(entry);
+                    self.define_type(entry?)?;
                 }
             }
             _ if self.is_complete() => {}
@@ -167,6 +198,7 @@ impl HeapSnapshotBuilder {
             }
             event_id::GC_GENERATION_RANGE => {
                 let range = events::generation_range(payload, at, self.pointer_size)?;
+                self.charge(size_of::<(i64, GenerationRange)>())?;
                 self.generation_ranges.push((
                     event.header.timestamp,
                     GenerationRange {
@@ -178,6 +210,20 @@ impl HeapSnapshotBuilder {
                 ));
             }
             id => self.on_heap_walk_event(event, id)?,
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more as held; fails once that is more than the trace
+    /// read so far allows (checked per entry: one event may hold 16 MiB).
+    fn charge(&mut self, bytes: usize) -> Result<(), GcHeapError> {
+        self.held = self.held.saturating_add(bytes as u64);
+        if self.held > self.budget {
+            return Err(GcHeapError::OverBudget {
+                offset: self.event_offset,
+                held: self.held,
+                trace_bytes: (self.budget - MEMORY_ALLOWANCE) / MEMORY_PER_TRACE_BYTE,
+            });
         }
         Ok(())
     }
@@ -201,6 +247,7 @@ impl HeapSnapshotBuilder {
                     first_timestamp: event.header.timestamp,
                     first_offset: event.offset,
                 });
+                self.charge(batch.count * size_of::<GcNode>())?;
                 self.nodes.reserve(batch.count);
                 for node in events::nodes(&batch) {
                     let edge_count = u32::try_from(node.edge_count).map_err(|_| {
@@ -212,7 +259,7 @@ impl HeapSnapshotBuilder {
                             ),
                         )
                     })?;
-                    let type_index = self.intern_type(node.type_id);
+                    let type_index = self.intern_type(node.type_id)?;
                     self.announced_edges += u64::from(edge_count);
                     self.nodes.push(GcNode {
                         address: node.address,
@@ -225,11 +272,13 @@ impl HeapSnapshotBuilder {
             event_id::GC_BULK_EDGE => {
                 let batch = events::bulk_edge(payload, at, ps)?;
                 self.check_batch(BatchKind::Edges, thread, batch.index, event.offset)?;
+                self.charge(batch.count * size_of::<u64>())?;
                 self.edges.extend(events::edge_targets(&batch));
             }
             event_id::GC_BULK_ROOT_EDGE => {
                 let batch = events::bulk_root_edge(payload, at, ps)?;
                 self.check_batch(BatchKind::RootEdges, thread, batch.index, event.offset)?;
+                self.charge(batch.count * size_of::<GcRoot>())?;
                 self.roots
                     .extend(events::root_edges(&batch).map(|r| GcRoot {
                         kind: RootKind::from_wire(r.kind),
@@ -246,6 +295,7 @@ impl HeapSnapshotBuilder {
                     batch.index,
                     event.offset,
                 )?;
+                self.charge(batch.count * size_of::<DependentHandle>())?;
                 self.dependent_handles
                     .extend(events::dependent_handles(&batch).map(|d| DependentHandle {
                         key: d.key,
@@ -255,7 +305,9 @@ impl HeapSnapshotBuilder {
             }
             event_id::GC_BULK_ROOT_STATIC_VAR => {
                 for entry in events::bulk_root_static_var(payload, at)? {
-                    self.intern_type(entry.type_id);
+                    let entry = entry?;
+                    self.charge(size_of::<GcRoot>() + entry.field_name.len())?;
+                    self.intern_type(entry.type_id)?;
                     self.roots.push(GcRoot {
                         kind: RootKind::static_variable(
                             entry.type_id,
@@ -337,6 +389,9 @@ impl HeapSnapshotBuilder {
         index: u32,
         offset: u64,
     ) -> Result<(), GcHeapError> {
+        if !self.next_batch.contains_key(&(kind, thread)) {
+            self.charge(size_of::<((BatchKind, u64), u32)>() + HASH_ENTRY_OVERHEAD)?;
+        }
         let expected = self.next_batch.entry((kind, thread)).or_insert(0);
         if index < *expected {
             return Err(GcHeapError::Inconsistent {
@@ -352,11 +407,12 @@ impl HeapSnapshotBuilder {
         Ok(())
     }
 
-    fn intern_type(&mut self, id: u64) -> u32 {
+    fn intern_type(&mut self, id: u64) -> Result<u32, GcHeapError> {
         if let Some(&index) = self.type_index.get(&id) {
-            return index;
+            return Ok(index);
         }
         let index = self.types.len() as u32;
+        self.charge(size_of::<GcType>() + size_of::<(u64, u32)>() + HASH_ENTRY_OVERHEAD)?;
         self.types.push(GcType {
             id,
             name: None,
@@ -366,11 +422,14 @@ impl HeapSnapshotBuilder {
             cor_element_type: 0,
         });
         self.type_index.insert(id, index);
-        index
+        Ok(index)
     }
 
-    fn define_type(&mut self, entry: events::BulkTypeEntry) {
-        let index = self.intern_type(entry.type_id) as usize;
+    fn define_type(&mut self, entry: events::BulkTypeEntry) -> Result<(), GcHeapError> {
+        let index = self.intern_type(entry.type_id)? as usize;
+        let old_name = self.types[index].name.as_ref().map_or(0, String::len);
+        self.held -= old_name as u64;
+        self.charge(entry.name.len())?;
         self.types[index] = GcType {
             id: entry.type_id,
             name: Some(entry.name),
@@ -379,5 +438,6 @@ impl HeapSnapshotBuilder {
             type_name_id: entry.type_name_id,
             cor_element_type: entry.cor_element_type,
         };
+        Ok(())
     }
 }

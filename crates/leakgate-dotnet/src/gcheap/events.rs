@@ -4,7 +4,9 @@
 //!
 //! Fixed-size array entries are validated once (the announced count must fit
 //! the payload) and then read with `chunks_exact`, so a batch of thousands of
-//! nodes costs no per-entry bounds errors or allocations.
+//! nodes costs no per-entry bounds errors or allocations. Variable-length
+//! entries (types, static fields) come one at a time from an [`Entries`]
+//! iterator.
 
 use crate::nettrace::{Cursor, NettraceError};
 
@@ -130,45 +132,82 @@ pub struct BulkTypeEntry {
 }
 
 /// BulkType: u32 count, u16 instance, then entries of variable length.
-pub fn bulk_type(payload: &[u8], offset: u64) -> Result<Vec<BulkTypeEntry>, NettraceError> {
+pub fn bulk_type(payload: &[u8], offset: u64) -> Result<Entries<'_, BulkTypeEntry>, NettraceError> {
     let mut c = Cursor::new(payload, offset);
     let count_at = c.offset();
     let count = c.u32("BulkType Count")? as usize;
     c.u16("BulkType ClrInstanceID")?;
     // Each entry has at least 31 bytes: fixed fields, an empty name, no parameters.
     check_count(&c, count, 8 + 8 + 4 + 4 + 1 + 2 + 4, count_at, "BulkType")?;
-    let mut entries = Vec::with_capacity(count);
-    for _ in 0..count {
-        let type_id = c.u64("BulkType TypeID")?;
-        let module_id = c.u64("BulkType ModuleID")?;
-        let type_name_id = c.u32("BulkType TypeNameID")?;
-        let flags = c.u32("BulkType Flags")?;
-        let cor_element_type = c.u8("BulkType CorElementType")?;
-        let name = c.utf16z("BulkType Name")?;
-        let parameter_count_at = c.offset();
-        let parameter_count = c.u32("BulkType TypeParameterCount")? as usize;
-        check_count(
-            &c,
-            parameter_count,
-            8,
-            parameter_count_at,
-            "BulkType TypeParameters",
-        )?;
-        let mut type_parameters = Vec::with_capacity(parameter_count);
-        for _ in 0..parameter_count {
-            type_parameters.push(c.u64("BulkType TypeParameters")?);
-        }
-        entries.push(BulkTypeEntry {
-            type_id,
-            module_id,
-            type_name_id,
-            flags,
-            cor_element_type,
-            name,
-            type_parameters,
-        });
+    Ok(Entries::new(c, count, bulk_type_entry))
+}
+
+fn bulk_type_entry(c: &mut Cursor<'_>) -> Result<BulkTypeEntry, NettraceError> {
+    let type_id = c.u64("BulkType TypeID")?;
+    let module_id = c.u64("BulkType ModuleID")?;
+    let type_name_id = c.u32("BulkType TypeNameID")?;
+    let flags = c.u32("BulkType Flags")?;
+    let cor_element_type = c.u8("BulkType CorElementType")?;
+    let name = c.utf16z("BulkType Name")?;
+    let parameter_count_at = c.offset();
+    let parameter_count = c.u32("BulkType TypeParameterCount")? as usize;
+    check_count(
+        c,
+        parameter_count,
+        8,
+        parameter_count_at,
+        "BulkType TypeParameters",
+    )?;
+    let mut type_parameters = Vec::with_capacity(parameter_count);
+    for _ in 0..parameter_count {
+        type_parameters.push(c.u64("BulkType TypeParameters")?);
     }
-    Ok(entries)
+    Ok(BulkTypeEntry {
+        type_id,
+        module_id,
+        type_name_id,
+        flags,
+        cor_element_type,
+        name,
+        type_parameters,
+    })
+}
+
+/// The entries of a variable-length bulk event, decoded one at a time: a
+/// block's worth of entries is never held at once (a 16 MiB block of
+/// minimal entries would be ~3 times its size as structs). After an error
+/// the iterator ends.
+pub struct Entries<'a, T> {
+    cursor: Cursor<'a>,
+    left: usize,
+    read: fn(&mut Cursor<'a>) -> Result<T, NettraceError>,
+}
+
+impl<'a, T> Entries<'a, T> {
+    fn new(
+        cursor: Cursor<'a>,
+        count: usize,
+        read: fn(&mut Cursor<'a>) -> Result<T, NettraceError>,
+    ) -> Self {
+        Entries {
+            cursor,
+            left: count,
+            read,
+        }
+    }
+}
+
+impl<T> Iterator for Entries<'_, T> {
+    type Item = Result<T, NettraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let entry = (self.read)(&mut self.cursor);
+        self.left = if entry.is_ok() { self.left - 1 } else { 0 };
+        Some(entry)
+    }
 }
 
 /// The common head of the indexed bulk events: the batch's number within
@@ -380,7 +419,7 @@ pub struct StaticVarEntry {
 pub fn bulk_root_static_var(
     payload: &[u8],
     offset: u64,
-) -> Result<Vec<StaticVarEntry>, NettraceError> {
+) -> Result<Entries<'_, StaticVarEntry>, NettraceError> {
     let mut c = Cursor::new(payload, offset);
     let count_at = c.offset();
     let count = c.u32("GCBulkRootStaticVar Count")? as usize;
@@ -393,17 +432,15 @@ pub fn bulk_root_static_var(
         count_at,
         "GCBulkRootStaticVar",
     )?;
-    let mut entries = Vec::with_capacity(count);
-    for _ in 0..count {
-        entries.push(StaticVarEntry {
+    Ok(Entries::new(c, count, |c| {
+        Ok(StaticVarEntry {
             root_id: c.u64("GCBulkRootStaticVar GCRootID")?,
             object: c.u64("GCBulkRootStaticVar ObjectID")?,
             type_id: c.u64("GCBulkRootStaticVar TypeID")?,
             flags: c.u32("GCBulkRootStaticVar Flags")?,
             field_name: c.utf16z("GCBulkRootStaticVar FieldName")?,
-        });
-    }
-    Ok(entries)
+        })
+    }))
 }
 
 /// GCGenerationRange: one generation's range (with regions, one per region).

@@ -7,8 +7,14 @@
 //! runtime names a nested type without its declaring type (`Entry[K,V]`
 //! where ClrMD says `Dictionary<K, V>+Entry`), so nested types still differ.
 
+/// Deepest nesting of brackets rewritten. Real names nest a few levels;
+/// each level is a recursion and a pass over the name, so a crafted name of
+/// a million `[` would overflow the stack and take quadratic time.
+const MAX_DEPTH: usize = 32;
+
 /// `name` with generic arguments as `<A, B>` and arity suffixes dropped.
-/// A name whose brackets do not balance is returned unchanged.
+/// A name whose brackets do not balance, or nest deeper than 32 levels, is
+/// returned unchanged.
 pub fn clrmd_style_name(name: &str) -> String {
     if !brackets_balance(name) {
         return name.to_string();
@@ -20,6 +26,7 @@ fn brackets_balance(name: &str) -> bool {
     let mut depth = 0usize;
     for c in name.chars() {
         match c {
+            '[' if depth == MAX_DEPTH => return false,
             '[' => depth += 1,
             ']' => match depth.checked_sub(1) {
                 Some(d) => depth = d,
@@ -158,5 +165,14 @@ mod tests {
         assert_eq!(clrmd("Broken`1[System.Int32"), "Broken`1[System.Int32");
         assert_eq!(clrmd("Closing]first[x]"), "Closing]first[x]");
         assert_eq!(clrmd(""), "");
+    }
+
+    #[test]
+    fn a_name_nested_too_deep_is_left_alone_not_a_stack_overflow() {
+        let deep = |levels: usize| format!("{}x{}", "A`1[".repeat(levels), "]".repeat(levels));
+        assert_eq!(clrmd(&deep(2)), "A<A<x>>");
+        assert_eq!(clrmd(&deep(32)).matches('<').count(), 32);
+        let crafted = deep(1_000_000);
+        assert_eq!(clrmd(&crafted), crafted);
     }
 }

@@ -17,6 +17,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use super::events::{RUNTIME_PROVIDER, event_id, type_flag};
 use crate::gccommit::{GC_DYNAMIC_EVENT, GC_HEAP_STATS, GcCommitted, GcHeapStats};
@@ -231,34 +232,13 @@ impl HeapTrace {
     /// The trace's bytes.
     pub fn build(&self) -> Vec<u8> {
         let mut trace = NettraceBuilder::new();
-        trace.metadata_records(&self.metadata());
+        trace.metadata_records(&heap_metadata());
         let events = self.events();
         for block in events.chunks(self.events_per_block) {
             trace.events(block);
         }
         trace.sequence_point(&Self::last_sequences(&events));
         trace.finish()
-    }
-
-    fn metadata(&self) -> Vec<SynthMetadata> {
-        [
-            (event_id::GC_START, 2),
-            (event_id::GC_END, 1),
-            (event_id::BULK_TYPE, 0),
-            (event_id::GC_BULK_ROOT_EDGE, 0),
-            (
-                event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE,
-                0,
-            ),
-            (event_id::GC_BULK_NODE, 0),
-            (event_id::GC_BULK_EDGE, 0),
-            (event_id::GC_GENERATION_RANGE, 0),
-            (event_id::GC_BULK_ROOT_STATIC_VAR, 0),
-            (GC_DYNAMIC_EVENT, 0),
-        ]
-        .into_iter()
-        .map(runtime_metadata)
-        .collect()
     }
 
     /// The events in stream order. They are made in time order (timestamps
@@ -427,6 +407,28 @@ impl HeapTrace {
         }
         last.into_iter().collect()
     }
+}
+
+/// The metadata records of the runtime events a heap snapshot trace holds.
+fn heap_metadata() -> Vec<SynthMetadata> {
+    [
+        (event_id::GC_START, 2),
+        (event_id::GC_END, 1),
+        (event_id::BULK_TYPE, 0),
+        (event_id::GC_BULK_ROOT_EDGE, 0),
+        (
+            event_id::GC_BULK_ROOT_CONDITIONAL_WEAK_TABLE_ELEMENT_EDGE,
+            0,
+        ),
+        (event_id::GC_BULK_NODE, 0),
+        (event_id::GC_BULK_EDGE, 0),
+        (event_id::GC_GENERATION_RANGE, 0),
+        (event_id::GC_BULK_ROOT_STATIC_VAR, 0),
+        (GC_DYNAMIC_EVENT, 0),
+    ]
+    .into_iter()
+    .map(runtime_metadata)
+    .collect()
 }
 
 /// GCStart V2 payload.
@@ -641,4 +643,40 @@ pub fn gc_session(gcs: &[SynthGc]) -> Vec<u8> {
     trace.events(&events);
     trace.sequence_point(&[(GC_THREAD, events.len() as u32)]);
     trace.finish()
+}
+
+/// Writes a trace, block by block, of `count` events on the walk thread,
+/// event `i` being `event_of(i)` (event id and payload; 8 to a block), then
+/// that thread's GCEnd: a trace of any size from little memory. Repeated
+/// entries compress several hundredfold, the shape of a gzip bomb.
+pub fn write_flood(
+    out: &mut (impl Write + ?Sized),
+    count: u32,
+    event_of: impl Fn(u32) -> (u32, Vec<u8>),
+) -> io::Result<()> {
+    const EVENTS_PER_BLOCK: u32 = 8;
+    let mut trace = NettraceBuilder::new();
+    let mut metadata = heap_metadata();
+    metadata.push(runtime_metadata((GC_HEAP_STATS, 2)));
+    trace.metadata_records(&metadata);
+    out.write_all(&trace.drain())?;
+    for first in (0..count).step_by(EVENTS_PER_BLOCK as usize) {
+        let block: Vec<SynthEvent> = (first..count.min(first + EVENTS_PER_BLOCK))
+            .map(|i| {
+                let (event, payload) = event_of(i);
+                SynthEvent::new(metadata_id(event), i + 1, GC_THREAD, payload)
+            })
+            .collect();
+        trace.events(&block);
+        out.write_all(&trace.drain())?;
+    }
+    let end = SynthEvent::new(
+        metadata_id(event_id::GC_END),
+        count + 1,
+        GC_THREAD,
+        gc_end(7, 2),
+    );
+    trace.events(&[end]);
+    trace.sequence_point(&[(GC_THREAD, count + 1)]);
+    out.write_all(&trace.finish())
 }

@@ -396,12 +396,15 @@ fn payload_decoders_read_each_layout() {
     payload.extend(2u32.to_le_bytes());
     payload.extend(0xBu64.to_le_bytes());
     payload.extend(0xCu64.to_le_bytes());
-    let types = events::bulk_type(&payload, 0).unwrap();
+    let read_types = |payload: &[u8]| {
+        events::bulk_type(payload, 0).and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+    };
+    let types = read_types(&payload).unwrap();
     assert_eq!(types[0].name, "App.Item[]");
     assert_eq!(types[0].type_parameters, [0xB, 0xC]);
     assert_eq!(types[0].cor_element_type, 0x1d);
     payload.truncate(payload.len() - 1);
-    assert!(events::bulk_type(&payload, 0).is_err());
+    assert!(read_types(&payload).is_err());
 
     // 32-bit pointers: 4-byte addresses.
     let mut node32 = Vec::new();
@@ -441,6 +444,8 @@ fn payload_decoders_read_each_layout() {
         &synth::bulk_root_static_var(&[(0x40, 0x50, "s_x".into())]),
         0,
     )
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
     .unwrap();
     assert_eq!(
         (
@@ -631,4 +636,163 @@ fn committed_usage_after_the_snapshot_is_complete_still_counts() {
     });
     let dump = builder.finish(0).unwrap();
     assert_eq!(dump.gc_committed, Some(later));
+}
+
+/// `bytes` as one gzip member, the way leakgate keeps traces.
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The error reading `bytes` as `name` gives, as text (which must name the file).
+fn file_error(name: &str, bytes: &[u8], limits: &TraceLimits) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let text = read_nettrace_with(&path, limits).unwrap_err().to_string();
+    assert!(text.contains(name), "{text}");
+    text
+}
+
+#[test]
+fn a_kept_gzip_trace_is_read_and_its_checksum_and_length_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.nettrace");
+    std::fs::write(&path, small_heap().build()).unwrap();
+    let gz = compress_trace(&path).unwrap();
+    assert_eq!(read_nettrace(&gz).unwrap().nodes.len(), 4);
+
+    // The trailer is CRC-32 then ISIZE, little-endian, the last 8 bytes.
+    let good = std::fs::read(&gz).unwrap();
+    let limits = TraceLimits::default();
+    for (at, what) in [(8, "CRC"), (4, "length")] {
+        let mut bad = good.clone();
+        let i = bad.len() - at;
+        bad[i] ^= 0x01;
+        let text = file_error("bad.nettrace.gz", &bad, &limits);
+        assert!(text.contains("gzip data is damaged"), "{what}: {text}");
+    }
+    // A damaged byte inside the compressed data, or a file cut short: the
+    // gzip data is what is reported, not what the trace then looks like.
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x55;
+    for (name, bytes) in [
+        ("bad.nettrace.gz", &bad[..]),
+        ("cut.nettrace.gz", &good[..good.len() - 3]),
+        ("half.nettrace.gz", &good[..good.len() / 2]),
+    ] {
+        let text = file_error(name, bytes, &limits);
+        assert!(text.contains("gzip data is damaged"), "{text}");
+    }
+}
+
+#[test]
+fn anything_after_the_gzip_member_is_refused() {
+    let good = gzipped(&small_heap().build());
+    let limits = TraceLimits::default();
+    let mut garbage = good.clone();
+    garbage.extend_from_slice(b"trailing");
+    let text = file_error("more.nettrace.gz", &garbage, &limits);
+    assert!(
+        text.contains("data follows the end of the gzip data"),
+        "{text}"
+    );
+    // A second member (`cat a.gz b.gz`) is data after the first.
+    let mut two = good.clone();
+    two.extend_from_slice(&gzipped(b"more"));
+    let text = file_error("two.nettrace.gz", &two, &limits);
+    assert!(
+        text.contains("data follows the end of the gzip data"),
+        "{text}"
+    );
+    // Bytes after the trace's end tag inside the member are read (to check
+    // the CRC) but are not an error: a stream copy may hold them.
+    let mut tail = small_heap().build();
+    tail.extend_from_slice(&[0; 100]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tail.nettrace.gz");
+    std::fs::write(&path, gzipped(&tail)).unwrap();
+    assert_eq!(read_nettrace(&path).unwrap().nodes.len(), 4);
+}
+
+/// A walk of `batches` node events of 500 identical objects: ~16 KB each,
+/// which gzip shrinks about a hundredfold.
+fn node_flood(batches: u32) -> Vec<u8> {
+    let entries = vec![(0x1000u64, 24u64, 0x7f00_0000_1000u64, 0u64); 500];
+    let mut out = Vec::new();
+    synth::write_flood(&mut out, batches, |i| {
+        (event_id::GC_BULK_NODE, synth::bulk_node(i, &entries))
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_gzip_file_decompresses_to_a_bounded_multiple_of_its_size() {
+    let trace = node_flood(200);
+    let gz = gzipped(&trace);
+    let ratio = trace.len() / gz.len();
+    assert!(ratio > 32, "the flood compresses {ratio}-fold");
+    let text = file_error("bomb.nettrace.gz", &gz, &TraceLimits::default());
+    assert!(
+        text.contains("decompresses to more than 32 times"),
+        "{text}"
+    );
+    // A lower absolute limit is the one reported.
+    let small = TraceLimits {
+        max_trace_bytes: 1 << 20,
+        ..TraceLimits::default()
+    };
+    let text = file_error("bomb.nettrace.gz", &gz, &small);
+    assert!(
+        text.contains("larger than 1 MiB") && text.contains(TRACE_LIMIT_ENV),
+        "{text}"
+    );
+    // Within the ratio it reads: every object is there.
+    let generous = TraceLimits {
+        max_gzip_ratio: 1000,
+        ..TraceLimits::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.nettrace.gz");
+    std::fs::write(&path, &gz).unwrap();
+    assert_eq!(
+        read_nettrace_with(&path, &generous).unwrap().nodes.len(),
+        200 * 500
+    );
+}
+
+#[test]
+fn a_plain_trace_above_the_limit_is_refused_before_it_is_read() {
+    let limits = TraceLimits {
+        max_trace_bytes: 1000,
+        ..TraceLimits::default()
+    };
+    let text = file_error("big.nettrace", &node_flood(1), &limits);
+    assert!(text.contains("larger than 0 MiB"), "{text}");
+}
+
+#[test]
+fn a_snapshot_holding_more_than_its_trace_allows_fails_clearly() {
+    // Roots are 21 bytes on the wire and 64 as GcRoots: 3 bytes kept per
+    // byte read, above the budget of 2 once the allowance is used up.
+    let entries = vec![(0x1000u64, 0u8, 0u32, 0x5000u64); 4000];
+    let mut trace = Vec::new();
+    synth::write_flood(&mut trace, 500, |i| {
+        (
+            event_id::GC_BULK_ROOT_EDGE,
+            synth::bulk_root_edge(i, &entries),
+        )
+    })
+    .unwrap();
+    assert!(trace.len() > 40 << 20, "{} bytes", trace.len());
+    let e = read_gc_heap(trace.as_slice()).unwrap_err();
+    assert!(matches!(e, GcHeapError::OverBudget { .. }), "{e}");
+    assert!(e.to_string().contains("crafted or corrupt"), "{e}");
+    // A real heap's trace, nodes and references, stays far below it.
+    let dump = read_gc_heap(node_flood(100).as_slice()).unwrap();
+    assert_eq!(dump.nodes.len(), 100 * 500);
 }

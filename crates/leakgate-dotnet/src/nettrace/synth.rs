@@ -70,6 +70,8 @@ impl SynthEvent {
 #[derive(Debug, Clone)]
 pub struct NettraceBuilder {
     out: Vec<u8>,
+    /// Bytes already handed out by [`drain`](Self::drain): the stream offset of `out[0]`.
+    drained: u64,
 }
 
 impl Default for NettraceBuilder {
@@ -101,16 +103,24 @@ impl NettraceBuilder {
         put_u32(&mut out, 2); // processors
         put_u32(&mut out, 1_000_000); // sampling rate
         out.push(tag::END_OBJECT);
-        NettraceBuilder { out }
+        NettraceBuilder { out, drained: 0 }
     }
 
-    /// Bytes written so far (the stream is not finished).
+    /// Bytes written so far (the stream is not finished), drained ones included.
     pub fn len(&self) -> usize {
-        self.out.len()
+        self.drained as usize + self.out.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
+        self.len() == 0
+    }
+
+    /// Hands out the bytes written since the last drain, so a trace larger
+    /// than memory can be written to a file block by block (later blocks
+    /// still pad to their true stream offsets).
+    pub fn drain(&mut self) -> Vec<u8> {
+        self.drained += self.out.len() as u64;
+        std::mem::take(&mut self.out)
     }
 
     /// A metadata block holding one record.
@@ -203,14 +213,15 @@ impl NettraceBuilder {
     pub fn block(&mut self, type_name: &str, body: &[u8]) -> &mut Self {
         put_object_header(&mut self.out, type_name, format::BLOCK_VERSION);
         put_u32(&mut self.out, body.len() as u32);
-        let padding = format::padding_to_4(self.out.len() as u64) as usize;
+        let padding = format::padding_to_4(self.len() as u64) as usize;
         self.out.extend(std::iter::repeat_n(0u8, padding));
         self.out.extend_from_slice(body);
         self.out.push(tag::END_OBJECT);
         self
     }
 
-    /// Ends the stream (the end-of-stream tag) and returns its bytes.
+    /// Ends the stream (the end-of-stream tag) and returns its bytes (those
+    /// not drained yet).
     pub fn finish(mut self) -> Vec<u8> {
         self.out.push(tag::NULL_REFERENCE);
         self.out
@@ -226,7 +237,7 @@ impl NettraceBuilder {
         // size field and the padding. Plain headers pad to stream offsets.
         let mut probe = Vec::new();
         put_object_header(&mut probe, type_name, format::BLOCK_VERSION);
-        let size_end = (self.out.len() + probe.len() + 4) as u64;
+        let size_end = (self.len() + probe.len() + 4) as u64;
         let body_start = size_end + format::padding_to_4(size_end);
 
         let mut body = Vec::new();

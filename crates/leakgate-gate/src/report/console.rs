@@ -121,12 +121,13 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     if let Some(a) = &report.info.auto_sampling {
         lines.push(Line::plain(terminal_line(&a.sentence())));
     }
+    let checks = report.finding_checks();
     for f in &report.findings {
         let members: Vec<String> = f.members.iter().map(|t| cell(t)).collect();
         lines.push(Line::plain(terminal_line(&format!(
             "one leak: {} {} through {}",
             members.join(", "),
-            report.finding_growth(f),
+            checks.growth(f),
             f.holder.abbreviated(6)
         ))));
     }

@@ -1,15 +1,18 @@
 //! JUnit XML (the Jenkins/Ant schema): a test suite per scenario, a test case
 //! per check plus one for the snapshot; warnings pass with a note in
-//! system-out; a run that could not measure is one `error` case. Every text
-//! goes through [`crate::escape::xml_chars`]: the XML writer escapes markup, but a
-//! control character in a type name would still make the file ill-formed.
+//! system-out; a run that could not measure is one `error` case. Every name
+//! and attribute goes through [`crate::escape::xml_chars`] (the XML writer
+//! escapes markup, but a control character in a type name would still make
+//! the file ill-formed); every text the writer puts in CDATA (failure
+//! details, system-out) through [`crate::escape::xml_cdata`], since the
+//! writer does not split a `]]>`.
 
 use std::fmt::Write as _;
 
 use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCaseBuilder, TestSuiteBuilder};
 
 use super::{RunReport, grown_path_line, p_cell, slope_cell};
-use crate::escape::xml_chars as x;
+use crate::escape::{xml_cdata as cdata, xml_chars as x};
 use crate::judge::{Check, Status};
 use crate::snapshot::SnapshotComparison;
 use crate::units::{human, human_signed};
@@ -67,16 +70,21 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
         tc.set_classname(&classname);
         suite.add_testcase(tc.build());
     }
+    // Looked up per failing check: a map, so a leg with thousands of each stays linear.
+    let mut retention = std::collections::HashMap::new();
+    for g in &report.retention {
+        retention.entry(g.type_name.as_str()).or_insert(g);
+    }
     for c in report.checks() {
         let name = x(&format!("{}: {}", c.budget, c.key()));
-        let detail = x(&check_detail(c));
+        let detail = cdata(&check_detail(c));
         let mut tc = match c.status {
             Status::Fail => {
                 // The reasons, and the path that holds what grew.
                 let held = c
                     .type_name
                     .as_deref()
-                    .and_then(|t| report.retention_of(t))
+                    .and_then(|t| retention.get(t).copied())
                     .and_then(grown_path_line)
                     .map(|p| format!("; held: {p}"))
                     .unwrap_or_default();
@@ -118,12 +126,12 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
                         new.join(", ")
                     )),
                 );
-                tc.set_trace(&x(diff));
+                tc.set_trace(&cdata(diff));
                 tc
             }
             SnapshotComparison::Differs { diff, .. } => {
                 let mut tc = TestCaseBuilder::success("snapshot", Duration::ZERO);
-                tc.set_system_out(&x(&format!("snapshot changed; review it\n{diff}")));
+                tc.set_system_out(&cdata(&format!("snapshot changed; review it\n{diff}")));
                 tc
             }
             SnapshotComparison::Missing => {
@@ -148,7 +156,7 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
     }
     out_lines.extend(report.notes.iter().cloned());
     if !out_lines.is_empty() {
-        suite.set_system_out(&x(&out_lines.join("\n")));
+        suite.set_system_out(&cdata(&out_lines.join("\n")));
     }
     suite.build()
 }

@@ -3,7 +3,9 @@
 //! Mermaid chart of the first few (GitHub draws those on the page), the
 //! snapshot diff, the top growing types. Charts are linked as
 //! `charts/<file>.svg` (see [`super::chart_file_name`]). Untrusted text goes
-//! through [`crate::escape::md_cell`] / [`crate::escape::md_code`]: one line, one cell.
+//! through [`crate::escape::md_cell`] / [`crate::escape::md_code`] (one line,
+//! one cell, no link, image, HTML or heading) or, as a block,
+//! [`crate::escape::md_fenced`].
 
 use std::fmt::Write as _;
 
@@ -14,7 +16,7 @@ use super::{
     Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, mermaid,
     notable, ordered, p_cell, shown_groups, slope_cell,
 };
-use crate::escape::{md_cell, md_code};
+use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
 use crate::series::{self, SampleMetrics};
 use crate::snapshot::SnapshotComparison;
@@ -50,14 +52,6 @@ pub fn top_finalizable(samples: &[SampleMetrics], n: usize) -> Vec<(String, f64,
     v.sort_by(|x, y| (y.2 - y.1).total_cmp(&(x.2 - x.1)).then(x.0.cmp(&y.0)));
     v.truncate(n);
     v
-}
-
-/// A fenced block that no backtick run inside `body` can close.
-fn fenced(info: &str, body: &str) -> String {
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    let body = crate::escape::terminal(body);
-    format!("{fence}{info}\n{}\n{fence}\n", body.trim_end_matches('\n'))
 }
 
 /// The summary of several runs (`leakgate merge`): the worst outcome, a row
@@ -258,13 +252,14 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
         return;
     }
     let _ = write!(md, "{section} Why it is alive\n\n");
+    let checks = report.finding_checks();
     for f in &report.findings {
         let members: Vec<String> = f.members.iter().map(|t| md_code(t)).collect();
         let _ = writeln!(
             md,
             "**One leak:** {} {}, held through:\n",
             members.join(", "),
-            report.finding_growth(f)
+            checks.growth(f)
         );
         md.push_str(&fenced("text", &f.holder.chain().join("\n")));
         md.push('\n');
@@ -302,14 +297,12 @@ const MERMAID_CHARTS: usize = 3;
 
 /// A Mermaid chart of each of the first failing checks (one per series).
 fn growth_charts(md: &mut String, section: &str, report: &RunReport) {
-    let mut shown: Vec<&Check> = Vec::new();
-    for c in ordered(report.checks()) {
-        if c.status == Status::Fail && !shown.iter().any(|s| s.key() == c.key()) {
-            shown.push(c);
-        }
-    }
-    let blocks: Vec<String> = shown
+    // A set of the series seen, and stop at the few charted: thousands of
+    // failing checks (a crafted leg) must not cost a comparison per pair.
+    let mut seen = std::collections::HashSet::new();
+    let blocks: Vec<String> = ordered(report.checks())
         .into_iter()
+        .filter(|c| c.status == Status::Fail && seen.insert(c.key()))
         .filter_map(|c| mermaid::chart(&ChartData::of(report, c)))
         .take(MERMAID_CHARTS)
         .collect();

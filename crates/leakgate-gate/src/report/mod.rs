@@ -81,7 +81,8 @@ impl Outcome {
         }
     }
 
-    fn of(status: Status) -> Outcome {
+    /// The outcome of a measured run whose final status is `status`.
+    pub fn of(status: Status) -> Outcome {
         match status {
             Status::Pass => Outcome::Pass,
             Status::Warn => Outcome::Warn,
@@ -217,27 +218,15 @@ impl RunReport {
         self.samples.get(from..).unwrap_or(&[])
     }
 
-    /// The check that judged a finding's bytes, if a budget covered it.
-    pub fn finding_check(&self, finding: &crate::findings::Finding) -> Option<&Check> {
-        self.checks().iter().find(|c| c.members == finding.members)
-    }
-
-    /// "grow together: +584.0 KiB over the judged samples, 500.1 KiB per 1k requests (fail)".
-    pub fn finding_growth(&self, finding: &crate::findings::Finding) -> String {
-        match self.finding_check(finding) {
-            Some(c) => {
-                let rate = c
-                    .slope_per_1k_requests
-                    .map(|r| format!(", {} per 1k requests", crate::units::human(r, c.unit)))
-                    .unwrap_or_default();
-                format!(
-                    "grow together: {} over the judged samples{rate} ({})",
-                    crate::units::human_signed(c.growth, c.unit),
-                    c.status
-                )
-            }
-            None => "grow together".to_string(),
+    /// The check that judged each finding's bytes, looked up by its members:
+    /// built once per rendering, not a scan of the checks per finding (a
+    /// leg may hold thousands of both).
+    pub fn finding_checks(&self) -> FindingChecks<'_> {
+        let mut by_members = std::collections::HashMap::new();
+        for c in self.checks().iter().filter(|c| !c.members.is_empty()) {
+            by_members.entry(c.members.as_slice()).or_insert(c);
         }
+        FindingChecks(by_members)
     }
 
     /// The judged series behind a check.
@@ -258,6 +247,34 @@ impl RunReport {
             format!("{secs:.0} s")
         } else {
             format!("{:.1} min", secs / 60.0)
+        }
+    }
+}
+
+/// The check of each finding ([`RunReport::finding_checks`]).
+pub struct FindingChecks<'a>(std::collections::HashMap<&'a [String], &'a Check>);
+
+impl FindingChecks<'_> {
+    /// The check that judged a finding's bytes, if a budget covered it.
+    pub fn of(&self, finding: &crate::findings::Finding) -> Option<&Check> {
+        self.0.get(finding.members.as_slice()).copied()
+    }
+
+    /// "grow together: +584.0 KiB over the judged samples, 500.1 KiB per 1k requests (fail)".
+    pub fn growth(&self, finding: &crate::findings::Finding) -> String {
+        match self.of(finding) {
+            Some(c) => {
+                let rate = c
+                    .slope_per_1k_requests
+                    .map(|r| format!(", {} per 1k requests", crate::units::human(r, c.unit)))
+                    .unwrap_or_default();
+                format!(
+                    "grow together: {} over the judged samples{rate} ({})",
+                    crate::units::human_signed(c.growth, c.unit),
+                    c.status
+                )
+            }
+            None => "grow together".to_string(),
         }
     }
 }
@@ -404,13 +421,13 @@ pub(crate) fn hidden_line(hidden: usize) -> String {
 /// The checks that get a chart: every notable check (see [`notable`]), one
 /// per distinct series, most important first.
 pub fn charted(report: &RunReport) -> Vec<&Check> {
-    let mut out: Vec<&Check> = Vec::new();
-    for c in notable(report.checks()).0 {
-        if !out.iter().any(|o| o.key() == c.key()) {
-            out.push(c);
-        }
-    }
-    out
+    // A set, not a scan of those kept: linear in checks, however many.
+    let mut seen = std::collections::HashSet::new();
+    notable(report.checks())
+        .0
+        .into_iter()
+        .filter(|c| seen.insert(c.key()))
+        .collect()
 }
 
 /// The chart of every notable check (see [`charted`]) as (file name, SVG).

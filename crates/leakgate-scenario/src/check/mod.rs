@@ -99,9 +99,15 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
 }
 
 /// A scenario name names the output directory and the snapshot file: 1 to
-/// [`MAX_NAME`] bytes, no path separators, no control characters, no leading
-/// dot or dash. The same rule holds for names taken from the file name.
+/// [`MAX_NAME`] bytes of letters, digits (any script), `.`, `-` and `_`, no
+/// leading dot or dash. So no path separator, space, control character,
+/// invisible formatting character (a bidi override could make a name read as
+/// another in a review) or noncharacter gets in. The same rule holds for
+/// names taken from the file name.
 pub fn check_name(name: &str) -> Result<String, String> {
+    let outside = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')));
     let problem = if name.is_empty() {
         Some("it is empty".to_string())
     } else if name.len() > MAX_NAME {
@@ -111,8 +117,8 @@ pub fn check_name(name: &str) -> Result<String, String> {
         ))
     } else if name.contains(['/', '\\']) {
         Some("it holds a path separator".into())
-    } else if name.chars().any(char::is_control) {
-        Some("it holds a control character".into())
+    } else if let Some(c) = outside {
+        Some(format!("it holds {}", describe_char(c)))
     } else if name.starts_with(['.', '-']) {
         Some("it starts with a dot or a dash".into())
     } else {
@@ -123,6 +129,54 @@ pub fn check_name(name: &str) -> Result<String, String> {
         Some(p) => Err(format!(
             "{name:?} names files (reports, the snapshot) and {p}; use letters, digits, `.`, `-` and `_`"
         )),
+    }
+}
+
+/// A label shown in reports (a budget's `name`): any text on one line,
+/// except characters that hide or reorder what a reader sees: controls,
+/// invisible formatting (bidi overrides and isolates, zero-width
+/// characters) and noncharacters.
+pub fn check_label(label: &str) -> Result<(), String> {
+    match label
+        .chars()
+        .find(|&c| c.is_control() || invisible(c) || noncharacter(c))
+    {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{label:?} holds {}; write it without",
+            describe_char(c)
+        )),
+    }
+}
+
+/// Invisible characters that change how text around them reads: bidi
+/// controls (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069),
+/// zero-width and joiner characters, the soft hyphen, word joiner and
+/// invisible operators, the BOM, Mongolian vowel separator, tag characters.
+pub fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{61C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Unicode noncharacters: U+FDD0–U+FDEF and the last two code points of
+/// every plane (U+FFFE, U+FFFF, U+1FFFE, ...).
+pub fn noncharacter(c: char) -> bool {
+    matches!(c, '\u{FDD0}'..='\u{FDEF}') || (c as u32) & 0xFFFE == 0xFFFE
+}
+
+/// `a control character (U+0007)`, `an invisible formatting character
+/// (U+202E)`, `a noncharacter (U+FDD0)`, `' ' (U+0020)`: for messages.
+fn describe_char(c: char) -> String {
+    let code = format!("U+{:04X}", c as u32);
+    if c.is_control() {
+        format!("a control character ({code})")
+    } else if invisible(c) {
+        format!("an invisible formatting character ({code})")
+    } else if noncharacter(c) {
+        format!("a noncharacter ({code})")
+    } else {
+        format!("'{}' ({code})", c.escape_debug())
     }
 }
 

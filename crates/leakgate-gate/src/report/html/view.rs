@@ -93,10 +93,13 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
 }
 
 /// One leak, one finding: the types that grew together, and their holder.
-fn finding_view(report: &super::super::RunReport, f: &crate::findings::Finding) -> RetentionView {
+fn finding_view(
+    checks: &super::super::FindingChecks,
+    f: &crate::findings::Finding,
+) -> RetentionView {
     RetentionView {
         type_name: format!("One leak: {}", f.members.join(", ")),
-        summary: format!("These types {}.", report.finding_growth(f)),
+        summary: format!("These types {}.", checks.growth(f)),
         groups: vec![RetentionGroupView {
             share: "Held".to_string(),
             chain: f.holder.chain(),
@@ -260,6 +263,7 @@ impl Page {
         };
         let checks = report.checks();
         let count = |st| checks.iter().filter(|c| c.status == st).count();
+        let finding_checks = report.finding_checks();
         Page {
             scenario: report.scenario().to_string(),
             outcome: outcome_class(report.outcome),
@@ -304,7 +308,7 @@ impl Page {
             retention: report
                 .findings
                 .iter()
-                .map(|f| finding_view(report, f))
+                .map(|f| finding_view(&finding_checks, f))
                 .chain(report.retention.iter().map(retention_view))
                 .collect(),
             process: report.info.sampled.as_ref().map(|p| ProcessView {
@@ -337,13 +341,12 @@ fn tally(checks: &[Check], failed: usize, warned: usize) -> String {
         "{failed} of {} checks failed, {warned} warned",
         checks.len()
     );
-    let mut named: Vec<String> = Vec::new();
-    for c in ordered(checks) {
-        let key = c.key().to_string();
-        if c.status == Status::Fail && !named.contains(&key) {
-            named.push(key);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let named: Vec<String> = ordered(checks)
+        .into_iter()
+        .filter(|c| c.status == Status::Fail && seen.insert(c.key()))
+        .map(|c| c.key().to_string())
+        .collect();
     match named.len() {
         0 => format!("{counts}."),
         n if n <= NAMED_IN_TALLY => format!("{counts}: {}.", named.join(", ")),
