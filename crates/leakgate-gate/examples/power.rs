@@ -38,13 +38,14 @@
 
 use std::collections::BTreeMap;
 
-use leakgate_gate::judge::{Check, JudgeOptions, Status, Verdict, judge};
+use leakgate_gate::judge::{Check, JudgeOptions, Status, Verdict, judge, judge_findings};
 use leakgate_gate::sequential::{Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::testing::{
-    Behaviour, FAMILY_LEAKING_TYPE, FAMILY_TYPES, FamilyShape, Memory, Noise, budgets, family,
-    memory,
+    Behaviour, FAMILY_TYPES, FamilyShape, Memory, Noise, budgets, family, family_findings,
+    is_family_leak, memory,
 };
+use leakgate_gate::traced::traced;
 use leakgate_scenario::budget::{Budget, Metric};
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
@@ -404,6 +405,10 @@ fn family_situations() -> Vec<FamilySituation> {
             FamilyShape::leak(2, 65536),
         ),
         s("leak 4 objects/sample (4 × 48 B)", FamilyShape::leak(4, 48)),
+        s(
+            "one leak, 4 types: 128 KiB/sample (4 × 16 × 2 KiB)",
+            FamilyShape::split_leak(16, 2048, 4),
+        ),
     ]
 }
 
@@ -440,8 +445,9 @@ impl FamilyTally {
     }
 }
 
-/// Whether, among `checks` of the budgets in `set`, the leaking type's
-/// failed, and whether any other failed.
+/// Whether, among `checks` of the budgets in `set`, a check of the leak
+/// (one of its types, or a finding holding one) failed, and whether any
+/// other failed.
 fn family_failures(checks: &[Check], set: &[usize]) -> (bool, bool) {
     let mut leak = false;
     let mut other = false;
@@ -449,7 +455,12 @@ fn family_failures(checks: &[Check], set: &[usize]) -> (bool, bool) {
         .iter()
         .filter(|c| set.contains(&c.budget_index) && c.status == Status::Fail)
     {
-        if c.type_name.as_deref() == Some(FAMILY_LEAKING_TYPE) {
+        let of_leak = if c.members.is_empty() {
+            c.type_name.as_deref().is_some_and(is_family_leak)
+        } else {
+            c.members.iter().any(|t| is_family_leak(t))
+        };
+        if of_leak {
             leak = true;
         } else {
             other = true;
@@ -458,9 +469,26 @@ fn family_failures(checks: &[Check], set: &[usize]) -> (bool, bool) {
     (leak, other)
 }
 
+/// The verdict with its findings judged, as the pipeline would: the types
+/// traced for it grouped by their holders ([`family_findings`]).
+fn with_findings(
+    mut v: Verdict,
+    samples: &[SampleMetrics],
+    budgets: &[BudgetRule],
+    options: &JudgeOptions,
+) -> Verdict {
+    let judged = &samples[v.judged_from.min(samples.len())..];
+    let traced = traced(&v, judged, &TypeFilter::none(), options.alpha);
+    let found = family_findings(&traced.types);
+    judge_findings(&mut v, &found, samples, budgets, options);
+    v
+}
+
 /// The kind of a generated type, from its name (see `testing::family`).
 fn type_kind(name: &str) -> &str {
-    if name == FAMILY_LEAKING_TYPE {
+    if name.contains(" types held by ") {
+        "finding"
+    } else if is_family_leak(name) {
         "leaking type"
     } else if name.starts_with("System.") {
         "busy"
@@ -518,6 +546,7 @@ fn family_table(seeds: u64, threads: usize, detail: bool, only: Option<&str>) {
             let mut wrong: BTreeMap<String, u64> = BTreeMap::new();
             for (c, &n) in counts.iter().enumerate() {
                 let v = judge(&all[..n], &all_budgets, &TypeFilter::none(), &options);
+                let v = with_findings(v, &all[..n], &all_budgets, &options);
                 for (t, (_, set)) in tallies.iter_mut().zip(&sets) {
                     let (leak, other) = family_failures(&v.checks, set);
                     t.leak_fixed[c] += leak as u64;
@@ -525,7 +554,11 @@ fn family_table(seeds: u64, threads: usize, detail: bool, only: Option<&str>) {
                 }
                 if detail && n == 9 {
                     for ch in &v.checks {
-                        let is_leak = ch.type_name.as_deref() == Some(FAMILY_LEAKING_TYPE);
+                        let is_leak = if ch.members.is_empty() {
+                            ch.type_name.as_deref().is_some_and(is_family_leak)
+                        } else {
+                            ch.members.iter().any(|t| is_family_leak(t))
+                        };
                         let failed = ch.status == Status::Fail;
                         if failed != (is_leak && s.shape.is_leak()) {
                             let kind = type_kind(ch.type_name.as_deref().unwrap_or(""));
@@ -544,6 +577,7 @@ fn family_table(seeds: u64, threads: usize, detail: bool, only: Option<&str>) {
                 let budgets: Vec<BudgetRule> =
                     set.iter().map(|&i| all_budgets[i].clone()).collect();
                 let (v, taken, _) = auto_verdict(&all, &budgets, &options, &plan);
+                let v = with_findings(v, &all[..taken], &budgets, &options);
                 // `budgets` is a subset: its indices are 0.., in `set`'s order.
                 let (leak, other) = family_failures(&v.checks, &(0..set.len()).collect::<Vec<_>>());
                 t.leak_auto += leak as u64;

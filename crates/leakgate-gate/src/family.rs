@@ -23,15 +23,19 @@
 //! at every sample and its p is far below α/m (1/8! ≈ 2.5·10⁻⁵ for eight
 //! judged samples), so Holm costs it little.
 //!
-//! Only series that could matter are tested: those whose range (largest
-//! minus smallest judged value) reaches the growth that matters for the
-//! run. A series that never moved that much cannot fail, and leaving it
-//! out of m does not bias the others: the range does not depend on the
-//! order of the values, and Mann–Kendall's p is exact for every order of
-//! the same values, so the p-values of the series kept stay valid
+//! Only series that moved are tested: those whose range (largest minus
+//! smallest judged value) reaches the smallest growth that can count at
+//! all ([`crate::growth::min_growth`]: 64 KiB, 4 objects). Leaving the
+//! others out of m does not bias the rest: the range does not depend on
+//! the order of the values, and Mann–Kendall's p is exact for every order
+//! of the same values, so the p-values of the series kept stay valid
 //! (independent filtering, Bourgon, Gentleman & Huber 2010). After an
-//! induced GC most types do not move at all, so m is the handful of types
-//! that did, not the 1,500 the heap holds.
+//! induced GC most types do not move at all, so m is the types that did,
+//! not the 1,500 the heap holds. Types that moved less than the growth
+//! that matters are tested too: one of them cannot fail alone, but a
+//! significant rise of one is the evidence a finding (several types held
+//! together, [`crate::judge::judge_findings`]) stands on, and with them in
+//! the family that evidence is bounded by the same α.
 
 /// Holm's adjusted p-values. `None` is a series not tested (it counts in
 /// no family) and stays `None`.

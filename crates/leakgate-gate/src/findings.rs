@@ -36,8 +36,9 @@
 //! ```
 //!
 //! # The rule
-//! The types traced for "why it is alive" (the failing ones and the types
-//! rising with them) are grouped by the path that grew most for each, its
+//! The types traced for "why it is alive" ([`crate::traced`]: the failing
+//! ones, those rising significantly but too slowly to matter alone, and
+//! the types rising with them) are grouped by the path that grew most for each, its
 //! repeated hops collapsed (a linked list's `next` → `next` → … is one
 //! hop): two types share a holder when their paths start at the same root
 //! and share their first steps — at least two, and at least half of the
@@ -46,7 +47,10 @@
 //! `heap.bytes` at each judged sample, all their instances, not only those
 //! on the path — are judged by the trend rule of the per-type `heap.bytes`
 //! budget that covers every member, as one more check
-//! ([`crate::judge::judge_findings`]).
+//! ([`crate::judge::judge_findings`]): the sum must rise by the growth
+//! that matters, and at least one member must rise significantly in the
+//! budget's family — the members were traced because they rose, so the
+//! sum's own p-value would count the same chance twice.
 
 use leakgate_heap::{PathGrowth, PathStep, RetentionPath};
 use schemars::JsonSchema;

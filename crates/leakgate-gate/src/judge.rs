@@ -287,7 +287,7 @@ pub(crate) fn assess_all(
     let tested: Vec<Option<f64>> = all
         .iter()
         .map(|j| {
-            family::may_matter(&j.series.values(), j.floor.growth)
+            family::may_matter(&j.series.values(), min_growth(j.series.unit))
                 .then_some(j.trend.mk.p_increasing)
         })
         .collect();
@@ -626,10 +626,14 @@ pub fn judge(
 /// each judged sample — by the trend rule of the first `heap.bytes` budget
 /// that covers every member, as one more check of that budget
 /// ([`crate::findings`]); the budget's limits are per type and do not apply
-/// to a sum. The members were traced because they rose, so the finding's
-/// test is not an independent one: it fails only with a member that fails
-/// on its own, and otherwise warns at most. A finding no such budget covers
-/// is reported, not judged.
+/// to a sum. The members were traced because they rose, so a test of their
+/// sum is no evidence of its own: the sum grows when it rises by the
+/// growth that matters and at least one member rises significantly in
+/// the budget's family (its Holm-adjusted p below α), however little that
+/// member grows alone. So a leak spread over types that each grow too
+/// little to matter fails as one, and a family with no leak fails no more
+/// often than Holm allows. A finding no such budget covers is reported,
+/// not judged.
 pub fn judge_findings(
     verdict: &mut Verdict,
     findings: &[crate::findings::Finding],
@@ -655,14 +659,32 @@ pub fn judge_findings(
         if s.points.len() < 2 {
             continue;
         }
+        // The most significant member in the budget's family.
+        let evidence = verdict
+            .checks
+            .iter()
+            .filter(|c| c.budget_index == i && c.members.is_empty())
+            .filter(|c| {
+                c.type_name
+                    .as_ref()
+                    .is_some_and(|t| finding.members.contains(t))
+            })
+            .filter_map(|c| Some((c.mk_p_adjusted?, c.family_size, c.type_name.clone())))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
         let floor = Floor::of(&s, rule.budget.materiality, &options.materiality);
-        let trend = assess_trend_with_floor(&s.values(), floor.growth, options.alpha);
+        let mut trend = assess_trend_with_floor(&s.values(), floor.growth, options.alpha);
+        if trend.significant && evidence.as_ref().is_none_or(|e| e.0 >= options.alpha) {
+            trend.significant = false;
+            trend.reason = TrendReason::NotSignificant;
+            trend.growing = false;
+            trend.shape = None;
+        }
         let together = Judged {
             series: s,
             floor,
             trend,
-            p_adjusted: None,
-            family_size: None,
+            p_adjusted: Some(evidence.as_ref().map_or(1.0, |e| e.0)),
+            family_size: evidence.as_ref().and_then(|e| e.1),
         };
         let trend_only = Budget {
             max: None,
@@ -678,20 +700,14 @@ pub fn judge_findings(
             verdict.weak_evidence,
             options,
         );
-        let a_member_fails = verdict.checks.iter().any(|m| {
-            m.budget_index == i
-                && m.status == Status::Fail
-                && m.type_name
-                    .as_ref()
-                    .is_some_and(|t| finding.members.contains(t))
+        c.reasons.push(match &evidence {
+            Some((p, size, Some(t))) => format!(
+                "its types were traced because they rose, so the sum's own p is no evidence: its most significant member, {t}, has p = {} adjusted over the {} types that moved",
+                p_value(*p),
+                size.unwrap_or(0)
+            ),
+            _ => "its types were traced because they rose, so the sum's own p is no evidence, and no member was tested in its family".to_string(),
         });
-        if c.status == Status::Fail && !a_member_fails {
-            c.status = Status::Warn;
-            c.reasons.push(
-                "warns, not fails: its types were traced because they rose, so a test of their sum is not independent of them"
-                    .into(),
-            );
-        }
         c.members = finding.members.clone();
         verdict.status = verdict.status.max(c.status);
         verdict.checks.push(c);

@@ -32,6 +32,7 @@ pub mod snapshot;
 /// Builders of sample series for tests (feature `testing`).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod traced;
 pub mod trend;
 pub mod units;
 

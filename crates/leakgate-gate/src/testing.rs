@@ -174,9 +174,11 @@ pub struct Noise {
     pub committed_relative: f64,
     /// … plus this many bytes (allocator arenas, thread stacks, page slack).
     pub committed_bytes: f64,
-    /// Live bytes: σ as a fraction of the live level (objects in flight when
-    /// the induced GC ran).
+    /// Live bytes: σ as a fraction of the live level…
     pub live_relative: f64,
+    /// … plus this many bytes (timers and background work that allocate
+    /// while the load is paused for the induced GC).
+    pub live_bytes: f64,
     /// The GC keeps a band of free memory committed and moves it now and
     /// then (a region committed, another given back), independently of any
     /// leak: by this fraction of the base…
@@ -194,13 +196,22 @@ pub struct Noise {
 impl Noise {
     /// After an induced full GC: committed memory σ = 0.2% of the base +
     /// 128 KiB (≈ 170 KiB at 20 MiB, ≈ 0.9 MiB at 400 MiB), live bytes
-    /// σ = 0.05%, and a free-space band of 2 MiB + 1% of the base that the
-    /// GC moves on 15% of samples.
+    /// σ = 16 KiB + 0.01% of the live level (≈ 18 KiB at 20 MiB, ≈ 40 KiB
+    /// at 400 MiB), and a free-space band of 2 MiB + 1% of the base that
+    /// the GC moves on 15% of samples.
+    ///
+    /// The live heap's σ is fitted with a wide margin to what the fixture
+    /// service measures with the load paused for each sample: 1–6 KiB
+    /// between consecutive samples after warm-up, whether the live heap is
+    /// 2 MiB or 400 MiB (`LEAKY_BALLAST_MB: 400`, 8 connections at 60
+    /// requests/s: σ ≈ 2 KiB per sample). An earlier model scaled it with
+    /// the heap (0.05%: 200 KiB at 400 MiB), 100 times what was measured.
     pub fn realistic() -> Noise {
         Noise {
             committed_relative: 0.002,
             committed_bytes: 128.0 * 1024.0,
-            live_relative: 0.0005,
+            live_relative: 0.0001,
+            live_bytes: 16.0 * 1024.0,
             gc_band_relative: 0.01,
             gc_band_bytes: 2.0 * MIB,
             gc_band_switch: 0.15,
@@ -214,6 +225,7 @@ impl Noise {
             committed_relative: 0.0,
             committed_bytes: 0.0,
             live_relative: 0.0,
+            live_bytes: 0.0,
             gc_band_relative: 0.0,
             gc_band_bytes: 0.0,
             gc_band_switch: 0.0,
@@ -336,7 +348,7 @@ pub fn memory(n: usize, base: f64, behaviour: Behaviour, noise: Noise, seed: u64
             )
         } else {
             let c_sigma = noise.committed_relative * base + noise.committed_bytes;
-            let l_sigma = noise.live_relative * (live_base + live_growth);
+            let l_sigma = noise.live_relative * (live_base + live_growth) + noise.live_bytes;
             (c_sigma * rng.normal(), l_sigma * rng.normal())
         };
         // Growth and the band are the GC's; the jitter is native memory's.
@@ -364,12 +376,16 @@ pub const FAMILY_LEAKING_TYPE: &str = "App.Sessions.SessionState";
 pub struct FamilyLeak {
     pub objects: u64,
     pub size: u64,
+    /// Types the leak is spread over, all held by one holder
+    /// ([`family_findings`]): [`FAMILY_LEAKING_TYPE`] and
+    /// `App.Sessions.Part1`, … each gaining `objects` of `size`.
+    pub types: usize,
 }
 
 impl FamilyLeak {
-    /// Bytes gained per sample.
+    /// Bytes gained per sample, by all its types.
     pub fn bytes_per_sample(&self) -> u64 {
-        self.objects * self.size
+        self.objects * self.size * self.types.max(1) as u64
     }
 }
 
@@ -404,8 +420,17 @@ impl FamilyShape {
     /// As [`FamilyShape::quiet`], and [`FAMILY_LEAKING_TYPE`] gains
     /// `objects` objects of `size` bytes per sample.
     pub fn leak(objects: u64, size: u64) -> FamilyShape {
+        FamilyShape::split_leak(objects, size, 1)
+    }
+    /// One leak through one holder over `types` types, each gaining
+    /// `objects` objects of `size` bytes per sample.
+    pub fn split_leak(objects: u64, size: u64, types: usize) -> FamilyShape {
         FamilyShape {
-            leak: Some(FamilyLeak { objects, size }),
+            leak: Some(FamilyLeak {
+                objects,
+                size,
+                types,
+            }),
             ..FamilyShape::quiet()
         }
     }
@@ -546,18 +571,64 @@ pub fn family(n: usize, shape: FamilyShape, seed: u64) -> Vec<SampleMetrics> {
         put(&name, &counts, &bytes);
     }
 
-    // The type that leaks (or, without a leak, one more in flight).
-    let instances = rng.log_between(50.0, 2000.0).round() as u64;
+    // The type that leaks (or, without a leak, one more in flight), and
+    // the other types of a leak spread over several.
     let leak = shape.leak.unwrap_or(FamilyLeak {
         objects: 0,
         size: 2048,
+        types: 1,
     });
-    let counts: Vec<u64> = (0..n)
-        .map(|i| instances + leak.objects * i as u64 + rng.poisson(1.5))
-        .collect();
-    let bytes: Vec<u64> = counts.iter().map(|&c| c * leak.size).collect();
-    put(FAMILY_LEAKING_TYPE, &counts, &bytes);
+    for part in 0..leak.types.max(1) {
+        let instances = rng.log_between(50.0, 2000.0).round() as u64;
+        let counts: Vec<u64> = (0..n)
+            .map(|i| instances + leak.objects * i as u64 + rng.poisson(1.5))
+            .collect();
+        let bytes: Vec<u64> = counts.iter().map(|&c| c * leak.size).collect();
+        match part {
+            0 => put(FAMILY_LEAKING_TYPE, &counts, &bytes),
+            k => put(&format!("{LEAK_PART}{k}"), &counts, &bytes),
+        }
+    }
     samples
+}
+
+/// The other types of a leak spread over several ([`FamilyLeak::types`]).
+const LEAK_PART: &str = "App.Sessions.Part";
+
+/// Whether a type of a [`family`] is part of its leak.
+pub fn is_family_leak(type_name: &str) -> bool {
+    type_name == FAMILY_LEAKING_TYPE || type_name.starts_with(LEAK_PART)
+}
+
+/// The findings the retention search would make among `traced` types of a
+/// [`family`], as if their paths were known: the types of a leak share one
+/// holder; so, harshly, do all the types in flight (the request pipeline)
+/// and all the busy ones (the service container), whose chance rises can
+/// then add up; caches and the rest each have their own.
+pub fn family_findings(traced: &[String]) -> Vec<crate::findings::Finding> {
+    use leakgate_heap::{PathStep, RetentionPath, Root};
+    let holders = [
+        ("App.Sessions.", "Registry"),
+        ("App.Requests.", "Pipeline"),
+        ("System.", "Container"),
+    ];
+    holders
+        .iter()
+        .filter_map(|(prefix, holder)| {
+            let members: Vec<String> = traced
+                .iter()
+                .filter(|t| t.starts_with(prefix))
+                .cloned()
+                .collect();
+            (members.len() >= 2).then(|| crate::findings::Finding {
+                holder: RetentionPath {
+                    root: Root::static_field("App", *holder),
+                    steps: vec![PathStep::new(holder, None), PathStep::new("Entries", None)],
+                },
+                members,
+            })
+        })
+        .collect()
 }
 
 const MIB: f64 = 1024.0 * 1024.0;

@@ -521,10 +521,19 @@ fn types_growing_through_one_holder_are_judged_together() {
         &budget,
         &options,
     );
-    // The members were traced because they rose: their sum alone warns.
-    assert_eq!(v.status, Status::Warn);
+    // Each member rises significantly in the budget's family: their sum,
+    // growing by more than matters, fails.
+    assert_eq!(v.status, Status::Fail);
     let together = v.checks.last().unwrap();
     assert!(together.trend_growing, "{:?}", together.reasons);
+    assert!(
+        together
+            .reasons
+            .iter()
+            .any(|r| r.contains("most significant member")),
+        "{:?}",
+        together.reasons
+    );
     assert_eq!(together.members, finding.members);
     assert_eq!(
         together.type_name.as_deref(),
@@ -554,4 +563,64 @@ fn types_growing_through_one_holder_are_judged_together() {
     let mut v = judge(&samples, &narrow, &TypeFilter::none(), &options);
     judge_findings(&mut v, &[finding], &samples, &narrow, &options);
     assert_eq!((v.status, v.checks.len()), (Status::Pass, 1));
+}
+
+/// Two types that rose a little, not significantly among the types that
+/// moved: their sum rises by more than matters, yet with no member's rise
+/// to stand on it passes, however steady the sum looks (its members were
+/// traced because they rose).
+#[test]
+fn a_finding_needs_a_member_that_rises_in_its_family() {
+    use leakgate_gate::findings::Finding;
+    use leakgate_gate::judge::judge_findings;
+    use leakgate_heap::{PathStep, RetentionPath, Root};
+    let unit = 80 * 1024;
+    // Warm-up sample first; judged: p = 0.019 alone.
+    let zigzag = [0u64, 2, 1, 3, 2, 4, 3, 5, 4];
+    let bytes: Vec<u64> = zigzag.iter().map(|k| (1 << 20) + k * unit).collect();
+    let counts: Vec<u64> = zigzag.iter().map(|k| 100 + 40 * k).collect();
+    let mut b = Samples::new(zigzag.len())
+        .heap("App.Node", &counts, &bytes)
+        .heap("App.Reply", &counts, &bytes);
+    // Three busy types moving by hundreds of KiB, up and down.
+    for (k, t) in ["System.String", "System.Byte[]", "System.Char[]"]
+        .into_iter()
+        .enumerate()
+    {
+        let moves = [3u64, 1, 4, 1, 5, 9, 2, 6, 5];
+        let bytes: Vec<u64> = moves
+            .iter()
+            .map(|m| (4 << 20) + ((m + k as u64) % 10) * 100 * 1024)
+            .collect();
+        b = b.heap(t, &[1000; 9], &bytes);
+    }
+    let samples = b.build();
+    let budget = budgets("- metric: heap.bytes\n  types: \"*\"\n  trend: fail\n");
+    let options = JudgeOptions::default();
+    let mut v = judge(&samples, &budget, &TypeFilter::none(), &options);
+    assert_eq!(v.status, Status::Pass);
+    let node = v
+        .checks
+        .iter()
+        .find(|c| c.type_name.as_deref() == Some("App.Node"))
+        .unwrap();
+    assert!(node.mk_p_value.unwrap() < 0.05);
+    assert!(node.mk_p_adjusted.unwrap() >= 0.05, "{node:?}");
+    let finding = Finding {
+        holder: RetentionPath {
+            root: Root::static_field("Cache", "Entries"),
+            steps: vec![PathStep::new("Dictionary", None)],
+        },
+        members: vec!["App.Node".into(), "App.Reply".into()],
+    };
+    judge_findings(&mut v, &[finding], &samples, &budget, &options);
+    let together = v.checks.last().unwrap();
+    // 80 KiB per 1k requests: more than the 64 that matter.
+    assert!(
+        together.slope_per_1k_requests.unwrap() >= 64.0 * 1024.0,
+        "{together:?}"
+    );
+    assert_eq!(together.status, Status::Pass, "{:?}", together.reasons);
+    assert!(!together.trend_growing);
+    assert_eq!(v.status, Status::Pass);
 }

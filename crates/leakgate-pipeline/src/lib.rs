@@ -42,7 +42,7 @@ use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
-use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics};
+use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics, traced};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
 use leakgate_runner::{Event, HeapGraphSource, RunOptions, StopRule};
@@ -303,16 +303,16 @@ fn explain(
     ignore: &TypeFilter,
     alpha: f64,
 ) -> Why {
+    let traced = traced::traced(verdict, judged, ignore, alpha);
     let mut why = Why {
-        targets: retention::targets(verdict, judged, ignore),
+        targets: traced.targets,
         retention: Vec::new(),
         notes: Vec::new(),
     };
-    let types = retention::with_risers(&why.targets, judged, ignore, alpha);
     if let Some(note) = retention::without_a_heap(verdict, judged) {
         why.notes.push(note);
     }
-    match retention::path_growth(&types, graphs, verdict.judged_from) {
+    match retention::path_growth(&traced.types, graphs, verdict.judged_from) {
         Ok(growth) => why.retention = growth,
         Err(note) => why.notes.push(note),
     }

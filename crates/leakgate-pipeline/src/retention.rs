@@ -1,96 +1,17 @@
-//! Why what grew is alive: for every type whose check fails or warns (and,
-//! when a committed-memory check fails, the managed types that grew most),
+//! Why what grew is alive: for the types [`leakgate_gate::traced`] chooses,
 //! the retention paths in the first judged sample and the last, and the path
 //! that grew between them.
 
 use std::collections::BTreeMap;
 
-use leakgate_dotnet::inspector::FREE_SPACE;
-use leakgate_gate::judge::{Status, Verdict, min_growth};
-use leakgate_gate::series::{self, SampleMetrics};
-use leakgate_gate::trend;
+use leakgate_gate::judge::{Status, Verdict};
+use leakgate_gate::series::SampleMetrics;
 use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
 use leakgate_runner::HeapGraphSource;
-use leakgate_scenario::TypeFilter;
-use leakgate_scenario::budget::{Metric, Unit};
 
-/// Most types traced in one run.
-const MAX_TYPES: usize = 10;
-/// Types traced when only committed memory fails: the largest growers by bytes.
-const TOP_GROWERS: usize = 3;
 /// Instances traced per type: tracing is cheap once the search is done, and
 /// a thousand make the counts of the path that grew exact for most leaks.
 const TRACED: usize = 1000;
-
-/// The types whose retention paths a verdict asks for: failing and warning
-/// per-type checks first; else, when a memory check fails or warns, the
-/// managed types that grew most in bytes over the judged samples (not the
-/// scenario's ignored ones, and only those with a tenth of the top growth).
-pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
-    let mut checks: Vec<_> = verdict
-        .checks
-        .iter()
-        .filter(|c| c.status != Status::Pass)
-        .collect();
-    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
-    let mut types: Vec<String> = Vec::new();
-    for c in &checks {
-        if let Some(t) = &c.type_name
-            && !types.contains(t)
-        {
-            types.push(t.clone());
-        }
-    }
-    if types.is_empty() && checks.iter().any(|c| !c.metric.is_per_type()) {
-        types = top_growers(judged, ignore);
-    }
-    types.truncate(MAX_TYPES);
-    types
-}
-
-/// `targets`, then the types whose instances rose with them, traced too so
-/// that types growing through one holder make one finding; at most
-/// [`MAX_TYPES`] in all.
-pub fn with_risers(
-    targets: &[String],
-    judged: &[SampleMetrics],
-    ignore: &TypeFilter,
-    alpha: f64,
-) -> Vec<String> {
-    let mut types = targets.to_vec();
-    if !types.is_empty() {
-        for t in rising(judged, ignore, alpha) {
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
-    }
-    types.truncate(MAX_TYPES);
-    types
-}
-
-/// Managed types whose instances rose significantly over the judged
-/// samples (Mann–Kendall at `alpha`), by at least a few, most grown bytes
-/// first.
-fn rising(judged: &[SampleMetrics], ignore: &TypeFilter, alpha: f64) -> Vec<String> {
-    let Some(last) = judged.last() else {
-        return Vec::new();
-    };
-    let mut grown: Vec<(f64, &String)> = last
-        .heap_count
-        .keys()
-        .filter(|t| t.as_str() != FREE_SPACE && !ignore.matches(t))
-        .filter_map(|t| {
-            let counts = series::per_type(judged, Metric::HeapCount, t).values();
-            let rose = counts.last()? - counts.first()? >= min_growth(Unit::Count);
-            let significant = trend::mann_kendall(&counts).p_increasing < alpha;
-            let bytes = series::per_type(judged, Metric::HeapBytes, t).growth()?;
-            (rose && significant).then_some((bytes, t))
-        })
-        .collect();
-    grown.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    grown.into_iter().map(|(_, t)| t.clone()).collect()
-}
 
 /// When a check fails or warns on growth and no judged sample read the managed heap
 /// (`dump: none`), what to run to learn what holds the growth.
@@ -105,33 +26,6 @@ pub fn without_a_heap(verdict: &Verdict, judged: &[SampleMetrics]) -> Option<Str
          `leakgate run --dump gcdump` reads it without a dump on disk and says why it is alive"
             .to_string()
     })
-}
-
-/// The managed types whose bytes grew most from the first judged sample to the last.
-fn top_growers(judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
-    let (Some(first), Some(last)) = (judged.first(), judged.last()) else {
-        return Vec::new();
-    };
-    let mut grown: Vec<(i128, &String)> = last
-        .heap_bytes
-        .iter()
-        .filter(|(t, _)| t.as_str() != FREE_SPACE && !ignore.matches(t))
-        .map(|(t, &b)| {
-            (
-                b as i128 - *first.heap_bytes.get(t).unwrap_or(&0) as i128,
-                t,
-            )
-        })
-        .filter(|(g, _)| *g > 0)
-        .collect();
-    grown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-    let top = grown.first().map_or(0, |g| g.0);
-    grown
-        .into_iter()
-        .take_while(|(g, _)| g * 10 >= top)
-        .take(TOP_GROWERS)
-        .map(|(_, t)| t.clone())
-        .collect()
 }
 
 /// The path that grew for each of `types`, between the heap graphs of the
@@ -182,6 +76,7 @@ pub fn path_growth(
 mod tests {
     use super::*;
     use leakgate_gate::testing::Samples;
+    use leakgate_scenario::TypeFilter;
 
     #[test]
     fn without_a_heap_the_note_says_what_to_run() {
@@ -208,25 +103,5 @@ mod tests {
             .build();
         let v = leakgate_gate::judge::judge(&flat, &budgets, &TypeFilter::none(), &options);
         assert_eq!(without_a_heap(&v, &flat[1..]), None);
-    }
-
-    #[test]
-    fn top_growers_leave_out_ignored_types_and_small_growth() {
-        let samples = Samples::new(2)
-            .heap("System.Byte[]", &[10, 300], &[1 << 20, 6 << 20])
-            .heap("App.Session", &[1, 900], &[100, 900_000])
-            .heap(
-                "System.Net.Sockets.SocketAsyncContext",
-                &[1, 2],
-                &[100, 2 << 20],
-            )
-            .heap("App.Tiny", &[1, 2], &[100, 200])
-            .heap("Free", &[1, 9], &[100, 9 << 20])
-            .build();
-        let ignore = TypeFilter::new(&["System.Net.Sockets.*".to_string()]).unwrap();
-        assert_eq!(
-            top_growers(&samples, &ignore),
-            ["System.Byte[]", "App.Session"]
-        );
     }
 }
