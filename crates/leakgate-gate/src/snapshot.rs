@@ -267,6 +267,21 @@ pub enum SnapshotError {
     Parse { path: PathBuf, message: String },
     #[error("no pending snapshot {path}; run the scenario first")]
     NoPending { path: PathBuf },
+    #[error(
+        "{path} is a symbolic link where leakgate keeps its own snapshot file; nothing was read or changed: put the file itself there"
+    )]
+    Link { path: PathBuf },
+}
+
+/// A link where leakgate keeps its own snapshot file is an error: followed,
+/// it would read, overwrite or delete whatever it points at.
+pub fn refuse_link(path: &Path) -> Result<(), SnapshotError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(SnapshotError::Link {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
@@ -297,6 +312,7 @@ fn read_snapshot(path: &Path) -> std::io::Result<String> {
 
 /// The approved snapshot at `snap`, if any.
 pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+    refuse_link(snap)?;
     match read_snapshot(snap) {
         Ok(text) => Snapshot::from_yaml(&text)
             .map(Some)
@@ -315,6 +331,7 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
     let approved = load(snap)?;
     let outcome = compare(approved.as_ref(), current);
     let new = pending_path(snap);
+    refuse_link(&new)?;
     match outcome {
         SnapshotComparison::Matches => {
             if new.exists() {
@@ -325,7 +342,7 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
             if let Some(dir) = new.parent().filter(|d| !d.as_os_str().is_empty()) {
                 fs::create_dir_all(dir).map_err(io("create", dir))?;
             }
-            // Whole, and by a rename: a link left at that name is replaced, not followed.
+            // Whole, and by a rename: never a half-written snapshot.
             leakgate_runner::layout::write_atomic(&new, current.to_yaml().as_bytes())
                 .map_err(io("write", &new))?;
         }
@@ -338,6 +355,8 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
 pub fn accept(path: &Path) -> Result<PathBuf, SnapshotError> {
     let new = pending_path(path);
     let snap = approved_path(path);
+    refuse_link(&new)?;
+    refuse_link(&snap)?;
     if !new.exists() {
         return Err(SnapshotError::NoPending { path: new });
     }
@@ -348,6 +367,7 @@ pub fn accept(path: &Path) -> Result<PathBuf, SnapshotError> {
 /// Deletes `NAME.snap.new`; takes either path.
 pub fn reject(path: &Path) -> Result<(), SnapshotError> {
     let new = pending_path(path);
+    refuse_link(&new)?;
     if !new.exists() {
         return Err(SnapshotError::NoPending { path: new });
     }

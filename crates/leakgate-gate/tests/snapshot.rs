@@ -236,20 +236,37 @@ fn snapshot_reads_are_bounded_and_regular_files_only() {
 }
 
 #[test]
-fn a_pending_snapshot_link_is_replaced_not_written_through() {
+fn a_link_at_a_snapshot_file_is_an_error_and_nothing_is_touched() {
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim.txt");
     std::fs::write(&victim, "precious").unwrap();
+    let link = |name: &str| {
+        let path = dir.path().join(name);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        path
+    };
+    let named = |e: snapshot::SnapshotError, name: &str| {
+        let text = e.to_string();
+        assert!(
+            text.contains(name) && text.contains("symbolic link"),
+            "{text}"
+        );
+    };
+    // A pending snapshot that is a link: check, accept and reject refuse it.
+    let new = link("s.snap.new");
     let snap = dir.path().join("s.snap");
-    std::os::unix::fs::symlink(&victim, dir.path().join("s.snap.new")).unwrap();
-    let outcome = check(&snap, &Snapshot::empty("s")).unwrap();
-    assert_eq!(outcome, SnapshotComparison::Missing);
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-    let new = dir.path().join("s.snap.new");
-    assert!(
-        !new.is_symlink()
-            && std::fs::read_to_string(new)
-                .unwrap()
-                .contains("scenario: s")
+    named(
+        check(&snap, &Snapshot::empty("s")).unwrap_err(),
+        "s.snap.new",
     );
+    named(snapshot::accept(&snap).unwrap_err(), "s.snap.new");
+    named(snapshot::reject(&snap).unwrap_err(), "s.snap.new");
+    assert!(new.is_symlink() && !snap.exists());
+    // An approved snapshot that is a link is neither read nor replaced.
+    let approved = link("t.snap");
+    std::fs::write(dir.path().join("t.snap.new"), "scenario: t\n").unwrap();
+    named(snapshot::load(&approved).unwrap_err(), "t.snap");
+    named(snapshot::accept(&approved).unwrap_err(), "t.snap");
+    assert!(approved.is_symlink());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }

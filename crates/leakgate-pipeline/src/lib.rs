@@ -339,7 +339,7 @@ fn check_snapshot(
         message,
     };
     if record {
-        // By a rename: a link at the snapshot's name is replaced, never written through.
+        snapshot::refuse_link(path).map_err(|e| failed(e.to_string()))?;
         write_atomic(path, current.to_yaml().as_bytes()).map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(layout.pending_snapshot());
         messages.push(format!("recorded the snapshot {}", path.display()));
