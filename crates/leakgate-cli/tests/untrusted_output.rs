@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use leakgate_gate::judge::{JudgeOptions, judge};
+use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{Outcome, RunInfo, RunReport, junit, markdown, to_json};
 use leakgate_gate::snapshot::SnapshotComparison;
 use leakgate_gate::testing::Samples;
@@ -136,9 +136,18 @@ fn report(leg: &Leg) -> RunReport {
 }
 
 /// The test cases a report's suite must hold: the run's failure, a check
-/// each, the snapshot.
+/// each but the passing per-type ones, one per per-type budget for those,
+/// the snapshot.
 fn testcases(r: &RunReport) -> usize {
-    usize::from(r.failure.is_some()) + r.checks().len() + usize::from(r.snapshot.is_some())
+    let summarised = |c: &&leakgate_gate::Check| c.metric.is_per_type() && c.status == Status::Pass;
+    let budgets: std::collections::BTreeSet<usize> = r
+        .checks()
+        .iter()
+        .filter(summarised)
+        .map(|c| c.budget_index)
+        .collect();
+    let own = r.checks().iter().filter(|c| !summarised(c)).count();
+    usize::from(r.failure.is_some()) + own + budgets.len() + usize::from(r.snapshot.is_some())
 }
 
 // ---- merging in a scratch tree ---------------------------------------------------

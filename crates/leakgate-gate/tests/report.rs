@@ -476,3 +476,55 @@ fn generic_type_names_survive_markdown() {
         "raw <...> would be eaten as HTML:\n{md}"
     );
 }
+
+/// A per-type budget over many types is one test case for the types that
+/// pass (with the top growers) and one per type that fails: a failure
+/// among hundreds of types does not drown in passing cases.
+#[test]
+fn junit_has_a_case_per_decision_not_per_type() {
+    let n = 9;
+    let mut samples = Samples::new(n);
+    for k in 0..200u64 {
+        // Flat types, and a few that grew a little and stopped.
+        let counts: Vec<u64> = (0..n as u64).map(|i| 10 + (k % 7) * i.min(2)).collect();
+        let bytes: Vec<u64> = counts.iter().map(|c| c * 100).collect();
+        samples = samples.heap(&format!("App.Model.Type{k:03}"), &counts, &bytes);
+    }
+    let leak: Vec<u64> = (0..n as u64).map(|i| 100 + 500 * i).collect();
+    let leak_bytes: Vec<u64> = leak.iter().map(|c| c * 1024).collect();
+    let samples = samples
+        .heap("App.Sessions.Session", &leak, &leak_bytes)
+        .build();
+    let rules = leakgate_gate::testing::budgets(
+        "- metric: heap.bytes\n  types: \"*\"\n  trend: fail\n  name: no type keeps growing\n",
+    );
+    let verdict = judge(
+        &samples,
+        &rules,
+        &TypeFilter::none(),
+        &JudgeOptions::default(),
+    );
+    assert_eq!(verdict.checks.len(), 201);
+    let report = RunReport::judged(info(), samples, verdict, None);
+    let xml = junit_xml(&report);
+    let (tests, failures, errors) = assert_junit_structure(&xml);
+    assert_eq!((tests, failures, errors), (2, 1, 0), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let names: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "no type keeps growing",
+            "no type keeps growing › App.Sessions.Session"
+        ]
+    );
+    assert!(xml.contains("200 types pass; 1 fail or warn"), "{xml}");
+    assert!(
+        xml.contains("grew most:\n  App.Model.Type006: +600 B"),
+        "{xml}"
+    );
+}

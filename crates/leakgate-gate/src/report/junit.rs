@@ -1,6 +1,10 @@
 //! JUnit XML (the Jenkins/Ant schema): a test suite per scenario, a test case
-//! per check plus one for the snapshot; warnings pass with a note in
-//! system-out; a run that could not measure is one `error` case. Every name
+//! per decision — one per budget on a scalar metric, one per per-type budget
+//! for all its types that pass (how many, and the top growers in
+//! system-out), one per type that fails or warns (`budget › type`) — plus
+//! one for the snapshot; warnings pass with a note in system-out; a run
+//! that could not measure is one `error` case. So a scenario judging 1,500
+//! types is a handful of cases, and its one failure does not drown. Every name
 //! and attribute goes through [`crate::escape::xml_chars`] (the XML writer
 //! escapes markup, but a control character in a type name would still make
 //! the file ill-formed); every text the writer puts in CDATA (failure
@@ -42,6 +46,47 @@ fn check_detail(c: &Check) -> String {
     s
 }
 
+/// How many of a per-type budget's types pass, and the ones that grew most.
+fn passing_types(report: &RunReport, budget: usize) -> String {
+    let of_budget: Vec<&Check> = report
+        .checks()
+        .iter()
+        .filter(|c| c.budget_index == budget)
+        .collect();
+    let mut passing: Vec<&Check> = of_budget
+        .iter()
+        .copied()
+        .filter(|c| c.status == Status::Pass)
+        .collect();
+    let others = of_budget.len() - passing.len();
+    let mut s = match passing.len() {
+        1 => "1 type passes".to_string(),
+        n => format!("{n} types pass"),
+    };
+    if others > 0 {
+        let _ = write!(s, "; {others} fail or warn (a test case each)");
+    }
+    passing.retain(|c| c.growth > 0.0);
+    passing.sort_by(|a, b| b.growth.total_cmp(&a.growth));
+    if !passing.is_empty() {
+        s.push_str("\ngrew most:");
+    }
+    for c in passing.iter().take(TOP_GROWERS) {
+        let _ = write!(
+            s,
+            "\n  {}: {} (slope {}, p {})",
+            c.type_name.as_deref().unwrap_or("?"),
+            human_signed(c.growth, c.unit),
+            slope_cell(c),
+            p_cell(c)
+        );
+    }
+    s
+}
+
+/// Passing types listed in a per-type budget's case.
+const TOP_GROWERS: usize = 5;
+
 /// The JUnit XML of one run.
 pub fn render(report: &RunReport) -> String {
     render_all(std::slice::from_ref(report))
@@ -75,8 +120,23 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
     for g in &report.retention {
         retention.entry(g.type_name.as_str()).or_insert(g);
     }
+    // A per-type budget's passing checks: one case, where its first check was.
+    let mut summarised = std::collections::HashSet::new();
     for c in report.checks() {
-        let name = x(&format!("{}: {}", c.budget, c.key()));
+        let per_type = c.metric.is_per_type();
+        if per_type && c.status == Status::Pass {
+            if summarised.insert(c.budget_index) {
+                let mut tc = TestCaseBuilder::success(&x(&c.budget), Duration::ZERO);
+                tc.set_system_out(&cdata(&passing_types(report, c.budget_index)));
+                tc.set_classname(&classname);
+                suite.add_testcase(tc.build());
+            }
+            continue;
+        }
+        let name = match &c.type_name {
+            Some(t) if per_type => x(&format!("{} › {t}", c.budget)),
+            _ => x(&format!("{}: {}", c.budget, c.key())),
+        };
         let detail = cdata(&check_detail(c));
         let mut tc = match c.status {
             Status::Fail => {
