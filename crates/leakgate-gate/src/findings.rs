@@ -52,7 +52,7 @@
 //! budget's family — the members were traced because they rose, so the
 //! sum's own p-value would count the same chance twice.
 
-use leakgate_heap::{PathGrowth, PathStep, RetentionPath};
+use leakgate_heap::{PathGrowth, RetentionPath};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -134,21 +134,15 @@ fn grown_most(p: &PathGrowth) -> Option<RetentionPath> {
 }
 
 /// The path with consecutive steps through the same type (a linked list's
-/// nodes, a queue's segments) collapsed into one.
+/// nodes, a queue's segments) collapsed into one, whatever their repeats:
+/// the heap's collapsed path ([`RetentionPath::collapsed`]) already merges
+/// runs through one field; the hop into a run (`head`, then `next` × n) is
+/// merged here too.
 fn collapsed(path: &RetentionPath) -> RetentionPath {
-    let mut steps: Vec<PathStep> = Vec::with_capacity(path.steps.len());
-    for step in &path.steps {
-        if steps
-            .last()
-            .is_none_or(|last| last.type_name != step.type_name)
-        {
-            steps.push(step.clone());
-        }
-    }
-    RetentionPath {
-        root: path.root.without_thread(),
-        steps,
-    }
+    let mut path = path.signature().collapsed().without_repeats();
+    path.steps
+        .dedup_by(|step, kept| step.type_name == kept.type_name);
+    path
 }
 
 fn shared_steps(a: &RetentionPath, b: &RetentionPath) -> usize {
@@ -177,7 +171,7 @@ fn common_prefix(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakgate_heap::{GroupGrowth, Root, SnapshotCounts};
+    use leakgate_heap::{GroupGrowth, PathStep, Root, SnapshotCounts};
 
     fn path(root: Root, steps: &[&str]) -> RetentionPath {
         RetentionPath {

@@ -32,6 +32,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::grouping::TypePaths;
+use crate::grouping::widened;
 use crate::path::RetentionPath;
 
 /// How the instances of one type grew between two snapshots, and through which paths.
@@ -70,17 +71,21 @@ pub struct GroupGrowth {
 impl PathGrowth {
     /// Matches the groups of `first` and `last` (the same type in two snapshots) by path.
     pub fn between(first: &TypePaths, last: &TypePaths) -> PathGrowth {
-        let mut by_path: BTreeMap<&RetentionPath, GroupGrowth> = BTreeMap::new();
+        // Collapsed paths match whatever their repeat counts; the match keeps the range over
+        // both snapshots.
+        let mut by_path: BTreeMap<RetentionPath, GroupGrowth> = BTreeMap::new();
         for group in &first.groups {
-            by_path
-                .entry(&group.path)
-                .or_insert_with(|| empty(&group.path))
-                .first += group.estimated;
+            let entry = by_path
+                .entry(group.path.without_repeats())
+                .or_insert_with(|| empty(&group.path));
+            entry.path = widened(&entry.path, &group.path);
+            entry.first += group.estimated;
         }
         for group in &last.groups {
             let entry = by_path
-                .entry(&group.path)
+                .entry(group.path.without_repeats())
                 .or_insert_with(|| empty(&group.path));
+            entry.path = widened(&entry.path, &group.path);
             entry.last += group.estimated;
             entry.example_address = Some(group.example_address);
         }

@@ -1,5 +1,6 @@
 //! The retention paths of one type: a sample of its instances spread over the heap, their
-//! shortest paths grouped by signature (root and chain of types and fields), and each group's
+//! shortest paths grouped by signature (root and chain of types and fields, repeated hops
+//! through the same field of the same type collapsed into one), and each group's
 //! share scaled to all instances. Instances no root reaches are grouped by the chain from their
 //! outermost holder, under the root "no root found".
 //!
@@ -93,17 +94,22 @@ impl ShortestPaths<'_> {
         let unreachable = instances.iter().filter(|&&o| !self.is_reachable(o)).count();
         let sample = spread(&instances, options.sample);
 
-        let mut by_signature: BTreeMap<RetentionPath, (u64, u64)> = BTreeMap::new();
+        // Keyed by the collapsed path without its repeat counts: a linked structure's
+        // instances at every depth are one group, which keeps the range of repeats.
+        let mut by_signature: BTreeMap<RetentionPath, (u64, u64, RetentionPath)> = BTreeMap::new();
         for &object in &sample {
-            let path = self.explain(object);
+            let path = self.explain(object).signature().collapsed();
             let address = graph.address(object);
-            let entry = by_signature.entry(path.signature()).or_insert((0, address));
+            let entry = by_signature
+                .entry(path.without_repeats())
+                .or_insert_with(|| (0, address, path.clone()));
             entry.0 += 1;
             entry.1 = entry.1.min(address);
+            entry.2 = widened(&entry.2, &path);
         }
         let mut groups: Vec<PathGroup> = by_signature
-            .into_iter()
-            .map(|(path, (sampled, example_address))| PathGroup {
+            .into_values()
+            .map(|(sampled, example_address, path)| PathGroup {
                 path,
                 sampled,
                 estimated: 0,
@@ -122,6 +128,19 @@ impl ShortestPaths<'_> {
             groups,
         }
     }
+}
+
+/// `a` (a collapsed path) with each step's repeat range widened to cover the same step of
+/// `b` (the same path without repeats, other counts); a range of one is no repeats.
+pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
+    debug_assert_eq!(a.without_repeats(), b.without_repeats());
+    let mut path = a.clone();
+    for (step, other) in path.steps.iter_mut().zip(&b.steps) {
+        let ((a0, a1), (b0, b1)) = (step.repeat_range(), other.repeat_range());
+        let range = (a0.min(b0), a1.max(b1));
+        step.repeats = (range != (1, 1)).then_some(range);
+    }
+    path
 }
 
 /// At most `count` items spread evenly: the middle of each of `count` equal slices.
@@ -174,6 +193,104 @@ mod tests {
         );
         assert_eq!(spread(&ids(3), 100).len(), 3);
         assert!(spread(&ids(0), 100).is_empty());
+    }
+
+    /// A static array of holders, each holding a queue of `depth` segments linked through
+    /// `_nextQueue`, the last one holding one `Timer` per entry of `kept`.
+    fn linked_queues(depths: &[(u32, u64)]) -> crate::HeapGraph {
+        let mut b = crate::HeapGraphBuilder::new();
+        let array = b.add_type("Holder[]", false);
+        let holder = b.add_type("Holder", false);
+        let queue = b.add_type("WorkStealingQueue", false);
+        let timer = b.add_type("Timer", false);
+        let (head, next, item) = (
+            b.field_name("_head"),
+            b.field_name("_nextQueue"),
+            b.field_name("_item"),
+        );
+        let holders = b.add_object(0x1000, array, 1024);
+        let mut address = 0x10_0000;
+        let mut alloc = || {
+            address += 0x100;
+            address
+        };
+        for &(depth, timers) in depths {
+            for _ in 0..timers {
+                let h = alloc();
+                let object = b.add_object(h, holder, 24);
+                b.add_reference(holders, h, None);
+                let mut previous = (object, head);
+                for _ in 0..depth {
+                    let q = alloc();
+                    let segment = b.add_object(q, queue, 32);
+                    b.add_reference(previous.0, q, Some(previous.1));
+                    previous = (segment, next);
+                }
+                let t = alloc();
+                b.add_object(t, timer, 48);
+                b.add_reference(previous.0, t, Some(item));
+            }
+        }
+        b.add_root(crate::Root::static_field("Pool", "holders"), 0x1000);
+        b.build().expect("a well-formed heap")
+    }
+
+    #[test]
+    fn a_linked_structure_of_varying_depth_is_one_group() {
+        let graph = linked_queues(&[(2, 30), (3, 20), (4, 10)]);
+        let paths = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
+        assert_eq!(paths.groups.len(), 1, "{:#?}", paths.groups);
+        let group = &paths.groups[0];
+        assert_eq!((group.sampled, group.estimated), (60, 60));
+        assert_eq!(group.path.steps[3].repeats, Some((1, 3)));
+        assert_eq!(
+            group.path.to_string(),
+            "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._nextQueue ×1..3 \
+             → WorkStealingQueue._item → Timer"
+        );
+
+        // The same structure grown deeper and longer: the one group grew, its range widened.
+        let before = paths;
+        let graph = linked_queues(&[(2, 30), (3, 20), (4, 10), (6, 40)]);
+        let after = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
+        assert_eq!(after.groups.len(), 1);
+        let growth = crate::PathGrowth::between(&before, &after);
+        assert_eq!(growth.groups.len(), 1);
+        assert_eq!((growth.groups[0].first, growth.groups[0].last), (60, 100));
+        assert_eq!(growth.groups[0].path.steps[3].repeats, Some((1, 5)));
+        assert_eq!(
+            growth.to_string(),
+            "Timer: +40 of +40 through static Pool.holders → Holder[] → Holder._head \
+             → WorkStealingQueue._nextQueue ×1..5 → WorkStealingQueue._item → Timer"
+        );
+    }
+
+    #[test]
+    fn one_depth_shows_its_repeat_count() {
+        let graph = linked_queues(&[(3, 5)]);
+        let paths = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
+        assert_eq!(paths.groups.len(), 1);
+        assert_eq!(paths.groups[0].path.steps[3].repeats, Some((2, 2)));
+        assert!(
+            paths.groups[0]
+                .path
+                .to_string()
+                .contains("WorkStealingQueue._nextQueue ×2 → WorkStealingQueue._item")
+        );
+        // A queue of one segment takes no `_nextQueue` hop: no repeats, a path of its own.
+        let graph = linked_queues(&[(1, 5)]);
+        let paths = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
+        assert!(
+            paths.groups[0]
+                .path
+                .steps
+                .iter()
+                .all(|s| s.repeats.is_none())
+        );
+        assert_eq!(
+            paths.groups[0].path.to_string(),
+            "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._item → Timer"
+        );
     }
 
     #[test]

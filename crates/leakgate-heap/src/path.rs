@@ -42,6 +42,11 @@ pub struct PathStep {
     /// holds, for array elements and where the source names no fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// On a collapsed path ([`RetentionPath::collapsed`]): how many consecutive objects of this
+    /// type, each held through `field` of the one before, this step stands for, as the fewest
+    /// and the most seen (a linked list's nodes, a queue's segments); `None` for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<(u32, u32)>,
 }
 
 impl PathStep {
@@ -49,7 +54,13 @@ impl PathStep {
         PathStep {
             type_name: type_name.to_string(),
             field: field.map(str::to_string),
+            repeats: None,
         }
+    }
+
+    /// The fewest and the most objects this step stands for: `(1, 1)` unless collapsed.
+    pub fn repeat_range(&self) -> (u32, u32) {
+        self.repeats.unwrap_or((1, 1))
     }
 }
 
@@ -70,6 +81,46 @@ impl RetentionPath {
         RetentionPath {
             root: self.root.without_thread(),
             steps: self.steps.clone(),
+        }
+    }
+
+    /// The path with each run of consecutive steps of the same type held through the same
+    /// field collapsed into one step that records how many it stands for (the object a root
+    /// holds is never merged into a run). Repeats already recorded add up; a step standing
+    /// for one object has no repeats.
+    pub fn collapsed(&self) -> RetentionPath {
+        let mut steps: Vec<PathStep> = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            if i >= 2
+                && let Some(last) = steps.last_mut()
+                && last.type_name == step.type_name
+                && last.field == step.field
+            {
+                let (a, b) = last.repeat_range();
+                let (c, d) = step.repeat_range();
+                last.repeats = Some((a + c, b + d));
+                continue;
+            }
+            steps.push(step.clone());
+        }
+        RetentionPath {
+            root: self.root.clone(),
+            steps,
+        }
+    }
+
+    /// The same path with no repeat counts: what a collapsed path is grouped and matched by.
+    pub fn without_repeats(&self) -> RetentionPath {
+        RetentionPath {
+            root: self.root.clone(),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| PathStep {
+                    repeats: None,
+                    ..s.clone()
+                })
+                .collect(),
         }
     }
 
@@ -106,12 +157,20 @@ impl RetentionPath {
     }
 }
 
-/// `Type.field` when the field holding the next object is known, else `Type`.
+/// `Type.field` when the field holding the next object is known, else `Type`; `×1..3` (or
+/// `×3`) after it when the next step is a collapsed run reached through that hop.
 fn push_step(line: &mut String, step: &PathStep, next: Option<&PathStep>) {
     line.push_str(&step.type_name);
     if let Some(field) = next.and_then(|n| n.field.as_deref()) {
         line.push('.');
         line.push_str(field);
+    }
+    if let Some((min, max)) = next.and_then(|n| n.repeats) {
+        if min == max {
+            line.push_str(&format!(" ×{min}"));
+        } else {
+            line.push_str(&format!(" ×{min}..{max}"));
+        }
     }
 }
 
@@ -124,5 +183,92 @@ impl fmt::Display for RetentionPath {
             push_step(&mut line, step, self.steps.get(i + 1));
         }
         f.write_str(&line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linked(nodes: usize) -> RetentionPath {
+        let mut steps = vec![
+            PathStep::new("Source", None),
+            PathStep::new("Node", Some("head")),
+        ];
+        steps.extend((1..nodes).map(|_| PathStep::new("Node", Some("next"))));
+        steps.push(PathStep::new("Action", Some("callback")));
+        RetentionPath {
+            root: Root::static_field("Token", "source"),
+            steps,
+        }
+    }
+
+    #[test]
+    fn runs_of_the_same_hop_collapse_into_one_step() {
+        let path = linked(4).collapsed();
+        assert_eq!(path.steps.len(), 4);
+        assert_eq!(
+            path.steps[2],
+            PathStep {
+                repeats: Some((3, 3)),
+                ..PathStep::new("Node", Some("next"))
+            }
+        );
+        assert_eq!(
+            path.to_string(),
+            "static Token.source → Source.head → Node.next ×3 → Node.callback → Action"
+        );
+        assert_eq!(path.chain()[2], "→ Node.next ×3");
+        assert_eq!(path.without_repeats(), linked(2));
+        // Nothing to collapse: the same path.
+        assert_eq!(linked(2).collapsed(), linked(2));
+        assert_eq!(linked(1).collapsed(), linked(1));
+        // A range, and the abbreviated form keeps the repeat of the hops it shows.
+        let mut ranged = path.clone();
+        ranged.steps[2].repeats = Some((1, 3));
+        assert_eq!(
+            ranged.abbreviated(3),
+            "static Token.source → Source.head → Node.next ×1..3 → … → Action"
+        );
+        // Collapsing again changes nothing.
+        assert_eq!(ranged.collapsed(), ranged);
+    }
+
+    #[test]
+    fn the_object_a_root_holds_is_not_merged_into_a_run() {
+        let path = RetentionPath {
+            root: Root::StrongHandle,
+            steps: vec![
+                PathStep::new("Object[]", None),
+                PathStep::new("Object[]", None),
+                PathStep::new("Object[]", None),
+                PathStep::new("Entry", None),
+            ],
+        }
+        .collapsed();
+        assert_eq!(path.steps.len(), 3);
+        assert_eq!(path.steps[1].repeats, Some((2, 2)));
+    }
+
+    #[test]
+    fn repeats_round_trip_through_json_and_are_absent_without_them() {
+        let plain = PathStep::new("Node", Some("next"));
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"type_name":"Node","field":"next"}"#
+        );
+        let step = PathStep {
+            repeats: Some((1, 3)),
+            ..plain
+        };
+        let json = serde_json::to_string(&step).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type_name":"Node","field":"next","repeats":[1,3]}"#
+        );
+        assert_eq!(serde_json::from_str::<PathStep>(&json).unwrap(), step);
+        let path = linked(3).collapsed();
+        let json = serde_json::to_string(&path).unwrap();
+        assert_eq!(serde_json::from_str::<RetentionPath>(&json).unwrap(), path);
     }
 }

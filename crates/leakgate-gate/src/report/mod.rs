@@ -418,14 +418,21 @@ pub(crate) fn hidden_line(hidden: usize) -> String {
     )
 }
 
-/// The checks that get a chart: every notable check (see [`notable`]), one
-/// per distinct series, most important first.
+/// The checks that get a chart, one per distinct series, most important
+/// first: those that fail or warn, every scalar metric, and per-type checks
+/// that grew by at least the growth that matters — not a type that rose by
+/// a few bytes, which a chart would draw as a cliff.
 pub fn charted(report: &RunReport) -> Vec<&Check> {
     // A set, not a scan of those kept: linear in checks, however many.
     let mut seen = std::collections::HashSet::new();
     notable(report.checks())
         .0
         .into_iter()
+        .filter(|c| {
+            c.status != Status::Pass
+                || !c.metric.is_per_type()
+                || c.floor.is_some_and(|f| c.growth >= f.growth)
+        })
         .filter(|c| seen.insert(c.key()))
         .collect()
 }
