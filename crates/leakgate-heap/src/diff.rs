@@ -76,14 +76,14 @@ impl PathGrowth {
         let mut by_path: BTreeMap<RetentionPath, GroupGrowth> = BTreeMap::new();
         for group in &first.groups {
             let entry = by_path
-                .entry(group.path.without_repeats())
+                .entry(group.path.group_key())
                 .or_insert_with(|| empty(&group.path));
             entry.path = widened(&entry.path, &group.path);
             entry.first += group.estimated;
         }
         for group in &last.groups {
             let entry = by_path
-                .entry(group.path.without_repeats())
+                .entry(group.path.group_key())
                 .or_insert_with(|| empty(&group.path));
             entry.path = widened(&entry.path, &group.path);
             entry.last += group.estimated;

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bfs::ShortestPaths;
 use crate::model::ObjectId;
-use crate::path::RetentionPath;
+use crate::path::{PathStep, RetentionPath};
 
 /// How many instances of a type get their path traced.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
@@ -101,7 +101,7 @@ impl ShortestPaths<'_> {
             let path = self.explain(object).signature().collapsed();
             let address = graph.address(object);
             let entry = by_signature
-                .entry(path.without_repeats())
+                .entry(path.group_key())
                 .or_insert_with(|| (0, address, path.clone()));
             entry.0 += 1;
             entry.1 = entry.1.min(address);
@@ -130,17 +130,42 @@ impl ShortestPaths<'_> {
     }
 }
 
-/// `a` (a collapsed path) with each step's repeat range widened to cover the same step of
-/// `b` (the same path without repeats, other counts); a range of one is no repeats.
+/// `a` and `b` (collapsed paths of one group key) as one path: each step's repeat range
+/// widened to cover both, and a loop step only one of them takes kept with a range from 0.
 pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
-    debug_assert_eq!(a.without_repeats(), b.without_repeats());
-    let mut path = a.clone();
-    for (step, other) in path.steps.iter_mut().zip(&b.steps) {
-        let ((a0, a1), (b0, b1)) = (step.repeat_range(), other.repeat_range());
-        let range = (a0.min(b0), a1.max(b1));
-        step.repeats = (range != (1, 1)).then_some(range);
+    debug_assert_eq!(a.group_key(), b.group_key());
+    let from_zero = |step: &PathStep| PathStep {
+        repeats: Some((0, step.repeat_range().1)),
+        ..step.clone()
+    };
+    let (mut i, mut j) = (0, 0);
+    let mut steps = Vec::with_capacity(a.steps.len().max(b.steps.len()));
+    while i < a.steps.len() || j < b.steps.len() {
+        let (a_loop, b_loop) = (a.is_loop(i), b.is_loop(j));
+        let same = i < a.steps.len()
+            && j < b.steps.len()
+            && a_loop == b_loop
+            && (!a_loop || a.steps[i].field == b.steps[j].field);
+        if same {
+            let ((a0, a1), (b0, b1)) = (a.steps[i].repeat_range(), b.steps[j].repeat_range());
+            let range = (a0.min(b0), a1.max(b1));
+            steps.push(PathStep {
+                repeats: (range != (1, 1)).then_some(range),
+                ..a.steps[i].clone()
+            });
+            (i, j) = (i + 1, j + 1);
+        } else if a_loop || j >= b.steps.len() {
+            steps.push(from_zero(&a.steps[i]));
+            i += 1;
+        } else {
+            steps.push(from_zero(&b.steps[j]));
+            j += 1;
+        }
     }
-    path
+    RetentionPath {
+        root: a.root.clone(),
+        steps,
+    }
 }
 
 /// At most `count` items spread evenly: the middle of each of `count` equal slices.
@@ -277,7 +302,7 @@ mod tests {
                 .to_string()
                 .contains("WorkStealingQueue._nextQueue ×2 → WorkStealingQueue._item")
         );
-        // A queue of one segment takes no `_nextQueue` hop: no repeats, a path of its own.
+        // A queue of one segment takes no `_nextQueue` hop: alone, no repeats…
         let graph = linked_queues(&[(1, 5)]);
         let paths = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
         assert!(
@@ -290,6 +315,16 @@ mod tests {
         assert_eq!(
             paths.groups[0].path.to_string(),
             "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._item → Timer"
+        );
+        // … and with deeper queues, one group whose loop is taken 0 to 2 times.
+        let graph = linked_queues(&[(1, 5), (3, 7)]);
+        let paths = ShortestPaths::compute(&graph).type_paths("Timer", &PathOptions::default());
+        assert_eq!(paths.groups.len(), 1, "{:#?}", paths.groups);
+        assert_eq!(paths.groups[0].sampled, 12);
+        assert_eq!(
+            paths.groups[0].path.to_string(),
+            "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._nextQueue ×0..2 \
+             → WorkStealingQueue._item → Timer"
         );
     }
 

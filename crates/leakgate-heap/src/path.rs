@@ -109,7 +109,25 @@ impl RetentionPath {
         }
     }
 
-    /// The same path with no repeat counts: what a collapsed path is grouped and matched by.
+    /// What a collapsed path is grouped and matched by: no repeat counts, and no loop
+    /// steps (an object held by one of its own type, [`RetentionPath::is_loop`]), so a
+    /// structure's instances are one group whether they sit 0, 1 or 5 hops down the loop.
+    pub fn group_key(&self) -> RetentionPath {
+        let mut key = self.without_repeats();
+        key.steps = (0..self.steps.len())
+            .filter(|&i| !self.is_loop(i))
+            .map(|i| key.steps[i].clone())
+            .collect();
+        key
+    }
+
+    /// Whether step `i` is an object held by one of its own type (a linked list's next
+    /// node, a queue's next segment); the object a root holds never is.
+    pub fn is_loop(&self, i: usize) -> bool {
+        i >= 2 && i < self.steps.len() && self.steps[i].type_name == self.steps[i - 1].type_name
+    }
+
+    /// The same path with no repeat counts.
     pub fn without_repeats(&self) -> RetentionPath {
         RetentionPath {
             root: self.root.clone(),
