@@ -28,13 +28,17 @@ fn visible(c: char) -> char {
     }
 }
 
-/// An invisible formatting character (a bidi override or isolate, a
-/// zero-width character: [`leakgate_scenario::check::invisible`]) shown by
+/// `c`, or, if it is an invisible formatting character (a bidi override or
+/// isolate, a zero-width character: [`leakgate_scenario::check::invisible`]),
 /// its code point, `‹U+202E›`: it would reorder or hide the text around it
 /// (a leg's scenario named `x\u{202E}liaf` reads as `xfail`). Scenario and
 /// budget names cannot hold one; type names and merged legs can.
-fn shown_invisible(c: char) -> Option<String> {
-    leakgate_scenario::check::invisible(c).then(|| format!("‹U+{:04X}›", c as u32))
+fn push_shown(out: &mut String, c: char) {
+    if leakgate_scenario::check::invisible(c) {
+        out.push_str(&format!("‹U+{:04X}›", c as u32));
+    } else {
+        out.push(c);
+    }
 }
 
 /// Characters XML 1.0 forbids (all C0 controls but tab, newline and carriage
@@ -177,10 +181,7 @@ pub fn md_cell(s: &str) -> String {
                 out.push_str("<!---->.")
             }
             c if c.is_control() => out.push(visible(c)),
-            c => match shown_invisible(c) {
-                Some(shown) => out.push_str(&shown),
-                None => out.push(c),
-            },
+            c => push_shown(&mut out, c),
         }
     }
     out
@@ -237,10 +238,7 @@ pub fn terminal(s: &str) -> String {
             '\u{9b}' => skip_csi(&mut chars),
             '\n' | '\t' => out.push(c),
             c if c.is_control() => out.push(visible(c)),
-            c => match shown_invisible(c) {
-                Some(shown) => out.push_str(&shown),
-                None => out.push(c),
-            },
+            c => push_shown(&mut out, c),
         }
     }
     out
