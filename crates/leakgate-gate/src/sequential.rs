@@ -219,6 +219,11 @@ pub enum NoGrowth {
     /// the GC heap's slope bound is below δ: whatever committed memory
     /// does, it is the GC's sizing.
     LiveHeapFlat,
+    /// It rises, but by less than the growth that matters, and so slowly
+    /// (its slope bound, as above, with δ's fixed part spread over
+    /// `max_count` samples) that not even the last sample could make it
+    /// matter: more samples cannot change the verdict.
+    TooSlowToMatterByMaxCount,
 }
 
 /// A series one budget judges, and what is known about it.
@@ -342,10 +347,12 @@ pub fn next_step(
         };
     }
     let judged = samples.get(options.warmup_samples..).unwrap_or(&[]);
+    // The judged samples at `max_count`: the most a slow rise can spread over.
+    let horizon = plan.max_count.saturating_sub(options.warmup_samples);
     let decisions: Vec<SeriesDecision> = verdict
         .checks
         .iter()
-        .map(|c| decide(judged, &budgets[c.budget_index], c, &look, options))
+        .map(|c| decide(judged, &budgets[c.budget_index], c, &look, options, horizon))
         .collect();
     // Before the reliable count, a rise whose last step is level may be a
     // cache that has just filled: look again rather than fail on it.
@@ -398,18 +405,28 @@ fn decide(
     check: &Check,
     look: &Look,
     options: &JudgeOptions,
+    horizon: usize,
 ) -> SeriesDecision {
     let key = check.key();
     let series = check_series(judged, &key);
     let state = match &series {
         _ if check.trend_growing => SeriesState::Grows(check.trend_reason),
         // A significant rise still below what matters: more samples may
-        // take it there (the scatter's share of the floor does not grow
-        // with the run); never call it flat.
+        // take it there (the scatter's and native memory's share of the
+        // floor does not grow with the run); never call it flat, unless
+        // it is too slow to get there even by `max_count`. A type's slow
+        // rise stays undecided: with others through the same holder it
+        // may be one leak, which only the retention paths see.
+        Some(s) if check.trend_reason == TrendReason::BelowNoiseFloor && s.type_name.is_none() => {
+            not_growing(judged, rule, s, look, options, horizon)
+                .map_or(SeriesState::Undecided(check.trend_reason), |_| {
+                    SeriesState::DoesNotGrow(NoGrowth::TooSlowToMatterByMaxCount)
+                })
+        }
         _ if check.trend_reason == TrendReason::BelowNoiseFloor => {
             SeriesState::Undecided(check.trend_reason)
         }
-        Some(s) => not_growing(judged, rule, s, look, options).map_or(
+        Some(s) => not_growing(judged, rule, s, look, options, RELIABLE_SAMPLES).map_or(
             SeriesState::Undecided(check.trend_reason),
             SeriesState::DoesNotGrow,
         ),
@@ -460,7 +477,9 @@ fn may_pause(judged: &[SampleMetrics], check: &Check, options: &JudgeOptions) ->
     may_be_levelling_off(&live.unwrap_or_else(|| s.values()))
 }
 
-/// Evidence that `s` does not grow by δ per sample, if there is any yet.
+/// Evidence that `s` does not grow by δ per sample, if there is any yet;
+/// δ's fixed part (scatter, native warm-up) is spread over at least
+/// `horizon` judged samples.
 /// Committed memory judged with the live heap is decided on the live
 /// heap (and the memory outside the GC heap), never on its own steps: its
 /// flat stretch between two GC steps says nothing about a leak.
@@ -470,6 +489,7 @@ fn not_growing(
     s: &Series,
     look: &Look,
     options: &JudgeOptions,
+    horizon: usize,
 ) -> Option<NoGrowth> {
     let values = s.values();
     let n = values.len();
@@ -486,7 +506,7 @@ fn not_growing(
         };
         floor
             .per_sample(n)
-            .max(hidden / (n.max(RELIABLE_SAMPLES) - 1) as f64)
+            .max(hidden / (n.max(horizon).max(2) - 1) as f64)
     };
     let bounded = |v: &[f64], from: usize, native: bool| {
         slope_bounded_below(v, from, delta(v, native), look.beta)
@@ -565,6 +585,9 @@ impl std::fmt::Display for SeriesState {
             SeriesState::DoesNotGrow(NoGrowth::LiveHeapFlat) => {
                 f.write_str("does not grow beyond the GC's sizing (the live heap does not grow)")
             }
+            SeriesState::DoesNotGrow(NoGrowth::TooSlowToMatterByMaxCount) => f.write_str(
+                "rises too slowly to reach the growth that matters by the maximum count",
+            ),
             SeriesState::Undecided(r) => write!(f, "undecided ({r})"),
         }
     }
