@@ -6,6 +6,7 @@
 //! failed, 2 the run could not be done.
 
 mod analyze;
+mod init;
 mod progress;
 mod run;
 mod snapshots;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Build and launch the service, drive load, sample it, judge the growth, report.
     Run(run::RunArgs),
+    /// Write a scenario for a .NET web project (and a workflow with --workflow).
+    Init(init::InitArgs),
     /// Summarise dumps the way `!address -summary` and `!finalizequeue` do.
     Analyze(analyze::AnalyzeArgs),
     /// Walk pending snapshots (`*.snap.new`) and accept, reject or skip each.
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
     // runner's guards have stopped every child process by the time it lands here.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Init(args) => init::init(args),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Review(args) => snapshots::review(args),
         Command::Accept(args) => snapshots::accept(args),

@@ -37,15 +37,31 @@ fn workflows_and_action_metadata_pass_action_validator() {
         );
         return;
     }
-    for file in FILES {
+    // And the workflow `leakgate init --workflow` writes, for the fixture service.
+    let generated = tempfile::tempdir().unwrap();
+    let options = leakgate_init::InitOptions {
+        workflow: true,
+        ..Default::default()
+    };
+    let plan = leakgate_init::plan(
+        &workspace().join("fixtures/services/LeakyService"),
+        &options,
+    )
+    .expect("init plans the fixture");
+    let workflow = generated.path().join("leakgate.yml");
+    std::fs::write(&workflow, &plan.files[1].contents).unwrap();
+    let files = FILES.map(|f| workspace().join(f));
+    for file in files.iter().chain([&workflow]) {
         let out = Command::new("npx")
-            .args(["--yes", "@action-validator/cli", file])
+            .args(["--yes", "@action-validator/cli"])
+            .arg(file)
             .current_dir(workspace())
             .output()
             .expect("npx runs");
         assert!(
             out.status.success(),
-            "{file} is not valid for GitHub:\n{}{}",
+            "{} is not valid for GitHub:\n{}{}",
+            file.display(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
