@@ -1,7 +1,8 @@
 //! leakgate-heap: why objects are alive. A source-independent managed-heap graph (from a
 //! dump through the ClrMD inspector, or from an EventPipe GC-heap snapshot), the shortest
-//! retention path of each object from the GC roots, those paths grouped per type, and the
-//! group that grew between two snapshots.
+//! retention path of each object from the GC roots, those paths grouped per type, the group
+//! that grew between two snapshots, and how much memory the object holding it keeps alive
+//! (its retained size, from the dominator tree).
 //!
 //! ```
 //! use leakgate_heap::{HeapGraph, HeapGraphBuilder, PathGrowth, PathOptions, Root, ShortestPaths};
@@ -40,11 +41,13 @@
 //!
 //! Layers: [`model`] (the graph), [`builder`] (from any source), [`bfs`] (shortest paths from
 //! all roots), [`grouping`] (sampled paths of a type, grouped), [`diff`] (the path that grew),
-//! [`path`] and [`root`] (what a path and a root are, and how they read).
+//! [`dominators`] (who alone keeps objects alive, and their retained sizes), [`path`] and
+//! [`root`] (what a path and a root are, and how they read).
 
 pub mod bfs;
 pub mod builder;
 pub mod diff;
+pub mod dominators;
 pub mod grouping;
 pub mod model;
 pub mod path;
@@ -53,6 +56,7 @@ pub mod root;
 pub use bfs::ShortestPaths;
 pub use builder::{BuildError, HeapGraphBuilder, PendingObject};
 pub use diff::{GroupGrowth, PathGrowth, SnapshotCounts};
+pub use dominators::{Dominator, DominatorTree, Holder};
 pub use grouping::{PathGroup, PathOptions, TypePaths};
 pub use model::{BuildStats, FieldId, HeapGraph, ObjectId, TypeId};
 pub use path::{PathStep, RetentionPath};
