@@ -128,7 +128,60 @@ pub fn finish(leakgate: &mut Leakgate) -> Run {
 
 pub fn leakgate_run(scenario: &Path, out: &Path, extra: &[&str]) -> Run {
     let mut child = leakgate_spawn(scenario, out, extra);
-    finish(&mut child)
+    let run = finish(&mut child);
+    check_junit(out);
+    run
+}
+
+/// Every `junit.xml` a run writes is valid for the Jenkins xUnit schema and
+/// holds one case per decision: at most one per budget, one per failing or
+/// warning check, and a couple more (issue 22: not 1,559 passing cases).
+/// Needs `xmllint`; without it (and without LEAKGATE_REQUIRE_XMLLINT) only
+/// the count is checked.
+pub fn check_junit(out: &Path) {
+    let junit = out.join("junit.xml");
+    let (Ok(xml), Ok(report)) = (
+        std::fs::read_to_string(&junit),
+        std::fs::read_to_string(out.join("report.json")),
+    ) else {
+        return;
+    };
+    let report: Value = serde_json::from_str(&report).expect("report.json is JSON");
+    let budgets = report["budget_lines"].as_array().map_or(0, Vec::len);
+    let flagged = report["verdict"]["checks"].as_array().map_or(0, |checks| {
+        checks.iter().filter(|c| c["status"] != "pass").count()
+    });
+    let cases = xml.matches("<testcase ").count();
+    assert!(
+        cases <= budgets + flagged + 2,
+        "{}: {cases} test cases for {budgets} budgets and {flagged} failing or warning checks",
+        junit.display()
+    );
+    let xmllint = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|dir| dir.join("xmllint"))
+            .find(|f| f.is_file())
+    });
+    let Some(xmllint) = xmllint else {
+        assert!(
+            std::env::var_os("LEAKGATE_REQUIRE_XMLLINT").is_none(),
+            "xmllint is missing (install libxml2-utils)"
+        );
+        return;
+    };
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let check = Command::new(xmllint)
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg(&junit)
+        .output()
+        .expect("xmllint runs");
+    assert!(
+        check.status.success(),
+        "{} is not valid for junit-10.xsd:\n{}",
+        junit.display(),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 pub fn read_report(out: &Path) -> Value {
