@@ -314,6 +314,51 @@ fn grown_path(report: &serde_json::Value, type_name: &str) -> (String, String) {
     (path["root"].to_string(), chain.join(" → "))
 }
 
+/// The static list in its own class (`LeakRegistry.Entries`, as a library's
+/// static cache) is the entries' holder, on the path where the static field
+/// holds it, and retains what the service says it kept at the last sample:
+/// each entry (32 bytes) with its 128-byte payload (152), 2 objects, plus the
+/// list and its array (8 bytes a slot) — within 10%, and grown since the first.
+fn the_static_list_retains_the_entries_the_service_kept(
+    report: &serde_json::Value,
+    samples: &[serde_json::Value],
+) {
+    let growth = report["retention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["type_name"] == "StaticHeldEntry")
+        .unwrap();
+    let holder = &growth["groups"][0]["holder"];
+    assert_eq!(
+        holder["type_name"], "System.Collections.Generic.List<StaticHeldEntry>",
+        "{growth:#}"
+    );
+    assert_eq!(holder["step"], 0, "the static field holds it: {growth:#}");
+    let kept = samples.last().unwrap()["app_stats"]["staticEntriesKept"]
+        .as_f64()
+        .unwrap();
+    let expected = kept * (32.0 + 152.0 + 8.0);
+    let retained = holder["retained_last"].as_f64().unwrap();
+    let objects = holder["objects_last"].as_f64().unwrap();
+    eprintln!(
+        "holder of StaticHeldEntry: retains {retained} bytes, {objects} objects; \
+         the service kept {kept} entries (about {expected} bytes)"
+    );
+    assert!(
+        (retained - expected).abs() < 0.1 * expected,
+        "{retained} bytes retained, {kept} entries kept: {growth:#}"
+    );
+    assert!(
+        (objects - (2.0 * kept + 2.0)).abs() < 0.1 * kept,
+        "{objects} objects retained, {kept} entries kept: {growth:#}"
+    );
+    assert!(
+        holder["retained_first"].as_f64().unwrap() < retained,
+        "{growth:#}"
+    );
+}
+
 #[test]
 fn each_leak_is_named_by_the_root_that_holds_it() {
     let _lock = e2e_lock();
@@ -331,6 +376,7 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "a static field: {root}"
     );
     assert!(chain.contains("List<StaticHeldEntry>"), "{chain}");
+    the_static_list_retains_the_entries_the_service_kept(&report, &read_samples(out.path()));
     // The runtime's DAC does not always list every GC handle (dotnet/runtime#124872):
     // then the chain still shows, from "no root found".
     let (root, chain) = grown_path(&report, "HandleHeldSession");

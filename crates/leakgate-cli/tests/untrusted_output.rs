@@ -129,6 +129,7 @@ fn report(leg: &Leg) -> RunReport {
             sampled: n,
             estimated: n,
             example_address: 0x10,
+            holder: None,
         }],
     };
     r.retention = vec![PathGrowth::between(&paths(10), &paths(510))];

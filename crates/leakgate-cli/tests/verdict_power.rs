@@ -1,5 +1,6 @@
 //! End to end, the verdict's power on the fixture service: a managed leak in
-//! modest steps fails on committed memory and on the live heap alike; a large
+//! modest steps fails on committed memory and on the live heap alike, and the
+//! holder of its buffers retains the bytes the service says it kept; a large
 //! stable heap under bursty allocations passes; `count: auto` stops early on
 //! a leak and on a healthy service, and says why.
 
@@ -31,6 +32,13 @@ fn stat(sample: &Value, name: &str) -> f64 {
 fn the_buffer_leak_fails_both_budgets(name: &str, out: &std::path::Path) -> Vec<Value> {
     let run = leakgate_run(&scenario(name), out, &[]);
     assert_eq!(run.code, 1, "{name}: {}", run.output);
+    for line in run
+        .output
+        .lines()
+        .filter(|l| l.contains("why ") || l.contains("held by "))
+    {
+        eprintln!("{name}: {line}");
+    }
     let report = read_report(out);
     for metric in ["committed.unknown", "gc.live"] {
         let c = check(&report, metric);
@@ -65,6 +73,69 @@ fn a_managed_leak_in_modest_steps_fails_each_budget_alone() {
         (0.5 * MIB..2.5 * MIB).contains(&per_sample),
         "the fixture kept {per_sample} bytes per sample"
     );
+    the_holder_retains_what_the_service_kept(&report, &samples, judged, out.path());
+}
+
+/// Why it is alive, one level deeper: the buffers' top path has a holder (the
+/// dominator of the kept buffers: the `List<Byte[]>` the endpoint adds to, or
+/// the closure class holding it when that keeps little else), and what it
+/// retains at the last judged sample is what the service says it kept then —
+/// every buffer, with its 24-byte header, and the list's array — within 10%;
+/// and it grew since the first judged sample by what was kept in between.
+fn the_holder_retains_what_the_service_kept(
+    report: &Value,
+    samples: &[Value],
+    judged: usize,
+    out: &std::path::Path,
+) {
+    let bytes = report["retention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type_name"] == "System.Byte[]")
+        .unwrap_or_else(|| panic!("System.Byte[] traced: {:#}", report["retention"]));
+    let top = &bytes["groups"][0];
+    let holder = &top["holder"];
+    let retained = |k: &str| {
+        holder[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} in {top:#}"))
+    };
+    let (first, last) = (retained("retained_first"), retained("retained_last"));
+    let kept_last = stat(samples.last().unwrap(), "keptBufferBytes");
+    let kept_first = stat(&samples[samples.len() - judged], "keptBufferBytes");
+    eprintln!(
+        "holder {}: retains {first} → {last} bytes; the service kept {kept_first} → {kept_last}",
+        holder["type_name"]
+    );
+    // Every kept buffer is in the list before the service counts it, and the
+    // load is paused while the stats are read and the heap is walked.
+    assert!(
+        last >= kept_last && last - kept_last < 0.1 * kept_last,
+        "the holder retains {last} bytes, the service kept {kept_last}: {top:#}"
+    );
+    let (grew, kept) = (last - first, kept_last - kept_first);
+    assert!(
+        kept > MIB && (grew - kept).abs() < 0.1 * kept,
+        "the holder grew {grew} bytes, the service kept {kept} more: {top:#}"
+    );
+    // The path goes through the list the endpoint adds to; the holder is on it.
+    let step = holder["step"].as_u64().expect("the holder is on the path") as usize;
+    let steps = top["path"]["steps"].as_array().unwrap();
+    assert_eq!(steps[step]["type_name"], holder["type_name"], "{top:#}");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["type_name"] == "System.Collections.Generic.List<System.Byte[]>"),
+        "{top:#}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("Held by "))
+        .unwrap_or_else(|| panic!("a holder line in {summary}"));
+    eprintln!("summary.md: {line}");
+    assert!(line.contains("since the first judged sample"), "{line}");
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //!         first: counts,
 //!         last: counts,
 //!         growth: 100,
-//!         groups: vec![GroupGrowth { path, first: 0, last: 100, growth: 100, example_address: None }],
+//!         groups: vec![GroupGrowth { path, first: 0, last: 100, growth: 100, example_address: None, holder: None }],
 //!     }
 //! };
 //! let paths = [
@@ -197,6 +197,7 @@ mod tests {
                 last: growth.max(0) as u64,
                 growth,
                 example_address: None,
+                holder: None,
             }],
         }
     }

@@ -47,6 +47,19 @@ pub fn human_signed(v: f64, unit: Unit) -> String {
     if v > 0.0 { format!("+{s}") } else { s }
 }
 
+/// A count with thousands separated: `1,536`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// A p-value for tables: 3 significant decimals, `<0.001` below that.
 pub fn p_value(p: f64) -> String {
     if p < 0.001 {
@@ -68,6 +81,10 @@ mod tests {
         assert_eq!(human_signed(32.2 * 1048576.0, Unit::Bytes), "+32.2 MiB");
         assert_eq!(human(200.0, Unit::Count), "200");
         assert_eq!(human(2.5, Unit::Count), "2.5");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1536), "1,536");
+        assert_eq!(count(12_345_678), "12,345,678");
         assert_eq!(p_value(0.0004), "<0.001");
         assert_eq!(p_value(0.04321), "0.043");
     }

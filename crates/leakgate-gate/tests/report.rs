@@ -9,7 +9,7 @@ use leakgate_gate::report::{
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, next_step};
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
-use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
+use leakgate_heap::{GroupHolder, PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
 use leakgate_runner::load::LoadSummary;
 use leakgate_runner::target::SampledProcess;
 use leakgate_scenario::budget::Budget;
@@ -62,11 +62,20 @@ fn resolver_paths() -> PathGrowth {
             PathStep::new("System.Reflection.Emit.DynamicResolver", Some("_resolver")),
         ],
     };
-    let group = |path: &RetentionPath, estimated| PathGroup {
+    // The list holds them: 32 bytes, its array, the delegates and what they keep.
+    let group = |path: &RetentionPath, estimated: u64| PathGroup {
         path: path.clone(),
         sampled: 100,
         estimated,
         example_address: 0x7f00_0000_1000,
+        holder: Some(GroupHolder {
+            type_name: path.steps[0].type_name.clone(),
+            address: 0x7f00_0000_0800,
+            retained_bytes: 32 + 24 + 8 * estimated + 4096 * estimated,
+            retained_objects: 2 + 4 * estimated,
+            dominates: 100,
+            step: Some(0),
+        }),
     };
     let paths = |n| TypePaths {
         type_name: "System.Reflection.Emit.DynamicResolver".into(),

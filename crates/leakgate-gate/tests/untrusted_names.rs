@@ -12,7 +12,7 @@ use leakgate_gate::report::{
     RunInfo, RunReport, annotations, chart_file_name, charts, console, html, junit, markdown,
 };
 use leakgate_gate::testing::Samples;
-use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
+use leakgate_heap::{GroupHolder, PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
 use leakgate_scenario::budget::Budget;
 use leakgate_scenario::{BudgetRule, TypeFilter};
 use proptest::prelude::*;
@@ -40,7 +40,7 @@ fn report(name: &str, other: &str) -> RunReport {
     let mut info = RunInfo::new(name);
     info.budget_lines = vec![7];
     let mut report = RunReport::judged(info, samples, verdict, None);
-    // Why it is alive, with the name as the type, the root and a field.
+    // Why it is alive, with the name as the type, the root, a field and the holder.
     let path = RetentionPath {
         root: Root::static_field(name, name),
         steps: vec![PathStep::new(name, None), PathStep::new(name, Some(name))],
@@ -55,6 +55,14 @@ fn report(name: &str, other: &str) -> RunReport {
             sampled: n,
             estimated: n,
             example_address: 0x10,
+            holder: Some(GroupHolder {
+                type_name: name.to_string(),
+                address: 0x20,
+                retained_bytes: 1024 * n,
+                retained_objects: n + 2,
+                dominates: n,
+                step: Some(1),
+            }),
         }],
     };
     report.retention = vec![PathGrowth::between(&paths(10), &paths(510))];

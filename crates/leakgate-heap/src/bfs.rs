@@ -177,6 +177,19 @@ impl<'g> ShortestPaths<'g> {
         self.chain_to(object)
     }
 
+    /// The objects on [`ShortestPaths::explain`]'s path to `object`, one per step: from the
+    /// object a root holds (or the outermost holder) to `object` itself.
+    pub fn objects_to(&self, object: ObjectId) -> Vec<ObjectId> {
+        let mut objects = vec![object];
+        let mut current = object.index();
+        while let holder @ 0..UNREACHED = self.reached_from[current] {
+            objects.push(ObjectId(holder));
+            current = holder as usize;
+        }
+        objects.reverse();
+        objects
+    }
+
     fn chain_to(&self, object: ObjectId) -> RetentionPath {
         let graph = self.graph;
         let mut steps = Vec::new();

@@ -14,8 +14,8 @@
 //!     unreachable: 0,
 //!     sampled: kept + cached,
 //!     groups: vec![
-//!         PathGroup { path: through("kept"), sampled: kept, estimated: kept, example_address: 0x10 },
-//!         PathGroup { path: through("cache"), sampled: cached, estimated: cached, example_address: 0x20 },
+//!         PathGroup { path: through("kept"), sampled: kept, estimated: kept, example_address: 0x10, holder: None },
+//!         PathGroup { path: through("cache"), sampled: cached, estimated: cached, example_address: 0x20, holder: None },
 //!     ],
 //! };
 //! let growth = PathGrowth::between(&paths(10, 50), &paths(420, 51));
@@ -31,8 +31,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::grouping::TypePaths;
-use crate::grouping::widened;
+use crate::grouping::{GroupHolder, PathGroup, TypePaths, widened};
 use crate::path::RetentionPath;
 
 /// How the instances of one type grew between two snapshots, and through which paths.
@@ -66,6 +65,36 @@ pub struct GroupGrowth {
     pub growth: i64,
     /// An instance on this path in the last snapshot.
     pub example_address: Option<u64>,
+    /// What keeps this path's instances alive in the last snapshot, and how much it retains
+    /// there and in the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<HolderGrowth>,
+}
+
+/// A group's holder ([`crate::GroupHolder`]) in the last snapshot, with its retained size then
+/// and in the first snapshot.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
+pub struct HolderGrowth {
+    pub type_name: String,
+    /// Which of the group path's `steps` the holder is (0: the object the root holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    /// The holder's address in the last snapshot.
+    pub address: u64,
+    /// Bytes the first snapshot's holder of the same path retained; `None` when that path
+    /// had no holder there, or one of another type.
+    pub retained_first: Option<u64>,
+    pub retained_last: u64,
+    pub objects_first: Option<u64>,
+    pub objects_last: u64,
+}
+
+impl HolderGrowth {
+    /// Retained bytes in the last snapshot minus the first, when both are known.
+    pub fn retained_growth(&self) -> Option<i64> {
+        self.retained_first
+            .map(|first| self.retained_last as i64 - first as i64)
+    }
 }
 
 impl PathGrowth {
@@ -74,25 +103,34 @@ impl PathGrowth {
         // Collapsed paths match whatever their repeat counts; the match keeps the range over
         // both snapshots.
         let mut by_path: BTreeMap<RetentionPath, GroupGrowth> = BTreeMap::new();
+        let mut first_holders = BTreeMap::new();
         for group in &first.groups {
-            let entry = by_path
-                .entry(group.path.group_key())
-                .or_insert_with(|| empty(&group.path));
+            let key = group.path.group_key();
+            if let Some(holder) = &group.holder {
+                first_holders.insert(key.clone(), holder);
+            }
+            let entry = by_path.entry(key).or_insert_with(|| empty(&group.path));
             entry.path = widened(&entry.path, &group.path);
             entry.first += group.estimated;
         }
+        let mut last_groups = BTreeMap::new();
         for group in &last.groups {
+            let key = group.path.group_key();
             let entry = by_path
-                .entry(group.path.group_key())
+                .entry(key.clone())
                 .or_insert_with(|| empty(&group.path));
             entry.path = widened(&entry.path, &group.path);
             entry.last += group.estimated;
             entry.example_address = Some(group.example_address);
+            last_groups.insert(key, group);
         }
         let mut groups: Vec<GroupGrowth> = by_path
-            .into_values()
-            .map(|mut g| {
+            .into_iter()
+            .map(|(key, mut g)| {
                 g.growth = g.last as i64 - g.first as i64;
+                g.holder = last_groups.get(&key).and_then(|last| {
+                    holder_growth(last, first_holders.get(&key).copied(), &g.path)
+                });
                 g
             })
             .filter(|g| g.growth > 0)
@@ -121,7 +159,30 @@ fn empty(path: &RetentionPath) -> GroupGrowth {
         last: 0,
         growth: 0,
         example_address: None,
+        holder: None,
     }
+}
+
+/// The last snapshot's holder of a group, with the first's when it is of the same type (an
+/// address cannot match: the GC moves objects), its step placed on the matched `path`.
+fn holder_growth(
+    last: &PathGroup,
+    first: Option<&GroupHolder>,
+    path: &RetentionPath,
+) -> Option<HolderGrowth> {
+    let holder = last.holder.as_ref()?;
+    let first = first.filter(|f| f.type_name == holder.type_name);
+    Some(HolderGrowth {
+        type_name: holder.type_name.clone(),
+        step: holder
+            .step
+            .and_then(|step| last.path.aligned_step(step, path)),
+        address: holder.address,
+        retained_first: first.map(|f| f.retained_bytes),
+        retained_last: holder.retained_bytes,
+        objects_first: first.map(|f| f.retained_objects),
+        objects_last: holder.retained_objects,
+    })
 }
 
 fn counts(paths: &TypePaths) -> SnapshotCounts {

@@ -32,6 +32,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bfs::ShortestPaths;
+use crate::dominators::DominatorTree;
 use crate::model::ObjectId;
 use crate::path::{PathStep, RetentionPath};
 
@@ -76,6 +77,28 @@ pub struct PathGroup {
     /// One instance on this path (the lowest sampled address), e.g. for `dotnet-dump`'s
     /// `gcroot`.
     pub example_address: u64,
+    /// The object that alone keeps the sampled instances alive, when the paths were grouped
+    /// with a dominator tree ([`ShortestPaths::type_paths_with`]) and one object does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<GroupHolder>,
+}
+
+/// The holder of a group's instances ([`DominatorTree::holder`]): the object nearest the root
+/// whose removal would free them all, while retaining essentially nothing else.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
+pub struct GroupHolder {
+    pub type_name: String,
+    pub address: u64,
+    /// Bytes freed if the holder went away (its own size included).
+    pub retained_bytes: u64,
+    /// Objects freed if the holder went away (itself included).
+    pub retained_objects: u64,
+    /// How many of the group's sampled instances it keeps alive (all the reachable ones).
+    pub dominates: u64,
+    /// Which of the group path's `steps` the holder is (0: the object the root holds); `None`
+    /// when it is not on the path of the group's example instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
 }
 
 impl TypePaths {
@@ -89,6 +112,18 @@ impl ShortestPaths<'_> {
     /// The grouped retention paths of the instances of `type_name` (all types of that name).
     /// A type without instances has no groups.
     pub fn type_paths(&self, type_name: &str, options: &PathOptions) -> TypePaths {
+        self.type_paths_with(type_name, options, None)
+    }
+
+    /// [`ShortestPaths::type_paths`], and with the dominator tree of the same graph, each
+    /// group's [`GroupHolder`]: what keeps its sampled instances alive, and how much memory
+    /// goes with it.
+    pub fn type_paths_with(
+        &self,
+        type_name: &str,
+        options: &PathOptions,
+        dominators: Option<&DominatorTree>,
+    ) -> TypePaths {
         let graph = self.graph();
         let instances = graph.instances_of(type_name);
         let unreachable = instances.iter().filter(|&&o| !self.is_reachable(o)).count();
@@ -96,24 +131,25 @@ impl ShortestPaths<'_> {
 
         // Keyed by the collapsed path without its repeat counts: a linked structure's
         // instances at every depth are one group, which keeps the range of repeats.
-        let mut by_signature: BTreeMap<RetentionPath, (u64, u64, RetentionPath)> = BTreeMap::new();
+        // The sample is in address order, so a group's first instance is its example.
+        let mut by_signature: BTreeMap<RetentionPath, (Vec<ObjectId>, RetentionPath)> =
+            BTreeMap::new();
         for &object in &sample {
             let path = self.explain(object).signature().collapsed();
-            let address = graph.address(object);
             let entry = by_signature
                 .entry(path.group_key())
-                .or_insert_with(|| (0, address, path.clone()));
-            entry.0 += 1;
-            entry.1 = entry.1.min(address);
-            entry.2 = widened(&entry.2, &path);
+                .or_insert_with(|| (Vec::new(), path.clone()));
+            entry.0.push(object);
+            entry.1 = widened(&entry.1, &path);
         }
         let mut groups: Vec<PathGroup> = by_signature
             .into_values()
-            .map(|(sampled, example_address, path)| PathGroup {
+            .map(|(objects, path)| PathGroup {
+                holder: dominators.and_then(|tree| self.group_holder(tree, &objects, &path)),
                 path,
-                sampled,
+                sampled: objects.len() as u64,
                 estimated: 0,
-                example_address,
+                example_address: graph.address(objects[0]),
             })
             .collect();
         // Most common first; equal counts keep the signatures' order (stable sort).
@@ -127,6 +163,38 @@ impl ShortestPaths<'_> {
             sampled: sample.len() as u64,
             groups,
         }
+    }
+}
+
+impl ShortestPaths<'_> {
+    /// The holder of a group's sampled `objects` (in address order), placed on the group's
+    /// `path` through the first object's own path.
+    fn group_holder(
+        &self,
+        tree: &DominatorTree,
+        objects: &[ObjectId],
+        path: &RetentionPath,
+    ) -> Option<GroupHolder> {
+        let graph = self.graph();
+        let holder = tree.holder(objects)?;
+        let example = objects[0];
+        let step = self
+            .objects_to(example)
+            .iter()
+            .position(|&o| o == holder.object)
+            .and_then(|i| {
+                let own = self.explain(example).signature();
+                let collapsed = own.collapsed();
+                collapsed.aligned_step(own.collapsed_index(i), path)
+            });
+        Some(GroupHolder {
+            type_name: graph.type_name(graph.type_of(holder.object)).to_string(),
+            address: graph.address(holder.object),
+            retained_bytes: holder.retained_bytes,
+            retained_objects: holder.retained_objects,
+            dominates: holder.dominates as u64,
+            step,
+        })
     }
 }
 
@@ -338,6 +406,7 @@ mod tests {
             sampled,
             estimated: 0,
             example_address: 0,
+            holder: None,
         };
         let mut groups = vec![group(50), group(25), group(25)];
         scale_to(&mut groups, 411);

@@ -55,9 +55,9 @@ pub mod root;
 
 pub use bfs::ShortestPaths;
 pub use builder::{BuildError, HeapGraphBuilder, PendingObject};
-pub use diff::{GroupGrowth, PathGrowth, SnapshotCounts};
+pub use diff::{GroupGrowth, HolderGrowth, PathGrowth, SnapshotCounts};
 pub use dominators::{Dominator, DominatorTree, Holder};
-pub use grouping::{PathGroup, PathOptions, TypePaths};
+pub use grouping::{GroupHolder, PathGroup, PathOptions, TypePaths};
 pub use model::{BuildStats, FieldId, HeapGraph, ObjectId, TypeId};
 pub use path::{PathStep, RetentionPath};
 pub use root::Root;

@@ -127,6 +127,38 @@ impl RetentionPath {
         i >= 2 && i < self.steps.len() && self.steps[i].type_name == self.steps[i - 1].type_name
     }
 
+    /// Where step `i` of this (not yet collapsed) path ends up in [`RetentionPath::collapsed`].
+    pub(crate) fn collapsed_index(&self, i: usize) -> usize {
+        (1..=i.min(self.steps.len().saturating_sub(1)))
+            .filter(|&k| {
+                let (step, previous) = (&self.steps[k], &self.steps[k - 1]);
+                !(k >= 2 && step.type_name == previous.type_name && step.field == previous.field)
+            })
+            .count()
+    }
+
+    /// Step `i` of this collapsed path in `wider`, a path of the same group key that
+    /// [`widened`](crate::grouping) paths including this one: the same non-loop step (they
+    /// align one to one), or for a loop step the loop step of the same type and field after
+    /// the same non-loop step. `None` when `i` is past the end or no such step is in `wider`.
+    pub(crate) fn aligned_step(&self, i: usize, wider: &RetentionPath) -> Option<usize> {
+        let step = self.steps.get(i)?;
+        let non_loop =
+            |path: &RetentionPath, end: usize| (0..end).filter(|&k| !path.is_loop(k)).count();
+        let before = non_loop(self, i);
+        if !self.is_loop(i) {
+            return (0..wider.steps.len())
+                .filter(|&k| !wider.is_loop(k))
+                .nth(before);
+        }
+        // The loop steps of `wider` right after its `before`-th non-loop step.
+        (0..wider.steps.len())
+            .filter(|&k| wider.is_loop(k) && non_loop(wider, k) == before)
+            .find(|&k| {
+                wider.steps[k].type_name == step.type_name && wider.steps[k].field == step.field
+            })
+    }
+
     /// The same path with no repeat counts.
     pub fn without_repeats(&self) -> RetentionPath {
         RetentionPath {
@@ -250,6 +282,24 @@ mod tests {
         );
         // Collapsing again changes nothing.
         assert_eq!(ranged.collapsed(), ranged);
+    }
+
+    #[test]
+    fn a_step_is_found_again_on_the_collapsed_and_the_widened_path() {
+        let long = linked(4); // Source, Node.head, Node.next ×3, Node.callback → Action
+        let at: Vec<usize> = (0..6).map(|i| long.collapsed_index(i)).collect();
+        assert_eq!(at, vec![0, 1, 2, 2, 2, 3]);
+        // A group of a short and a long chain: the short one's steps on the widened path.
+        let (short, long) = (linked(1), long.collapsed());
+        let wide = crate::grouping::widened(&short, &long);
+        assert_eq!(
+            wide.to_string(),
+            "static Token.source → Source.head → Node.next ×0..3 → Node.callback → Action"
+        );
+        let placed: Vec<Option<usize>> = (0..4).map(|i| short.aligned_step(i, &wide)).collect();
+        assert_eq!(placed, vec![Some(0), Some(1), Some(3), None]);
+        let placed: Vec<Option<usize>> = (0..4).map(|i| long.aligned_step(i, &wide)).collect();
+        assert_eq!(placed, vec![Some(0), Some(1), Some(2), Some(3)]);
     }
 
     #[test]

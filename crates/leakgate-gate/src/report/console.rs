@@ -8,7 +8,8 @@
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 use super::{
-    RunReport, gc_committed_line, grown_path_line, hidden_line, notable, p_cell, slope_cell,
+    RunReport, gc_committed_line, grown_path_line, hidden_line, holder_text, notable, p_cell,
+    slope_cell,
 };
 use crate::escape::terminal_line;
 use crate::judge::Status;
@@ -134,6 +135,15 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     for g in &report.retention {
         if let Some(path) = grown_path_line(g) {
             lines.push(Line::plain(format!("why {}: {path}", cell(&g.type_name))));
+        }
+        if let Some(h) = g.top().and_then(holder_text) {
+            let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
+            lines.push(Line::plain(format!(
+                "    held by {}{}, {}",
+                cell(h.type_name),
+                at.unwrap_or_default(),
+                h.retains
+            )));
         }
     }
     if let Some(SnapshotComparison::Differs { diff, .. }) = &report.snapshot {

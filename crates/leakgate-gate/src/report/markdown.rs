@@ -13,8 +13,8 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, mermaid,
-    notable, ordered, p_cell, shown_groups, slope_cell,
+    Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, holder_text,
+    mermaid, notable, ordered, p_cell, shown_groups, slope_cell,
 };
 use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
@@ -278,6 +278,16 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
             continue;
         }
         for (i, group) in shown_groups(g).enumerate() {
+            if let Some(h) = holder_text(group) {
+                let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
+                let _ = writeln!(
+                    md,
+                    "Held by {}{}, {}.\n",
+                    md_code(h.type_name),
+                    at.unwrap_or_default(),
+                    md_cell(&h.retains)
+                );
+            }
             let share = growth_share(g, group);
             let share = if i == 0 {
                 format!("**{share}**")

@@ -39,9 +39,20 @@ impl TestHeap {
     }
 
     pub fn object_at(&mut self, address: u64, type_name: &str) -> Obj {
+        self.sized_at(address, type_name, 0x20)
+    }
+
+    /// A new object of `type_name` and `size` bytes at the next free address.
+    pub fn sized(&mut self, type_name: &str, size: u64) -> Obj {
+        let address = self.next_address;
+        self.next_address += size.max(0x20).next_multiple_of(0x20);
+        self.sized_at(address, type_name, size)
+    }
+
+    fn sized_at(&mut self, address: u64, type_name: &str, size: u64) -> Obj {
         let ty = self.builder.add_type(type_name, false);
         Obj {
-            pending: self.builder.add_object(address, ty, 0x20),
+            pending: self.builder.add_object(address, ty, size),
             address,
         }
     }

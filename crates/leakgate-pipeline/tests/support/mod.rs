@@ -63,6 +63,7 @@ pub fn many_checks(checks: usize) -> RunReport {
             sampled: instances,
             estimated: instances,
             example_address: 0x7f00_0000_1000,
+            holder: None,
         }],
     };
     report.findings = (0..checks)

@@ -74,6 +74,8 @@ pub struct RetentionGroupView {
     pub share: String,
     /// Root first, one step per line, the traced type last.
     pub chain: Vec<String>,
+    /// "Held by List<Byte[]> (static Leak.Keep), which retains 6.1 MiB (…)", when known.
+    pub holder: Option<String>,
 }
 
 fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
@@ -87,9 +89,19 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
             .map(|group| RetentionGroupView {
                 share: super::super::growth_share(g, group),
                 chain: group.path.chain(),
+                holder: super::super::holder_text(group).map(|h| capitalised(&h.plain())),
             })
             .collect(),
     }
+}
+
+/// `held by …` as a sentence: `Held by …`.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// One leak, one finding: the types that grew together, and their holder.
@@ -103,6 +115,7 @@ fn finding_view(
         groups: vec![RetentionGroupView {
             share: "Held".to_string(),
             chain: f.holder.chain(),
+            holder: None,
         }],
     }
 }
