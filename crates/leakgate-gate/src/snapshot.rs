@@ -307,7 +307,7 @@ fn approved_path(path: &Path) -> PathBuf {
 pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 20;
 
 fn read_snapshot(path: &Path) -> std::io::Result<String> {
-    leakgate_runner::layout::read_bounded(path, MAX_SNAPSHOT_BYTES)
+    leakgate_scenario::files::read_bounded(path, MAX_SNAPSHOT_BYTES)
 }
 
 /// The approved snapshot at `snap`, if any.
@@ -343,7 +343,7 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
                 fs::create_dir_all(dir).map_err(io("create", dir))?;
             }
             // Whole, and by a rename: never a half-written snapshot.
-            leakgate_runner::layout::write_atomic(&new, current.to_yaml().as_bytes())
+            leakgate_scenario::files::write_atomic(&new, current.to_yaml().as_bytes())
                 .map_err(io("write", &new))?;
         }
     }

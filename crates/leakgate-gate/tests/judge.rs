@@ -439,7 +439,7 @@ fn a_per_type_budget_without_any_managed_data_warns() {
 /// budget counts the footprint itself.
 #[test]
 fn hard_limits_on_committed_memory_leave_out_the_gcs_free_regions() {
-    use leakgate_dotnet::gccommit::GcCommitted;
+    use leakgate_record::GcCommitted;
     let free_mib = [97.0, 180.0, 260.0, 330.0, 364.0, 364.0];
     let gc: Vec<GcCommitted> = free_mib
         .iter()

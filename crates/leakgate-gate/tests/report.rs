@@ -1,7 +1,6 @@
 //! Reports for a failing and a passing run, checked with insta, and the
 //! JUnit output checked against the structure the Jenkins/Ant XSD requires.
 
-use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{
     Outcome, RunInfo, RunReport, annotations, charts, console, html, junit, markdown, to_json,
@@ -10,8 +9,9 @@ use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, next_step};
 use leakgate_gate::snapshot::{Snapshot, compare};
 use leakgate_gate::testing::Samples;
 use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
-use leakgate_runner::load::LoadSummary;
-use leakgate_runner::target::SampledProcess;
+use leakgate_record::GcCommitted;
+use leakgate_record::LoadSummary;
+use leakgate_record::SampledProcess;
 use leakgate_scenario::budget::Budget;
 use leakgate_scenario::{BudgetRule, TypeFilter};
 

@@ -36,6 +36,7 @@
 pub mod classify;
 mod elfcore;
 mod error;
+#[cfg(feature = "minidump")]
 mod minidump;
 mod model;
 mod procmaps;
@@ -48,6 +49,7 @@ use std::path::Path;
 pub use classify::WindowsFacts;
 pub use elfcore::{read_elf_core, read_elf_core_bytes};
 pub use error::MemoryError;
+#[cfg(feature = "minidump")]
 pub use minidump::{read_minidump, read_minidump_bytes};
 pub use model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
 pub use procmaps::{parse_proc_maps, read_live};
@@ -143,6 +145,7 @@ pub fn read_dump(path: &Path) -> Result<RegionMap, MemoryError> {
         .read_to_end(&mut magic)
         .map_err(io)?;
     match magic.as_slice() {
+        #[cfg(feature = "minidump")]
         b"MDMP" => read_minidump(path),
         b"\x7fELF" => read_elf_core(path),
         _ => Err(MemoryError::UnknownFormat {

@@ -352,10 +352,13 @@ fn distrust(report: &mut RunReport, path: &Path) -> Option<String> {
                 Some(s) => final_status(v, s),
                 None => v.status,
             };
-            evidence(Outcome::of(status), format!("a verdict that says {status}"));
+            evidence(
+                Outcome::from(status),
+                format!("a verdict that says {status}"),
+            );
             let checks = v.checks.iter().map(|c| c.status).max();
             if let Some(status @ (Status::Fail | Status::Warn)) = checks {
-                evidence(Outcome::of(status), format!("a check that says {status}"));
+                evidence(Outcome::from(status), format!("a check that says {status}"));
             }
         }
         None if report.failure.is_none() => {

@@ -3,7 +3,7 @@
 //! them for sorting. Untrusted text stays plain here; the template's
 //! formatter escapes it.
 
-use leakgate_runner::load::LoadSummary;
+use leakgate_record::LoadSummary;
 use leakgate_scenario::budget::Unit;
 use serde::Serialize;
 
