@@ -185,8 +185,8 @@ impl Snapshot {
         )
     }
 
-    pub fn from_yaml(text: &str) -> Result<Self, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    pub fn from_yaml(text: &str) -> Result<Self, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
     }
 
     /// The series listed (a memory entry that names no metric is left out).
@@ -262,9 +262,13 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a valid leakgate snapshot ({message}); fix it or delete it and accept a new one"
+        "{path} is not a valid leakgate snapshot ({source}); fix it or delete it and accept a new one"
     )]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
     #[error("no pending snapshot {path}; run the scenario first")]
     NoPending { path: PathBuf },
     #[error(
@@ -316,9 +320,9 @@ pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     match read_snapshot(snap) {
         Ok(text) => Snapshot::from_yaml(&text)
             .map(Some)
-            .map_err(|message| SnapshotError::Parse {
+            .map_err(|source| SnapshotError::Parse {
                 path: snap.to_path_buf(),
-                message,
+                source: Box::new(source),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("read", snap)(e)),

@@ -41,7 +41,7 @@ use leakgate_gate::judge::judge_findings;
 use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
-use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
+use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison, SnapshotError};
 use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics, traced};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
@@ -85,8 +85,30 @@ pub enum PipelineError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("snapshot {path}: {message}")]
-    Snapshot { path: PathBuf, message: String },
+    #[error("snapshot {path}")]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: SnapshotError,
+    },
+    #[error("snapshot {path}")]
+    RecordSnapshot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a scenario of a run of several could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Scenario(#[from] leakgate_scenario::ScenarioError),
+    #[error(
+        "{}: another scenario of this run is also named {name:?}; give each a distinct `name:` so their reports do not overwrite each other",
+        path.display()
+    )]
+    DuplicateName { path: PathBuf, name: String },
 }
 
 /// Loads a scenario for a run of several: each must have its own name, or
@@ -94,14 +116,13 @@ pub enum PipelineError {
 pub fn load_distinct(
     path: &std::path::Path,
     names: &mut std::collections::BTreeSet<String>,
-) -> Result<Scenario, String> {
-    let scenario = leakgate_scenario::load(path).map_err(|e| e.to_string())?;
+) -> Result<Scenario, LoadError> {
+    let scenario = leakgate_scenario::load(path)?;
     if !names.insert(scenario.name.clone()) {
-        return Err(format!(
-            "{}: another scenario of this run is also named {:?}; give each a distinct `name:` so their reports do not overwrite each other",
-            path.display(),
-            scenario.name
-        ));
+        return Err(LoadError::DuplicateName {
+            path: path.to_path_buf(),
+            name: scenario.name,
+        });
     }
     Ok(scenario)
 }
@@ -334,18 +355,23 @@ fn check_snapshot(
         return Ok(None);
     }
     let current = Snapshot::from_verdict(&scenario.name, verdict);
-    let failed = |message: String| PipelineError::Snapshot {
+    let failed = |source| PipelineError::Snapshot {
         path: path.to_path_buf(),
-        message,
+        source,
     };
     if record {
-        snapshot::refuse_link(path).map_err(|e| failed(e.to_string()))?;
-        write_atomic(path, current.to_yaml().as_bytes()).map_err(|e| failed(e.to_string()))?;
+        snapshot::refuse_link(path).map_err(failed)?;
+        write_atomic(path, current.to_yaml().as_bytes()).map_err(|source| {
+            PipelineError::RecordSnapshot {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         let _ = std::fs::remove_file(layout.pending_snapshot());
         messages.push(format!("recorded the snapshot {}", path.display()));
         return Ok(Some(SnapshotComparison::Matches));
     }
-    let outcome = snapshot::check(path, &current).map_err(|e| failed(e.to_string()))?;
+    let outcome = snapshot::check(path, &current).map_err(failed)?;
     if !matches!(outcome, SnapshotComparison::Matches) {
         messages.push(format!(
             "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
@@ -356,20 +382,7 @@ fn check_snapshot(
     Ok(Some(outcome))
 }
 
-/// An error and each cause it does not already say (an I/O error's text
-/// appears once, not once per layer that wraps it).
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = c.source();
-    }
-    message
-}
+pub use leakgate_record::error_text;
 
 /// The run's GitHub annotations, on the scenario file as the workflow names
 /// it: relative to `GITHUB_WORKSPACE` when inside it.

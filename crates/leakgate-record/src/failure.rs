@@ -60,3 +60,41 @@ pub enum RunFailure {
     #[error("interrupted (Ctrl-C)")]
     Interrupted,
 }
+
+/// An error and each cause it does not already say (an I/O error's text
+/// appears once, not once per layer that wraps it): what a failure's
+/// `message` holds, and what the command line prints.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = c.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the dump failed")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write /tmp/x: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("disk full");
+        assert_eq!(
+            error_text(&Outer(Middle(io))),
+            "the dump failed: cannot write /tmp/x: disk full"
+        );
+    }
+}

@@ -26,7 +26,7 @@ pub mod output;
 pub mod process;
 pub mod sample;
 
-pub use failure::RunFailure;
+pub use failure::{RunFailure, error_text};
 pub use gc::{GcAccount, GcCommitted, GcHeapStats};
 pub use load::{LoadSummary, RequestTally};
 pub use managed::{AddressRange, FREE_SPACE, GcSegment, GenerationCount, ManagedSummary, TypeStat};

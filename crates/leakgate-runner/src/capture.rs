@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gccommit::{GcAccount, GcCommitted, GcHeapStats};
 use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
-use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
-use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
-use leakgate_heap::HeapGraph;
-use leakgate_memory::MemorySummary;
+use leakgate_dotnet::inspector::{Inspector, InspectorError, ManagedSummary};
+use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpError, GcDumpOptions, IpcError};
+use leakgate_heap::{BuildError, HeapGraph};
+use leakgate_memory::{MemoryError, MemorySummary};
 use leakgate_scenario::DumpMode;
 
 pub use leakgate_record::{CapturedSample, SampleTimings};
@@ -56,16 +56,40 @@ pub struct Raw {
     pub notes: Vec<String>,
 }
 
+/// Why a sample could not be taken. Each says the step that failed; the
+/// cause is its source (print with [`leakgate_record::error_text`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("the induced GC failed: {0}")]
-    Gc(String),
-    #[error("the dump failed: {0}")]
-    Dump(String),
-    #[error("could not read the memory maps: {0}")]
-    Maps(String),
-    #[error("the managed inspector failed: {0}")]
-    Inspect(String),
+    #[error("the {0} failed: no diagnostics connection to the service's runtime")]
+    NoRuntime(Step),
+    #[error("the induced GC failed")]
+    Gc(#[source] IpcError),
+    #[error("the dump failed")]
+    Dump(#[source] IpcError),
+    #[error("the dump failed: the heap snapshot failed")]
+    Snapshot(#[source] GcDumpError),
+    #[error("could not read the memory maps")]
+    Maps(#[source] MemoryError),
+    #[error("the managed inspector failed")]
+    Inspect(#[source] InspectorError),
+    #[error("the managed inspector failed")]
+    HeapGraph(#[source] BuildError),
+}
+
+/// The step of a sample that needs the service's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    InducedGc,
+    Dump,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::InducedGc => "induced GC",
+            Step::Dump => "dump",
+        })
+    }
 }
 
 pub fn dump_kind(mode: DumpMode) -> Option<DumpKind> {
@@ -90,15 +114,14 @@ pub fn take(
 ) -> Result<Raw, CaptureError> {
     let mut timings = SampleTimings::default();
     let mut notes = Vec::new();
-    let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
+    let runtime = |step| client.ok_or(CaptureError::NoRuntime(step));
     let (mut gc_committed, mut gc_heap) = (None, None);
     // A heap snapshot runs its own full GC.
     if plan.gc_first && plan.mode != DumpMode::Gcdump {
         let t = Instant::now();
-        let account = runtime()
-            .map_err(CaptureError::Gc)?
+        let account = runtime(Step::InducedGc)?
             .induce_gc(plan.gc_timeout)
-            .map_err(|e| CaptureError::Gc(e.to_string()))?;
+            .map_err(CaptureError::Gc)?;
         (gc_committed, gc_heap) = (account.committed, account.heap);
         timings.gc_ms = ms(t);
     }
@@ -106,7 +129,7 @@ pub fn take(
     let (mut dump, mut snapshot, mut trace) = (None, None, None);
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
-            let client = runtime().map_err(CaptureError::Dump)?;
+            let client = runtime(Step::Dump)?;
             let (taken, account) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
             (gc_committed, gc_heap) = (account.committed, account.heap);
             match taken {
@@ -122,7 +145,7 @@ pub fn take(
             }
         }
         (_, Some(kind)) => {
-            write_dump(runtime().map_err(CaptureError::Dump)?, plan.dump_path, kind)?;
+            write_dump(runtime(Step::Dump)?, plan.dump_path, kind)?;
             dump = Some(plan.dump_path.to_path_buf());
         }
         (_, None) => {}
@@ -131,8 +154,7 @@ pub fn take(
         timings.dump_ms = ms(t);
     }
     let t = Instant::now();
-    let (maps, smaps) =
-        leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
+    let (maps, smaps) = leakgate_memory::read_live(pid).map_err(CaptureError::Maps)?;
     timings.maps_ms = ms(t);
     Ok(Raw {
         maps,
@@ -148,9 +170,7 @@ pub fn take(
 }
 
 fn write_dump(client: &DiagnosticsClient, path: &Path, kind: DumpKind) -> Result<(), CaptureError> {
-    client
-        .write_dump(path, kind)
-        .map_err(|e| CaptureError::Dump(e.to_string()))
+    client.write_dump(path, kind).map_err(CaptureError::Dump)
 }
 
 /// A snapshot and its trace copy, if complete.
@@ -179,7 +199,7 @@ fn snapshot_with_retry(
         };
         let capture = client
             .capture_gc_heap(&options, cancel)
-            .map_err(|e| CaptureError::Dump(format!("the heap snapshot failed: {e}")))?;
+            .map_err(CaptureError::Snapshot)?;
         account = GcAccount {
             committed: capture.dump.gc_committed,
             heap: capture.dump.gc_heap,
@@ -218,14 +238,12 @@ pub fn analyse(
 ) -> Result<Analysed, CaptureError> {
     let t = Instant::now();
     let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
-        .map_err(|e| CaptureError::Maps(e.to_string()))?;
+        .map_err(CaptureError::Maps)?;
     let mut analysed = if let Some(snapshot) = &raw.snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
         let graph = match heap_graph_file {
-            Some(_) => {
-                Some(heap_graph(snapshot).map_err(|e| CaptureError::Inspect(e.to_string()))?)
-            }
+            Some(_) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
             None => None,
         };
         Analysed {
@@ -237,7 +255,7 @@ pub fn analyse(
     } else {
         let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
         let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
-            .map_err(|e| CaptureError::Inspect(e.to_string()))?;
+            .map_err(CaptureError::Inspect)?;
         Analysed {
             memory: analysis.memory,
             managed: analysis.managed,

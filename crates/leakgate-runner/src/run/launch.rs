@@ -147,5 +147,7 @@ pub(super) fn choose_target(
         probed_port,
         scenario.sampling.needs_runtime(),
     )
-    .map_err(|message| RunFailure::NoDiagnostics { message })
+    .map_err(|e| RunFailure::NoDiagnostics {
+        message: e.to_string(),
+    })
 }

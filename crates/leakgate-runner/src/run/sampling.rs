@@ -363,7 +363,7 @@ impl<'a> State<'a> {
         let layout = self.options.layout;
         let fail = |e: capture::CaptureError| RunFailure::Sample {
             index,
-            message: e.to_string(),
+            message: leakgate_record::error_text(&e),
         };
         let dump_path = layout.dump(index);
         let trace_path = layout.trace(index);
