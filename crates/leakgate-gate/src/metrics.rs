@@ -108,15 +108,13 @@ mod tests {
             by_usage: vec![],
             by_type: vec![],
             by_state: vec![],
-            committed_by_usage: pairs
-                .iter()
-                .map(|(u, v)| (u.key().to_string(), *v))
-                .collect(),
+            committed_by_usage: pairs.iter().copied().collect(),
             resident_by_usage: BTreeMap::new(),
             private_dirty_by_usage: BTreeMap::new(),
             committed_total: pairs.iter().map(|(_, v)| v).sum(),
             resident_total: None,
             notes: vec![],
+            gc_attribution: None,
         }
     }
 
