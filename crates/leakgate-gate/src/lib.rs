@@ -25,6 +25,7 @@ pub mod growth;
 pub mod judge;
 pub mod metrics;
 pub mod names;
+pub mod reason;
 pub mod report;
 pub mod sequential;
 pub mod series;

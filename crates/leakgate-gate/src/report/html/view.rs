@@ -287,7 +287,7 @@ impl Page {
                     status_text: status_text(c.status),
                     key: c.key().to_string(),
                     budget: c.budget.clone(),
-                    reasons: c.reasons.clone(),
+                    reasons: c.reason_texts(),
                     chart: chart_id(c),
                 })
                 .collect(),
@@ -454,7 +454,7 @@ fn check_row(c: &Check, chart: Option<String>) -> CheckRow {
         reasons: if c.status == Status::Pass {
             Vec::new()
         } else {
-            c.reasons.clone()
+            c.reason_texts()
         },
     }
 }
