@@ -40,4 +40,4 @@ pub mod units;
 pub use judge::{Check, JudgeOptions, Status, Verdict, judge};
 pub use report::RunReport;
 pub use series::SampleMetrics;
-pub use snapshot::{Snapshot, SnapshotComparison};
+pub use snapshot::{ApprovedSnapshot, SnapshotComparison};

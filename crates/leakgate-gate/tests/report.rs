@@ -6,7 +6,7 @@ use leakgate_gate::report::{
     Outcome, RunInfo, RunReport, annotations, charts, console, html, junit, markdown, to_json,
 };
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, next_step};
-use leakgate_gate::snapshot::{Snapshot, compare};
+use leakgate_gate::snapshot::{ApprovedSnapshot, compare};
 use leakgate_gate::testing::Samples;
 use leakgate_heap::{PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
 use leakgate_record::GcCommitted;
@@ -127,8 +127,8 @@ pub fn failing() -> RunReport {
         &TypeFilter::none(),
         &JudgeOptions::default(),
     );
-    let current = Snapshot::from_verdict("checkout", &verdict);
-    let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
+    let current = ApprovedSnapshot::from_verdict("checkout", &verdict);
+    let outcome = compare(Some(&ApprovedSnapshot::empty("checkout")), &current);
     // As `count: auto` would have run it: asked after every sample.
     let plan = SamplingPlan::default();
     let stop = (1..=samples.len()).find_map(|n| {
@@ -183,7 +183,7 @@ pub fn passing() -> RunReport {
         &TypeFilter::none(),
         &JudgeOptions::default(),
     );
-    let current = Snapshot::from_verdict("checkout", &verdict);
+    let current = ApprovedSnapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&current), &current);
     RunReport::judged(info(), samples, verdict, Some(outcome))
 }

@@ -41,7 +41,7 @@ use leakgate_gate::judge::judge_findings;
 use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
-use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison, SnapshotError};
+use leakgate_gate::snapshot::{self, ApprovedSnapshot, SnapshotComparison, SnapshotError};
 use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics, traced};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
@@ -86,13 +86,13 @@ pub enum PipelineError {
         source: std::io::Error,
     },
     #[error("snapshot {path}")]
-    Snapshot {
+    ApprovedSnapshot {
         path: PathBuf,
         #[source]
         source: SnapshotError,
     },
     #[error("snapshot {path}")]
-    RecordSnapshot {
+    WriteApprovedSnapshot {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -172,13 +172,9 @@ pub fn run_scenario(
         skip_build: options.skip_build,
         decide: auto.is_some().then_some(&decide as &StopRule),
     };
-    let outcome = leakgate_runner::run(&scenario, &run_options, on_event);
+    let record = leakgate_runner::run(&scenario, &run_options, on_event);
 
-    let samples: Vec<_> = outcome
-        .samples
-        .iter()
-        .map(metrics::sample_metrics)
-        .collect();
+    let samples: Vec<_> = record.samples.iter().map(metrics::sample_metrics).collect();
     let auto_sampling = auto.and_then(AutoStop::into_report);
     // The sequential decision spent its error rate across looks: the verdict
     // uses the level of the look that stopped, so that the two agree.
@@ -197,13 +193,13 @@ pub fn run_scenario(
         budget_lines: scenario.budget_lines(),
         started,
         finished: now_rfc3339(),
-        load: outcome.load.clone(),
-        sampled: outcome.sampled.clone(),
+        load: record.load.clone(),
+        sampled: record.sampled.clone(),
         files: Some(layout.files()),
         auto_sampling,
     };
     let mut messages = Vec::new();
-    let report = match &outcome.failure {
+    let report = match &record.failure {
         // A partial run is still judged, for information: the outcome stays "error".
         Some(failure) => {
             let verdict = (samples.len() >= 2).then_some(verdict);
@@ -215,7 +211,7 @@ pub fn run_scenario(
             let mut why = explain(
                 &verdict,
                 judged,
-                &outcome.heap_graphs,
+                &record.heap_graphs,
                 &scenario.ignore,
                 judge_options.alpha,
             );
@@ -244,7 +240,7 @@ pub fn run_scenario(
     };
     // Graphs hold type names and sizes, no values; still, kept only with the dumps.
     if !scenario.sampling.keep_dumps {
-        for (_, graph) in &outcome.heap_graphs {
+        for (_, graph) in &record.heap_graphs {
             if let HeapGraphSource::File(file) = graph {
                 let _ = std::fs::remove_file(file);
             }
@@ -354,15 +350,15 @@ fn check_snapshot(
     if !enabled && !record {
         return Ok(None);
     }
-    let current = Snapshot::from_verdict(&scenario.name, verdict);
-    let failed = |source| PipelineError::Snapshot {
+    let current = ApprovedSnapshot::from_verdict(&scenario.name, verdict);
+    let failed = |source| PipelineError::ApprovedSnapshot {
         path: path.to_path_buf(),
         source,
     };
     if record {
         snapshot::refuse_link(path).map_err(failed)?;
         write_atomic(path, current.to_yaml().as_bytes()).map_err(|source| {
-            PipelineError::RecordSnapshot {
+            PipelineError::WriteApprovedSnapshot {
                 path: path.to_path_buf(),
                 source,
             }
@@ -371,15 +367,15 @@ fn check_snapshot(
         messages.push(format!("recorded the snapshot {}", path.display()));
         return Ok(Some(SnapshotComparison::Matches));
     }
-    let outcome = snapshot::check(path, &current).map_err(failed)?;
-    if !matches!(outcome, SnapshotComparison::Matches) {
+    let comparison = snapshot::check(path, &current).map_err(failed)?;
+    if !matches!(comparison, SnapshotComparison::Matches) {
         messages.push(format!(
             "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
             layout.pending_snapshot().display(),
             path.display()
         ));
     }
-    Ok(Some(outcome))
+    Ok(Some(comparison))
 }
 
 pub use leakgate_record::error_text;

@@ -44,7 +44,7 @@ pub struct Raw {
     /// A core dump to read with the inspector.
     pub dump: Option<PathBuf>,
     /// A heap snapshot (`dump: gcdump`).
-    pub snapshot: Option<GcHeapDump>,
+    pub heap_snapshot: Option<GcHeapDump>,
     /// The snapshot's trace, when kept.
     pub trace: Option<PathBuf>,
     /// The GC's own count of its committed bytes, from the induced GC or the
@@ -67,7 +67,7 @@ pub enum CaptureError {
     #[error("the dump failed")]
     Dump(#[source] IpcError),
     #[error("the dump failed: the heap snapshot failed")]
-    Snapshot(#[source] GcDumpError),
+    HeapSnapshot(#[source] GcDumpError),
     #[error("could not read the memory maps")]
     Maps(#[source] MemoryError),
     #[error("the managed inspector failed")]
@@ -126,15 +126,15 @@ pub fn take(
         timings.gc_ms = ms(t);
     }
     let t = Instant::now();
-    let (mut dump, mut snapshot, mut trace) = (None, None, None);
+    let (mut dump, mut heap_snapshot, mut trace) = (None, None, None);
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
             let client = runtime(Step::Dump)?;
-            let (taken, account) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
+            let (taken, account) = heap_snapshot_with_retry(client, plan, cancel, &mut notes)?;
             (gc_committed, gc_heap) = (account.committed, account.heap);
             match taken {
                 Some((s, copy)) => {
-                    snapshot = Some(s);
+                    heap_snapshot = Some(s);
                     trace = copy;
                 }
                 None => {
@@ -150,7 +150,7 @@ pub fn take(
         }
         (_, None) => {}
     }
-    if dump.is_some() || snapshot.is_some() {
+    if dump.is_some() || heap_snapshot.is_some() {
         timings.dump_ms = ms(t);
     }
     let t = Instant::now();
@@ -160,7 +160,7 @@ pub fn take(
         maps,
         smaps,
         dump,
-        snapshot,
+        heap_snapshot,
         trace,
         gc_committed,
         gc_heap,
@@ -173,19 +173,19 @@ fn write_dump(client: &DiagnosticsClient, path: &Path, kind: DumpKind) -> Result
     client.write_dump(path, kind).map_err(CaptureError::Dump)
 }
 
-/// A snapshot and its trace copy, if complete.
-type Snapshot = Option<(GcHeapDump, Option<PathBuf>)>;
+/// A heap snapshot and its trace copy, if complete.
+type HeapSnapshot = Option<(GcHeapDump, Option<PathBuf>)>;
 
 /// A complete heap snapshot, retried once with a larger buffer when events
 /// were dropped; `None` when both lost events (the caller falls back). With
 /// it, what the GC told of itself in the last attempt (its committed bytes,
 /// its survivors), which lost heap-walk events do not make wrong.
-fn snapshot_with_retry(
+fn heap_snapshot_with_retry(
     client: &DiagnosticsClient,
     plan: &Plan,
     cancel: &AtomicBool,
     notes: &mut Vec<String>,
-) -> Result<(Snapshot, GcAccount), CaptureError> {
+) -> Result<(HeapSnapshot, GcAccount), CaptureError> {
     let mut account = GcAccount::default();
     for buffer_mb in SNAPSHOT_BUFFERS_MB {
         if let Some(path) = plan.trace_path {
@@ -199,7 +199,7 @@ fn snapshot_with_retry(
         };
         let capture = client
             .capture_gc_heap(&options, cancel)
-            .map_err(CaptureError::Snapshot)?;
+            .map_err(CaptureError::HeapSnapshot)?;
         account = GcAccount {
             committed: capture.dump.gc_committed,
             heap: capture.dump.gc_heap,
@@ -217,7 +217,7 @@ fn snapshot_with_retry(
 }
 
 /// A sample's managed heap, read.
-pub struct Analysed {
+pub struct SampleAnalysis {
     pub memory: MemorySummary,
     pub managed: Option<ManagedSummary>,
     /// The heap as a graph, when asked for and the sample is a snapshot.
@@ -230,23 +230,23 @@ pub struct Analysed {
 /// committed bytes beyond its ranges from the runtime's own count. With
 /// `heap_graph`, the heap's graph too: written there by the inspector, or
 /// built from the snapshot and returned.
-pub fn analyse(
+pub fn analyse_sample(
     raw: &Raw,
     inspector: Option<&Inspector>,
     runtime_version: &str,
     heap_graph_file: Option<&Path>,
-) -> Result<Analysed, CaptureError> {
+) -> Result<SampleAnalysis, CaptureError> {
     let t = Instant::now();
     let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
         .map_err(CaptureError::Maps)?;
-    let mut analysed = if let Some(snapshot) = &raw.snapshot {
+    let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
         let graph = match heap_graph_file {
             Some(_) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
             None => None,
         };
-        Analysed {
+        SampleAnalysis {
             memory: regions.summary(),
             managed: Some(managed),
             graph,
@@ -256,7 +256,7 @@ pub fn analyse(
         let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
         let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
             .map_err(CaptureError::Inspect)?;
-        Analysed {
+        SampleAnalysis {
             memory: analysis.memory,
             managed: analysis.managed,
             graph: None,

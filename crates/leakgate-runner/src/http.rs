@@ -160,7 +160,7 @@ pub fn resolve(
     Ok(addrs)
 }
 
-/// A request rendered to bytes once, at [`LoadDriver::start`](super::LoadDriver::start).
+/// A request rendered to bytes once, at [`LoadGenerator::start`](super::LoadGenerator::start).
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) bytes: Vec<u8>,

@@ -1,7 +1,7 @@
 //! The built-in load generator: HTTP/1.1 keep-alive clients on plain threads.
 //!
 //! ```no_run
-//! use leakgate_runner::load::{LoadDriver, LoadPlan, RequestSpec};
+//! use leakgate_runner::load::{LoadGenerator, LoadPlan, RequestSpec};
 //!
 //! let plan = LoadPlan {
 //!     requests: vec![
@@ -12,7 +12,7 @@
 //!     rate: Some(200.0),
 //!     ..LoadPlan::new("127.0.0.1", 5000)
 //! };
-//! let load = LoadDriver::start(plan)?;
+//! let load = LoadGenerator::start(plan)?;
 //! std::thread::sleep(std::time::Duration::from_secs(2));
 //! load.pause(); // in-flight requests finish, then the service is quiet
 //! // ... take a dump here ...
@@ -25,14 +25,14 @@
 //! Why it looks like this:
 //! - **Loopback only.** leakgate measures a service it launched itself; a load
 //!   generator that can be pointed anywhere is a liability, so other hosts are
-//!   refused at [`LoadDriver::start`].
+//!   refused at [`LoadGenerator::start`].
 //! - **Deterministic mix.** Specs are chosen by smooth weighted round-robin
 //!   shared by all workers, so weights 3:1 give exactly 75 %/25 % every four
 //!   requests and "per 1k requests" budgets compare like with like.
 //! - **Global pacing.** With a `rate`, workers take send times from one shared
 //!   schedule; a worker that fell behind does not burst to catch up.
 //! - **Bounded, always.** Every socket operation polls a stop flag, so
-//!   [`LoadDriver::stop`] returns within a poll interval even when the server
+//!   [`LoadGenerator::stop`] returns within a poll interval even when the server
 //!   hangs; `max_requests` caps the number of requests *attempted* exactly.
 //! - **Keep-alive, like a real client.** Each worker keeps one connection and
 //!   reconnects when the server closes it (`Connection: close`, HTTP/1.0, or
@@ -128,13 +128,13 @@ pub enum LoadError {
     Spawn(#[source] std::io::Error),
 }
 
-/// Running load. Dropping it without [`stop`](LoadDriver::stop) also stops and joins the workers.
-pub struct LoadDriver {
+/// Running load. Dropping it without [`stop`](LoadGenerator::stop) also stops and joins the workers.
+pub struct LoadGenerator {
     handle: LoadHandle,
     workers: Vec<JoinHandle<()>>,
 }
 
-/// Polling and pause control of a running [`LoadDriver`], cheap to clone and
+/// Polling and pause control of a running [`LoadGenerator`], cheap to clone and
 /// `Send`. Calls after the driver stopped see the final counts; pause() then
 /// returns at once.
 #[derive(Clone)]
@@ -143,17 +143,17 @@ pub struct LoadHandle {
 }
 
 impl LoadHandle {
-    /// See [`LoadDriver::requests_sent`].
+    /// See [`LoadGenerator::requests_sent`].
     pub fn requests_sent(&self) -> u64 {
         self.shared.completed.load(Ordering::Acquire)
     }
 
-    /// See [`LoadDriver::snapshot`].
-    pub fn snapshot(&self) -> LoadSummary {
+    /// See [`LoadGenerator::snapshot`].
+    pub fn summary_so_far(&self) -> LoadSummary {
         self.shared.summary()
     }
 
-    /// See [`LoadDriver::pause`].
+    /// See [`LoadGenerator::pause`].
     pub fn pause(&self) {
         let mut gate = self.shared.lock_gate();
         if !gate.paused {
@@ -171,7 +171,7 @@ impl LoadHandle {
         }
     }
 
-    /// See [`LoadDriver::resume`].
+    /// See [`LoadGenerator::resume`].
     pub fn resume(&self) {
         let mut gate = self.shared.lock_gate();
         if let Some(since) = gate.paused_since.take() {
@@ -182,22 +182,22 @@ impl LoadHandle {
         self.shared.wake.notify_all();
     }
 
-    /// See [`LoadDriver::finished`].
+    /// See [`LoadGenerator::finished`].
     pub fn finished(&self) -> bool {
         self.shared.exited.load(Ordering::Acquire) == self.shared.concurrency
     }
 }
 
-impl LoadDriver {
+impl LoadGenerator {
     /// Validates `plan` and spawns `plan.concurrency` worker threads.
-    pub fn start(plan: LoadPlan) -> Result<LoadDriver, LoadError> {
-        LoadDriver::start_with(plan, Arc::new(AtomicBool::new(false)))
+    pub fn start(plan: LoadPlan) -> Result<LoadGenerator, LoadError> {
+        LoadGenerator::start_with(plan, Arc::new(AtomicBool::new(false)))
     }
 
-    /// Like [`start`](LoadDriver::start); once `cancel` turns true (Ctrl-C)
+    /// Like [`start`](LoadGenerator::start); once `cancel` turns true (Ctrl-C)
     /// the workers abandon their requests within a poll interval and
-    /// [`pause`](LoadDriver::pause) returns at once.
-    pub fn start_with(plan: LoadPlan, cancel: Arc<AtomicBool>) -> Result<LoadDriver, LoadError> {
+    /// [`pause`](LoadGenerator::pause) returns at once.
+    pub fn start_with(plan: LoadPlan, cancel: Arc<AtomicBool>) -> Result<LoadGenerator, LoadError> {
         let targets = resolve_loopback(&plan.host, plan.port)?;
         if plan.concurrency == 0 {
             return Err(LoadError::ZeroConcurrency);
@@ -264,7 +264,7 @@ impl LoadDriver {
                 .collect(),
             started: now,
         });
-        let mut driver = LoadDriver {
+        let mut driver = LoadGenerator {
             handle: LoadHandle {
                 shared: Arc::clone(&shared),
             },
@@ -287,8 +287,8 @@ impl LoadDriver {
     }
 
     /// Cumulative statistics so far.
-    pub fn snapshot(&self) -> LoadSummary {
-        self.handle.snapshot()
+    pub fn summary_so_far(&self) -> LoadSummary {
+        self.handle.summary_so_far()
     }
 
     /// Stops issuing requests and returns once no request is in flight.
@@ -319,7 +319,7 @@ impl LoadDriver {
     /// interval (100 ms), even if the server hangs.
     pub fn stop(mut self) -> LoadSummary {
         self.halt();
-        self.handle.snapshot()
+        self.handle.summary_so_far()
     }
 
     fn halt(&mut self) {
@@ -336,7 +336,7 @@ impl LoadDriver {
     }
 }
 
-impl Drop for LoadDriver {
+impl Drop for LoadGenerator {
     fn drop(&mut self) {
         self.halt();
     }
@@ -427,7 +427,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Counts a worker out however it ends, for [`LoadDriver::finished`].
+/// Counts a worker out however it ends, for [`LoadGenerator::finished`].
 struct Exited<'a>(&'a Shared);
 
 impl Drop for Exited<'_> {
@@ -671,7 +671,7 @@ mod tests {
     #[test]
     fn driver_and_handle_can_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
-        send_sync::<LoadDriver>();
+        send_sync::<LoadGenerator>();
         send_sync::<LoadHandle>();
     }
 
