@@ -331,7 +331,7 @@ fn explain(
     }
     match retention::path_growth(&traced.types, graphs, verdict.judged_from) {
         Ok(growth) => why.retention = growth,
-        Err(note) => why.notes.push(note),
+        Err(note) => why.notes.push(note.to_string()),
     }
     why
 }

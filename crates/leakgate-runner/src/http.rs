@@ -101,6 +101,8 @@ impl std::fmt::Display for ResolveError {
     }
 }
 
+impl std::error::Error for ResolveError {}
+
 /// The addresses to connect to for `host` (an address, `[v6]`, or a name).
 /// With `loopback_only`, only loopback addresses and `localhost` (whose
 /// answers are filtered to loopback, whatever /etc/hosts says) are allowed.

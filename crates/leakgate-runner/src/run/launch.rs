@@ -124,7 +124,9 @@ pub(super) fn wait_ready(
             timeout_secs: ready.timeout.as_secs_f64(),
             last_error,
         },
-        ReadyError::Unreachable(message) => RunFailure::Launch { message },
+        ReadyError::Unreachable(e) => RunFailure::Launch {
+            message: e.to_string(),
+        },
     })
 }
 
