@@ -5,8 +5,9 @@
     leakgate_action.py run       # run the scenarios; outputs verdict, report, junit, ...
 
 It maps the action's inputs (INPUT_* variables, set through `env:`) to one
-`leakgate run`, and publishes what leakgate wrote, knowing nothing of its
-reports beyond the run index (`--runs-json`). leakgate renders the
+`leakgate run` (or `leakgate merge`), and publishes what leakgate wrote,
+knowing nothing of its reports beyond the run index both write
+(`--runs-json`): every path, outcome and exit code. leakgate renders the
 annotations itself (`--github-annotations`) and keeps its own output free of
 any other workflow command. A release is downloaded as
 `leakgate-<tag>-<target>.tar.gz` (`.zip` on Windows) and checked against the
@@ -188,21 +189,10 @@ def run_command():
 
     os.makedirs(root, exist_ok=True)
     index_path = os.path.join(root, "runs.json")
-    if os.path.exists(index_path):
-        os.remove(index_path)
     argv = [binary, "run", *scenarios, "--out", root, "--github-annotations", "--runs-json", index_path, *extra]
-    print(one_line("+ " + " ".join(shlex.quote(a) for a in argv)), flush=True)
-    try:
-        code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
-    except OSError as e:
-        return finish(None, EXIT_ERROR, root, upload, f"cannot start `{binary}`: {e}")
-    if code not in VERDICTS:
-        code = EXIT_ERROR  # killed by a signal, or a code leakgate does not use
-    try:
-        with open(index_path, encoding="utf-8") as f:
-            index = json.load(f)
-    except (OSError, ValueError):
-        return finish(None, max(code, EXIT_ERROR), root, upload, f"leakgate wrote no run index (exit code {code})")
+    index, code, error = run_indexed(argv, index_path, binary)
+    if error:
+        return finish(None, code, root, upload, error)
     if os.environ.get("INPUT_SUMMARY", "true").strip().lower() not in ("false", "0", "no", "off"):
         for run in index.get("runs", []):
             files = run.get("files")
@@ -215,20 +205,44 @@ def run_command():
     return finish(index, code, root, upload, None, index_path)
 
 
-def merge_command(binary, dirs, root, upload):
-    """`leakgate merge`: the shards' reports into one report, JUnit file and summary."""
-    argv = [binary, "merge", *dirs, "--out", root]
+def run_indexed(argv, index_path, binary):
+    """Runs leakgate with `--runs-json index_path`; returns (index, exit code,
+    error). The exit code is the index's (the worst outcome's), never better
+    than the process's own; no index, or a code leakgate does not use, is an
+    error."""
+    if os.path.exists(index_path):
+        os.remove(index_path)
     print(one_line("+ " + " ".join(shlex.quote(a) for a in argv)), flush=True)
     try:
         code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
     except OSError as e:
-        return finish(None, EXIT_ERROR, root, upload, f"cannot start `{binary}`: {e}")
-    files = {"out_dir": root, "report_json": "report.json", "junit_xml": "junit.xml", "summary_md": "summary.md"}
-    if not os.path.isfile(os.path.join(root, "report.json")):
-        return finish(None, max(code, EXIT_ERROR) if code in VERDICTS else EXIT_ERROR, root, upload, "leakgate merge wrote no report")
-    with open(os.path.join(root, "summary.md"), encoding="utf-8") as f:
-        append_summary(f.read(), root)
-    return finish({"runs": [{"files": files}]}, code if code in VERDICTS else EXIT_ERROR, root, upload, None)
+        return None, EXIT_ERROR, f"cannot start `{binary}`: {e}"
+    if code not in VERDICTS:
+        code = EXIT_ERROR  # killed by a signal, or a code leakgate does not use
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, ValueError):
+        return None, EXIT_ERROR, f"leakgate wrote no run index (exit code {code})"
+    indexed = index.get("exit_code") if isinstance(index, dict) else None
+    if indexed not in VERDICTS:
+        return None, EXIT_ERROR, f"leakgate wrote a run index without a known exit code (exit code {code})"
+    return index, max(code, indexed), None
+
+
+def merge_command(binary, dirs, root, upload):
+    """`leakgate merge`: the shards' reports into one report, JUnit file and summary."""
+    index_path = os.path.join(root, "runs.json")
+    argv = [binary, "merge", *dirs, "--out", root, "--runs-json", index_path]
+    index, code, error = run_indexed(argv, index_path, binary)
+    if error:
+        return finish(None, code, root, upload, error)
+    for run in index.get("runs", []):
+        files = run.get("files")
+        if files:
+            with open(os.path.join(files["out_dir"], files["summary_md"]), encoding="utf-8") as f:
+                append_summary(f.read(), files["out_dir"])
+    return finish(index, code, root, upload, None)
 
 
 def finish(index, code, root, upload, error, index_path=None):

@@ -13,6 +13,7 @@ mod snapshots;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use leakgate_gate::escape::{terminal_line, terminal_text};
 use leakgate_pipeline::{Outcome, error_text};
@@ -47,6 +48,10 @@ enum Command {
         /// Where the combined reports go.
         #[arg(long, short)]
         out: std::path::PathBuf,
+        /// Also write the run index (as `run --runs-json` does): the merged
+        /// outcome, its exit code and where the merged reports are.
+        #[arg(long, value_name = "FILE")]
+        runs_json: Option<std::path::PathBuf>,
     },
     /// Print a JSON Schema: the scenario format, the run report, `analyze --json`, or the inspector's output.
     Schema {
@@ -64,10 +69,20 @@ enum SchemaKind {
     Inspector,
 }
 
-fn merge(dirs: &[std::path::PathBuf], out: &std::path::Path) -> anyhow::Result<Outcome> {
+fn merge(
+    dirs: &[std::path::PathBuf],
+    out: &std::path::Path,
+    runs_json: Option<&std::path::Path>,
+) -> anyhow::Result<Outcome> {
     let merged = leakgate_pipeline::merge::merge(dirs, out)?;
     for warning in &merged.warnings {
         eprintln!("leakgate: {}", terminal_line(warning));
+    }
+    if let Some(file) = runs_json {
+        let index = leakgate_pipeline::index::RunIndex::merged(merged.report.outcome, merged.files);
+        let json = serde_json::to_string_pretty(&index)? + "\n";
+        leakgate_runner::layout::write_atomic(file, json.as_bytes())
+            .with_context(|| format!("cannot write {}", file.display()))?;
     }
     let merged = merged.report;
     // Names and paths come from the legs: one line each, never a workflow command.
@@ -131,7 +146,11 @@ fn main() -> ExitCode {
         Command::Review(args) => snapshots::review(args),
         Command::Accept(args) => snapshots::accept(args),
         Command::Reject(args) => snapshots::reject(args),
-        Command::Merge { dirs, out } => merge(&dirs, &out),
+        Command::Merge {
+            dirs,
+            out,
+            runs_json,
+        } => merge(&dirs, &out, runs_json.as_deref()),
         Command::Schema { which } => print_schema(which),
     }))
     .unwrap_or_else(|_| {

@@ -93,7 +93,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mine = |position: usize| args.shard.is_none_or(|s| s.holds(position));
     for (_, path) in args.scenarios.iter().enumerate().filter(|(i, _)| mine(*i)) {
         let scenario = match options.several {
-            true => leakgate_pipeline::load_distinct(path, &mut names).map_err(anyhow::Error::msg),
+            true => leakgate_pipeline::load_distinct(path, &mut names).map_err(anyhow::Error::from),
             false => leakgate_scenario::load(path).map_err(anyhow::Error::from),
         };
         let run = scenario.and_then(|scenario| run_one(&scenario, &args, &options));

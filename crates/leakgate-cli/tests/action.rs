@@ -214,7 +214,8 @@ fn parse_outputs(text: &str) -> BTreeMap<String, String> {
 /// with a canned `$FAKE_DIR/<stem>.md` writes `ROOT/<stem>/{summary.md,
 /// report.json,junit.xml}`; a scenario without one "does not load" (with
 /// the error in `$FAKE_DIR/error`, if there is one). It
-/// writes the run index and exits with `$FAKE_DIR/code`.
+/// writes the run index and exits with `$FAKE_DIR/code`. `merge DIR...
+/// --out ROOT --runs-json INDEX` writes a canned merged report and its index.
 fn fake_leakgate(dir: &Path) -> PathBuf {
     let path = dir.join("fake-leakgate");
     fs::write(
@@ -232,6 +233,14 @@ if args[0] == "merge":
     open(os.path.join(root, "report.json"), "w").write("{}")
     open(os.path.join(root, "junit.xml"), "w").write("<testsuites/>")
     open(os.path.join(root, "summary.md"), "w").write("## leakgate: 3 scenarios — merged\n")
+    outcome = {0: "pass", 1: "fail"}.get(code, "error")
+    files = {"out_dir": root, "report_json": "report.json", "junit_xml": "junit.xml", "summary_md": "summary.md",
+             "report_html": "", "charts": "", "samples": "", "dumps": "", "service_log": "",
+             "snapshot": "", "pending_snapshot": ""}
+    merged = {"scenario_file": "", "scenario": None, "outcome": outcome, "exit_code": code, "error": None,
+              "files": files}
+    json.dump({"outcome": outcome, "exit_code": code, "runs": [merged]},
+              open(args[args.index("--runs-json") + 1], "w"))
     sys.exit(code)
 assert args[0] == "run", args
 i = args.index("--out")
@@ -656,7 +665,9 @@ fn a_matrix_leg_runs_its_shard_and_a_final_job_merges() {
             &legs.join("a").display().to_string(),
             &legs.join("b").display().to_string(),
             "--out",
-            &root
+            &root,
+            "--runs-json",
+            &gh.out_root().join("runs.json").display().to_string()
         ]
     );
     assert_eq!(run.outputs["verdict"], "fail");

@@ -5,7 +5,7 @@ mod support;
 
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind};
-use leakgate_memory::{SourceKind, parse_proc_maps, read_elf_core, read_live};
+use leakgate_memory::{SourceKind, Usage, parse_proc_maps, read_elf_core, read_live};
 
 /// A `Key:   N kB` line of a /proc status-like file, in bytes.
 fn kernel_kb(text: &str, key: &str) -> u64 {
@@ -50,7 +50,7 @@ fn live_maps_and_the_core_of_the_fixture_agree_with_the_kernel() {
     assert!(close(busy, vm_size), "busy {busy} vs VmSize {vm_size}");
     assert!(close(resident, rss), "resident {resident} vs Rss {rss}");
     assert!(
-        live.committed_by_usage["unknown"] >= 20 * 512 * 1024,
+        live.committed_by_usage[&Usage::Unknown] >= 20 * 512 * 1024,
         "the native leak is in Unknown: {:?}",
         live.committed_by_usage
     );
@@ -71,7 +71,7 @@ fn live_maps_and_the_core_of_the_fixture_agree_with_the_kernel() {
         "{:?}",
         before.notes
     );
-    assert!(before.committed_by_usage["image"] > 0);
+    assert!(before.committed_by_usage[&Usage::Image] > 0);
     assert!(
         before.committed_total <= busy,
         "a core holds at most what is mapped"
@@ -83,13 +83,13 @@ fn live_maps_and_the_core_of_the_fixture_agree_with_the_kernel() {
     regions.split_gc(&managed.gc_committed_ranges());
     let after = regions.summary();
     assert!(
-        after.committed_by_usage["gc_heap"] > 0,
+        after.committed_by_usage[&Usage::GcHeap] > 0,
         "{:?}",
         after.committed_by_usage
     );
     assert_eq!(
-        after.committed_by_usage["gc_heap"] + after.committed_by_usage["unknown"],
-        before.committed_by_usage["unknown"] + before.committed_by_usage["gc_heap"],
+        after.committed_by_usage[&Usage::GcHeap] + after.committed_by_usage[&Usage::Unknown],
+        before.committed_by_usage[&Usage::Unknown] + before.committed_by_usage[&Usage::GcHeap],
         "splitting moves bytes from Unknown to GC heap, it does not create any"
     );
 }

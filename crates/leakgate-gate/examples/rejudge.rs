@@ -46,7 +46,7 @@ fn main() {
                     p,
                     c.mk_p_adjusted,
                     c.family_size.unwrap_or(0),
-                    c.reasons.join("; ")
+                    c.reason_texts().join("; ")
                 );
             }
         }

@@ -56,9 +56,13 @@ pub use crate::growth::{
     TrendAssessment, TrendReason, assess_trend, assess_trend_with_floor, assess_trend_with_live,
     min_growth,
 };
+pub use crate::reason::{
+    Breach, Grew, GrowthLimit, Movement, Quiet, Reason, Traced, TracedMember, TrendEvidence,
+    TrendOf, WithoutFree,
+};
 use crate::series::{self, SampleMetrics, Series, SeriesKey};
 use crate::trend;
-use crate::units::{human, human_signed, p_value};
+use crate::units::human;
 
 /// The growth that matters for one series: a rate of growth (the budget's
 /// `materiality`, else the scenario's) times the load between its first
@@ -436,7 +440,9 @@ pub struct Check {
     pub trend_reason: TrendReason,
     pub status: Status,
     /// Why the status is what it is, with numbers.
-    pub reasons: Vec<String>,
+    // Typed ([`Reason`]); the JSON holds their words.
+    #[schemars(with = "Vec<String>")]
+    pub reasons: Vec<Reason>,
     /// The budget's limits on the value itself, for charts.
     #[serde(default)]
     pub limits: ValueLimits,
@@ -465,6 +471,16 @@ impl ValueLimits {
 }
 
 impl Check {
+    /// Each reason in words (their one wording, [`Reason`]'s `Display`).
+    pub fn reason_texts(&self) -> Vec<String> {
+        self.reasons.iter().map(Reason::to_string).collect()
+    }
+
+    /// The reasons in words, joined by `; `.
+    pub fn reasons_text(&self) -> String {
+        self.reason_texts().join("; ")
+    }
+
     /// The check's series over `samples` (every sample of the run for a
     /// chart, the judged ones to judge): its type's, the sum of its
     /// members' for a finding, or the scalar metric (empty if unmeasured).
@@ -700,14 +716,16 @@ pub fn judge_findings(
             verdict.weak_evidence,
             options,
         );
-        c.reasons.push(match &evidence {
-            Some((p, size, Some(t))) => format!(
-                "its types were traced because they rose, so the sum's own p is no evidence: its most significant member, {t}, has p = {} adjusted over the {} types that moved",
-                p_value(*p),
-                size.unwrap_or(0)
-            ),
-            _ => "its types were traced because they rose, so the sum's own p is no evidence, and no member was tested in its family".to_string(),
-        });
+        c.reasons.push(Reason::Traced(Traced {
+            member: match &evidence {
+                Some((p, size, Some(t))) => Some(TracedMember {
+                    type_name: t.clone(),
+                    p_adjusted: *p,
+                    family_size: size.unwrap_or(0),
+                }),
+                _ => None,
+            },
+        }));
         c.members = finding.members.clone();
         verdict.status = verdict.status.max(c.status);
         verdict.checks.push(c);
@@ -788,21 +806,20 @@ fn check(
     let per_min = slope_over(&s.minutes(), &v, options.alpha);
     let per_1k = slope_over(&s.kilo_requests(), &v, options.alpha);
     let every = trend::grew_every_sample(&v);
-    let h = |x: f64| human(x, unit);
-    let grew = format!(
-        "grew {} → {} ({}) over {n} samples",
-        h(first),
-        h(last),
-        human_signed(growth, unit)
-    );
+    let grew = Grew {
+        first,
+        last,
+        samples: n,
+        unit,
+    };
 
     let mut status = Status::Pass;
     let mut reasons = Vec::new();
     // Whether a reason already says how much it grew (a max_growth failure).
     let mut growth_stated = false;
-    fn fail(st: Status, r: String, status: &mut Status, reasons: &mut Vec<String>) {
+    fn fail(st: Status, r: Breach, status: &mut Status, reasons: &mut Vec<Reason>) {
         *status = (*status).max(st);
-        reasons.push(r);
+        reasons.push(Reason::Breach(r));
     }
 
     // Limits on memory that holds the GC heap judge it without the free
@@ -815,23 +832,24 @@ fn check(
         None => (first, last),
     };
     let growth_l = last_l - first_l;
-    let without = |what: String| match &free {
-        Some((f0, f1)) => format!(
-            "{what}; without the GC's free regions ({} → {}, `include_gc_free: true` counts them) {} → {} ({})",
-            h(*f0),
-            h(*f1),
-            h(first_l),
-            h(last_l),
-            human_signed(growth_l, unit)
-        ),
-        None => what,
-    };
+    let without = free.map(|(free_first, free_last)| WithoutFree {
+        free_first,
+        free_last,
+        first,
+        last,
+        unit,
+    });
     if let Some(max) = budget.max {
         let lim = max.value() as f64;
         if last_l > lim {
             fail(
                 Status::Fail,
-                without(format!("last value {} is above max {}", h(last), h(lim))),
+                Breach::AboveMax {
+                    last,
+                    max: lim,
+                    unit,
+                    without,
+                },
                 &mut status,
                 &mut reasons,
             );
@@ -845,7 +863,11 @@ fn check(
                 growth_stated = true;
                 fail(
                     Status::Fail,
-                    without(format!("{grew}, above max_growth {}", h(lim))),
+                    Breach::Growth {
+                        grew,
+                        limit: GrowthLimit::Amount(lim),
+                        without,
+                    },
                     &mut status,
                     &mut reasons,
                 );
@@ -855,14 +877,13 @@ fn check(
             let pct = growth_pct_l.unwrap_or(if growth_l > 0.0 { f64::INFINITY } else { 0.0 });
             if pct > p {
                 growth_stated = true;
-                let shown = if pct.is_finite() {
-                    format!("{pct:.1}%")
-                } else {
-                    "from zero".into()
-                };
                 fail(
                     Status::Fail,
-                    without(format!("{grew}, {shown}, above max_growth {p}%")),
+                    Breach::Growth {
+                        grew,
+                        limit: GrowthLimit::Percent { pct, limit: p },
+                        without,
+                    },
                     &mut status,
                     &mut reasons,
                 );
@@ -871,9 +892,9 @@ fn check(
         None => {}
     }
     if let Some(limit) = budget.max_slope {
-        let (fit, per, x_axis) = match limit.per {
-            SlopeUnit::Minute => (per_min, "min", "elapsed time"),
-            SlopeUnit::ThousandRequests => (per_1k, "1k requests", "the request count"),
+        let fit = match limit.per {
+            SlopeUnit::Minute => per_min,
+            SlopeUnit::ThousandRequests => per_1k,
         };
         let lim = match limit.amount {
             Quantity::Bytes(b) | Quantity::Count(b) => b as f64,
@@ -881,23 +902,21 @@ fn check(
         match fit {
             Some(t) if t.slope > lim => fail(
                 Status::Fail,
-                format!(
-                    "slope {}/{per} (Theil–Sen) is above max_slope {}/{per}",
-                    h(t.slope),
-                    h(lim)
-                ),
+                Breach::Slope {
+                    slope: t.slope,
+                    limit: lim,
+                    per: limit.per,
+                    unit,
+                },
                 &mut status,
                 &mut reasons,
             ),
             Some(_) => {}
             None => fail(
                 Status::Warn,
-                if n < 2 {
-                    format!("cannot judge max_slope per {per}: it needs at least 2 samples")
-                } else {
-                    format!(
-                        "cannot judge max_slope per {per}: {x_axis} did not change between samples"
-                    )
+                Breach::SlopeUnjudged {
+                    per: limit.per,
+                    few_samples: n < 2,
                 },
                 &mut status,
                 &mut reasons,
@@ -905,95 +924,85 @@ fn check(
         }
     }
     if budget.trend != TrendMode::Off && a.growing {
-        let lead = if growth_stated {
-            "it keeps growing".to_string()
-        } else {
-            grew.clone()
+        let evidence = |of, p, slope_per_sample| TrendEvidence {
+            reason: a.reason,
+            of,
+            p,
+            slope_per_sample,
+            unit,
         };
-        let msg = match (&a.live, a.reason) {
-            (Some(live), TrendReason::LiveGrowing) => format!(
-                "{lead}: the live managed heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample); committed memory follows it",
-                p_value(live.mk.p_increasing),
-                human_signed(live.slope_per_sample, unit)
-            ),
+        let evidence = match (&a.live, a.reason) {
+            (Some(live), TrendReason::LiveGrowing) => {
+                evidence(TrendOf::Live, live.mk.p_increasing, live.slope_per_sample)
+            }
             // The assessment carries the native part's numbers (`assess_series`).
-            (_, TrendReason::NativeGrowing) => format!(
-                "{lead}: the memory outside the GC heap keeps growing (Mann–Kendall p = {}, Theil–Sen {}/sample) while the live managed heap does not",
-                p_value(a.mk.p_increasing),
-                human_signed(a.slope_per_sample, unit)
-            ),
-            _ => format!(
-                "{lead}: a significant upward trend (Mann–Kendall p = {}, Theil–Sen {}/sample, {})",
-                p_value(a.mk.p_increasing),
-                human_signed(a.slope_per_sample, unit),
-                a.reason.describe()
-            ),
+            (_, TrendReason::NativeGrowing) => {
+                evidence(TrendOf::Native, a.mk.p_increasing, a.slope_per_sample)
+            }
+            _ => evidence(TrendOf::Series, a.mk.p_increasing, a.slope_per_sample),
+        };
+        let msg = |weak: Option<usize>| Breach::Trend {
+            grew: (!growth_stated).then_some(grew),
+            evidence,
+            weak,
         };
         if weak {
-            reasons.push(format!(
-                "{msg}; not judged: only {n} samples (weak evidence)"
-            ));
+            reasons.push(Reason::Breach(msg(Some(n))));
         } else {
             let st = if budget.trend == TrendMode::Fail {
                 Status::Fail
             } else {
                 Status::Warn
             };
-            fail(st, msg, &mut status, &mut reasons);
+            fail(st, msg(None), &mut status, &mut reasons);
         }
     }
     if reasons.is_empty() {
-        let p = p_value(a.mk.p_increasing);
-        let trend = match a.reason {
-            _ if budget.trend == TrendMode::Off => String::new(),
+        let p = a.mk.p_increasing;
+        let quiet = match a.reason {
+            _ if budget.trend == TrendMode::Off => Quiet::TrendOff,
             TrendReason::BelowNoiseFloor
                 if j.floor.native > j.floor.growth && a.noise_floor <= j.floor.native =>
             {
-                format!(
-                    "; rising (p = {p}) by {}, within the native memory a .NET service commits as it warms up ({})",
-                    human_signed(a.fitted_growth, unit),
-                    h(j.floor.native)
-                )
-            }
-            TrendReason::BelowNoiseFloor if a.noise_floor > j.floor.growth => format!(
-                "; a rise (p = {p}) within its own scatter: below {} (six times the scatter between samples)",
-                h(a.noise_floor)
-            ),
-            TrendReason::BelowNoiseFloor => format!(
-                "; a rise (p = {p}) too slow to matter: {} fitted, below the materiality {} = {}",
-                human_signed(a.fitted_growth, unit),
-                j.floor.describe(unit),
-                h(j.floor.growth)
-            ),
-            TrendReason::NotSignificant if j.trend.mk.p_increasing < options.alpha => {
-                match (j.p_adjusted, j.family_size) {
-                    (_, None) => format!("; no significant upward trend (p = {p})"),
-                    (Some(adjusted), _) => format!(
-                        "; no significant upward trend among the {} types that moved (p = {p}, {} adjusted)",
-                        j.family_size.unwrap_or(0),
-                        p_value(adjusted)
-                    ),
-                    (None, _) => format!(
-                        "; it moved less than the growth that matters ({} = {}), so it was not tested (p = {p})",
-                        j.floor.describe(unit),
-                        h(j.floor.growth)
-                    ),
+                Quiet::NativeWarmUp {
+                    p,
+                    fitted_growth: a.fitted_growth,
+                    native: j.floor.native,
                 }
             }
-            TrendReason::FlatAfterStep => format!("; it rose, then stopped rising (p = {p})"),
-            TrendReason::GcSizing => format!(
-                "; the GC sizing its budget: committed memory rose (p = {p}) while the live heap stayed flat (p = {})",
-                a.live
-                    .as_ref()
-                    .map_or("n/a".into(), |l| p_value(l.mk.p_increasing))
-            ),
-            _ => format!("; no significant upward trend (p = {p})"),
+            TrendReason::BelowNoiseFloor if a.noise_floor > j.floor.growth => Quiet::OwnScatter {
+                p,
+                noise_floor: a.noise_floor,
+            },
+            TrendReason::BelowNoiseFloor => Quiet::TooSlow {
+                p,
+                fitted_growth: a.fitted_growth,
+                floor: j.floor,
+            },
+            TrendReason::NotSignificant if j.trend.mk.p_increasing < options.alpha => {
+                match (j.p_adjusted, j.family_size) {
+                    (_, None) => Quiet::NotSignificant { p },
+                    (Some(adjusted), Some(family_size)) => Quiet::AmongMoved {
+                        p,
+                        family_size,
+                        adjusted,
+                    },
+                    (None, Some(_)) => Quiet::NotTested { p, floor: j.floor },
+                }
+            }
+            TrendReason::FlatAfterStep => Quiet::FlatAfterStep { p },
+            TrendReason::GcSizing => Quiet::GcSizing {
+                p,
+                live_p: a.live.as_ref().map(|l| l.mk.p_increasing),
+            },
+            _ => Quiet::NotSignificant { p },
         };
         let limited = budget.max.is_some() || budget.max_growth.is_some();
-        reasons.push(match &free {
-            Some(_) if limited => without(format!("{grew}{trend}")),
-            _ => format!("{grew}{trend}"),
-        });
+        reasons.push(Reason::Moved(Movement {
+            grew,
+            quiet,
+            without: without.filter(|_| limited),
+        }));
     }
     Check {
         budget_index: i,

@@ -23,9 +23,9 @@
 
 use std::collections::BTreeMap;
 
-use leakgate_dotnet::inspector::FREE_SPACE;
 use leakgate_memory::{MemorySummary, Usage};
-use leakgate_runner::capture::CapturedSample;
+use leakgate_record::CapturedSample;
+use leakgate_record::FREE_SPACE;
 use leakgate_scenario::budget::Metric;
 
 use crate::series::SampleMetrics;
@@ -108,15 +108,13 @@ mod tests {
             by_usage: vec![],
             by_type: vec![],
             by_state: vec![],
-            committed_by_usage: pairs
-                .iter()
-                .map(|(u, v)| (u.key().to_string(), *v))
-                .collect(),
+            committed_by_usage: pairs.iter().copied().collect(),
             resident_by_usage: BTreeMap::new(),
             private_dirty_by_usage: BTreeMap::new(),
             committed_total: pairs.iter().map(|(_, v)| v).sum(),
             resident_total: None,
             notes: vec![],
+            gc_attribution: None,
         }
     }
 
@@ -143,8 +141,8 @@ mod tests {
 
     #[test]
     fn the_live_heap_leaves_free_space_out_and_adds_up_shared_names() {
-        use leakgate_dotnet::gccommit::{GcCommitted, GcHeapStats};
-        use leakgate_dotnet::inspector::{ManagedSummary, TypeStat};
+        use leakgate_record::{GcCommitted, GcHeapStats};
+        use leakgate_record::{ManagedSummary, TypeStat};
         let stat = |mt, name: &str, count, total_size| TypeStat {
             method_table: mt,
             name: name.into(),

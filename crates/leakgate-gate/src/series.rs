@@ -26,8 +26,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use leakgate_dotnet::gccommit::GcCommitted;
-use leakgate_runner::capture::SampleTimings;
+use leakgate_record::GcCommitted;
+use leakgate_record::SampleTimings;
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

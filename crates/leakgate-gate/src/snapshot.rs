@@ -11,9 +11,9 @@
 //! it is a regular file of at most [`MAX_SNAPSHOT_BYTES`].
 //!
 //! ```
-//! use leakgate_gate::snapshot::{compare, Snapshot, SnapshotComparison};
+//! use leakgate_gate::snapshot::{compare, ApprovedSnapshot, SnapshotComparison};
 //!
-//! let approved = Snapshot::empty("checkout");
+//! let approved = ApprovedSnapshot::empty("checkout");
 //! let mut current = approved.clone();
 //! current.finalizable.push(leakgate_gate::snapshot::Entry {
 //!     name: "System.Reflection.Emit.DynamicResolver".into(),
@@ -25,7 +25,7 @@
 //!     }
 //!     other => panic!("{other:?}"),
 //! }
-//! assert_eq!(Snapshot::from_yaml(&approved.to_yaml()).unwrap(), approved);
+//! assert_eq!(ApprovedSnapshot::from_yaml(&approved.to_yaml()).unwrap(), approved);
 //! ```
 
 use std::collections::BTreeSet;
@@ -42,7 +42,7 @@ use crate::series::SeriesKey;
 /// What grows in a scenario, as approved by a developer.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Snapshot {
+pub struct ApprovedSnapshot {
     pub scenario: String,
     /// Memory metrics that grow (`committed.unknown`, `resident`, ...).
     #[serde(default)]
@@ -153,9 +153,9 @@ fn entry(g: &Growing) -> Entry {
     Entry { name, rate }
 }
 
-impl Snapshot {
+impl ApprovedSnapshot {
     pub fn empty(scenario: &str) -> Self {
-        Snapshot {
+        ApprovedSnapshot {
             scenario: scenario.into(),
             memory: Vec::new(),
             finalizable: Vec::new(),
@@ -164,7 +164,7 @@ impl Snapshot {
 
     /// The growing series of a verdict, rounded and sorted.
     pub fn from_verdict(scenario: &str, verdict: &Verdict) -> Self {
-        let mut s = Snapshot::empty(scenario);
+        let mut s = ApprovedSnapshot::empty(scenario);
         for g in &verdict.growing {
             match g.metric {
                 Metric::Finalizable => s.finalizable.push(entry(g)),
@@ -185,8 +185,8 @@ impl Snapshot {
         )
     }
 
-    pub fn from_yaml(text: &str) -> Result<Self, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    pub fn from_yaml(text: &str) -> Result<Self, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
     }
 
     /// The series listed (a memory entry that names no metric is left out).
@@ -206,7 +206,10 @@ impl Snapshot {
 }
 
 /// Compares the current state with the approved one.
-pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotComparison {
+pub fn compare(
+    approved: Option<&ApprovedSnapshot>,
+    current: &ApprovedSnapshot,
+) -> SnapshotComparison {
     let Some(approved) = approved else {
         return SnapshotComparison::Missing;
     };
@@ -235,9 +238,9 @@ pub fn compare(approved: Option<&Snapshot>, current: &Snapshot) -> SnapshotCompa
 ///
 /// With weak evidence (too few samples for the trend test) new growth only
 /// warns: the run's own note says trends cannot fail it.
-pub fn final_status(verdict: &Verdict, outcome: &SnapshotComparison) -> Status {
+pub fn final_status(verdict: &Verdict, comparison: &SnapshotComparison) -> Status {
     let verdict_status = verdict.status;
-    match outcome {
+    match comparison {
         SnapshotComparison::Matches => verdict_status,
         o @ SnapshotComparison::Differs { .. }
             if !o.new_finalizer_growth().is_empty() && !verdict.weak_evidence =>
@@ -262,9 +265,13 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a valid leakgate snapshot ({message}); fix it or delete it and accept a new one"
+        "{path} is not a valid leakgate snapshot ({source}); fix it or delete it and accept a new one"
     )]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
     #[error("no pending snapshot {path}; run the scenario first")]
     NoPending { path: PathBuf },
     #[error(
@@ -307,18 +314,18 @@ fn approved_path(path: &Path) -> PathBuf {
 pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 20;
 
 fn read_snapshot(path: &Path) -> std::io::Result<String> {
-    leakgate_runner::layout::read_bounded(path, MAX_SNAPSHOT_BYTES)
+    leakgate_scenario::files::read_bounded(path, MAX_SNAPSHOT_BYTES)
 }
 
 /// The approved snapshot at `snap`, if any.
-pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+pub fn load(snap: &Path) -> Result<Option<ApprovedSnapshot>, SnapshotError> {
     refuse_link(snap)?;
     match read_snapshot(snap) {
-        Ok(text) => Snapshot::from_yaml(&text)
+        Ok(text) => ApprovedSnapshot::from_yaml(&text)
             .map(Some)
-            .map_err(|message| SnapshotError::Parse {
+            .map_err(|source| SnapshotError::Parse {
                 path: snap.to_path_buf(),
-                message,
+                source: Box::new(source),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("read", snap)(e)),
@@ -327,12 +334,12 @@ pub fn load(snap: &Path) -> Result<Option<Snapshot>, SnapshotError> {
 
 /// Compares `current` with the file at `snap`; writes `snap.new` when they
 /// differ (or no snapshot exists) and removes a stale one when they match.
-pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, SnapshotError> {
+pub fn check(snap: &Path, current: &ApprovedSnapshot) -> Result<SnapshotComparison, SnapshotError> {
     let approved = load(snap)?;
-    let outcome = compare(approved.as_ref(), current);
+    let comparison = compare(approved.as_ref(), current);
     let new = pending_path(snap);
     refuse_link(&new)?;
-    match outcome {
+    match comparison {
         SnapshotComparison::Matches => {
             if new.exists() {
                 fs::remove_file(&new).map_err(io("remove", &new))?;
@@ -343,11 +350,11 @@ pub fn check(snap: &Path, current: &Snapshot) -> Result<SnapshotComparison, Snap
                 fs::create_dir_all(dir).map_err(io("create", dir))?;
             }
             // Whole, and by a rename: never a half-written snapshot.
-            leakgate_runner::layout::write_atomic(&new, current.to_yaml().as_bytes())
+            leakgate_scenario::files::write_atomic(&new, current.to_yaml().as_bytes())
                 .map_err(io("write", &new))?;
         }
     }
-    Ok(outcome)
+    Ok(comparison)
 }
 
 /// Moves `NAME.snap.new` over `NAME.snap`; takes either path. Returns the
@@ -495,16 +502,16 @@ mod tests {
 
     #[test]
     fn with_weak_evidence_new_growth_only_warns() {
-        let outcome = SnapshotComparison::Differs {
+        let comparison = SnapshotComparison::Differs {
             diff: String::new(),
             new_growth: vec![finalizable("X")],
         };
         assert_eq!(
-            final_status(&verdict(Status::Pass, true), &outcome),
+            final_status(&verdict(Status::Pass, true), &comparison),
             Status::Warn
         );
         assert_eq!(
-            final_status(&verdict(Status::Pass, false), &outcome),
+            final_status(&verdict(Status::Pass, false), &comparison),
             Status::Fail
         );
     }

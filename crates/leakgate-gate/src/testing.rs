@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 
-use leakgate_dotnet::gccommit::GcCommitted;
+use leakgate_record::GcCommitted;
 use leakgate_scenario::BudgetRule;
 use leakgate_scenario::budget::Metric;
 

@@ -8,7 +8,7 @@
 //! assert!(!rises(&[10.0, 11.0, 12.0, 13.0, 13.5], 0.05)); // +3.5: too few to count
 //! ```
 
-use leakgate_dotnet::inspector::FREE_SPACE;
+use leakgate_record::FREE_SPACE;
 use leakgate_scenario::TypeFilter;
 use leakgate_scenario::budget::{Metric, Unit};
 

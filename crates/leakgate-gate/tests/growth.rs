@@ -190,7 +190,9 @@ fn the_judge_pairs_committed_memory_with_the_live_heap() {
     for c in &v.checks {
         assert_eq!(c.trend_reason, TrendReason::GcSizing);
         assert!(
-            c.reasons[0].contains("the GC sizing its budget"),
+            c.reasons[0]
+                .to_string()
+                .contains("the GC sizing its budget"),
             "{:?}",
             c.reasons
         );
@@ -243,7 +245,7 @@ fn the_judge_pairs_committed_memory_with_the_live_heap() {
     let c = &v.checks[0];
     assert_eq!(c.trend_reason, TrendReason::LiveGrowing);
     assert!(
-        c.reasons
+        c.reason_texts()
             .iter()
             .any(|r| r.contains("the live managed heap keeps growing")
                 && r.contains("+2.0 MiB/sample")),

@@ -161,7 +161,9 @@ fn noise_free_shapes_carry_their_reason() {
     );
     assert_eq!(v.checks[0].trend_reason, TrendReason::FlatAfterStep);
     assert!(
-        v.checks[0].reasons[0].contains("; it rose, then stopped rising (p = "),
+        v.checks[0].reasons[0]
+            .to_string()
+            .contains("; it rose, then stopped rising (p = "),
         "{:?}",
         v.checks[0].reasons
     );
@@ -223,7 +225,7 @@ fn limits_on_bytes() {
         .build();
     let check = |y: &str| {
         let v = judge(&samples, &budgets(y), &TypeFilter::none(), &no_warmup());
-        (v.status, v.checks[0].reasons.join(" | "))
+        (v.status, v.checks[0].reason_texts().join(" | "))
     };
     let (st, why) = check("- metric: committed.unknown\n  trend: off\n  max_growth: 4MiB\n");
     assert_eq!(st, Status::Fail);
@@ -281,7 +283,7 @@ fn limits_on_counts_globs_and_ignore() {
     assert_eq!(c.growth, 50.0);
     assert_eq!(c.reasons.len(), 2, "{:?}", c.reasons);
     assert!(
-        c.reasons[1].contains("slope 10/1k requests"),
+        c.reasons[1].to_string().contains("slope 10/1k requests"),
         "{:?}",
         c.reasons
     );
@@ -317,7 +319,11 @@ fn types_appearing_later_start_from_zero() {
     let c = &v.checks[0];
     assert_eq!((c.first, c.last, c.growth_pct), (0.0, 60.0, None));
     assert_eq!(c.status, Status::Fail);
-    assert!(c.reasons[0].contains("from zero"), "{:?}", c.reasons);
+    assert!(
+        c.reasons[0].to_string().contains("from zero"),
+        "{:?}",
+        c.reasons
+    );
 }
 
 #[test]
@@ -439,7 +445,7 @@ fn a_per_type_budget_without_any_managed_data_warns() {
 /// budget counts the footprint itself.
 #[test]
 fn hard_limits_on_committed_memory_leave_out_the_gcs_free_regions() {
-    use leakgate_dotnet::gccommit::GcCommitted;
+    use leakgate_record::GcCommitted;
     let free_mib = [97.0, 180.0, 260.0, 330.0, 364.0, 364.0];
     let gc: Vec<GcCommitted> = free_mib
         .iter()
@@ -460,7 +466,7 @@ fn hard_limits_on_committed_memory_leave_out_the_gcs_free_regions() {
     let limit = "- metric: committed.unknown\n  max_growth: 256MiB\n  trend: off\n";
     let v = judge(&samples, &budgets(limit), &TypeFilter::none(), &no_warmup());
     assert_eq!(v.status, Status::Pass, "{:?}", v.checks[0].reasons);
-    let reason = &v.checks[0].reasons[0];
+    let reason = &v.checks[0].reasons[0].to_string();
     assert!(
         reason.contains("+267.0 MiB") && reason.contains("without the GC's free regions"),
         "{reason}"
@@ -479,7 +485,11 @@ fn hard_limits_on_committed_memory_leave_out_the_gcs_free_regions() {
     let tight = "- metric: committed.unknown\n  max: 400MiB\n  trend: off\n";
     let v = judge(&samples, &budgets(tight), &TypeFilter::none(), &no_warmup());
     assert_eq!(v.status, Status::Fail, "{:?}", v.checks[0].reasons);
-    assert!(v.checks[0].reasons[0].contains("above max 400.0 MiB"));
+    assert!(
+        v.checks[0].reasons[0]
+            .to_string()
+            .contains("above max 400.0 MiB")
+    );
 }
 
 /// One leak spread over three types through one holder: each grows 30 KiB
@@ -528,7 +538,7 @@ fn types_growing_through_one_holder_are_judged_together() {
     assert!(together.trend_growing, "{:?}", together.reasons);
     assert!(
         together
-            .reasons
+            .reason_texts()
             .iter()
             .any(|r| r.contains("most significant member")),
         "{:?}",
@@ -554,7 +564,10 @@ fn types_growing_through_one_holder_are_judged_together() {
     );
     let together = v.checks.last().unwrap();
     assert!(
-        together.reasons.iter().all(|r| !r.contains("max_growth")),
+        together
+            .reason_texts()
+            .iter()
+            .all(|r| !r.contains("max_growth")),
         "{:?}",
         together.reasons
     );

@@ -1,17 +1,17 @@
 //! Reports for a failing and a passing run, checked with insta, and the
 //! JUnit output checked against the structure the Jenkins/Ant XSD requires.
 
-use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::report::{
     Outcome, RunInfo, RunReport, annotations, charts, console, html, junit, markdown, to_json,
 };
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, next_step};
-use leakgate_gate::snapshot::{Snapshot, compare};
+use leakgate_gate::snapshot::{ApprovedSnapshot, compare};
 use leakgate_gate::testing::Samples;
 use leakgate_heap::{GroupHolder, PathGroup, PathGrowth, PathStep, RetentionPath, Root, TypePaths};
-use leakgate_runner::load::LoadSummary;
-use leakgate_runner::target::SampledProcess;
+use leakgate_record::GcCommitted;
+use leakgate_record::LoadSummary;
+use leakgate_record::SampledProcess;
 use leakgate_scenario::budget::Budget;
 use leakgate_scenario::{BudgetRule, TypeFilter};
 
@@ -136,8 +136,8 @@ pub fn failing() -> RunReport {
         &TypeFilter::none(),
         &JudgeOptions::default(),
     );
-    let current = Snapshot::from_verdict("checkout", &verdict);
-    let outcome = compare(Some(&Snapshot::empty("checkout")), &current);
+    let current = ApprovedSnapshot::from_verdict("checkout", &verdict);
+    let outcome = compare(Some(&ApprovedSnapshot::empty("checkout")), &current);
     // As `count: auto` would have run it: asked after every sample.
     let plan = SamplingPlan::default();
     let stop = (1..=samples.len()).find_map(|n| {
@@ -192,7 +192,7 @@ pub fn passing() -> RunReport {
         &TypeFilter::none(),
         &JudgeOptions::default(),
     );
-    let current = Snapshot::from_verdict("checkout", &verdict);
+    let current = ApprovedSnapshot::from_verdict("checkout", &verdict);
     let outcome = compare(Some(&current), &current);
     RunReport::judged(info(), samples, verdict, Some(outcome))
 }

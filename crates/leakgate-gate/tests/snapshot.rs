@@ -3,7 +3,7 @@
 
 use leakgate_gate::judge::{JudgeOptions, Status, judge};
 use leakgate_gate::snapshot::{
-    self, Snapshot, SnapshotComparison, accept, check, final_status, pending, reject,
+    self, ApprovedSnapshot, SnapshotComparison, accept, check, final_status, pending, reject,
 };
 use leakgate_gate::testing::{Samples, Shape, shape};
 use leakgate_scenario::TypeFilter;
@@ -12,7 +12,7 @@ const MIB: f64 = 1048576.0;
 
 /// A run where committed.unknown leaks `per_sample` bytes with ±noise, and
 /// a DynamicResolver finalizer leak of `resolver` per sample (0 = none).
-fn run(per_sample: f64, resolver: f64, seed: u64) -> Snapshot {
+fn run(per_sample: f64, resolver: f64, seed: u64) -> ApprovedSnapshot {
     let unknown = shape(12, 64.0 * MIB, Shape::Linear { per_sample }, 0.01, seed);
     let resolver = shape(
         12,
@@ -29,7 +29,7 @@ fn run(per_sample: f64, resolver: f64, seed: u64) -> Snapshot {
         .finalizable_f("App.Cache+Entry", &[50.0; 12])
         .build();
     let v = judge(&samples, &[], &TypeFilter::none(), &JudgeOptions::default());
-    Snapshot::from_verdict("checkout", &v)
+    ApprovedSnapshot::from_verdict("checkout", &v)
 }
 
 #[test]
@@ -46,7 +46,7 @@ fn what_grows_is_recorded_rounded_and_sorted() {
     - name: System.Reflection.Emit.DynamicResolver
       rate: ~50/1k requests
     ");
-    assert_eq!(Snapshot::from_yaml(&s.to_yaml()).unwrap(), s);
+    assert_eq!(ApprovedSnapshot::from_yaml(&s.to_yaml()).unwrap(), s);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn noise_does_not_churn_the_file() {
     for seed in 0..5 {
         assert_eq!(
             run(0.0, 0.0, seed),
-            Snapshot::empty("checkout"),
+            ApprovedSnapshot::empty("checkout"),
             "seed {seed}"
         );
     }
@@ -113,7 +113,7 @@ fn pending_accept_reject_round_trip() {
     assert_eq!(final_status(&verdict(Status::Pass), &outcome), Status::Fail);
     let new = snapshot::pending_path(&snap);
     assert_eq!(
-        Snapshot::from_yaml(&std::fs::read_to_string(&new).unwrap()).unwrap(),
+        ApprovedSnapshot::from_yaml(&std::fs::read_to_string(&new).unwrap()).unwrap(),
         leaky
     );
 
@@ -145,8 +145,12 @@ fn pending_accept_reject_round_trip() {
 fn pending_finds_nested_files_and_bad_files_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
-    check(&nested.join("one.snap"), &Snapshot::empty("one")).unwrap();
-    check(&dir.path().join("two.snap"), &Snapshot::empty("two")).unwrap();
+    check(&nested.join("one.snap"), &ApprovedSnapshot::empty("one")).unwrap();
+    check(
+        &dir.path().join("two.snap"),
+        &ApprovedSnapshot::empty("two"),
+    )
+    .unwrap();
     let names: Vec<String> = pending(dir.path())
         .unwrap()
         .iter()
@@ -156,7 +160,9 @@ fn pending_finds_nested_files_and_bad_files_are_explained() {
 
     let bad = dir.path().join("bad.snap");
     std::fs::write(&bad, "scenario: x\nunexpected: 1\n").unwrap();
-    let e = check(&bad, &Snapshot::empty("x")).unwrap_err().to_string();
+    let e = check(&bad, &ApprovedSnapshot::empty("x"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("bad.snap is not a valid leakgate snapshot"),
         "{e}"
@@ -256,7 +262,7 @@ fn a_link_at_a_snapshot_file_is_an_error_and_nothing_is_touched() {
     let new = link("s.snap.new");
     let snap = dir.path().join("s.snap");
     named(
-        check(&snap, &Snapshot::empty("s")).unwrap_err(),
+        check(&snap, &ApprovedSnapshot::empty("s")).unwrap_err(),
         "s.snap.new",
     );
     named(snapshot::accept(&snap).unwrap_err(), "s.snap.new");

@@ -15,7 +15,7 @@
 //! [`render_address_summary`] prints them like `!address -summary`.
 //!
 //! ```
-//! use leakgate_memory::{parse_proc_maps, render_address_summary};
+//! use leakgate_memory::{Usage, parse_proc_maps, render_address_summary};
 //!
 //! let maps = "\
 //! 7f0000000000-7f0000800000 rw-p 00000000 00:00 0
@@ -26,9 +26,9 @@
 //! // the inspector says the GC committed the first 4 MiB
 //! map.split_gc(&[(0x7f00_0000_0000, 0x7f00_0040_0000)]);
 //! let s = map.summary();
-//! assert_eq!(s.committed_by_usage["gc_heap"], 4 << 20);
-//! assert_eq!(s.committed_by_usage["unknown"], 4 << 20);
-//! assert_eq!(s.committed_by_usage["heap"], 0x21000);
+//! assert_eq!(s.committed(Usage::GcHeap), 4 << 20);
+//! assert_eq!(s.committed(Usage::Unknown), 4 << 20);
+//! assert_eq!(s.committed(Usage::Heap), 0x21000);
 //! println!("{}", render_address_summary(&s));
 //! # Ok::<(), leakgate_memory::MemoryError>(())
 //! ```
@@ -36,6 +36,7 @@
 pub mod classify;
 mod elfcore;
 mod error;
+#[cfg(feature = "minidump")]
 mod minidump;
 mod model;
 mod procmaps;
@@ -48,11 +49,14 @@ use std::path::Path;
 pub use classify::WindowsFacts;
 pub use elfcore::{read_elf_core, read_elf_core_bytes};
 pub use error::MemoryError;
+#[cfg(feature = "minidump")]
 pub use minidump::{read_minidump, read_minidump_bytes};
 pub use model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
 pub use procmaps::{parse_proc_maps, read_live};
-pub use render::{human, render_address_summary, render_growth_table, windbg_hex};
-pub use summary::{MemorySummary, Row};
+pub use render::{
+    gc_attribution_note, human, render_address_summary, render_growth_table, windbg_hex,
+};
+pub use summary::{GcAttribution, MemorySummary, Row};
 
 /// The largest saved maps/smaps text read (a process with a million
 /// mappings writes ~250 MiB of smaps).
@@ -143,6 +147,7 @@ pub fn read_dump(path: &Path) -> Result<RegionMap, MemoryError> {
         .read_to_end(&mut magic)
         .map_err(io)?;
     match magic.as_slice() {
+        #[cfg(feature = "minidump")]
         b"MDMP" => read_minidump(path),
         b"\x7fELF" => read_elf_core(path),
         _ => Err(MemoryError::UnknownFormat {

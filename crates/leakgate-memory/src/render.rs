@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::model::Usage;
-use crate::summary::{MemorySummary, Row};
+use crate::summary::{GcAttribution, MemorySummary, Row};
 
 /// WinDbg's 64-bit hex with a backtick between the halves: `0`feb0f000`.
 pub fn windbg_hex(v: u64) -> String {
@@ -74,12 +74,12 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
     out.push_str(
         "--- Committed bytes by usage ------------ Committed ----------- Resident ----- Private dirty\n",
     );
-    let opt = |m: &std::collections::BTreeMap<String, u64>, k: &str| match m.get(k) {
+    let opt = |m: &std::collections::BTreeMap<Usage, u64>, k: &Usage| match m.get(k) {
         Some(v) => human(*v),
         None => format!("{:>11}", "-"),
     };
     for u in Usage::BUSY {
-        let k = u.key();
+        let k = &u;
         let c = s.committed(u);
         let r = s.resident_by_usage.get(k).copied().unwrap_or(0);
         if c == 0 && r == 0 {
@@ -113,7 +113,25 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
     for n in &s.notes {
         let _ = writeln!(out, "note: {n}");
     }
+    if let Some(a) = &s.gc_attribution {
+        let _ = writeln!(out, "note: {}", gc_attribution_note(a));
+    }
     out
+}
+
+/// How much of Unknown the runtime's count moved to the GC heap, in words.
+pub fn gc_attribution_note(a: &GcAttribution) -> String {
+    let capped = if a.capped {
+        "; capped at what Unknown held"
+    } else {
+        ""
+    };
+    format!(
+        "GC: {} beyond its in-use ranges (free regions, bookkeeping) attributed to the \
+         GC heap from the runtime's accounting of {} committed{capped}",
+        human(a.moved).trim(),
+        human(a.gc_total).trim(),
+    )
 }
 
 /// Signed human size for growth columns: `+12.000 MB`, `-4.000 kB`.

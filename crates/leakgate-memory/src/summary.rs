@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Region, RegionMap, RegionState, RegionType, SourceKind, Usage};
-use crate::render::human;
 
 /// One line of a WinDbg summary section.
 #[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
@@ -35,31 +34,58 @@ pub struct MemorySummary {
     pub by_state: Vec<Row>,
     /// Committed bytes per usage; always all eight busy keys
     /// (`unknown`, `gc_heap`, `image`, `stack`, `heap`, `teb`, `peb`, `other`).
-    pub committed_by_usage: BTreeMap<String, u64>,
+    #[serde(serialize_with = "by_key")]
+    #[schemars(with = "BTreeMap<String, u64>")]
+    pub committed_by_usage: BTreeMap<Usage, u64>,
     /// Resident bytes per usage (same keys); empty when the source has none.
-    pub resident_by_usage: BTreeMap<String, u64>,
+    #[serde(serialize_with = "by_key")]
+    #[schemars(with = "BTreeMap<String, u64>")]
+    pub resident_by_usage: BTreeMap<Usage, u64>,
     /// Private dirty bytes per usage (same keys); empty when unknown.
-    pub private_dirty_by_usage: BTreeMap<String, u64>,
+    #[serde(serialize_with = "by_key")]
+    #[schemars(with = "BTreeMap<String, u64>")]
+    pub private_dirty_by_usage: BTreeMap<Usage, u64>,
     pub committed_total: u64,
     pub resident_total: Option<u64>,
     pub notes: Vec<String>,
+    /// What [`MemorySummary::attribute_gc_committed`] moved from Unknown to
+    /// the GC heap, when it moved anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_attribution: Option<GcAttribution>,
+}
+
+/// GC-committed bytes that no in-use range names (free regions,
+/// bookkeeping), attributed to the GC heap from the runtime's own count.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GcAttribution {
+    /// Bytes moved from Unknown to the GC heap.
+    pub moved: u64,
+    /// The runtime's count of the GC's committed bytes.
+    pub gc_total: u64,
+    /// Unknown held less than the count asked for: all of it moved.
+    pub capped: bool,
+}
+
+/// A usage map written with its keys in the order of their names (how the
+/// files have always listed them), not of the enum.
+fn by_key<S: serde::Serializer>(map: &BTreeMap<Usage, u64>, s: S) -> Result<S::Ok, S::Error> {
+    let mut entries: Vec<(&str, &u64)> = map.iter().map(|(u, v)| (u.key(), v)).collect();
+    entries.sort_unstable_by_key(|(k, _)| *k);
+    s.collect_map(entries)
 }
 
 impl MemorySummary {
     /// Committed bytes of one usage (0 when the source has none).
     pub fn committed(&self, usage: Usage) -> u64 {
-        self.committed_by_usage
-            .get(usage.key())
-            .copied()
-            .unwrap_or(0)
+        self.committed_by_usage.get(&usage).copied().unwrap_or(0)
     }
 
     /// Attributes to the GC heap what the GC has committed beyond the ranges
     /// [`RegionMap::split_gc`] already moved there: free regions and
     /// bookkeeping, which no range names. `gc_total` is the runtime's own
     /// count of the GC's committed bytes; the difference moves from Unknown
-    /// to GcHeap, capped at what Unknown holds, and a note says how much.
-    /// Returns the bytes moved.
+    /// to GcHeap, capped at what Unknown holds, and [`MemorySummary::gc_attribution`]
+    /// says how much. Returns the bytes moved.
     ///
     /// Only committed bytes and the usage rows move: which pages of Unknown
     /// these are is not known, so resident and private-dirty bytes stay.
@@ -73,21 +99,15 @@ impl MemorySummary {
             return 0;
         }
         self.committed_by_usage
-            .insert(Usage::Unknown.key().into(), unknown - moved);
+            .insert(Usage::Unknown, unknown - moved);
         self.committed_by_usage
-            .insert(Usage::GcHeap.key().into(), ranged + moved);
+            .insert(Usage::GcHeap, ranged + moved);
         self.move_row_bytes(Usage::Unknown, Usage::GcHeap, moved);
-        let capped = if moved < gc_total - ranged {
-            "; capped at what Unknown held"
-        } else {
-            ""
-        };
-        self.notes.push(format!(
-            "GC: {} beyond its in-use ranges (free regions, bookkeeping) attributed to the \
-             GC heap from the runtime's accounting of {} committed{capped}",
-            human(moved).trim(),
-            human(gc_total).trim(),
-        ));
+        self.gc_attribution = Some(GcAttribution {
+            moved,
+            gc_total,
+            capped: moved < gc_total - ranged,
+        });
         moved
     }
 
@@ -166,12 +186,7 @@ impl RegionMap {
             [RegionState::Free, RegionState::Reserve, RegionState::Commit]
                 .map(|s| (s, Acc::default()))
                 .to_vec();
-        let zero = || -> BTreeMap<String, u64> {
-            Usage::BUSY
-                .iter()
-                .map(|u| (u.key().to_string(), 0))
-                .collect()
-        };
+        let zero = || -> BTreeMap<Usage, u64> { Usage::BUSY.iter().map(|&u| (u, 0)).collect() };
         let (mut committed, mut resident, mut dirty) = (zero(), zero(), zero());
         let (mut have_resident, mut have_dirty) = (false, false);
         let (mut busy, mut free, mut committed_total) = (0u64, 0u64, 0u64);
@@ -188,7 +203,7 @@ impl RegionMap {
             if let Some((_, a)) = kind.iter_mut().find(|(k, _)| *k == r.kind) {
                 a.add(r);
             }
-            let key = r.usage.key();
+            let key = &r.usage;
             if r.state == RegionState::Commit {
                 committed_total = committed_total.saturating_add(r.size);
                 if let Some(v) = committed.get_mut(key) {
@@ -260,6 +275,7 @@ impl RegionMap {
             committed_total,
             resident_total,
             notes: self.notes.clone(),
+            gc_attribution: None,
         }
     }
 }
@@ -312,11 +328,28 @@ mod tests {
         assert!((busy_pct - 100.0).abs() < 1e-9, "{busy_pct}");
         assert_eq!(s.by_usage[0].name, "Free");
         assert_eq!(
-            s.notes.last().unwrap(),
+            crate::render::gc_attribution_note(&s.gc_attribution.unwrap()),
             "GC: 1.500 MB beyond its in-use ranges (free regions, bookkeeping) attributed to the \
              GC heap from the runtime's accounting of 5.500 MB committed"
         );
         assert_eq!(s.resident_by_usage, before.resident_by_usage);
+    }
+
+    #[test]
+    fn usage_maps_are_written_by_key_name_and_read_back() {
+        let mut s = summary_with_gc_range(4);
+        s.attribute_gc_committed(5 * MIB);
+        let json = serde_json::to_value(&s).unwrap();
+        let keys: Vec<&String> = json["committed_by_usage"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(json["committed_by_usage"]["gc_heap"], 5 * MIB);
+        assert_eq!(serde_json::from_value::<MemorySummary>(json).unwrap(), s);
     }
 
     #[test]
@@ -327,9 +360,7 @@ mod tests {
         assert_eq!(s.committed(Usage::Unknown), 0);
         assert_eq!(s.committed(Usage::GcHeap), 8 * MIB);
         assert!(
-            s.notes
-                .last()
-                .unwrap()
+            crate::render::gc_attribution_note(&s.gc_attribution.unwrap())
                 .ends_with("; capped at what Unknown held")
         );
     }

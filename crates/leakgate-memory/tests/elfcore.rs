@@ -40,10 +40,10 @@ fn check(map: &leakgate_memory::RegionMap) {
     assert_eq!(map.source, SourceKind::ElfCore);
     let s = map.summary();
     let c = &s.committed_by_usage;
-    assert_eq!(c["image"], 0x3000 + 0x4000 + 0x8000);
-    assert_eq!(c["other"], 0x1000);
-    assert_eq!(c["stack"], 0x18_0000 + 0x2_1000);
-    assert_eq!(c["unknown"], 0x10_0000);
+    assert_eq!(c[&Usage::Image], 0x3000 + 0x4000 + 0x8000);
+    assert_eq!(c[&Usage::Other], 0x1000);
+    assert_eq!(c[&Usage::Stack], 0x18_0000 + 0x2_1000);
+    assert_eq!(c[&Usage::Unknown], 0x10_0000);
     assert_eq!(
         s.committed_total,
         0x3000 + 0x4000 + 0x8000 + 0x1000 + 0x1A_1000 + 0x10_0000
@@ -206,8 +206,8 @@ fn real_gcore_of_sleep() {
     }
     let map = read_dump(&core).unwrap();
     let s = map.summary();
-    assert!(s.committed_by_usage["image"] > 0, "{:?}", map.regions);
-    assert!(s.committed_by_usage["stack"] > 0, "{:?}", map.regions);
+    assert!(s.committed_by_usage[&Usage::Image] > 0, "{:?}", map.regions);
+    assert!(s.committed_by_usage[&Usage::Stack] > 0, "{:?}", map.regions);
     assert!(
         map.regions
             .iter()

@@ -185,14 +185,14 @@ fn every_windows_rule_on_a_full_x64_dump() {
     assert_eq!(c.len(), 8);
     assert_eq!(
         [
-            c["unknown"],
-            c["gc_heap"],
-            c["image"],
-            c["stack"],
-            c["heap"],
-            c["teb"],
-            c["peb"],
-            c["other"]
+            c[&Usage::Unknown],
+            c[&Usage::GcHeap],
+            c[&Usage::Image],
+            c[&Usage::Stack],
+            c[&Usage::Heap],
+            c[&Usage::Teb],
+            c[&Usage::Peb],
+            c[&Usage::Other]
         ],
         [
             0x12_3000, 0, 0x7000, 0xC000, 0x1_C000, 0x4000, 0x1000, 0xB000
@@ -254,7 +254,7 @@ fn a_dump_without_the_peb_classifies_what_it_can() {
     assert_eq!(usage(&map, Usage::Image).0, 4);
     let s = map.summary();
     assert_eq!(
-        s.committed_by_usage["unknown"],
+        s.committed_by_usage[&Usage::Unknown],
         0x12_3000 + 0x1000 + 0x1_C000 + 0xB000
     );
 }

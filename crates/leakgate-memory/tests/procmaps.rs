@@ -110,14 +110,14 @@ fn every_linux_rule_on_synthetic_maps() {
     let c = &s.committed_by_usage;
     assert_eq!(
         [
-            c["unknown"],
-            c["gc_heap"],
-            c["image"],
-            c["stack"],
-            c["heap"],
-            c["teb"],
-            c["peb"],
-            c["other"]
+            c[&Usage::Unknown],
+            c[&Usage::GcHeap],
+            c[&Usage::Image],
+            c[&Usage::Stack],
+            c[&Usage::Heap],
+            c[&Usage::Teb],
+            c[&Usage::Peb],
+            c[&Usage::Other]
         ],
         [0x41_1000, 0, 0x16000, 0x1A_1000, 0x21000, 0, 0, 0x8000]
     );
@@ -126,7 +126,11 @@ fn every_linux_rule_on_synthetic_maps() {
     assert_eq!(s.resident_total, Some(s.committed_total));
     let dirty = &s.private_dirty_by_usage;
     assert_eq!(
-        (dirty["unknown"], dirty["image"], dirty["stack"]),
+        (
+            dirty[&Usage::Unknown],
+            dirty[&Usage::Image],
+            dirty[&Usage::Stack]
+        ),
         (0x40_1000, 0x1000, 0x1A_1000)
     );
     let row = |name: &str| {
@@ -185,11 +189,11 @@ fn split_gc_moves_unknown_into_gc_heap_proportionally() {
         (5, 5),
     ]);
     let s = map.summary();
-    assert_eq!(s.committed_by_usage["gc_heap"], 0x20_0000);
-    assert_eq!(s.committed_by_usage["unknown"], 0x41_1000 - 0x20_0000);
-    assert_eq!(s.committed_by_usage["heap"], 0x21000);
+    assert_eq!(s.committed_by_usage[&Usage::GcHeap], 0x20_0000);
+    assert_eq!(s.committed_by_usage[&Usage::Unknown], 0x41_1000 - 0x20_0000);
+    assert_eq!(s.committed_by_usage[&Usage::Heap], 0x21000);
     assert_eq!(s.committed_total, before.committed_total);
-    assert_eq!(s.resident_by_usage["gc_heap"], 0x20_0000);
+    assert_eq!(s.resident_by_usage[&Usage::GcHeap], 0x20_0000);
     assert_eq!(s.resident_total, before.resident_total);
     let gc: Vec<_> = map
         .regions
@@ -286,8 +290,8 @@ fn live_process_agrees_with_the_kernel() {
         .map(|r| r.size)
         .sum();
     assert_eq!(busy_user, kb_field(&status, "VmSize:"));
-    assert!(s.committed_by_usage["image"] > 0 && s.committed_by_usage["heap"] > 0);
-    assert!(s.committed_by_usage["stack"] > 0 && s.committed_by_usage["other"] > 0);
+    assert!(s.committed_by_usage[&Usage::Image] > 0 && s.committed_by_usage[&Usage::Heap] > 0);
+    assert!(s.committed_by_usage[&Usage::Stack] > 0 && s.committed_by_usage[&Usage::Other] > 0);
 }
 
 /// This test process has several threads (the test harness): their stacks

@@ -45,9 +45,9 @@ pub enum AnalyzeError {
     #[error("cannot make a place for the heap graph: {0}")]
     Temp(std::io::Error),
     #[error(transparent)]
-    Snapshot(#[from] leakgate_dotnet::gcheap::GcHeapError),
+    HeapSnapshot(#[from] leakgate_dotnet::gcheap::GcHeapError),
     #[error("{0}: {1}")]
-    SnapshotGraph(String, leakgate_heap::BuildError),
+    HeapSnapshotGraph(String, leakgate_heap::BuildError),
 }
 
 /// A kept heap snapshot (`dump: gcdump`, `*.nettrace`): the managed heap
@@ -58,7 +58,7 @@ fn analyze_snapshot(path: &Path, path_types: &[String]) -> Result<DumpAnalysis, 
         Vec::new()
     } else {
         let graph = leakgate_dotnet::gcheap::heap_graph(&snapshot)
-            .map_err(|e| AnalyzeError::SnapshotGraph(path.display().to_string(), e))?;
+            .map_err(|e| AnalyzeError::HeapSnapshotGraph(path.display().to_string(), e))?;
         let shortest = ShortestPaths::compute(&graph);
         path_types
             .iter()

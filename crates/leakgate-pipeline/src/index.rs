@@ -1,6 +1,8 @@
 //! The index of one `leakgate run` over several scenarios (`--runs-json`):
 //! each scenario's outcome and where its reports are, so a CI step (the
 //! GitHub Action) can publish them without knowing leakgate's layout.
+//! `leakgate merge --runs-json` writes the same index, of one entry: the
+//! merged report ([`RunIndex::merged`]).
 //!
 //! A shard that holds none of the scenarios (`--shard 4/4` of three) runs
 //! nothing and passes: its index has no runs, and it is also written as
@@ -10,7 +12,7 @@
 use std::path::Path;
 
 use leakgate_gate::report::RunReport;
-use leakgate_runner::layout::OutputFiles;
+use leakgate_record::OutputFiles;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +95,25 @@ impl RunIndex {
             exit_code: outcome.exit_code(),
             runs,
             shard,
+        }
+    }
+
+    /// The index of `leakgate merge`: one entry, the merged report (its
+    /// `scenario_file` is empty: the runs it holds name theirs), whose
+    /// outcome is the worst of the runs.
+    pub fn merged(outcome: Outcome, files: OutputFiles) -> RunIndex {
+        RunIndex {
+            outcome,
+            exit_code: outcome.exit_code(),
+            runs: vec![RunEntry {
+                scenario_file: String::new(),
+                scenario: None,
+                outcome,
+                exit_code: outcome.exit_code(),
+                error: None,
+                files: Some(files),
+            }],
+            shard: None,
         }
     }
 

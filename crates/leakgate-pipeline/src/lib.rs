@@ -41,7 +41,7 @@ use leakgate_gate::judge::judge_findings;
 use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
-use leakgate_gate::snapshot::{self, Snapshot, SnapshotComparison};
+use leakgate_gate::snapshot::{self, ApprovedSnapshot, SnapshotComparison, SnapshotError};
 use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics, traced};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
@@ -85,8 +85,30 @@ pub enum PipelineError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("snapshot {path}: {message}")]
-    Snapshot { path: PathBuf, message: String },
+    #[error("snapshot {path}")]
+    ApprovedSnapshot {
+        path: PathBuf,
+        #[source]
+        source: SnapshotError,
+    },
+    #[error("snapshot {path}")]
+    WriteApprovedSnapshot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a scenario of a run of several could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Scenario(#[from] leakgate_scenario::ScenarioError),
+    #[error(
+        "{}: another scenario of this run is also named {name:?}; give each a distinct `name:` so their reports do not overwrite each other",
+        path.display()
+    )]
+    DuplicateName { path: PathBuf, name: String },
 }
 
 /// Loads a scenario for a run of several: each must have its own name, or
@@ -94,14 +116,13 @@ pub enum PipelineError {
 pub fn load_distinct(
     path: &std::path::Path,
     names: &mut std::collections::BTreeSet<String>,
-) -> Result<Scenario, String> {
-    let scenario = leakgate_scenario::load(path).map_err(|e| e.to_string())?;
+) -> Result<Scenario, LoadError> {
+    let scenario = leakgate_scenario::load(path)?;
     if !names.insert(scenario.name.clone()) {
-        return Err(format!(
-            "{}: another scenario of this run is also named {:?}; give each a distinct `name:` so their reports do not overwrite each other",
-            path.display(),
-            scenario.name
-        ));
+        return Err(LoadError::DuplicateName {
+            path: path.to_path_buf(),
+            name: scenario.name,
+        });
     }
     Ok(scenario)
 }
@@ -151,13 +172,9 @@ pub fn run_scenario(
         skip_build: options.skip_build,
         decide: auto.is_some().then_some(&decide as &StopRule),
     };
-    let outcome = leakgate_runner::run(&scenario, &run_options, on_event);
+    let record = leakgate_runner::run(&scenario, &run_options, on_event);
 
-    let samples: Vec<_> = outcome
-        .samples
-        .iter()
-        .map(metrics::sample_metrics)
-        .collect();
+    let samples: Vec<_> = record.samples.iter().map(metrics::sample_metrics).collect();
     let auto_sampling = auto.and_then(AutoStop::into_report);
     // The sequential decision spent its error rate across looks: the verdict
     // uses the level of the look that stopped, so that the two agree.
@@ -176,13 +193,13 @@ pub fn run_scenario(
         budget_lines: scenario.budget_lines(),
         started,
         finished: now_rfc3339(),
-        load: outcome.load.clone(),
-        sampled: outcome.sampled.clone(),
+        load: record.load.clone(),
+        sampled: record.sampled.clone(),
         files: Some(layout.files()),
         auto_sampling,
     };
     let mut messages = Vec::new();
-    let report = match &outcome.failure {
+    let report = match &record.failure {
         // A partial run is still judged, for information: the outcome stays "error".
         Some(failure) => {
             let verdict = (samples.len() >= 2).then_some(verdict);
@@ -194,7 +211,7 @@ pub fn run_scenario(
             let mut why = explain(
                 &verdict,
                 judged,
-                &outcome.heap_graphs,
+                &record.heap_graphs,
                 &scenario.ignore,
                 judge_options.alpha,
             );
@@ -223,7 +240,7 @@ pub fn run_scenario(
     };
     // Graphs hold type names and sizes, no values; still, kept only with the dumps.
     if !scenario.sampling.keep_dumps {
-        for (_, graph) in &outcome.heap_graphs {
+        for (_, graph) in &record.heap_graphs {
             if let HeapGraphSource::File(file) = graph {
                 let _ = std::fs::remove_file(file);
             }
@@ -314,7 +331,7 @@ fn explain(
     }
     match retention::path_growth(&traced.types, graphs, verdict.judged_from) {
         Ok(growth) => why.retention = growth,
-        Err(note) => why.notes.push(note),
+        Err(note) => why.notes.push(note.to_string()),
     }
     why
 }
@@ -333,43 +350,35 @@ fn check_snapshot(
     if !enabled && !record {
         return Ok(None);
     }
-    let current = Snapshot::from_verdict(&scenario.name, verdict);
-    let failed = |message: String| PipelineError::Snapshot {
+    let current = ApprovedSnapshot::from_verdict(&scenario.name, verdict);
+    let failed = |source| PipelineError::ApprovedSnapshot {
         path: path.to_path_buf(),
-        message,
+        source,
     };
     if record {
-        snapshot::refuse_link(path).map_err(|e| failed(e.to_string()))?;
-        write_atomic(path, current.to_yaml().as_bytes()).map_err(|e| failed(e.to_string()))?;
+        snapshot::refuse_link(path).map_err(failed)?;
+        write_atomic(path, current.to_yaml().as_bytes()).map_err(|source| {
+            PipelineError::WriteApprovedSnapshot {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         let _ = std::fs::remove_file(layout.pending_snapshot());
         messages.push(format!("recorded the snapshot {}", path.display()));
         return Ok(Some(SnapshotComparison::Matches));
     }
-    let outcome = snapshot::check(path, &current).map_err(|e| failed(e.to_string()))?;
-    if !matches!(outcome, SnapshotComparison::Matches) {
+    let comparison = snapshot::check(path, &current).map_err(failed)?;
+    if !matches!(comparison, SnapshotComparison::Matches) {
         messages.push(format!(
             "the snapshot changed: review {} with `leakgate review`, or `leakgate accept {}`",
             layout.pending_snapshot().display(),
             path.display()
         ));
     }
-    Ok(Some(outcome))
+    Ok(Some(comparison))
 }
 
-/// An error and each cause it does not already say (an I/O error's text
-/// appears once, not once per layer that wraps it).
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = c.source();
-    }
-    message
-}
+pub use leakgate_record::error_text;
 
 /// The run's GitHub annotations, on the scenario file as the workflow names
 /// it: relative to `GITHUB_WORKSPACE` when inside it.

@@ -30,6 +30,7 @@ use leakgate_gate::escape::md_cell;
 use leakgate_gate::judge::Status;
 use leakgate_gate::report::{RunInfo, RunReport, junit, markdown};
 use leakgate_gate::snapshot::final_status;
+use leakgate_record::OutputFiles;
 use leakgate_runner::layout::{OutputLayout, read_bounded, write_atomic};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct MergedReport {
 #[derive(Debug)]
 pub struct Merged {
     pub report: MergedReport,
+    /// Where it is: `report.json`, `junit.xml` and `summary.md` (the other
+    /// paths empty: a merge writes no page, charts, samples or snapshot).
+    pub files: OutputFiles,
     /// A leg that claimed a better outcome than its evidence, could not
     /// be read, or was a shard that ran nothing: each names its file.
     pub warnings: Vec<String>,
@@ -352,10 +356,13 @@ fn distrust(report: &mut RunReport, path: &Path) -> Option<String> {
                 Some(s) => final_status(v, s),
                 None => v.status,
             };
-            evidence(Outcome::of(status), format!("a verdict that says {status}"));
+            evidence(
+                Outcome::from(status),
+                format!("a verdict that says {status}"),
+            );
             let checks = v.checks.iter().map(|c| c.status).max();
             if let Some(status @ (Status::Fail | Status::Warn)) = checks {
-                evidence(Outcome::of(status), format!("a check that says {status}"));
+                evidence(Outcome::from(status), format!("a check that says {status}"));
             }
         }
         None if report.failure.is_none() => {
@@ -466,8 +473,19 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     }
     let mut warnings = legs.warnings;
     warnings.extend(legs.empty_shards);
+    let files = OutputFiles {
+        report_html: String::new(),
+        charts: String::new(),
+        samples: String::new(),
+        dumps: String::new(),
+        service_log: String::new(),
+        snapshot: String::new(),
+        pending_snapshot: String::new(),
+        ..layout.files()
+    };
     Ok(Merged {
         report: merged,
+        files,
         warnings,
     })
 }

@@ -29,13 +29,26 @@ pub fn without_a_heap(verdict: &Verdict, judged: &[SampleMetrics]) -> Option<Str
     })
 }
 
+/// Why there are no retention paths (a note of the report says it).
+#[derive(Debug, thiserror::Error)]
+pub enum NoPaths {
+    #[error(
+        "no retention paths: the heap graphs of the first judged and the last sample are missing"
+    )]
+    Missing,
+    #[error("no retention paths: only one judged sample has a heap graph")]
+    OneSample,
+    #[error(transparent)]
+    Unreadable(#[from] leakgate_dotnet::inspector::HeapGraphFileError),
+}
+
 /// The path that grew for each of `types`, between the heap graphs of the
 /// first judged sample and the last. A note says why, when there are none.
 pub fn path_growth(
     types: &[String],
     graphs: &[(usize, HeapGraphSource)],
     first_judged: usize,
-) -> Result<Vec<PathGrowth>, String> {
+) -> Result<Vec<PathGrowth>, NoPaths> {
     if types.is_empty() {
         return Ok(Vec::new());
     }
@@ -43,18 +56,17 @@ pub fn path_growth(
     let (Some(first), Some((&last_index, last))) =
         (by_index.get(&first_judged), by_index.last_key_value())
     else {
-        return Err("no retention paths: the heap graphs of the first judged and the last sample are missing".into());
+        return Err(NoPaths::Missing);
     };
     if last_index == first_judged {
-        return Err("no retention paths: only one judged sample has a heap graph".into());
+        return Err(NoPaths::OneSample);
     }
-    let paths_in = |source: &HeapGraphSource| -> Result<Vec<TypePaths>, String> {
+    let paths_in = |source: &HeapGraphSource| -> Result<Vec<TypePaths>, NoPaths> {
         let read;
         let graph = match source {
             HeapGraphSource::Built(graph) => graph.as_ref(),
             HeapGraphSource::File(file) => {
-                read =
-                    leakgate_dotnet::inspector::read_heap_graph(file).map_err(|e| e.to_string())?;
+                read = leakgate_dotnet::inspector::read_heap_graph(file)?;
                 &read
             }
         };

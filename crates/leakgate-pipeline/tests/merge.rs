@@ -440,3 +440,29 @@ fn an_output_directory_with_a_linked_marker_or_charts_is_refused() {
     }
     assert!(!out.join("report.json").exists());
 }
+
+#[test]
+fn the_merge_index_is_a_run_index_that_points_at_the_merged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let legs = dir.path().join("legs");
+    write_leg(&legs.join("a"), &run("a", 0.0));
+    write_leg(&legs.join("b"), &run("b", 4.0 * MIB));
+    let out = dir.path().join("out");
+    let merged = merge(std::slice::from_ref(&legs), &out).unwrap();
+    let index = RunIndex::merged(merged.report.outcome, merged.files.clone());
+    assert_eq!(
+        (index.outcome, index.exit_code),
+        (merged.report.outcome, merged.report.exit_code)
+    );
+    let [entry] = index.runs.as_slice() else {
+        panic!("one entry: {index:?}")
+    };
+    let files = entry.files.as_ref().unwrap();
+    for name in [&files.report_json, &files.junit_xml, &files.summary_md] {
+        assert!(Path::new(&files.out_dir).join(name).is_file(), "{name}");
+    }
+    assert!(files.dumps.is_empty() && files.report_html.is_empty());
+    // As `run --runs-json` writes it: read back the same.
+    let json = serde_json::to_string(&index).unwrap();
+    assert_eq!(serde_json::from_str::<RunIndex>(&json).unwrap(), index);
+}

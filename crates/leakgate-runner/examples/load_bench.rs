@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
-use leakgate_runner::load::{LoadDriver, LoadPlan, RequestSpec};
+use leakgate_runner::load::{LoadGenerator, LoadPlan, RequestSpec};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,7 +32,7 @@ fn main() {
         "concurrency", "req/s", "errors", "p50 ms", "p99 ms", "max ms"
     );
     for concurrency in levels {
-        let load = LoadDriver::start(LoadPlan {
+        let load = LoadGenerator::start(LoadPlan {
             requests: vec![
                 RequestSpec::get("/api/items").with_weight(3),
                 RequestSpec::get("/health"),

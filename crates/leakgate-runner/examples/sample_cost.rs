@@ -59,12 +59,7 @@ fn main() {
             t.maps_ms,
             t.analysis_ms,
             s.memory.committed_total as f64 / 1048576.0,
-            s.memory
-                .committed_by_usage
-                .get("gc_heap")
-                .copied()
-                .unwrap_or(0) as f64
-                / 1048576.0,
+            s.memory.committed(leakgate_memory::Usage::GcHeap) as f64 / 1048576.0,
         );
     }
     let n = outcome.samples.len().max(1) as f64;

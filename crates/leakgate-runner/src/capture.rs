@@ -19,57 +19,13 @@ use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gccommit::{GcAccount, GcCommitted, GcHeapStats};
 use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
-use leakgate_dotnet::inspector::{Inspector, ManagedSummary};
-use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpOptions};
-use leakgate_heap::HeapGraph;
-use leakgate_memory::MemorySummary;
+use leakgate_dotnet::inspector::{Inspector, InspectorError, ManagedSummary};
+use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpError, GcDumpOptions, IpcError};
+use leakgate_heap::{BuildError, HeapGraph};
+use leakgate_memory::{MemoryError, MemorySummary};
 use leakgate_scenario::DumpMode;
-use serde::{Deserialize, Serialize};
 
-/// Everything measured at one sample; written as `samples/sample-NN.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CapturedSample {
-    pub index: usize,
-    /// Seconds since the load started.
-    pub elapsed_secs: f64,
-    /// Requests completed by the built-in client when the sample was taken.
-    pub requests: u64,
-    pub memory: MemorySummary,
-    pub managed: Option<ManagedSummary>,
-    /// The GC's committed bytes by what holds them, as the runtime counted
-    /// them at the end of the sample's GC (absent without an induced GC or
-    /// heap snapshot, or from a runtime that does not report them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gc_committed: Option<GcCommitted>,
-    /// The heap after the sample's full GC (induced, or the snapshot's) as
-    /// the GC counted it (absent without either, or from a runtime that
-    /// does not report it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gc_heap: Option<GcHeapStats>,
-    /// The JSON the scenario's `sampling.stats_url` answered at this sample.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_stats: Option<serde_json::Value>,
-    pub timings: SampleTimings,
-    /// The dump (or heap snapshot trace), when the scenario keeps dumps.
-    pub dump: Option<PathBuf>,
-    pub notes: Vec<String>,
-}
-
-/// Where the time of one sample went, in milliseconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct SampleTimings {
-    /// The induced full GC.
-    pub gc_ms: f64,
-    /// Writing the dump, or taking the heap snapshot (its GC included): the
-    /// runtime is suspended for most of it.
-    pub dump_ms: f64,
-    /// Reading /proc maps and smaps.
-    pub maps_ms: f64,
-    /// The managed inspector (or the snapshot's summary) and the region summary.
-    pub analysis_ms: f64,
-    /// How long the load was held back for this sample.
-    pub load_paused_ms: f64,
-}
+pub use leakgate_record::{CapturedSample, SampleTimings};
 
 /// What a sample captures, and where its files go.
 pub struct Plan<'a> {
@@ -88,7 +44,7 @@ pub struct Raw {
     /// A core dump to read with the inspector.
     pub dump: Option<PathBuf>,
     /// A heap snapshot (`dump: gcdump`).
-    pub snapshot: Option<GcHeapDump>,
+    pub heap_snapshot: Option<GcHeapDump>,
     /// The snapshot's trace, when kept.
     pub trace: Option<PathBuf>,
     /// The GC's own count of its committed bytes, from the induced GC or the
@@ -100,16 +56,40 @@ pub struct Raw {
     pub notes: Vec<String>,
 }
 
+/// Why a sample could not be taken. Each says the step that failed; the
+/// cause is its source (print with [`leakgate_record::error_text`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("the induced GC failed: {0}")]
-    Gc(String),
-    #[error("the dump failed: {0}")]
-    Dump(String),
-    #[error("could not read the memory maps: {0}")]
-    Maps(String),
-    #[error("the managed inspector failed: {0}")]
-    Inspect(String),
+    #[error("the {0} failed: no diagnostics connection to the service's runtime")]
+    NoRuntime(Step),
+    #[error("the induced GC failed")]
+    Gc(#[source] IpcError),
+    #[error("the dump failed")]
+    Dump(#[source] IpcError),
+    #[error("the dump failed: the heap snapshot failed")]
+    HeapSnapshot(#[source] GcDumpError),
+    #[error("could not read the memory maps")]
+    Maps(#[source] MemoryError),
+    #[error("the managed inspector failed")]
+    Inspect(#[source] InspectorError),
+    #[error("the managed inspector failed")]
+    HeapGraph(#[source] BuildError),
+}
+
+/// The step of a sample that needs the service's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    InducedGc,
+    Dump,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::InducedGc => "induced GC",
+            Step::Dump => "dump",
+        })
+    }
 }
 
 pub fn dump_kind(mode: DumpMode) -> Option<DumpKind> {
@@ -134,28 +114,27 @@ pub fn take(
 ) -> Result<Raw, CaptureError> {
     let mut timings = SampleTimings::default();
     let mut notes = Vec::new();
-    let runtime = || client.ok_or("no diagnostics connection to the service's runtime".to_string());
+    let runtime = |step| client.ok_or(CaptureError::NoRuntime(step));
     let (mut gc_committed, mut gc_heap) = (None, None);
     // A heap snapshot runs its own full GC.
     if plan.gc_first && plan.mode != DumpMode::Gcdump {
         let t = Instant::now();
-        let account = runtime()
-            .map_err(CaptureError::Gc)?
+        let account = runtime(Step::InducedGc)?
             .induce_gc(plan.gc_timeout)
-            .map_err(|e| CaptureError::Gc(e.to_string()))?;
+            .map_err(CaptureError::Gc)?;
         (gc_committed, gc_heap) = (account.committed, account.heap);
         timings.gc_ms = ms(t);
     }
     let t = Instant::now();
-    let (mut dump, mut snapshot, mut trace) = (None, None, None);
+    let (mut dump, mut heap_snapshot, mut trace) = (None, None, None);
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
-            let client = runtime().map_err(CaptureError::Dump)?;
-            let (taken, account) = snapshot_with_retry(client, plan, cancel, &mut notes)?;
+            let client = runtime(Step::Dump)?;
+            let (taken, account) = heap_snapshot_with_retry(client, plan, cancel, &mut notes)?;
             (gc_committed, gc_heap) = (account.committed, account.heap);
             match taken {
                 Some((s, copy)) => {
-                    snapshot = Some(s);
+                    heap_snapshot = Some(s);
                     trace = copy;
                 }
                 None => {
@@ -166,23 +145,22 @@ pub fn take(
             }
         }
         (_, Some(kind)) => {
-            write_dump(runtime().map_err(CaptureError::Dump)?, plan.dump_path, kind)?;
+            write_dump(runtime(Step::Dump)?, plan.dump_path, kind)?;
             dump = Some(plan.dump_path.to_path_buf());
         }
         (_, None) => {}
     }
-    if dump.is_some() || snapshot.is_some() {
+    if dump.is_some() || heap_snapshot.is_some() {
         timings.dump_ms = ms(t);
     }
     let t = Instant::now();
-    let (maps, smaps) =
-        leakgate_memory::read_live(pid).map_err(|e| CaptureError::Maps(e.to_string()))?;
+    let (maps, smaps) = leakgate_memory::read_live(pid).map_err(CaptureError::Maps)?;
     timings.maps_ms = ms(t);
     Ok(Raw {
         maps,
         smaps,
         dump,
-        snapshot,
+        heap_snapshot,
         trace,
         gc_committed,
         gc_heap,
@@ -192,24 +170,22 @@ pub fn take(
 }
 
 fn write_dump(client: &DiagnosticsClient, path: &Path, kind: DumpKind) -> Result<(), CaptureError> {
-    client
-        .write_dump(path, kind)
-        .map_err(|e| CaptureError::Dump(e.to_string()))
+    client.write_dump(path, kind).map_err(CaptureError::Dump)
 }
 
-/// A snapshot and its trace copy, if complete.
-type Snapshot = Option<(GcHeapDump, Option<PathBuf>)>;
+/// A heap snapshot and its trace copy, if complete.
+type HeapSnapshot = Option<(GcHeapDump, Option<PathBuf>)>;
 
 /// A complete heap snapshot, retried once with a larger buffer when events
 /// were dropped; `None` when both lost events (the caller falls back). With
 /// it, what the GC told of itself in the last attempt (its committed bytes,
 /// its survivors), which lost heap-walk events do not make wrong.
-fn snapshot_with_retry(
+fn heap_snapshot_with_retry(
     client: &DiagnosticsClient,
     plan: &Plan,
     cancel: &AtomicBool,
     notes: &mut Vec<String>,
-) -> Result<(Snapshot, GcAccount), CaptureError> {
+) -> Result<(HeapSnapshot, GcAccount), CaptureError> {
     let mut account = GcAccount::default();
     for buffer_mb in SNAPSHOT_BUFFERS_MB {
         if let Some(path) = plan.trace_path {
@@ -223,7 +199,7 @@ fn snapshot_with_retry(
         };
         let capture = client
             .capture_gc_heap(&options, cancel)
-            .map_err(|e| CaptureError::Dump(format!("the heap snapshot failed: {e}")))?;
+            .map_err(CaptureError::HeapSnapshot)?;
         account = GcAccount {
             committed: capture.dump.gc_committed,
             heap: capture.dump.gc_heap,
@@ -241,7 +217,7 @@ fn snapshot_with_retry(
 }
 
 /// A sample's managed heap, read.
-pub struct Analysed {
+pub struct SampleAnalysis {
     pub memory: MemorySummary,
     pub managed: Option<ManagedSummary>,
     /// The heap as a graph, when asked for and the sample is a snapshot.
@@ -254,25 +230,23 @@ pub struct Analysed {
 /// committed bytes beyond its ranges from the runtime's own count. With
 /// `heap_graph`, the heap's graph too: written there by the inspector, or
 /// built from the snapshot and returned.
-pub fn analyse(
+pub fn analyse_sample(
     raw: &Raw,
     inspector: Option<&Inspector>,
     runtime_version: &str,
     heap_graph_file: Option<&Path>,
-) -> Result<Analysed, CaptureError> {
+) -> Result<SampleAnalysis, CaptureError> {
     let t = Instant::now();
     let mut regions = leakgate_memory::parse_proc_maps(&raw.maps, Some(&raw.smaps))
-        .map_err(|e| CaptureError::Maps(e.to_string()))?;
-    let mut analysed = if let Some(snapshot) = &raw.snapshot {
+        .map_err(CaptureError::Maps)?;
+    let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
         let graph = match heap_graph_file {
-            Some(_) => {
-                Some(heap_graph(snapshot).map_err(|e| CaptureError::Inspect(e.to_string()))?)
-            }
+            Some(_) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
             None => None,
         };
-        Analysed {
+        SampleAnalysis {
             memory: regions.summary(),
             managed: Some(managed),
             graph,
@@ -281,8 +255,8 @@ pub fn analyse(
     } else {
         let dump = raw.dump.as_deref().filter(|_| inspector.is_some());
         let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
-            .map_err(|e| CaptureError::Inspect(e.to_string()))?;
-        Analysed {
+            .map_err(CaptureError::Inspect)?;
+        SampleAnalysis {
             memory: analysis.memory,
             managed: analysis.managed,
             graph: None,

@@ -101,6 +101,8 @@ impl std::fmt::Display for ResolveError {
     }
 }
 
+impl std::error::Error for ResolveError {}
+
 /// The addresses to connect to for `host` (an address, `[v6]`, or a name).
 /// With `loopback_only`, only loopback addresses and `localhost` (whose
 /// answers are filtered to loopback, whatever /etc/hosts says) are allowed.
@@ -160,7 +162,7 @@ pub fn resolve(
     Ok(addrs)
 }
 
-/// A request rendered to bytes once, at [`LoadDriver::start`](super::LoadDriver::start).
+/// A request rendered to bytes once, at [`LoadGenerator::start`](super::LoadGenerator::start).
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) bytes: Vec<u8>,

@@ -24,9 +24,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 /// The marker that says leakgate created a directory.
 pub const MARKER: &str = ".leakgate-out";
 const MARKER_TEXT: &str = "This directory was created by leakgate. On the next run into it, leakgate \
@@ -39,26 +36,7 @@ pub struct OutputLayout {
     snapshot: PathBuf,
 }
 
-/// The layout as published in `report.json`: paths relative to the output
-/// directory, except the snapshots, which live beside the scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct OutputFiles {
-    /// The output directory, as given.
-    pub out_dir: String,
-    pub report_json: String,
-    pub junit_xml: String,
-    pub summary_md: String,
-    /// The page to open first: verdict, charts, checks, what was measured.
-    #[serde(default)]
-    pub report_html: String,
-    pub charts: String,
-    pub samples: String,
-    pub dumps: String,
-    pub service_log: String,
-    /// The approved snapshot, and where a changed one is written for review.
-    pub snapshot: String,
-    pub pending_snapshot: String,
-}
+pub use leakgate_record::OutputFiles;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -293,56 +271,7 @@ fn not_a_link(path: &Path) -> Result<Option<std::fs::Metadata>, LayoutError> {
     }
 }
 
-/// Reads a file leakgate did not write (a leg's report, a snapshot) as text:
-/// a regular file (the target of a link counts) of at most `limit` bytes,
-/// else an error that says which — `/dev/zero` or a 2 GB file must not be
-/// read into memory.
-pub fn read_bounded(path: &Path, limit: u64) -> io::Result<String> {
-    use std::io::Read;
-    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-    // Checked before opening too: opening a FIFO would wait for a writer.
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    let too_big = || {
-        io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            format!("larger than {} MiB, the most leakgate reads", limit >> 20),
-        )
-    };
-    if meta.len() > limit {
-        return Err(too_big());
-    }
-    let mut text = String::new();
-    // The size may change after the check: read one byte more than allowed at most.
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(too_big());
-    }
-    Ok(text)
-}
-
-/// Writes `path` whole or not at all: a temporary file beside it, then a
-/// rename, so a reader (or a crash) never sees half a report.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".leakgate-")
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub use leakgate_scenario::files::{read_bounded, write_atomic};
 
 #[cfg(test)]
 mod tests {

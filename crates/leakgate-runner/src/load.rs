@@ -1,7 +1,7 @@
 //! The built-in load generator: HTTP/1.1 keep-alive clients on plain threads.
 //!
 //! ```no_run
-//! use leakgate_runner::load::{LoadDriver, LoadPlan, RequestSpec};
+//! use leakgate_runner::load::{LoadGenerator, LoadPlan, RequestSpec};
 //!
 //! let plan = LoadPlan {
 //!     requests: vec![
@@ -12,7 +12,7 @@
 //!     rate: Some(200.0),
 //!     ..LoadPlan::new("127.0.0.1", 5000)
 //! };
-//! let load = LoadDriver::start(plan)?;
+//! let load = LoadGenerator::start(plan)?;
 //! std::thread::sleep(std::time::Duration::from_secs(2));
 //! load.pause(); // in-flight requests finish, then the service is quiet
 //! // ... take a dump here ...
@@ -25,14 +25,14 @@
 //! Why it looks like this:
 //! - **Loopback only.** leakgate measures a service it launched itself; a load
 //!   generator that can be pointed anywhere is a liability, so other hosts are
-//!   refused at [`LoadDriver::start`].
+//!   refused at [`LoadGenerator::start`].
 //! - **Deterministic mix.** Specs are chosen by smooth weighted round-robin
 //!   shared by all workers, so weights 3:1 give exactly 75 %/25 % every four
 //!   requests and "per 1k requests" budgets compare like with like.
 //! - **Global pacing.** With a `rate`, workers take send times from one shared
 //!   schedule; a worker that fell behind does not burst to catch up.
 //! - **Bounded, always.** Every socket operation polls a stop flag, so
-//!   [`LoadDriver::stop`] returns within a poll interval even when the server
+//!   [`LoadGenerator::stop`] returns within a poll interval even when the server
 //!   hangs; `max_requests` caps the number of requests *attempted* exactly.
 //! - **Keep-alive, like a real client.** Each worker keeps one connection and
 //!   reconnects when the server closes it (`Connection: close`, HTTP/1.0, or
@@ -99,80 +99,7 @@ impl LoadPlan {
     }
 }
 
-/// Per-spec counts, in the order of [`LoadPlan::requests`].
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
-pub struct RequestTally {
-    pub method: String,
-    pub path: String,
-    /// Completed attempts, errors included.
-    pub sent: u64,
-    pub errors: u64,
-}
-
-/// Cumulative load statistics.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
-pub struct LoadSummary {
-    /// Completed attempts: responses of any status plus connection/IO failures.
-    pub requests: u64,
-    /// Responses with an error status (400 or more, unless expected) plus
-    /// connection/IO failures and timeouts.
-    pub errors: u64,
-    /// Responses per status code. (Read back through `status_keys`: JSON
-    /// keys are strings, and the report flattens this struct.)
-    #[serde(deserialize_with = "status_keys")]
-    pub by_status: BTreeMap<u16, u64>,
-    pub per_request: Vec<RequestTally>,
-    /// Latency of requests that got a response (any status), connect included.
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    /// Wall time since start, pauses included.
-    pub elapsed_secs: f64,
-    /// Time spent paused, so `requests / (elapsed_secs - paused_secs)` is the load rate.
-    #[serde(default)]
-    pub paused_secs: f64,
-    /// Failures without a status, by cause ("connection refused", "timed out", ...).
-    #[serde(default)]
-    pub by_error: BTreeMap<String, u64>,
-    /// Every failure by kind: the causes above and `status N` for error statuses.
-    #[serde(default)]
-    pub failures: BTreeMap<String, u64>,
-}
-
-/// A status map read from JSON, whose keys are strings.
-fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
-    let by_text = BTreeMap::<String, u64>::deserialize(d)?;
-    by_text
-        .into_iter()
-        .map(|(k, v)| {
-            k.parse()
-                .map(|status| (status, v))
-                .map_err(|_| serde::de::Error::custom(format!("{k:?} is not a status code")))
-        })
-        .collect()
-}
-
-impl LoadSummary {
-    /// Failed requests over completed ones; 0 without requests.
-    pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
-    }
-
-    /// `status 500 ×104, connection refused ×3`, most frequent first.
-    pub fn failures_text(&self) -> String {
-        let mut kinds: Vec<(&String, &u64)> = self.failures.iter().collect();
-        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        kinds
-            .iter()
-            .map(|(kind, n)| format!("{kind} ×{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
+pub use leakgate_record::{LoadSummary, RequestTally};
 
 /// Why load could not start. Failures during the run are counted in
 /// [`LoadSummary`] instead.
@@ -201,13 +128,13 @@ pub enum LoadError {
     Spawn(#[source] std::io::Error),
 }
 
-/// Running load. Dropping it without [`stop`](LoadDriver::stop) also stops and joins the workers.
-pub struct LoadDriver {
+/// Running load. Dropping it without [`stop`](LoadGenerator::stop) also stops and joins the workers.
+pub struct LoadGenerator {
     handle: LoadHandle,
     workers: Vec<JoinHandle<()>>,
 }
 
-/// Polling and pause control of a running [`LoadDriver`], cheap to clone and
+/// Polling and pause control of a running [`LoadGenerator`], cheap to clone and
 /// `Send`. Calls after the driver stopped see the final counts; pause() then
 /// returns at once.
 #[derive(Clone)]
@@ -216,17 +143,17 @@ pub struct LoadHandle {
 }
 
 impl LoadHandle {
-    /// See [`LoadDriver::requests_sent`].
+    /// See [`LoadGenerator::requests_sent`].
     pub fn requests_sent(&self) -> u64 {
         self.shared.completed.load(Ordering::Acquire)
     }
 
-    /// See [`LoadDriver::snapshot`].
-    pub fn snapshot(&self) -> LoadSummary {
+    /// See [`LoadGenerator::snapshot`].
+    pub fn summary_so_far(&self) -> LoadSummary {
         self.shared.summary()
     }
 
-    /// See [`LoadDriver::pause`].
+    /// See [`LoadGenerator::pause`].
     pub fn pause(&self) {
         let mut gate = self.shared.lock_gate();
         if !gate.paused {
@@ -244,7 +171,7 @@ impl LoadHandle {
         }
     }
 
-    /// See [`LoadDriver::resume`].
+    /// See [`LoadGenerator::resume`].
     pub fn resume(&self) {
         let mut gate = self.shared.lock_gate();
         if let Some(since) = gate.paused_since.take() {
@@ -255,22 +182,22 @@ impl LoadHandle {
         self.shared.wake.notify_all();
     }
 
-    /// See [`LoadDriver::finished`].
+    /// See [`LoadGenerator::finished`].
     pub fn finished(&self) -> bool {
         self.shared.exited.load(Ordering::Acquire) == self.shared.concurrency
     }
 }
 
-impl LoadDriver {
+impl LoadGenerator {
     /// Validates `plan` and spawns `plan.concurrency` worker threads.
-    pub fn start(plan: LoadPlan) -> Result<LoadDriver, LoadError> {
-        LoadDriver::start_with(plan, Arc::new(AtomicBool::new(false)))
+    pub fn start(plan: LoadPlan) -> Result<LoadGenerator, LoadError> {
+        LoadGenerator::start_with(plan, Arc::new(AtomicBool::new(false)))
     }
 
-    /// Like [`start`](LoadDriver::start); once `cancel` turns true (Ctrl-C)
+    /// Like [`start`](LoadGenerator::start); once `cancel` turns true (Ctrl-C)
     /// the workers abandon their requests within a poll interval and
-    /// [`pause`](LoadDriver::pause) returns at once.
-    pub fn start_with(plan: LoadPlan, cancel: Arc<AtomicBool>) -> Result<LoadDriver, LoadError> {
+    /// [`pause`](LoadGenerator::pause) returns at once.
+    pub fn start_with(plan: LoadPlan, cancel: Arc<AtomicBool>) -> Result<LoadGenerator, LoadError> {
         let targets = resolve_loopback(&plan.host, plan.port)?;
         if plan.concurrency == 0 {
             return Err(LoadError::ZeroConcurrency);
@@ -337,7 +264,7 @@ impl LoadDriver {
                 .collect(),
             started: now,
         });
-        let mut driver = LoadDriver {
+        let mut driver = LoadGenerator {
             handle: LoadHandle {
                 shared: Arc::clone(&shared),
             },
@@ -360,8 +287,8 @@ impl LoadDriver {
     }
 
     /// Cumulative statistics so far.
-    pub fn snapshot(&self) -> LoadSummary {
-        self.handle.snapshot()
+    pub fn summary_so_far(&self) -> LoadSummary {
+        self.handle.summary_so_far()
     }
 
     /// Stops issuing requests and returns once no request is in flight.
@@ -392,7 +319,7 @@ impl LoadDriver {
     /// interval (100 ms), even if the server hangs.
     pub fn stop(mut self) -> LoadSummary {
         self.halt();
-        self.handle.snapshot()
+        self.handle.summary_so_far()
     }
 
     fn halt(&mut self) {
@@ -409,7 +336,7 @@ impl LoadDriver {
     }
 }
 
-impl Drop for LoadDriver {
+impl Drop for LoadGenerator {
     fn drop(&mut self) {
         self.halt();
     }
@@ -500,7 +427,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Counts a worker out however it ends, for [`LoadDriver::finished`].
+/// Counts a worker out however it ends, for [`LoadGenerator::finished`].
 struct Exited<'a>(&'a Shared);
 
 impl Drop for Exited<'_> {
@@ -744,7 +671,7 @@ mod tests {
     #[test]
     fn driver_and_handle_can_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
-        send_sync::<LoadDriver>();
+        send_sync::<LoadGenerator>();
         send_sync::<LoadHandle>();
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use leakgate_scenario::{Endpoint, HttpTarget, Probe, RequestSpec};
 
+pub use crate::http::ResolveError;
 use crate::http::{self, Body, Conn, Deadline, WireError};
 
 /// The largest body a probe reads: the stats JSON of a service is small.
@@ -20,6 +21,9 @@ pub const BODY_CAP: usize = 1 << 20;
 pub enum ProbeError {
     #[error("interrupted")]
     Interrupted,
+    /// The probe's host cannot be used (not loopback, does not resolve).
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     #[error("{0}")]
     Failed(String),
 }
@@ -43,7 +47,7 @@ impl<'a> Prober<'a> {
     ) -> Result<Prober<'a>, ProbeError> {
         let port = endpoint.port.resolve(service_port);
         let addrs = http::resolve(&endpoint.host, port, !allow_remote, Duration::from_secs(5))
-            .map_err(|e| ProbeError::Failed(e.to_string()))?;
+            .map_err(ProbeError::Resolve)?;
         let host_header = if endpoint.host.contains(':') {
             format!("[{}]:{port}", endpoint.host)
         } else {
@@ -120,7 +124,7 @@ pub fn wait_ready(
     let until = Instant::now() + timeout;
     let mut last = String::from("no attempt yet");
     let prober = Prober::new(probe.endpoint(), service_port, allow_remote, cancel)
-        .map_err(|e| ReadyError::Unreachable(e.to_string()))?;
+        .map_err(ReadyError::Unreachable)?;
     loop {
         alive().map_err(ReadyError::Exited)?;
         if cancel.load(Ordering::SeqCst) {
@@ -147,7 +151,7 @@ pub fn wait_ready(
         match outcome {
             Ok(()) => return Ok(()),
             Err(ProbeError::Interrupted) => return Err(ReadyError::Interrupted),
-            Err(ProbeError::Failed(e)) => last = e,
+            Err(e) => last = e.to_string(),
         }
         sleep_unless(cancel, Duration::from_millis(100).min(left));
     }
@@ -156,7 +160,7 @@ pub fn wait_ready(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadyError {
     /// The probe's host cannot be used (not loopback, does not resolve).
-    Unreachable(String),
+    Unreachable(ProbeError),
     /// The service ended while leakgate waited.
     Exited(String),
     TimedOut {
@@ -172,18 +176,37 @@ pub fn fetch_json(
     allow_remote: bool,
     timeout: Duration,
     cancel: &AtomicBool,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, StatsError> {
     let url = target.url(service_port);
+    let unanswered = |url: &String| {
+        let url = url.clone();
+        move |error| StatsError::Unanswered { url, error }
+    };
     let prober = Prober::new(&target.endpoint, service_port, allow_remote, cancel)
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(unanswered(&url))?;
     let path = leakgate_scenario::fill_port(&target.path, service_port);
     match prober.get(&path, timeout) {
         Ok((code, body)) if (200..300).contains(&code) => {
-            serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
+            serde_json::from_slice(&body).map_err(|error| StatsError::NotJson { url, error })
         }
-        Ok((code, _)) => Err(format!("{url} answered {code}")),
-        Err(e) => Err(format!("{url}: {e}")),
+        Ok((code, _)) => Err(StatsError::Status { url, code }),
+        Err(e) => Err(unanswered(&url)(e)),
     }
+}
+
+/// Why a stats URL gave no JSON. Each names the URL and says the cause
+/// (which a sample's note holds as text).
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("{url}: {error}")]
+    Unanswered { url: String, error: ProbeError },
+    #[error("{url} answered {code}")]
+    Status { url: String, code: u16 },
+    #[error("{url}: not JSON: {error}")]
+    NotJson {
+        url: String,
+        error: serde_json::Error,
+    },
 }
 
 /// Sleeps `d`, waking early when `cancel` turns true.

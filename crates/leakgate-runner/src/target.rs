@@ -14,21 +14,8 @@
 use std::collections::BTreeSet;
 
 use leakgate_dotnet::ipc::DiagnosticsClient;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-/// The process a run sampled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct SampledProcess {
-    pub pid: u32,
-    /// Its command line, arguments joined by spaces.
-    pub command_line: String,
-    /// Why this process: the evidence that chose it.
-    pub reason: String,
-    /// Set when the evidence did not point at one process alone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub doubt: Option<String>,
-}
+pub use leakgate_record::SampledProcess;
 
 /// The chosen process, and a client of its runtime when it has one.
 pub struct Choice {
@@ -36,10 +23,26 @@ pub struct Choice {
     pub runtime: Option<DiagnosticsClient>,
 }
 
+/// No process of the service's tree has a .NET runtime to talk to, and the
+/// scenario needs one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no process of the service (pid {root} and its children) has a .NET diagnostics socket in $TMPDIR or /tmp \
+     (is DOTNET_EnableDiagnostics=0 set?); the process that serves is {serving} ({command_line}); \
+     a service that is not .NET can only be sampled with `dump: none` and `gc_before_sample: false`"
+)]
+pub struct NoRuntime {
+    /// The process leakgate started.
+    pub root: u32,
+    /// The process chosen as the one that serves, and its command line.
+    pub serving: u32,
+    pub command_line: String,
+}
+
 /// Chooses the process to sample in the tree under `root`. `port` is the
 /// loopback port the service was probed on, if any. Errs when `needs_runtime`
 /// and no process of the tree has a .NET diagnostics socket.
-pub fn choose(root: u32, port: Option<u16>, needs_runtime: bool) -> Result<Choice, String> {
+pub fn choose(root: u32, port: Option<u16>, needs_runtime: bool) -> Result<Choice, NoRuntime> {
     let tree = process_tree(root);
     let dotnet: Vec<(u32, DiagnosticsClient)> = tree
         .iter()
@@ -122,12 +125,11 @@ pub fn choose(root: u32, port: Option<u16>, needs_runtime: bool) -> Result<Choic
                 });
             }
             None => {
-                return Err(format!(
-                    "no process of the service (pid {root} and its children) has a .NET diagnostics socket in $TMPDIR or /tmp \
-                     (is DOTNET_EnableDiagnostics=0 set?); the process that serves is {pid} ({}); \
-                     a service that is not .NET can only be sampled with `dump: none` and `gc_before_sample: false`",
-                    command_line(pid)
-                ));
+                return Err(NoRuntime {
+                    root,
+                    serving: pid,
+                    command_line: command_line(pid),
+                });
             }
         }
     }
@@ -253,6 +255,21 @@ fn join(pids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_runtime_says_what_was_looked_for_and_what_to_do() {
+        let e = NoRuntime {
+            root: 10,
+            serving: 12,
+            command_line: "node server.js".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no process of the service (pid 10 and its children) has a .NET diagnostics socket in $TMPDIR or /tmp \
+             (is DOTNET_EnableDiagnostics=0 set?); the process that serves is 12 (node server.js); \
+             a service that is not .NET can only be sampled with `dump: none` and `gc_before_sample: false`"
+        );
+    }
 
     #[test]
     fn listening_rows_are_read_by_port_and_state() {

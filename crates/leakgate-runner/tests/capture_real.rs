@@ -26,7 +26,7 @@ fn inspector() -> Inspector {
 }
 
 fn analysed(raw: &Raw, inspector: Option<&Inspector>) -> MemorySummary {
-    capture::analyse(raw, inspector, "10.0", None)
+    capture::analyse_sample(raw, inspector, "10.0", None)
         .expect("the sample is analysed")
         .memory
 }
@@ -145,7 +145,7 @@ fn the_gcs_count_of_survivors_is_the_live_heap_the_dump_holds() {
             assert!(raw.dump.is_none());
             continue;
         }
-        let analysed = capture::analyse(&raw, Some(&inspector), "10.0", None).unwrap();
+        let analysed = capture::analyse_sample(&raw, Some(&inspector), "10.0", None).unwrap();
         let _ = std::fs::remove_file(&dump_path);
         let managed = analysed.managed.expect("the heap was read");
         let read: u64 = managed

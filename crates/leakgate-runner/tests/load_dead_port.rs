@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::thread::sleep;
 use std::time::Duration;
 
-use leakgate_runner::load::{LoadDriver, LoadPlan, RequestSpec};
+use leakgate_runner::load::{LoadGenerator, LoadPlan, RequestSpec};
 
 /// User + system CPU time of this process, from /proc (Linux clock ticks of 10 ms).
 fn cpu_time() -> Duration {
@@ -27,7 +27,7 @@ fn dead_port_counts_errors_without_a_busy_loop() {
         listener.local_addr().unwrap().port()
     }; // listener dropped: nothing listens there now
     let cpu_before = cpu_time();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         requests: vec![RequestSpec::get("/")],
         concurrency: 4,
         ..LoadPlan::new("127.0.0.1", port)

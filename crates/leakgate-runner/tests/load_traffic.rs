@@ -5,7 +5,7 @@ mod load_support;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use leakgate_runner::load::{LoadDriver, LoadError, LoadPlan, RequestSpec};
+use leakgate_runner::load::{LoadError, LoadGenerator, LoadPlan, RequestSpec};
 use load_support::{Behaviour, Server};
 
 fn plan(server: &Server, requests: Vec<RequestSpec>) -> LoadPlan {
@@ -18,7 +18,7 @@ fn plan(server: &Server, requests: Vec<RequestSpec>) -> LoadPlan {
 /// Runs until the workers exit by themselves at `max_requests`.
 fn run_to_cap(plan: LoadPlan) -> leakgate_runner::load::LoadSummary {
     let cap = plan.max_requests.expect("a capped plan");
-    let load = LoadDriver::start(plan).unwrap();
+    let load = LoadGenerator::start(plan).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !load.finished() {
         assert!(
@@ -187,7 +187,7 @@ fn bodies_and_headers_are_sent() {
 #[test]
 fn rate_limit_paces_all_workers_together() {
     let server = Server::start();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         concurrency: 4,
         rate: Some(100.0),
         ..plan(&server, vec![RequestSpec::get("/")])
@@ -205,7 +205,7 @@ fn rate_limit_paces_all_workers_together() {
 #[test]
 fn pause_quiesces_traffic_and_resume_restarts_it() {
     let server = Server::start();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         concurrency: 3,
         ..plan(
             &server,
@@ -234,7 +234,7 @@ fn pause_quiesces_traffic_and_resume_restarts_it() {
         server_count,
         "server saw traffic while paused"
     );
-    let paused = load.snapshot();
+    let paused = load.summary_so_far();
     assert!(paused.paused_secs >= 0.25, "{}", paused.paused_secs);
     load.resume();
     sleep(Duration::from_millis(200));
@@ -246,7 +246,7 @@ fn pause_quiesces_traffic_and_resume_restarts_it() {
 #[test]
 fn slow_responses_show_in_latency() {
     let server = Server::start();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         concurrency: 2,
         ..plan(&server, vec![RequestSpec::get("/slow")])
     })
@@ -263,7 +263,7 @@ fn slow_responses_show_in_latency() {
 #[test]
 fn stop_returns_promptly_when_the_server_hangs() {
     let server = Server::start();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         concurrency: 3,
         ..plan(&server, vec![RequestSpec::get("/hang")])
     })
@@ -297,7 +297,7 @@ fn localhost_is_allowed_and_other_hosts_are_refused() {
     assert_eq!((summary.requests, summary.errors), (3, 0));
 
     for host in ["192.0.2.10", "example.com", "0.0.0.0", "::"] {
-        let err = LoadDriver::start(LoadPlan {
+        let err = LoadGenerator::start(LoadPlan {
             host: host.into(),
             ..plan(&server, vec![RequestSpec::get("/")])
         })
@@ -352,7 +352,7 @@ fn bad_plans_are_refused_up_front() {
         },
     ];
     for case in cases {
-        assert!(LoadDriver::start(case.clone()).is_err(), "{case:?}");
+        assert!(LoadGenerator::start(case.clone()).is_err(), "{case:?}");
     }
     sleep(Duration::from_millis(50));
     assert_eq!(server.total(), 0);
@@ -384,7 +384,7 @@ fn bodiless_responses_do_not_stall_the_connection() {
 #[test]
 fn stop_while_paused_keeps_the_counts() {
     let server = Server::start();
-    let load = LoadDriver::start(LoadPlan {
+    let load = LoadGenerator::start(LoadPlan {
         concurrency: 2,
         ..plan(&server, vec![RequestSpec::get("/")])
     })

@@ -97,9 +97,9 @@ impl Budget {
     /// Checks what serde cannot: a budget that can fail, units that fit the
     /// metric. The message names the field; the caller adds the file position
     /// (and compiles the `types` glob).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BudgetError> {
         if let Some(name) = &self.name {
-            crate::check::check_label(name).map_err(|m| format!("`name`: {m}"))?;
+            crate::check::check_label(name).map_err(BudgetError::Name)?;
         }
         let m = self.metric;
         if self.max.is_none()
@@ -107,16 +107,15 @@ impl Budget {
             && self.max_slope.is_none()
             && self.trend == TrendMode::Off
         {
-            return Err(format!(
-                "budget for `{m}` sets no limit and `trend: off`, so it can never fail; \
-                 add `max`, `max_growth` or `max_slope`, or remove `trend: off`"
-            ));
+            return Err(BudgetError::CannotFail(m));
         }
-        let check_unit = |field: &str, q: &Quantity| -> Result<(), String> {
+        let check_unit = |field: &'static str, q: &Quantity| -> Result<(), BudgetError> {
             if m.unit() == Unit::Count && matches!(q, Quantity::Bytes(_)) {
-                Err(format!(
-                    "`{field}: {q}` is a size, but `{m}` counts objects; write a count like 200"
-                ))
+                Err(BudgetError::SizeOnCount {
+                    field,
+                    quantity: *q,
+                    metric: m,
+                })
             } else {
                 Ok(())
             }
@@ -128,9 +127,7 @@ impl Budget {
             match g {
                 Growth::Quantity(q) => check_unit("max_growth", q)?,
                 Growth::Percent(p) if !(p.is_finite() && *p >= 0.0) => {
-                    return Err(format!(
-                        "`max_growth: {g}` must be a percentage of 0% or more"
-                    ));
+                    return Err(BudgetError::NegativePercent(*g));
                 }
                 Growth::Percent(_) => {}
             }
@@ -142,20 +139,57 @@ impl Budget {
             check_unit("materiality", &s.amount)?;
         }
         if self.include_gc_free && !m.counts_gc_free_regions() {
-            return Err(format!(
-                "`include_gc_free` applies to committed memory that holds the GC heap \
-                 (committed.unknown, committed.gc, committed.total), not to `{m}`; remove it"
-            ));
+            return Err(BudgetError::GcFreeNotApplicable(m));
         }
         if self.types.is_some() && !m.is_per_type() {
-            return Err(format!(
-                "`types` applies only to per-type metrics (finalizable, heap.count, \
-                 heap.bytes), not to `{m}`; remove it"
-            ));
+            return Err(BudgetError::TypesOnScalar(m));
         }
         Ok(())
     }
 }
+
+/// What makes a budget unusable, beyond what serde checks. The message
+/// names the field; the caller adds the file position.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BudgetError {
+    #[error("`name`: {0}")]
+    Name(crate::check::LabelError),
+    #[error(
+        "budget for `{0}` sets no limit and `trend: off`, so it can never fail; \
+         add `max`, `max_growth` or `max_slope`, or remove `trend: off`"
+    )]
+    CannotFail(Metric),
+    #[error(
+        "`{field}: {quantity}` is a size, but `{metric}` counts objects; write a count like 200"
+    )]
+    SizeOnCount {
+        field: &'static str,
+        quantity: Quantity,
+        metric: Metric,
+    },
+    #[error("`max_growth: {0}` must be a percentage of 0% or more")]
+    NegativePercent(Growth),
+    #[error(
+        "`include_gc_free` applies to committed memory that holds the GC heap \
+         (committed.unknown, committed.gc, committed.total), not to `{0}`; remove it"
+    )]
+    GcFreeNotApplicable(Metric),
+    #[error(
+        "`types` applies only to per-type metrics (finalizable, heap.count, \
+         heap.bytes), not to `{0}`; remove it"
+    )]
+    TypesOnScalar(Metric),
+    #[error("`types: {pattern:?}` is not a valid glob: {error}")]
+    Glob {
+        pattern: String,
+        error: globset::Error,
+    },
+}
+
+/// `materiality.count` names a size.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("materiality.count: `{0}` is a size; write a count like 8/1k")]
+pub struct CountIsASize(pub Slope);
 
 /// Whether a metric counts bytes or objects.
 #[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
@@ -405,12 +439,9 @@ impl Materiality {
     }
 
     /// What serde cannot check: a count rate has no size unit.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CountIsASize> {
         match self.count.amount {
-            Quantity::Bytes(_) => Err(format!(
-                "materiality.count: `{}` is a size; write a count like 8/1k",
-                self.count
-            )),
+            Quantity::Bytes(_) => Err(CountIsASize(self.count)),
             Quantity::Count(_) => Ok(()),
         }
     }
@@ -851,7 +882,8 @@ mod tests {
     fn validate_rejects_budgets_that_cannot_fail() {
         let e = budget("metric: resident\ntrend: off\n")
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("can never fail"), "{e}");
         // Trend on by default: a budget with no limits still judges trend.
         budget("metric: resident\n").validate().unwrap();
@@ -861,7 +893,8 @@ mod tests {
     fn validate_rejects_sizes_on_count_metrics() {
         let e = budget("metric: finalizable\nmax_growth: 1MiB\n")
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "`max_growth: 1MiB` is a size, but `finalizable` counts objects; write a count like 200"
@@ -882,7 +915,8 @@ mod tests {
     fn validate_checks_types() {
         let e = budget("metric: resident\ntypes: \"Foo*\"\nmax: 1GiB\n")
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("per-type"), "{e}");
     }
 

@@ -14,6 +14,7 @@
 pub mod budget;
 pub mod check;
 pub mod file;
+pub mod files;
 pub mod locate;
 mod model;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::budget::{Budget, Materiality};
+use crate::budget::{Budget, BudgetError, Materiality};
 pub use crate::file::{DumpMode, StopSignal};
 
 /// A loaded scenario.
@@ -302,14 +302,12 @@ pub struct BudgetRule {
 
 impl BudgetRule {
     /// A checked budget with its `types` glob compiled, placed at `line`:`column`.
-    pub fn new(budget: Budget, line: u64, column: u64) -> Result<BudgetRule, String> {
+    pub fn new(budget: Budget, line: u64, column: u64) -> Result<BudgetRule, BudgetError> {
         budget.validate()?;
         let types = Glob::new(budget.types_pattern())
-            .map_err(|e| {
-                format!(
-                    "`types: {:?}` is not a valid glob: {e}",
-                    budget.types_pattern()
-                )
+            .map_err(|error| BudgetError::Glob {
+                pattern: budget.types_pattern().to_string(),
+                error,
             })?
             .compile_matcher();
         Ok(BudgetRule {

@@ -1,86 +1,17 @@
-//! The inspector's JSON contract. These types own it: the C# side writes what they read.
-//! Readers tolerate added fields (a newer inspector may say more) but every field listed
-//! here is required, so a renamed or dropped field fails loudly as `BadOutput`.
+//! The inspector's JSON contract: what the C# side prints, a [`ManagedSummary`] (a record
+//! type, from `leakgate-record`) or an [`ErrorBody`]. Readers tolerate added fields (a newer
+//! inspector may say more) but every field listed is required, so a renamed or dropped field
+//! fails loudly as `BadOutput`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The type name SOS and ClrMD give the free space between heap objects,
-/// listed in [`ManagedSummary::heap_types`] like a type.
-pub const FREE_SPACE: &str = "Free";
+pub use leakgate_record::managed::{
+    AddressRange, FREE_SPACE, GcSegment, GenerationCount, ManagedSummary, TypeStat,
+};
 
 /// The contract version the inspector writes as `schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// What the managed heap of one dump holds: the `!finalizequeue` and `!dumpheap -stat` views
-/// plus the GC's segments, so the GC heap can be told apart from other "Unknown" memory.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
-pub struct ManagedSummary {
-    pub schema_version: u32,
-    /// e.g. "10.0.12"; from the runtime directory name when the dump has no version resource.
-    pub runtime_version: String,
-    /// Objects registered for finalization, per generation ("0", "1", "2", "loh", "poh", ...).
-    pub generations: Vec<GenerationCount>,
-    /// Objects on the f-reachable queue, waiting for the finalizer thread.
-    pub ready_for_finalization: u64,
-    /// Registered plus ready objects: SOS's "Total N objects".
-    pub finalizable_total: u64,
-    /// Per type over registered and ready objects, ascending by total size like SOS.
-    pub finalizable_types: Vec<TypeStat>,
-    /// Every heap object per type (`!dumpheap -stat`), free space included as "Free".
-    pub heap_types: Vec<TypeStat>,
-    /// GC segments (regions on .NET 7+), ascending by address.
-    pub segments: Vec<GcSegment>,
-    /// Sum of the segments' committed bytes.
-    pub gc_committed: u64,
-    /// Sum of the segments' reserved-but-not-committed bytes.
-    pub gc_reserved: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
-pub struct GenerationCount {
-    pub generation: String,
-    pub finalizable: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
-pub struct TypeStat {
-    /// Method table address; differs between processes, so compare types by `name`.
-    pub method_table: u64,
-    pub name: String,
-    pub count: u64,
-    pub total_size: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
-pub struct GcSegment {
-    /// "gen0", "gen1", "gen2", "ephemeral", "loh", "poh" or "frozen".
-    pub kind: String,
-    /// Object range start.
-    pub start: u64,
-    /// Object range end (exclusive).
-    pub end: u64,
-    pub committed: AddressRange,
-    /// Reserved address space past the committed part.
-    pub reserved: AddressRange,
-}
-
-/// Half-open address range `[start, end)`.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
-pub struct AddressRange {
-    pub start: u64,
-    pub end: u64,
-}
-
-impl AddressRange {
-    pub fn len(&self) -> u64 {
-        self.end.saturating_sub(self.start)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The failure object the inspector prints instead of a summary (with a non-zero exit).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
@@ -101,103 +32,10 @@ pub enum InspectorOutput {
     Error { error: ErrorBody },
 }
 
-impl ManagedSummary {
-    /// The GC's committed memory as sorted, merged `(start, end)` ranges: the part of
-    /// "Unknown" memory that is the managed heap.
-    pub fn gc_committed_ranges(&self) -> Vec<(u64, u64)> {
-        let mut ranges: Vec<(u64, u64)> = self
-            .segments
-            .iter()
-            .filter(|s| !s.committed.is_empty())
-            .map(|s| (s.committed.start, s.committed.end))
-            .collect();
-        ranges.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-        for (start, end) in ranges {
-            match merged.last_mut() {
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
-            }
-        }
-        merged
-    }
-
-    /// The finalizable count of one type, by exact name (0 when absent).
-    pub fn finalizable_count(&self, type_name: &str) -> u64 {
-        self.finalizable_types
-            .iter()
-            .filter(|t| t.name == type_name)
-            .map(|t| t.count)
-            .sum()
-    }
-}
-
 /// The checked-in `schemas/inspector.schema.json`, generated from [`InspectorOutput`].
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(InspectorOutput);
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema serialises");
     text.push('\n');
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn segment(committed: (u64, u64)) -> GcSegment {
-        GcSegment {
-            kind: "gen2".into(),
-            start: committed.0,
-            end: committed.0,
-            committed: AddressRange {
-                start: committed.0,
-                end: committed.1,
-            },
-            reserved: AddressRange {
-                start: committed.1,
-                end: committed.1 + 0x1000,
-            },
-        }
-    }
-
-    #[test]
-    fn committed_ranges_are_sorted_merged_and_skip_empty_ones() {
-        let summary = ManagedSummary {
-            schema_version: 1,
-            runtime_version: "10.0.12".into(),
-            generations: vec![],
-            ready_for_finalization: 0,
-            finalizable_total: 0,
-            finalizable_types: vec![],
-            heap_types: vec![],
-            segments: vec![
-                segment((0x5000, 0x6000)),
-                segment((0x1000, 0x2000)),
-                segment((0x2000, 0x3000)),
-                segment((0x9000, 0x9000)),
-            ],
-            gc_committed: 0x3000,
-            gc_reserved: 0,
-        };
-        assert_eq!(
-            summary.gc_committed_ranges(),
-            vec![(0x1000, 0x3000), (0x5000, 0x6000)]
-        );
-    }
-
-    #[test]
-    fn added_fields_are_tolerated_and_missing_ones_rejected() {
-        let mut value = serde_json::json!({
-            "schema_version": 1, "runtime_version": "10.0.12",
-            "generations": [{"generation": "0", "finalizable": 3, "extra": true}],
-            "ready_for_finalization": 0, "finalizable_total": 3,
-            "finalizable_types": [], "heap_types": [], "segments": [],
-            "gc_committed": 0, "gc_reserved": 0, "something_new": [1, 2]
-        });
-        let summary: ManagedSummary = serde_json::from_value(value.clone()).unwrap();
-        assert_eq!(summary.generations[0].finalizable, 3);
-        value.as_object_mut().unwrap().remove("gc_reserved");
-        let err = serde_json::from_value::<ManagedSummary>(value).unwrap_err();
-        assert!(err.to_string().contains("gc_reserved"), "{err}");
-    }
 }

@@ -46,7 +46,7 @@ pub fn render(report: &RunReport, file: &str) -> Vec<String> {
             file,
             line,
             &format!("leakgate {name}: {}", c.budget),
-            &format!("{}: {}", c.key(), c.reasons.join("; ")),
+            &format!("{}: {}", c.key(), c.reasons_text()),
         ));
     }
     match &report.snapshot {

@@ -75,8 +75,9 @@ pub fn render(report: &RunReport) -> Vec<Line> {
     let (shown, hidden) = notable(report.checks());
     if !shown.is_empty() {
         let mut t = Table::new();
+        // comfy-table is built without its `tty` feature: never styled, never
+        // sized to a terminal (the console chooses colours itself).
         t.load_style(presets::UTF8_FULL_CONDENSED)
-            .force_no_tty()
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(vec![
                 "metric / type",

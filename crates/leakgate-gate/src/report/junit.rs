@@ -152,7 +152,7 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
                     &name,
                     Duration::ZERO,
                     "budget",
-                    &x(&format!("{}{held}", c.reasons.join("; "))),
+                    &x(&format!("{}{held}", c.reasons_text())),
                 );
                 tc.set_trace(&detail);
                 tc

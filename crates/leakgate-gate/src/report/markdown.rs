@@ -237,7 +237,7 @@ fn checks_section(md: &mut String, section: &str, checks: &[Check]) {
                 md,
                 "- **{}**: {}",
                 md_cell(&c.key().to_string()),
-                md_cell(r)
+                md_cell(&r.to_string())
             );
         }
     }

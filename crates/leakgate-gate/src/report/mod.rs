@@ -29,11 +29,8 @@ pub mod markdown;
 pub mod mermaid;
 pub mod svg;
 
-use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_heap::{GroupGrowth, PathGrowth};
-use leakgate_runner::layout::OutputFiles;
-use leakgate_runner::load::LoadSummary;
-use leakgate_runner::target::SampledProcess;
+use leakgate_record::{GcCommitted, LoadSummary, OutputFiles, SampledProcess};
 use leakgate_scenario::budget::Unit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -44,45 +41,11 @@ use crate::series::{SampleMetrics, Series};
 use crate::snapshot::{SnapshotComparison, final_status};
 use crate::units::{human, human_signed, p_value};
 
-/// How a run ended, for people and for the exit code: the one policy.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Measured, and within every budget.
-    Pass,
-    /// Measured, within the budgets, with something to review.
-    Warn,
-    /// Measured, and a budget failed or new finalizer growth appeared.
-    Fail,
-    /// Not measured: the run could not be done (bad scenario, service
-    /// crashed or never ready, failing load, dump failed, Ctrl-C).
-    Error,
-}
+pub use leakgate_record::Outcome;
 
-impl Outcome {
-    /// 0 pass (warnings included), 1 the gate failed, 2 could not run.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Pass | Outcome::Warn => 0,
-            Outcome::Fail => 1,
-            Outcome::Error => 2,
-        }
-    }
-
-    /// The verdict line's first word.
-    pub fn headline(self) -> &'static str {
-        match self {
-            Outcome::Pass => "PASS",
-            Outcome::Warn => "PASS (with warnings)",
-            Outcome::Fail => "FAIL",
-            Outcome::Error => "COULD NOT RUN",
-        }
-    }
-
-    /// The outcome of a measured run whose final status is `status`.
-    pub fn of(status: Status) -> Outcome {
+/// The outcome of a measured run whose final status is `status`.
+impl From<Status> for Outcome {
+    fn from(status: Status) -> Outcome {
         match status {
             Status::Pass => Outcome::Pass,
             Status::Warn => Outcome::Warn,
@@ -166,7 +129,7 @@ impl RunReport {
             Some(o) => final_status(&verdict, o),
             None => verdict.status,
         };
-        let outcome = Outcome::of(status);
+        let outcome = Outcome::from(status);
         RunReport {
             info,
             outcome,

@@ -124,7 +124,9 @@ pub(super) fn wait_ready(
             timeout_secs: ready.timeout.as_secs_f64(),
             last_error,
         },
-        ReadyError::Unreachable(message) => RunFailure::Launch { message },
+        ReadyError::Unreachable(e) => RunFailure::Launch {
+            message: e.to_string(),
+        },
     })
 }
 
@@ -147,5 +149,7 @@ pub(super) fn choose_target(
         probed_port,
         scenario.sampling.needs_runtime(),
     )
-    .map_err(|message| RunFailure::NoDiagnostics { message })
+    .map_err(|e| RunFailure::NoDiagnostics {
+        message: e.to_string(),
+    })
 }

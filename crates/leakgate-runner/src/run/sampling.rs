@@ -14,7 +14,7 @@ use leakgate_scenario::{BuiltinLoad, Count, Interval, LoadDriver as LoadSpec, Sc
 
 use super::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
 use crate::capture::{self, CapturedSample};
-use crate::load::{LoadDriver, LoadPlan, LoadSummary};
+use crate::load::{LoadGenerator, LoadPlan, LoadSummary};
 use crate::probe;
 use crate::process::Child;
 use crate::target::SampledProcess;
@@ -43,7 +43,7 @@ pub(super) struct State<'a> {
 
 /// The load while it runs: the built-in client or an external tool.
 enum Load {
-    Builtin(LoadDriver, BuiltinLoad),
+    Builtin(LoadGenerator, BuiltinLoad),
     External(Box<Child>),
 }
 
@@ -70,7 +70,7 @@ impl Load {
                 _ => Ok(()),
             },
             Load::Builtin(d, spec) => {
-                let summary = d.snapshot();
+                let summary = d.summary_so_far();
                 let enough = final_check || summary.requests >= EARLY_HEALTH_REQUESTS;
                 health(&summary, spec, enough)
             }
@@ -243,7 +243,7 @@ impl<'a> State<'a> {
                     expect_status: spec.expect_status.clone(),
                     ..LoadPlan::new("127.0.0.1", self.port)
                 };
-                LoadDriver::start_with(plan, Arc::clone(&self.options.cancel))
+                LoadGenerator::start_with(plan, Arc::clone(&self.options.cancel))
                     .map(|d| Load::Builtin(d, spec.clone()))
                     .map_err(|e| RunFailure::Load {
                         message: e.to_string(),
@@ -363,7 +363,7 @@ impl<'a> State<'a> {
         let layout = self.options.layout;
         let fail = |e: capture::CaptureError| RunFailure::Sample {
             index,
-            message: e.to_string(),
+            message: leakgate_record::error_text(&e),
         };
         let dump_path = layout.dump(index);
         let trace_path = layout.trace(index);
@@ -405,7 +405,7 @@ impl<'a> State<'a> {
             (Some(_), None) => self.fallback_inspector(),
             (_, inspector) => inspector,
         };
-        let analysed = capture::analyse(&raw, inspector, &self.runtime_version, heap_graph);
+        let analysed = capture::analyse_sample(&raw, inspector, &self.runtime_version, heap_graph);
         let keep = sampling.keep_dumps && raw.dump.is_some();
         if !keep {
             let _ = std::fs::remove_file(&dump_path);
@@ -535,7 +535,7 @@ impl<'a> State<'a> {
 
 fn report_load(load: &Load, on_event: &mut dyn FnMut(Event)) {
     if let Load::Builtin(d, _) = load {
-        let s = d.snapshot();
+        let s = d.summary_so_far();
         on_event(Event::Load {
             requests: s.requests,
             errors: s.errors,

@@ -39,7 +39,7 @@ pub(super) fn check(
                 )));
             }
             let (line, column) = locations.find(&["budgets", &index]);
-            BudgetRule::new(budget.clone(), line, column).map_err(at)
+            BudgetRule::new(budget.clone(), line, column).map_err(|e| at(e.to_string()))
         })
         .collect()
 }

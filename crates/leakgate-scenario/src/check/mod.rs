@@ -77,7 +77,7 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
     let ignore = budgets::check_ignore(&file.ignore)?;
     file.materiality
         .validate()
-        .map_err(|m| Problem::at(&["materiality", "count"], m))?;
+        .map_err(|m| Problem::at(&["materiality", "count"], m.to_string()))?;
     let snapshot = SnapshotSetting {
         path: match file.snapshot.as_ref().and_then(|s| s.path.as_ref()) {
             Some(p) => resolve(&dir, p),
@@ -104,49 +104,80 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
 /// invisible formatting character (a bidi override could make a name read as
 /// another in a review) or noncharacter gets in. The same rule holds for
 /// names taken from the file name.
-pub fn check_name(name: &str) -> Result<String, String> {
+pub fn check_name(name: &str) -> Result<String, NameError> {
     let outside = name
         .chars()
         .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')));
     let problem = if name.is_empty() {
-        Some("it is empty".to_string())
+        Some(NameProblem::Empty)
     } else if name.len() > MAX_NAME {
-        Some(format!(
-            "it is {} bytes long, more than {MAX_NAME}",
-            name.len()
-        ))
+        Some(NameProblem::TooLong(name.len()))
     } else if name.contains(['/', '\\']) {
-        Some("it holds a path separator".into())
+        Some(NameProblem::PathSeparator)
     } else if let Some(c) = outside {
-        Some(format!("it holds {}", describe_char(c)))
+        Some(NameProblem::Holds(c))
     } else if name.starts_with(['.', '-']) {
-        Some("it starts with a dot or a dash".into())
+        Some(NameProblem::LeadingDotOrDash)
     } else {
         None
     };
     match problem {
         None => Ok(name.to_string()),
-        Some(p) => Err(format!(
-            "{name:?} names files (reports, the snapshot) and {p}; use letters, digits, `.`, `-` and `_`"
-        )),
+        Some(problem) => Err(NameError {
+            name: name.to_string(),
+            problem,
+        }),
     }
+}
+
+/// A scenario name that cannot name files.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name:?} names files (reports, the snapshot) and {problem}; use letters, digits, `.`, `-` and `_`"
+)]
+pub struct NameError {
+    pub name: String,
+    pub problem: NameProblem,
+}
+
+/// What is wrong with a scenario name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    #[error("it is empty")]
+    Empty,
+    #[error("it is {0} bytes long, more than {MAX_NAME}")]
+    TooLong(usize),
+    #[error("it holds a path separator")]
+    PathSeparator,
+    #[error("it holds {}", describe_char(*.0))]
+    Holds(char),
+    #[error("it starts with a dot or a dash")]
+    LeadingDotOrDash,
 }
 
 /// A label shown in reports (a budget's `name`): any text on one line,
 /// except characters that hide or reorder what a reader sees: controls,
 /// invisible formatting (bidi overrides and isolates, zero-width
 /// characters) and noncharacters.
-pub fn check_label(label: &str) -> Result<(), String> {
+pub fn check_label(label: &str) -> Result<(), LabelError> {
     match label
         .chars()
         .find(|&c| c.is_control() || invisible(c) || noncharacter(c))
     {
         None => Ok(()),
-        Some(c) => Err(format!(
-            "{label:?} holds {}; write it without",
-            describe_char(c)
-        )),
+        Some(c) => Err(LabelError {
+            label: label.to_string(),
+            hidden: c,
+        }),
     }
+}
+
+/// A label with a character that hides or reorders what a reader sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{label:?} holds {}; write it without", describe_char(*hidden))]
+pub struct LabelError {
+    pub label: String,
+    pub hidden: char,
 }
 
 /// Invisible characters that change how text around them reads: bidi

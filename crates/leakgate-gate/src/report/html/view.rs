@@ -3,7 +3,7 @@
 //! them for sorting. Untrusted text stays plain here; the template's
 //! formatter escapes it.
 
-use leakgate_runner::load::LoadSummary;
+use leakgate_record::LoadSummary;
 use leakgate_scenario::budget::Unit;
 use serde::Serialize;
 
@@ -300,7 +300,7 @@ impl Page {
                     status_text: status_text(c.status),
                     key: c.key().to_string(),
                     budget: c.budget.clone(),
-                    reasons: c.reasons.clone(),
+                    reasons: c.reason_texts(),
                     chart: chart_id(c),
                 })
                 .collect(),
@@ -467,7 +467,7 @@ fn check_row(c: &Check, chart: Option<String>) -> CheckRow {
         reasons: if c.status == Status::Pass {
             Vec::new()
         } else {
-            c.reasons.clone()
+            c.reason_texts()
         },
     }
 }
