@@ -25,7 +25,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Why one request/response exchange did not produce a status.
 #[derive(Debug)]
-pub(crate) enum WireError {
+pub enum WireError {
     /// The driver is stopping; the request is abandoned, not counted.
     Stopped,
     /// No complete response before the request deadline.
@@ -38,7 +38,7 @@ pub(crate) enum WireError {
 
 impl WireError {
     /// A short, low-cardinality label for [`LoadSummary::by_error`](super::LoadSummary::by_error).
-    pub(crate) fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             WireError::Stopped => "stopped".into(),
             WireError::TimedOut => "timed out".into(),

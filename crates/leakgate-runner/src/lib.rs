@@ -22,4 +22,5 @@ pub mod process;
 pub mod run;
 pub mod target;
 
+pub use http::WireError;
 pub use run::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, StopRule, run};

@@ -17,15 +17,31 @@ use crate::http::{self, Body, Conn, Deadline, WireError};
 pub const BODY_CAP: usize = 1 << 20;
 
 /// Why one probe attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("interrupted")]
     Interrupted,
     /// The probe's host cannot be used (not loopback, does not resolve).
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    #[error("the probe's host resolved to no address")]
+    NoAddress,
+    #[error("cannot connect to {addr}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The probe's request cannot be written (e.g. a path that is not a request target).
     #[error("{0}")]
-    Failed(String),
+    Request(String),
+    #[error("no complete answer within {0:?}")]
+    TimedOut(Duration),
+    /// The exchange broke off: refused, reset, closed, or not HTTP.
+    #[error("{}", .0.label())]
+    Wire(WireError),
+    #[error("{path} answered {code}")]
+    Status { path: String, code: u16 },
 }
 
 /// Where a probe connects, resolved once.
@@ -63,14 +79,14 @@ impl<'a> Prober<'a> {
 
     /// One TCP connect, within `timeout`.
     pub fn connect(&self, timeout: Duration) -> Result<(), ProbeError> {
-        let mut last = String::from("no address");
-        for addr in &self.addrs {
-            match TcpStream::connect_timeout(addr, timeout.max(Duration::from_millis(1))) {
+        let mut last = ProbeError::NoAddress;
+        for &addr in &self.addrs {
+            match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
                 Ok(_) => return Ok(()),
-                Err(e) => last = format!("{addr}: {e}"),
+                Err(source) => last = ProbeError::Connect { addr, source },
             }
         }
-        Err(ProbeError::Failed(last))
+        Err(last)
     }
 
     /// One `GET path`, the whole exchange within `timeout`: the status and
@@ -83,17 +99,15 @@ impl<'a> Prober<'a> {
             until: Instant::now() + timeout,
         };
         let spec = RequestSpec::get(path).with_header("Connection", "close");
-        let request = http::render(&spec, &self.host_header).map_err(ProbeError::Failed)?;
+        let request = http::render(&spec, &self.host_header).map_err(ProbeError::Request)?;
         let mut body = Body::Keep {
             bytes: Vec::new(),
             cap: BODY_CAP,
         };
         let wire = |e: WireError| match e {
             WireError::Stopped => ProbeError::Interrupted,
-            WireError::TimedOut => {
-                ProbeError::Failed(format!("no complete answer within {timeout:?}"))
-            }
-            other => ProbeError::Failed(other.label()),
+            WireError::TimedOut => ProbeError::TimedOut(timeout),
+            other => ProbeError::Wire(other),
         };
         let mut conn = Conn::connect(&self.addrs, &deadline).map_err(wire)?;
         let response = conn
@@ -143,7 +157,7 @@ pub fn wait_ready(
                     if (200..300).contains(&code) {
                         Ok(())
                     } else {
-                        Err(ProbeError::Failed(format!("{path} answered {code}")))
+                        Err(ProbeError::Status { path, code })
                     }
                 })
             }
@@ -151,13 +165,13 @@ pub fn wait_ready(
         match outcome {
             Ok(()) => return Ok(()),
             Err(ProbeError::Interrupted) => return Err(ReadyError::Interrupted),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = leakgate_record::error_text(&e),
         }
         sleep_unless(cancel, Duration::from_millis(100).min(left));
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ReadyError {
     /// The probe's host cannot be used (not loopback, does not resolve).
     Unreachable(ProbeError),

@@ -108,14 +108,13 @@ fn a_sample_attributes_all_the_gcs_committed_memory_to_the_gc_heap() {
         assert_eq!(after.committed_total, before.committed_total);
         // The native leak stays native.
         assert!(native_after >= 8 * (256 << 10), "{mode:?}: {native_after}");
+        // What moved is recorded as such (and worded by the renderers).
         if gc_after > gc_before {
+            let moved = after.gc_attribution.as_ref().expect("the move is recorded");
+            assert_eq!(moved.moved, gc_after - gc_before, "{moved:?}");
             assert!(
-                after
-                    .notes
-                    .iter()
-                    .any(|n| n.contains("runtime's accounting")),
-                "{:?}",
-                after.notes
+                leakgate_memory::gc_attribution_note(moved).contains("runtime's accounting"),
+                "{moved:?}"
             );
         }
     }
