@@ -136,7 +136,7 @@ pub fn wait_ready(
     alive: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<(), ReadyError> {
     let until = Instant::now() + timeout;
-    let mut last = String::from("no attempt yet");
+    let mut last = None;
     let prober = Prober::new(probe.endpoint(), service_port, allow_remote, cancel)
         .map_err(ReadyError::Unreachable)?;
     loop {
@@ -146,7 +146,7 @@ pub fn wait_ready(
         }
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(ReadyError::TimedOut { last_error: last });
+            return Err(ReadyError::TimedOut { last });
         }
         let attempt = left.min(Duration::from_secs(2));
         let outcome = match probe {
@@ -165,7 +165,7 @@ pub fn wait_ready(
         match outcome {
             Ok(()) => return Ok(()),
             Err(ProbeError::Interrupted) => return Err(ReadyError::Interrupted),
-            Err(e) => last = leakgate_record::error_text(&e),
+            Err(e) => last = Some(e),
         }
         sleep_unless(cancel, Duration::from_millis(100).min(left));
     }
@@ -177,8 +177,9 @@ pub enum ReadyError {
     Unreachable(ProbeError),
     /// The service ended while leakgate waited.
     Exited(String),
+    /// The time was up; the last attempt's failure, if there was an attempt.
     TimedOut {
-        last_error: String,
+        last: Option<ProbeError>,
     },
     Interrupted,
 }

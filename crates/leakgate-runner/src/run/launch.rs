@@ -120,12 +120,15 @@ pub(super) fn wait_ready(
             phase: "startup".into(),
             log_tail: service.log_tail(20),
         },
-        ReadyError::TimedOut { last_error } => RunFailure::NotReady {
+        ReadyError::TimedOut { last } => RunFailure::NotReady {
             timeout_secs: ready.timeout.as_secs_f64(),
-            last_error,
+            last_error: last.map_or_else(
+                || "no attempt yet".to_string(),
+                |e| leakgate_record::error_text(&e),
+            ),
         },
         ReadyError::Unreachable(e) => RunFailure::Launch {
-            message: e.to_string(),
+            message: leakgate_record::error_text(&e),
         },
     })
 }
