@@ -33,7 +33,7 @@ fn read_one(path: &Path) {
     let started = Instant::now();
     let outcome = match read_nettrace(path) {
         Ok(dump) => format!("read {} objects", dump.nodes.len()),
-        Err(e) => format!("error: {e}"),
+        Err(e) => format!("error: {}", leakgate_record::error_text(&e)),
     };
     let wall = started.elapsed();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -27,7 +27,8 @@ mod summary;
 pub use build::{DOTNET_ENV, Inspector, source_hash};
 pub use error::InspectorError;
 pub use graph_file::{
-    HEAP_GRAPH_FORMAT_VERSION, HeapGraphFileError, parse_heap_graph, read_heap_graph,
+    HEAP_GRAPH_FORMAT_VERSION, HeapGraphFileCause, HeapGraphFileError, parse_heap_graph,
+    read_heap_graph,
 };
 pub use render::{render_finalize_queue, render_heap_stat};
 pub use summary::{

@@ -95,7 +95,7 @@ pub enum IpcError {
         #[source]
         source: io::Error,
     },
-    #[error("diagnostics IPC {command} failed while {doing}: {source}")]
+    #[error("diagnostics IPC {command} failed while {doing}")]
     Io {
         command: &'static str,
         doing: &'static str,
@@ -122,7 +122,14 @@ pub enum IpcError {
     Unsupported { command: &'static str },
     #[error("dump path {path} is not usable: {reason}")]
     BadPath { path: PathBuf, reason: String },
-    #[error("the runtime reported the dump written, but {path} {problem}: {source}")]
+    /// The dump path cannot be made absolute (the working directory is gone).
+    #[error("dump path {path} is not usable")]
+    NotAbsolute {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the runtime reported the dump written, but {path} {problem}")]
     DumpFile {
         path: PathBuf,
         problem: &'static str,
@@ -272,9 +279,9 @@ impl DiagnosticsClient {
     /// is not ours.
     pub fn write_dump(&self, path: &Path, kind: DumpKind) -> Result<(), IpcError> {
         const CMD: &str = "dump request";
-        let absolute = std::path::absolute(path).map_err(|e| IpcError::BadPath {
+        let absolute = std::path::absolute(path).map_err(|source| IpcError::NotAbsolute {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
         let path_str = absolute.to_str().ok_or_else(|| IpcError::BadPath {
             path: absolute.clone(),

@@ -194,7 +194,10 @@ fn graph_mode_keeps_the_summary_contract(dump: &Dump) {
     match inspector().inspect_with_heap_graph(&dump.0, &unwritable) {
         Err(InspectorError::HeapGraph(e)) => {
             assert_eq!(e.file, unwritable);
-            assert!(e.to_string().contains("cannot write the heap graph"), "{e}");
+            assert!(
+                leakgate_record::error_text(&e).contains("cannot write the heap graph"),
+                "{e}"
+            );
         }
         other => panic!("expected a heap-graph error, got {other:?}"),
     }

@@ -37,7 +37,7 @@ fn child_reads_one_trace() {
     };
     let outcome = match read_nettrace(Path::new(&path)) {
         Ok(dump) => format!("read {} objects", dump.nodes.len()),
-        Err(e) => format!("error: {e}"),
+        Err(e) => format!("error: {}", leakgate_record::error_text(&e)),
     };
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let hwm = status

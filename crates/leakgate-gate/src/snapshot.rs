@@ -258,7 +258,7 @@ pub fn final_status(verdict: &Verdict, comparison: &SnapshotComparison) -> Statu
 /// Errors name the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,

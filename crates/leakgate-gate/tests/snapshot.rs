@@ -222,19 +222,34 @@ fn snapshot_reads_are_bounded_and_regular_files_only() {
     let dir = tempfile::tempdir().unwrap();
     // `snapshot.path: /dev/zero`, and a pending snapshot linked to it.
     let err = snapshot::load(std::path::Path::new("/dev/zero")).unwrap_err();
-    assert!(err.to_string().contains("/dev/zero"), "{err}");
-    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(
+        leakgate_record::error_text(&err).contains("/dev/zero"),
+        "{err}"
+    );
+    assert!(
+        leakgate_record::error_text(&err).contains("not a regular file"),
+        "{err}"
+    );
     let snap = dir.path().join("z.snap");
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("z.snap.new")).unwrap();
     let err = snapshot::diff_pending(&snap).unwrap_err();
-    assert!(err.to_string().contains("z.snap.new"), "{err}");
+    assert!(
+        leakgate_record::error_text(&err).contains("z.snap.new"),
+        "{err}"
+    );
     // A pending snapshot beyond the cap is refused, named.
     let big = dir.path().join("big.snap");
     let file = std::fs::File::create(dir.path().join("big.snap.new")).unwrap();
     file.set_len(snapshot::MAX_SNAPSHOT_BYTES + 1).unwrap();
     let err = snapshot::diff_pending(&big).unwrap_err();
-    assert!(err.to_string().contains("big.snap.new"), "{err}");
-    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    assert!(
+        leakgate_record::error_text(&err).contains("big.snap.new"),
+        "{err}"
+    );
+    assert!(
+        leakgate_record::error_text(&err).contains("larger than 16 MiB"),
+        "{err}"
+    );
     // An approved snapshot that is a directory is an error, not an empty base.
     std::fs::create_dir(dir.path().join("d.snap")).unwrap();
     std::fs::write(dir.path().join("d.snap.new"), "scenario: d\n").unwrap();
@@ -252,7 +267,7 @@ fn a_link_at_a_snapshot_file_is_an_error_and_nothing_is_touched() {
         path
     };
     let named = |e: snapshot::SnapshotError, name: &str| {
-        let text = e.to_string();
+        let text = leakgate_record::error_text(&e);
         assert!(
             text.contains(name) && text.contains("symbolic link"),
             "{text}"

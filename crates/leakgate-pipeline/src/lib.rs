@@ -80,7 +80,7 @@ pub struct ScenarioRun {
 pub enum PipelineError {
     #[error(transparent)]
     Layout(#[from] LayoutError),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -331,7 +331,7 @@ fn explain(
     }
     match retention::path_growth(&traced.types, graphs, verdict.judged_from) {
         Ok(growth) => why.retention = growth,
-        Err(note) => why.notes.push(note.to_string()),
+        Err(note) => why.notes.push(error_text(&note)),
     }
     why
 }

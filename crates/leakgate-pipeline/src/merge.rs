@@ -77,7 +77,7 @@ pub struct Legs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -114,7 +114,10 @@ fn overlapping_directories_and_links_count_each_report_once() {
     ];
     // The last argument is a file, not a directory: refused, named.
     let err = merge(&args, &dir.path().join("out")).unwrap_err();
-    assert!(err.to_string().contains("a/report.json"), "{err}");
+    assert!(
+        leakgate_pipeline::error_text(&err).contains("a/report.json"),
+        "{err}"
+    );
 
     let merged = merge(&args[..3], &dir.path().join("out")).unwrap();
     assert_eq!(names(&merged.report.runs), ["a", "b"]);
@@ -135,7 +138,7 @@ fn a_report_deeper_than_the_search_is_an_error_naming_it() {
     let err = merge(std::slice::from_ref(&legs), &out).unwrap_err();
     assert!(matches!(err, MergeError::TooDeep(..)), "{err}");
     assert!(
-        err.to_string().contains(&deep.display().to_string()),
+        leakgate_pipeline::error_text(&err).contains(&deep.display().to_string()),
         "{err}"
     );
     assert!(!out.exists(), "nothing written");
@@ -204,7 +207,7 @@ fn an_out_inside_an_input_is_refused_before_anything_is_read_or_written() {
             matches!(&err, MergeError::OutInsideInput { input, .. } if *input == legs),
             "{out:?}: {err}"
         );
-        let text = err.to_string();
+        let text = leakgate_pipeline::error_text(&err);
         for named in [out, &legs] {
             assert!(text.contains(&named.display().to_string()), "{text}");
         }
@@ -262,7 +265,10 @@ fn an_out_reached_through_a_link_in_an_input_is_refused() {
         matches!(&err, MergeError::OutLinkedFromInput { link: l, .. } if *l == link),
         "{err}"
     );
-    assert!(err.to_string().contains("previous"), "{err}");
+    assert!(
+        leakgate_pipeline::error_text(&err).contains("previous"),
+        "{err}"
+    );
     assert_eq!(tree(dir.path()), before, "nothing written");
 }
 
@@ -341,7 +347,7 @@ fn only_empty_shards_is_an_error_not_a_pass() {
     let out = dir.path().join("out");
     let err = merge(std::slice::from_ref(&legs), &out).unwrap_err();
     assert!(matches!(err, MergeError::OnlyEmptyShards(_)), "{err}");
-    let text = err.to_string();
+    let text = leakgate_pipeline::error_text(&err);
     assert!(text.contains("no scenario ran in any leg"), "{text}");
     assert!(
         text.contains("shard 2/3 ran no scenarios") && text.contains("shard 3/3 ran no scenarios"),
@@ -429,12 +435,18 @@ fn an_output_directory_with_a_linked_marker_or_charts_is_refused() {
     std::fs::create_dir_all(&out).unwrap();
     symlink(elsewhere.join(".leakgate-out"), out.join(".leakgate-out")).unwrap();
     let err = merge(std::slice::from_ref(&legs), &out).unwrap_err();
-    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(
+        leakgate_pipeline::error_text(&err).contains("symbolic link"),
+        "{err}"
+    );
     std::fs::remove_file(out.join(".leakgate-out")).unwrap();
     std::fs::write(out.join(".leakgate-out"), "").unwrap();
     symlink(&elsewhere, out.join("charts")).unwrap();
     let err = merge(std::slice::from_ref(&legs), &out).unwrap_err();
-    assert!(err.to_string().contains("charts"), "{err}");
+    assert!(
+        leakgate_pipeline::error_text(&err).contains("charts"),
+        "{err}"
+    );
     for f in ["keep.svg", ".leakgate-out"] {
         assert_eq!(std::fs::read_to_string(elsewhere.join(f)).unwrap(), "mine");
     }

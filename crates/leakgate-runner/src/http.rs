@@ -176,17 +176,32 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Why a request cannot be written as HTTP/1.1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("method `{0}` is not an HTTP token")]
+    Method(String),
+    #[error("path must start with `/`")]
+    PathNotAbsolute,
+    #[error("path contains spaces or control characters; percent-encode them")]
+    PathCharacters,
+    #[error("header name `{0}` is not an HTTP token")]
+    HeaderName(String),
+    #[error("header `{0}` has a line break or NUL in its value")]
+    HeaderValue(String),
+}
+
 /// Renders `spec` as an HTTP/1.1 request. `host_header` is the `Host` value
 /// used unless the spec sets its own.
-pub(crate) fn render(spec: &RequestSpec, host_header: &str) -> Result<Prepared, String> {
+pub(crate) fn render(spec: &RequestSpec, host_header: &str) -> Result<Prepared, RequestError> {
     if !is_token(&spec.method) {
-        return Err(format!("method `{}` is not an HTTP token", spec.method));
+        return Err(RequestError::Method(spec.method.clone()));
     }
     if !spec.path.starts_with('/') {
-        return Err("path must start with `/`".into());
+        return Err(RequestError::PathNotAbsolute);
     }
     if spec.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err("path contains spaces or control characters; percent-encode them".into());
+        return Err(RequestError::PathCharacters);
     }
     let has = |name: &str| {
         spec.headers
@@ -212,12 +227,10 @@ pub(crate) fn render(spec: &RequestSpec, host_header: &str) -> Result<Prepared, 
     }
     for (name, value) in &spec.headers {
         if !is_token(name) {
-            return Err(format!("header name `{name}` is not an HTTP token"));
+            return Err(RequestError::HeaderName(name.clone()));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(format!(
-                "header `{name}` has a line break or NUL in its value"
-            ));
+            return Err(RequestError::HeaderValue(name.clone()));
         }
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -606,6 +619,11 @@ mod tests {
             headers: vec![("X".into(), "a\r\nInjected: 1".into())],
             ..spec
         };
-        assert!(render(&bad, "h").is_err());
+        let err = render(&bad, "h").unwrap_err();
+        assert_eq!(err, RequestError::HeaderValue("X".into()));
+        assert_eq!(
+            err.to_string(),
+            "header `X` has a line break or NUL in its value"
+        );
     }
 }

@@ -22,5 +22,5 @@ pub mod process;
 pub mod run;
 pub mod target;
 
-pub use http::WireError;
+pub use http::{RequestError, WireError};
 pub use run::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, StopRule, run};

@@ -117,14 +117,15 @@ pub enum LoadError {
     ZeroConcurrency,
     #[error("load rate must be a positive number of requests per second, got {0}")]
     BadRate(f64),
-    #[error("request #{index} (`{method} {path}`) cannot be sent: {reason}")]
+    #[error("request #{index} (`{method} {path}`) cannot be sent")]
     BadRequest {
         index: usize,
         method: String,
         path: String,
-        reason: String,
+        #[source]
+        reason: crate::RequestError,
     },
-    #[error("cannot start a load worker thread: {0}")]
+    #[error("cannot start a load worker thread")]
     Spawn(#[source] std::io::Error),
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use leakgate_scenario::{Endpoint, HttpTarget, Probe, RequestSpec};
 
 pub use crate::http::ResolveError;
-use crate::http::{self, Body, Conn, Deadline, WireError};
+use crate::http::{self, Body, Conn, Deadline, RequestError, WireError};
 
 /// The largest body a probe reads: the stats JSON of a service is small.
 pub const BODY_CAP: usize = 1 << 20;
@@ -33,8 +33,8 @@ pub enum ProbeError {
         source: std::io::Error,
     },
     /// The probe's request cannot be written (e.g. a path that is not a request target).
-    #[error("{0}")]
-    Request(String),
+    #[error(transparent)]
+    Request(#[from] RequestError),
     #[error("no complete answer within {0:?}")]
     TimedOut(Duration),
     /// The exchange broke off: refused, reset, closed, or not HTTP.

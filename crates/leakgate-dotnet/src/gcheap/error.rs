@@ -34,13 +34,13 @@ pub enum GcHeapError {
     },
     #[error("inconsistent heap snapshot at byte offset {offset}: {problem}")]
     Inconsistent { offset: u64, problem: String },
-    #[error("cannot read the trace file {}: {source}", path.display())]
+    #[error("cannot read the trace file {}", path.display())]
     File {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     InFile {
         path: PathBuf,
         #[source]
@@ -56,7 +56,7 @@ pub enum GcHeapError {
         "the gzip data decompresses to more than {ratio} times its {compressed} bytes, which no heap snapshot trace does (a gzip bomb?); to read it anyway, decompress it (gunzip) and read the .nettrace"
     )]
     GzipRatio { compressed: u64, ratio: u64 },
-    #[error("the gzip data is damaged: {source}")]
+    #[error("the gzip data is damaged")]
     Gzip {
         #[source]
         source: io::Error,

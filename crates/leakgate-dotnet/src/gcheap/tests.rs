@@ -166,7 +166,10 @@ fn a_trace_cut_before_the_gc_end_is_unfinished() {
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("heap walk of GC #7 began"), "{e}");
+    assert!(
+        leakgate_record::error_text(&e).contains("heap walk of GC #7 began"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -336,7 +339,7 @@ fn edges_that_do_not_add_up_without_a_loss_are_inconsistent() {
     let e = read_gc_heap(bytes.as_slice()).unwrap_err();
     assert!(matches!(e, GcHeapError::Inconsistent { .. }), "{e}");
     assert!(
-        e.to_string()
+        leakgate_record::error_text(&e)
             .contains("announce 2 references but the edge events carry 1"),
         "{e}"
     );
@@ -368,7 +371,10 @@ fn a_batch_announcing_more_entries_than_it_holds_is_malformed_at_its_count() {
     payload[4..8].copy_from_slice(&1000u32.to_le_bytes());
     let e = events::bulk_node(&payload, 500, 8).unwrap_err();
     assert_eq!(e.offset(), 504);
-    assert!(e.to_string().contains("announces 1000 entries"), "{e}");
+    assert!(
+        leakgate_record::error_text(&e).contains("announces 1000 entries"),
+        "{e}"
+    );
     let bytes = trace_of(&[
         (event_id::GC_START, synth::gc_start(6, 2, 1, 0)),
         (event_id::GC_BULK_NODE, payload),
@@ -558,7 +564,7 @@ fn a_kept_trace_file_is_read_and_other_files_are_refused() {
     cut.truncate(cut.len() / 2);
     std::fs::write(&path, cut).unwrap();
     let e = read_nettrace(&path).unwrap_err();
-    let text = e.to_string();
+    let text = leakgate_record::error_text(&e);
     assert!(
         text.contains("sample.nettrace") && text.contains("byte offset"),
         "{text}"
@@ -651,7 +657,7 @@ fn file_error(name: &str, bytes: &[u8], limits: &TraceLimits) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
-    let text = read_nettrace_with(&path, limits).unwrap_err().to_string();
+    let text = leakgate_record::error_text(&read_nettrace_with(&path, limits).unwrap_err());
     assert!(text.contains(name), "{text}");
     text
 }
@@ -791,7 +797,10 @@ fn a_snapshot_holding_more_than_its_trace_allows_fails_clearly() {
     assert!(trace.len() > 40 << 20, "{} bytes", trace.len());
     let e = read_gc_heap(trace.as_slice()).unwrap_err();
     assert!(matches!(e, GcHeapError::OverBudget { .. }), "{e}");
-    assert!(e.to_string().contains("crafted or corrupt"), "{e}");
+    assert!(
+        leakgate_record::error_text(&e).contains("crafted or corrupt"),
+        "{e}"
+    );
     // A real heap's trace, nodes and references, stays far below it.
     let dump = read_gc_heap(node_flood(100).as_slice()).unwrap();
     assert_eq!(dump.nodes.len(), 100 * 500);

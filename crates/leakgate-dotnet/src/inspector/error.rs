@@ -34,13 +34,31 @@ pub enum InspectorError {
     Interrupted { dump: PathBuf },
 
     #[error("the managed inspector broke its JSON contract on {dump}: {message}")]
-    BadOutput { dump: PathBuf, message: String },
+    BadOutput {
+        dump: PathBuf,
+        message: String,
+        /// The JSON error, when the output did not match the contract's types.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+
+    /// The error object itself does not match the contract (the JSON error
+    /// sits mid-sentence, before the object it could not read).
+    #[error(
+        "the managed inspector broke its JSON contract on {dump}: malformed error object ({source}): {object}"
+    )]
+    BadErrorObject {
+        dump: PathBuf,
+        object: String,
+        #[source]
+        source: serde_json::Error,
+    },
 
     /// The heap graph (`--heap-graph`) could not be written or read back.
     #[error("the heap graph of the dump is unusable: {0}")]
     HeapGraph(#[from] super::HeapGraphFileError),
 
-    #[error("{action}: {source}")]
+    #[error("{action}")]
     Io {
         action: String,
         #[source]

@@ -38,12 +38,27 @@ mod tag {
 }
 
 /// A heap-graph file that cannot be read: which file, where in it, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The message does not repeat the `cause`; print it with `leakgate_record::error_text`.
+#[derive(Debug, thiserror::Error)]
 #[error("{}, at byte {offset}: {message}", file.display())]
 pub struct HeapGraphFileError {
     pub file: PathBuf,
     pub offset: u64,
     pub message: String,
+    /// The error that made the file unusable, when there was one.
+    #[source]
+    pub cause: Option<HeapGraphFileCause>,
+}
+
+/// What failed beneath a [`HeapGraphFileError`].
+#[derive(Debug, thiserror::Error)]
+pub enum HeapGraphFileCause {
+    /// The file could not be read.
+    #[error(transparent)]
+    Read(std::io::Error),
+    /// The records read do not make a graph.
+    #[error(transparent)]
+    Build(leakgate_heap::BuildError),
 }
 
 /// Reads the heap-graph file at `path`.
@@ -51,25 +66,38 @@ pub fn read_heap_graph(path: &Path) -> Result<HeapGraph, HeapGraphFileError> {
     let bytes = std::fs::read(path).map_err(|e| HeapGraphFileError {
         file: path.to_path_buf(),
         offset: 0,
-        message: format!("cannot read it: {e}"),
+        message: "cannot read it".into(),
+        cause: Some(HeapGraphFileCause::Read(e)),
     })?;
     parse_heap_graph(&bytes, path)
 }
 
 /// Parses the bytes of a heap-graph file; `file` names it in errors.
 pub fn parse_heap_graph(bytes: &[u8], file: &Path) -> Result<HeapGraph, HeapGraphFileError> {
-    let error = |offset: usize, message: String| HeapGraphFileError {
+    let error = |offset: usize, message: String, cause| HeapGraphFileError {
         file: file.to_path_buf(),
         offset: offset as u64,
         message,
+        cause,
     };
     let mut reader = Reader { bytes, pos: 0 };
-    read_records(&mut reader).map_err(|(offset, message)| error(offset, message))
+    match read_records(&mut reader) {
+        Ok(Ok(graph)) => Ok(graph),
+        Ok(Err((offset, e))) => Err(error(
+            offset,
+            "the graph cannot be built".into(),
+            Some(HeapGraphFileCause::Build(e)),
+        )),
+        Err((offset, message)) => Err(error(offset, message, None)),
+    }
 }
 
 type Failure = (usize, String);
 
-fn read_records(r: &mut Reader) -> Result<HeapGraph, Failure> {
+/// The graph, or why its records do not build one; `Err` when the file is malformed.
+fn read_records(
+    r: &mut Reader,
+) -> Result<Result<HeapGraph, (usize, leakgate_heap::BuildError)>, Failure> {
     let magic = r.take(8, "the header")?;
     if magic != MAGIC {
         return Err((
@@ -174,9 +202,7 @@ fn read_records(r: &mut Reader) -> Result<HeapGraph, Failure> {
                         format!("{} bytes follow the end record", r.remaining()),
                     ));
                 }
-                return builder
-                    .build()
-                    .map_err(|e| (at, format!("the graph cannot be built: {e}")));
+                return Ok(builder.build().map_err(|e| (at, e)));
             }
             other => return Err((at, format!("unknown record tag 0x{other:02x}"))),
         }

@@ -121,6 +121,7 @@ pub(super) fn parse_output(
     let bad = |message: String| InspectorError::BadOutput {
         dump: dump.to_path_buf(),
         message,
+        source: None,
     };
     let value: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
         bad(format!(
@@ -131,8 +132,13 @@ pub(super) fn parse_output(
         ))
     })?;
     if let Some(error) = value.get("error") {
-        let body: ErrorBody = serde_json::from_value(error.clone())
-            .map_err(|e| bad(format!("malformed error object ({e}): {error}")))?;
+        let body: ErrorBody = serde_json::from_value(error.clone()).map_err(|source| {
+            InspectorError::BadErrorObject {
+                dump: dump.to_path_buf(),
+                object: error.to_string(),
+                source,
+            }
+        })?;
         return Err(error_from(dump, graph_file, body));
     }
     if !exited_ok {
@@ -147,7 +153,11 @@ pub(super) fn parse_output(
             "schema_version is {version:?}, this leakgate reads {SCHEMA_VERSION}"
         )));
     }
-    serde_json::from_value(value).map_err(|e| bad(format!("summary does not match: {e}")))
+    serde_json::from_value(value).map_err(|source| InspectorError::BadOutput {
+        dump: dump.to_path_buf(),
+        message: "summary does not match".into(),
+        source: Some(source),
+    })
 }
 
 fn error_from(dump: &Path, graph_file: Option<&Path>, body: ErrorBody) -> InspectorError {
@@ -167,6 +177,7 @@ fn error_from(dump: &Path, graph_file: Option<&Path>, body: ErrorBody) -> Inspec
             file: graph_file.map(Path::to_path_buf).unwrap_or_default(),
             offset: 0,
             message: body.message,
+            cause: None,
         }),
         other => InspectorError::BadOutput {
             dump,
@@ -174,6 +185,7 @@ fn error_from(dump: &Path, graph_file: Option<&Path>, body: ErrorBody) -> Inspec
                 "inspector error of unknown kind {other:?}: {}",
                 body.message
             ),
+            source: None,
         },
     }
 }

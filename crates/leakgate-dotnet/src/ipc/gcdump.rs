@@ -142,7 +142,7 @@ pub struct CaptureTimings {
 pub enum GcDumpError {
     #[error(transparent)]
     Ipc(#[from] IpcError),
-    #[error("the heap snapshot stream of process {pid} is unusable: {source}")]
+    #[error("the heap snapshot stream of process {pid} is unusable")]
     Trace {
         pid: u32,
         #[source]
@@ -158,7 +158,7 @@ pub enum GcDumpError {
     },
     #[error("the heap snapshot was cancelled (the session was stopped)")]
     Cancelled,
-    #[error("cannot write the trace copy {}: {source}", path.display())]
+    #[error("cannot write the trace copy {}", path.display())]
     TraceCopy {
         path: PathBuf,
         #[source]
@@ -411,25 +411,33 @@ impl DiagnosticsClient {
     /// Maps an I/O error of the session stream: our own interruptions
     /// (cancel, deadline, trace copy) or a real socket failure.
     fn interrupted(&self, error: io::Error, timeout: Duration, phase: &'static str) -> GcDumpError {
-        match error
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<Interruption>())
-        {
-            Some(Interruption::Cancelled) => GcDumpError::Cancelled,
-            Some(Interruption::DeadlinePassed) => GcDumpError::TimedOut {
-                pid: self.pid,
-                timeout,
-                phase,
-            },
-            Some(Interruption::CopyFailed(path)) => GcDumpError::TraceCopy {
-                path: path.clone(),
-                source: io::Error::other(error.to_string()),
-            },
-            None => GcDumpError::Ipc(IpcError::Io {
+        let socket = |source| {
+            GcDumpError::Ipc(IpcError::Io {
                 command: "heap snapshot (EventPipe stream)",
                 doing: phase,
-                source: error,
-            }),
+                source,
+            })
+        };
+        // An OS error holds no inner error: only ours are taken apart.
+        if !error.get_ref().is_some_and(|e| e.is::<Interruption>()) {
+            return socket(error);
+        }
+        let kind = error.kind();
+        match error.into_inner().map(|e| e.downcast::<Interruption>()) {
+            Some(Ok(interruption)) => match *interruption {
+                Interruption::Cancelled => GcDumpError::Cancelled,
+                Interruption::DeadlinePassed => GcDumpError::TimedOut {
+                    pid: self.pid,
+                    timeout,
+                    phase,
+                },
+                Interruption::CopyFailed { path, source } => {
+                    GcDumpError::TraceCopy { path, source }
+                }
+            },
+            // Not reached (checked above); the error stays whole all the same.
+            Some(Err(other)) => socket(io::Error::new(kind, other)),
+            None => socket(io::Error::from(kind)),
         }
     }
 }
@@ -444,8 +452,12 @@ enum Interruption {
     Cancelled,
     #[error("deadline passed")]
     DeadlinePassed,
-    #[error("writing the trace copy {} failed", .0.display())]
-    CopyFailed(PathBuf),
+    #[error("writing the trace copy {} failed", path.display())]
+    CopyFailed {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The session's connection: reads poll the cancel flag and the deadline,
@@ -508,7 +520,11 @@ impl Read for SessionStream<'_> {
                     {
                         let path = path.clone();
                         self.copy = None;
-                        return Err(io::Error::new(e.kind(), Interruption::CopyFailed(path)));
+                        let kind = e.kind();
+                        return Err(io::Error::new(
+                            kind,
+                            Interruption::CopyFailed { path, source: e },
+                        ));
                     }
                     self.bytes += n as u64;
                     return Ok(n);

@@ -8,7 +8,7 @@ use thiserror::Error;
 /// (from the start of the stream) where the problem was found.
 #[derive(Debug, Error)]
 pub enum NettraceError {
-    #[error("reading the trace failed at byte offset {offset}: {source}")]
+    #[error("reading the trace failed at byte offset {offset}")]
     Io {
         offset: u64,
         #[source]

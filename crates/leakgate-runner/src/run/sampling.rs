@@ -246,7 +246,7 @@ impl<'a> State<'a> {
                 LoadGenerator::start_with(plan, Arc::clone(&self.options.cancel))
                     .map(|d| Load::Builtin(d, spec.clone()))
                     .map_err(|e| RunFailure::Load {
-                        message: e.to_string(),
+                        message: leakgate_record::error_text(&e),
                     })
             }
         }
@@ -381,7 +381,7 @@ impl<'a> State<'a> {
                 STATS_TIMEOUT,
                 self.cancel(),
             )
-            .map_err(|e| notes.push(format!("stats_url: {e}")))
+            .map_err(|e| notes.push(format!("stats_url: {}", leakgate_record::error_text(&e))))
             .ok()
         });
         let plan = capture::Plan {
