@@ -84,24 +84,29 @@ impl Deadline<'_> {
 }
 
 /// Why a host cannot be connected to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// Only loopback is allowed and `host` is not.
+    #[error("{0} is not a loopback address")]
     NotLoopback(String),
     /// The name did not resolve (or not before the deadline).
-    Failed { host: String, reason: String },
+    #[error("cannot resolve {host}")]
+    Failed {
+        host: String,
+        #[source]
+        cause: ResolveCause,
+    },
 }
 
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResolveError::NotLoopback(host) => write!(f, "{host} is not a loopback address"),
-            ResolveError::Failed { host, reason } => write!(f, "cannot resolve {host}: {reason}"),
-        }
-    }
+/// Why a name did not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveCause {
+    /// The resolver thread could not start, or the lookup failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
 }
-
-impl std::error::Error for ResolveError {}
 
 /// The addresses to connect to for `host` (an address, `[v6]`, or a name).
 /// With `loopback_only`, only loopback addresses and `localhost` (whose
@@ -129,9 +134,9 @@ pub fn resolve(
     if loopback_only && !localhost {
         return Err(ResolveError::NotLoopback(host.to_string()));
     }
-    let failed = |reason: String| ResolveError::Failed {
+    let failed = |cause: ResolveCause| ResolveError::Failed {
         host: host.to_string(),
-        reason,
+        cause,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let name = bare.to_string();
@@ -144,11 +149,11 @@ pub fn resolve(
                     .map(|a| a.collect::<Vec<_>>()),
             );
         })
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(e.into()))?;
     let resolved = rx
         .recv_timeout(timeout)
-        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|_| failed(ResolveCause::TimedOut(timeout)))?
+        .map_err(|e| failed(e.into()))?;
     if !localhost {
         return Ok(resolved);
     }

@@ -109,8 +109,12 @@ pub enum LoadError {
         "load target host `{0}` is not a loopback address; leakgate only drives load at the service it launched (use 127.0.0.1, ::1 or localhost)"
     )]
     NotLoopback(String),
-    #[error("cannot resolve load target `{host}`: {reason}")]
-    Resolve { host: String, reason: String },
+    #[error("cannot resolve load target `{host}`")]
+    Resolve {
+        host: String,
+        #[source]
+        cause: http::ResolveCause,
+    },
     #[error("load plan has no request with a non-zero weight; add at least one request")]
     NoRequests,
     #[error("load concurrency must be at least 1")]
@@ -661,7 +665,7 @@ fn worker(shared: &Shared, id: usize) {
 fn resolve_loopback(host: &str, port: u16) -> Result<Vec<SocketAddr>, LoadError> {
     http::resolve(host, port, true, Duration::from_secs(5)).map_err(|e| match e {
         http::ResolveError::NotLoopback(host) => LoadError::NotLoopback(host),
-        http::ResolveError::Failed { host, reason } => LoadError::Resolve { host, reason },
+        http::ResolveError::Failed { host, cause } => LoadError::Resolve { host, cause },
     })
 }
 

@@ -123,14 +123,17 @@ pub(super) fn parse_output(
         message,
         source: None,
     };
-    let value: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
-        bad(format!(
-            "stdout is not one JSON document ({e}); exit {}; stdout starts {:?}; stderr: {}",
-            if exited_ok { "ok" } else { "failed" },
-            excerpt(stdout),
-            excerpt(stderr)
-        ))
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(stdout.trim()).map_err(|e| InspectorError::BadOutput {
+            dump: dump.to_path_buf(),
+            message: format!(
+                "stdout is not one JSON document (exit {}; stdout starts {:?}; stderr: {})",
+                if exited_ok { "ok" } else { "failed" },
+                excerpt(stdout),
+                excerpt(stderr)
+            ),
+            source: Some(e),
+        })?;
     if let Some(error) = value.get("error") {
         let body: ErrorBody = serde_json::from_value(error.clone()).map_err(|source| {
             InspectorError::BadErrorObject {
