@@ -181,24 +181,17 @@ fn every_windows_rule_on_a_full_x64_dump() {
     );
 
     let s = map.summary();
-    let c = &s.committed_by_usage;
-    assert_eq!(c.len(), 8);
+    assert_eq!(s.committed_by_usage.len(), 8);
     assert_eq!(
-        [
-            c[&Usage::Unknown],
-            c[&Usage::GcHeap],
-            c[&Usage::Image],
-            c[&Usage::Stack],
-            c[&Usage::Heap],
-            c[&Usage::Teb],
-            c[&Usage::Peb],
-            c[&Usage::Other]
-        ],
+        committed_by_usage(&s),
         [
             0x12_3000, 0, 0x7000, 0xC000, 0x1_C000, 0x4000, 0x1000, 0xB000
         ]
     );
-    assert_eq!(s.committed_total, c.values().sum::<u64>());
+    assert_eq!(
+        s.committed_total,
+        s.committed_by_usage.values().sum::<u64>()
+    );
     assert!(s.resident_by_usage.is_empty() && s.resident_total.is_none());
     let row = |rows: &[leakgate_memory::Row], name: &str| {
         let r = rows

@@ -1,9 +1,12 @@
 //! /proc maps + smaps parsing: synthetic text with every Linux rule, and
 //! this machine's live processes checked against the kernel's own totals.
 
+mod support;
+
 use leakgate_memory::{
     MemoryError, RegionMap, RegionState, RegionType, Usage, parse_proc_maps, read_live,
 };
+use support::committed_by_usage;
 
 const MAPS: &str = "\
 00400000-00401000 r--p 00000000 fd:00 1                          /opt/app/MyService
@@ -107,18 +110,8 @@ fn every_linux_rule_on_synthetic_maps() {
     assert_eq!(at(0x7f00_0000_0000).state, RegionState::Reserve);
 
     let s = map.summary();
-    let c = &s.committed_by_usage;
     assert_eq!(
-        [
-            c[&Usage::Unknown],
-            c[&Usage::GcHeap],
-            c[&Usage::Image],
-            c[&Usage::Stack],
-            c[&Usage::Heap],
-            c[&Usage::Teb],
-            c[&Usage::Peb],
-            c[&Usage::Other]
-        ],
+        committed_by_usage(&s),
         [0x41_1000, 0, 0x16000, 0x1A_1000, 0x21000, 0, 0, 0x8000]
     );
     // every committed byte is resident in this smaps
