@@ -68,12 +68,13 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: not a valid project file: {message}", path.display())]
+    #[error("{}:{line}:{column}: not a valid project file", path.display())]
     Xml {
         path: PathBuf,
         line: u32,
         column: u32,
-        message: String,
+        #[source]
+        source: roxmltree::Error,
     },
     #[error("{} is not a C# project file (.csproj); give a .csproj or a directory", .0.display())]
     NotAProject(PathBuf),

@@ -212,7 +212,7 @@ impl Properties {
             path: file.to_path_buf(),
             line: e.pos().row,
             column: e.pos().col,
-            message: e.to_string(),
+            source: e,
         })?;
         let root = doc.root_element();
         let is_web = |sdk: Option<&str>| {

@@ -286,13 +286,17 @@ fn several_or_no_web_projects_are_clear_errors() {
         "Bad.csproj",
         "<Project Sdk=\"Microsoft.NET.Sdk.Web\">\n  <PropertyGroup>\n</Project>",
     );
-    let e = plan(bad.path(), &InitOptions::default())
-        .unwrap_err()
-        .to_string();
+    let e = plan(bad.path(), &InitOptions::default()).unwrap_err();
+    let text = e.to_string();
     assert!(
-        e.contains("Bad.csproj:3:1: not a valid project file"),
-        "{e}"
+        text.contains("Bad.csproj:3:1: not a valid project file"),
+        "{text}"
     );
+    // What the parser said is the cause, not part of the message.
+    let cause = std::error::Error::source(&e)
+        .expect("the XML error")
+        .to_string();
+    assert!(cause.contains("PropertyGroup"), "{cause}");
 
     let e = plan(&bad.path().join("Program.cs"), &InitOptions::default()).unwrap_err();
     assert!(matches!(e, InitError::Read { .. }), "{e}");
