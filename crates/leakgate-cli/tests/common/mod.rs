@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../renderers/mod.rs"]
+mod renderers;
+
 /// The workspace root, as cargo sees it.
 pub fn workspace() -> PathBuf {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
@@ -157,31 +160,12 @@ pub fn check_junit(out: &Path) {
         "{}: {cases} test cases for {budgets} budgets and {flagged} failing or warning checks",
         junit.display()
     );
-    let xmllint = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|dir| dir.join("xmllint"))
-            .find(|f| f.is_file())
-    });
-    let Some(xmllint) = xmllint else {
-        assert!(
-            std::env::var_os("LEAKGATE_REQUIRE_XMLLINT").is_none(),
-            "xmllint is missing (install libxml2-utils)"
-        );
+    let Some(xmllint) = renderers::xmllint_or_skip("the junit.xml check of every run") else {
         return;
     };
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
-    let check = Command::new(xmllint)
-        .args(["--noout", "--schema"])
-        .arg(&schema)
-        .arg(&junit)
-        .output()
-        .expect("xmllint runs");
-    assert!(
-        check.status.success(),
-        "{} is not valid for junit-10.xsd:\n{}",
-        junit.display(),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    if let Err(e) = renderers::validate_junit(&xmllint, &junit) {
+        panic!("{} is not valid for junit-10.xsd:\n{e}", junit.display());
+    }
 }
 
 pub fn read_report(out: &Path) -> Value {

@@ -361,20 +361,11 @@ impl ElfCoreBuilder {
     }
 }
 
-/// Committed bytes per usage in `!address -summary`'s order: Unknown, GC
-/// heap, Image, Stack, Heap, TEB, PEB, Other.
+/// Committed bytes per usage in `!address -summary`'s order ([`Usage::BUSY`]):
+/// Unknown, GC heap, Image, Stack, Heap, TEB, PEB, Other.
+///
+/// [`Usage::BUSY`]: leakgate_memory::Usage::BUSY
 pub fn committed_by_usage(s: &leakgate_memory::MemorySummary) -> [u64; 8] {
-    use leakgate_memory::Usage;
     let c = &s.committed_by_usage;
-    [
-        Usage::Unknown,
-        Usage::GcHeap,
-        Usage::Image,
-        Usage::Stack,
-        Usage::Heap,
-        Usage::Teb,
-        Usage::Peb,
-        Usage::Other,
-    ]
-    .map(|u| c.get(&u).copied().unwrap_or(0))
+    leakgate_memory::Usage::BUSY.map(|u| c.get(&u).copied().unwrap_or(0))
 }
