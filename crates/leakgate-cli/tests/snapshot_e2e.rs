@@ -1,6 +1,8 @@
 //! End to end: the approved-snapshot workflow on the real service.
-//! Record → the same code passes → a second finalizable type grows and fails
-//! with a diff naming it → `leakgate accept` → it passes.
+//! Record → the same code passes (with another sample count: the same leak
+//! signatures) → a second finalizable type grows and fails with a diff naming
+//! it → `leakgate accept` → it passes → the same type leaks through another
+//! holder, a path the snapshot does not approve, and fails.
 
 mod common;
 
@@ -10,10 +12,11 @@ use std::process::Command;
 use common::*;
 
 /// The dynamic-method scenario with budgets that tolerate the known leak, so
-/// that the exit code speaks only of the snapshot; `extra_path` adds a request.
+/// that the exit code speaks only of the snapshot; `extra_path` adds a request,
+/// `count` sets the samples.
 /// No `snapshot:` section: once `--record` has written `snapshot-flow.snap`
 /// beside the scenario, later runs compare against it.
-fn write_scenario(dir: &Path, extra_path: Option<&str>) -> std::path::PathBuf {
+fn write_scenario(dir: &Path, extra_path: Option<&str>, count: u32) -> std::path::PathBuf {
     let service_dir = workspace().join("fixtures/services/LeakyService");
     let mut requests = String::from("    - path: /work/steady\n    - path: /leak/dynamic-method\n");
     if let Some(p) = extra_path {
@@ -34,7 +37,7 @@ load:
   requests:
 {requests}sampling:
   every: 4s
-  count: 5
+  count: {count}
 budgets:
   - metric: finalizable
     max_growth: 1000000
@@ -66,7 +69,7 @@ fn record_match_new_growth_accept() {
     let pending = dir.path().join("snapshot-flow.snap.new");
 
     // 1. A first run with --record writes the approved snapshot.
-    let scenario = write_scenario(dir.path(), None);
+    let scenario = write_scenario(dir.path(), None, 5);
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--record"]);
     assert_eq!(run.code, 0, "recording passes\n{}", run.output);
@@ -76,10 +79,19 @@ fn record_match_new_growth_accept() {
         "{approved}"
     );
     assert!(!pending.exists());
+    let resolver = "System.Reflection.Emit.DynamicResolver";
+    let recorded = top_signature(out.path(), resolver);
+    assert!(
+        approved.contains(&format!("signature: {recorded}")),
+        "the snapshot approves the path by its signature\n{approved}"
+    );
 
-    // 2. The same code again passes the snapshot check (which does run).
+    // 2. The same code again passes the snapshot check (which does run); with
+    // one sample less, the same leak has the same signature.
+    let scenario = write_scenario(dir.path(), None, 4);
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
+    assert_eq!(top_signature(out.path(), resolver), recorded);
     assert_eq!(run.code, 0, "the same code passes\n{}", run.output);
     assert!(
         !read_report(out.path())["snapshot"].is_null(),
@@ -92,7 +104,7 @@ fn record_match_new_growth_accept() {
     );
 
     // 3. A second finalizable type grows: the gate fails, with a diff naming it.
-    let scenario = write_scenario(dir.path(), Some("/leak/finalizable"));
+    let scenario = write_scenario(dir.path(), Some("/leak/finalizable"), 5);
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
     assert_eq!(
@@ -153,4 +165,42 @@ fn record_match_new_growth_accept() {
     let out = temp_out();
     let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
     assert_eq!(run.code, 0, "accepted growth passes\n{}", run.output);
+    let tracked = "TrackedResource";
+    let kept_in_list = top_signature(out.path(), tracked);
+
+    // 5. The same type leaks through another holder: its type is approved, its
+    // path is not, so the gate fails and names the new path.
+    let scenario = write_scenario(dir.path(), Some("/leak/finalizable?holder=audit"), 5);
+    let out = temp_out();
+    let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
+    assert_eq!(
+        run.code, 1,
+        "a new path through an approved type fails\n{}",
+        run.output
+    );
+    let audit = top_signature(out.path(), tracked);
+    assert_ne!(audit, kept_in_list, "two leaks of one type, two signatures");
+    let report = read_report(out.path());
+    let new_paths = &report["snapshot"]["new_paths"];
+    assert_eq!(new_paths[0]["type"], tracked, "{}", report["snapshot"]);
+    assert_eq!(new_paths[0]["signature"], audit.as_str());
+    assert!(
+        new_paths[0]["path"].as_str().unwrap().contains("AuditTrail.Kept"),
+        "{new_paths}"
+    );
+    let case = junit_snapshot_case(out.path());
+    assert!(case.contains("<failure") && case.contains(&audit), "{case}");
+}
+
+/// The signature of the path through which `type_name` grew most, in a run's report.
+fn top_signature(out: &Path, type_name: &str) -> String {
+    let report = read_report(out);
+    let grown = report["retention"]
+        .as_array()
+        .and_then(|r| r.iter().find(|g| g["type_name"] == type_name))
+        .unwrap_or_else(|| panic!("{type_name} is traced: {}", report["retention"]));
+    grown["groups"][0]["signature"]
+        .as_str()
+        .expect("a signature")
+        .to_string()
 }

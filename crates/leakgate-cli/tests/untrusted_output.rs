@@ -100,6 +100,7 @@ fn report(leg: &Leg) -> RunReport {
     let snapshot = leg.diff.clone().map(|diff| SnapshotComparison::Differs {
         diff,
         new_growth: Vec::new(),
+        new_paths: Vec::new(),
     });
     let mut r = RunReport::judged(info, samples, verdict, snapshot);
     if let Some(f) = &leg.failure {

@@ -21,7 +21,7 @@
 //!         first: counts,
 //!         last: counts,
 //!         growth: 100,
-//!         groups: vec![GroupGrowth { path, first: 0, last: 100, growth: 100, example_address: None, holder: None }],
+//!         groups: vec![GroupGrowth::new(path, 0, 100)],
 //!     }
 //! };
 //! let paths = [
@@ -192,12 +192,8 @@ mod tests {
             last: counts,
             growth,
             groups: vec![GroupGrowth {
-                path,
-                first: 0,
-                last: growth.max(0) as u64,
                 growth,
-                example_address: None,
-                holder: None,
+                ..GroupGrowth::new(path, 0, growth.max(0) as u64)
             }],
         }
     }

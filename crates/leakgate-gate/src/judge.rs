@@ -386,6 +386,10 @@ pub struct Verdict {
     /// The snapshot records these.
     pub growing: Vec<Growing>,
     pub notes: Vec<String>,
+    /// Nothing to judge, or a budget's metric measured in no sample: the verdict warns at
+    /// least, whatever its checks say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasured: bool,
 }
 
 /// One budget applied to one series.
@@ -584,6 +588,7 @@ pub fn judge(
     }
     let mut checks = Vec::new();
     let mut status = Status::Pass;
+    let mut unmeasured_any = judged.is_empty();
     if judged.is_empty() {
         notes.push("no samples to judge".into());
         status = Status::Warn;
@@ -619,6 +624,7 @@ pub fn judge(
             notes.push(format!("budget {} ({}): {what}", i + 1, budget.label()));
             if unmeasured {
                 status = status.max(Status::Warn);
+                unmeasured_any = true;
             }
         }
         for j in assess_all(judged, all, budget.materiality, options, options.alpha) {
@@ -635,6 +641,7 @@ pub fn judge(
         judged_from: options.warmup_samples.min(samples.len()),
         growing,
         notes,
+        unmeasured: unmeasured_any,
     }
 }
 

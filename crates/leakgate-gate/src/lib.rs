@@ -22,6 +22,7 @@ pub mod escape;
 pub mod family;
 pub mod findings;
 pub mod growth;
+pub mod ignored;
 pub mod judge;
 pub mod metrics;
 pub mod names;

@@ -34,6 +34,8 @@ pub enum Reason {
     Moved(Movement),
     /// A finding's note on what its trend test is worth.
     Traced(Traced),
+    /// The type grew only through retention that is not a leak (`ignore_paths:`).
+    NotALeak(NotALeak),
     /// Words read back from a report.
     Said(String),
 }
@@ -190,6 +192,16 @@ pub struct Traced {
     pub member: Option<TracedMember>,
 }
 
+/// What a type grew through instead of a leak.
+#[derive(Clone, Debug)]
+pub struct NotALeak {
+    /// Instances on the ignored paths, and on all the paths that grew.
+    pub ignored: i64,
+    pub of: i64,
+    /// The `ignore_paths:` entries (or known patterns, with why) that matched.
+    pub because: Vec<String>,
+}
+
 /// A finding's most significant member.
 #[derive(Clone, Debug)]
 pub struct TracedMember {
@@ -205,6 +217,14 @@ impl fmt::Display for Reason {
             Reason::Breach(b) => b.fmt(f),
             Reason::Moved(m) => m.fmt(f),
             Reason::Traced(t) => t.fmt(f),
+            Reason::NotALeak(n) => write!(
+                f,
+                "not a leak: {:+} of its {:+} instances grew through retention that ignore_paths \
+                 excuses ({})",
+                n.ignored,
+                n.of,
+                n.because.join("; ")
+            ),
             Reason::Said(s) => f.write_str(s),
         }
     }

@@ -29,9 +29,11 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use leakgate_heap::{LeakSignature, PathGrowth};
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,62 @@ pub struct ApprovedSnapshot {
     /// Finalizable types that grow.
     #[serde(default)]
     pub finalizable: Vec<Entry>,
+    /// How the growing types are kept alive: their retention paths that grew, by leak
+    /// signature. Once a type has one here, a run whose growth of that type goes mostly
+    /// through a path not listed fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathEntry>,
+}
+
+/// One approved retention path of a growing type.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathEntry {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub signature: LeakSignature,
+    /// The path on one line, abbreviated; informative, the signature is what matches.
+    pub path: String,
+    /// Whether most of the type's growth went this way in the run (never written: an
+    /// approved path is approved whatever its share).
+    #[serde(skip)]
+    pub top: bool,
+}
+
+// Equal and ordered as written in the file: `top` describes a run, not the approval.
+impl PartialEq for PathEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for PathEntry {}
+impl PartialOrd for PathEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PathEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PathEntry {
+    /// By type, then as a person reads the paths.
+    fn key(&self) -> (&str, &str, &LeakSignature) {
+        (&self.type_name, &self.path, &self.signature)
+    }
+}
+
+impl fmt::Display for PathEntry {
+    /// `TrackedResource through static Audit.kept → … (signature 3f9a2c1d7e4b)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} through {} (signature {})",
+            self.type_name, self.path, self.signature
+        )
+    }
 }
 
 /// One growing series with its rounded rate.
@@ -74,6 +132,10 @@ pub enum SnapshotComparison {
         diff: String,
         /// Series growing now that the approved state does not list.
         new_growth: Vec<SeriesKey>,
+        /// Types the approved snapshot lists paths for, whose growth now goes mostly
+        /// through a path it does not list.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        new_paths: Vec<PathEntry>,
     },
 }
 
@@ -88,6 +150,18 @@ impl SnapshotComparison {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// What fails the gate, a line each: new finalizer growth, then new paths.
+    pub fn failing(&self) -> Vec<String> {
+        let SnapshotComparison::Differs { new_paths, .. } = self else {
+            return Vec::new();
+        };
+        self.new_finalizer_growth()
+            .iter()
+            .map(|k| k.to_string())
+            .chain(new_paths.iter().map(|p| format!("new path: {p}")))
+            .collect()
     }
 }
 
@@ -159,7 +233,46 @@ impl ApprovedSnapshot {
             scenario: scenario.into(),
             memory: Vec::new(),
             finalizable: Vec::new(),
+            paths: Vec::new(),
         }
+    }
+
+    /// With the paths that grew for the verdict's growing types (its growing finalizable
+    /// types, and the types of its failing or warning per-type checks): for each, the path
+    /// that grew most and any other carrying a quarter of the growth. A share that moves
+    /// between runs near a quarter only changes the file, which warns; a type fails only
+    /// when its top path is new.
+    pub fn with_paths(mut self, verdict: &Verdict, retention: &[PathGrowth]) -> Self {
+        let judged: BTreeSet<&str> = verdict
+            .growing
+            .iter()
+            .filter_map(|g| g.type_name.as_deref())
+            .chain(
+                verdict
+                    .checks
+                    .iter()
+                    .filter(|c| c.status != Status::Pass && c.members.is_empty())
+                    .filter_map(|c| c.type_name.as_deref()),
+            )
+            .collect();
+        for g in retention.iter().filter(|g| judged.contains(g.type_name.as_str())) {
+            let total: i64 = g.groups.iter().map(|group| group.growth.max(0)).sum();
+            for (i, group) in g.groups.iter().enumerate() {
+                let shown = i == 0 || group.growth * 4 >= total;
+                if !shown || group.signature.as_str().is_empty() {
+                    continue;
+                }
+                self.paths.push(PathEntry {
+                    type_name: g.type_name.clone(),
+                    signature: group.signature.clone(),
+                    path: group.path.without_repeats().abbreviated(6),
+                    top: i == 0,
+                });
+            }
+        }
+        self.paths.sort();
+        self.paths.dedup_by(|a, b| a.type_name == b.type_name && a.signature == b.signature);
+        self
     }
 
     /// The growing series of a verdict, rounded and sorted.
@@ -228,12 +341,36 @@ pub fn compare(
         .into_iter()
         .filter(|k| !known.contains(k))
         .collect();
-    SnapshotComparison::Differs { diff, new_growth }
+    SnapshotComparison::Differs {
+        diff,
+        new_growth,
+        new_paths: new_paths(approved, current),
+    }
+}
+
+/// The top paths of `current` whose type the approved snapshot lists paths for, none of
+/// them with this signature. A type with no approved path is new growth, or growth approved
+/// before leakgate recorded paths: its paths only change the file.
+fn new_paths(approved: &ApprovedSnapshot, current: &ApprovedSnapshot) -> Vec<PathEntry> {
+    let approved_types: BTreeSet<&str> = approved.paths.iter().map(|p| p.type_name.as_str()).collect();
+    let approved_paths: BTreeSet<(&str, &LeakSignature)> = approved
+        .paths
+        .iter()
+        .map(|p| (p.type_name.as_str(), &p.signature))
+        .collect();
+    current
+        .paths
+        .iter()
+        .filter(|p| p.top && approved_types.contains(p.type_name.as_str()))
+        .filter(|p| !approved_paths.contains(&(p.type_name.as_str(), &p.signature)))
+        .cloned()
+        .collect()
 }
 
 /// The gate's final status: new *finalizer* growth versus the approved
 /// snapshot fails even inside the budgets (the pull-request check fails on
-/// new finalizer growth); new memory growth, a missing snapshot or any other
+/// new finalizer growth), and so does a type whose growth goes mostly through a
+/// path the snapshot does not list for it; new memory growth, a missing snapshot or any other
 /// change warns, so it gets reviewed — memory is judged by its budgets.
 ///
 /// With weak evidence (too few samples for the trend test) new growth only
@@ -243,7 +380,7 @@ pub fn final_status(verdict: &Verdict, comparison: &SnapshotComparison) -> Statu
     match comparison {
         SnapshotComparison::Matches => verdict_status,
         o @ SnapshotComparison::Differs { .. }
-            if !o.new_finalizer_growth().is_empty() && !verdict.weak_evidence =>
+            if !o.failing().is_empty() && !verdict.weak_evidence =>
         {
             Status::Fail
         }
@@ -497,6 +634,7 @@ mod tests {
             judged_from: 0,
             growing: vec![],
             notes: vec![],
+            unmeasured: false,
         }
     }
 
@@ -505,6 +643,7 @@ mod tests {
         let comparison = SnapshotComparison::Differs {
             diff: String::new(),
             new_growth: vec![finalizable("X")],
+            new_paths: vec![],
         };
         assert_eq!(
             final_status(&verdict(Status::Pass, true), &comparison),
@@ -530,11 +669,82 @@ mod tests {
         assert_eq!(rounded_rate(300.0, Unit::Bytes, "min"), "~200 B/min");
     }
 
+    fn held(holder: &str, first: u64, last: u64) -> leakgate_heap::GroupGrowth {
+        let path = leakgate_heap::RetentionPath {
+            root: leakgate_heap::Root::static_field(holder, "kept"),
+            steps: vec![leakgate_heap::PathStep::new("Res", None)],
+        };
+        leakgate_heap::GroupGrowth::new(path, first, last)
+    }
+
+    fn grew(groups: Vec<leakgate_heap::GroupGrowth>) -> PathGrowth {
+        let counts = leakgate_heap::SnapshotCounts {
+            instances: 0,
+            unreachable: 0,
+            sampled: 0,
+        };
+        PathGrowth {
+            type_name: "Res".into(),
+            first: counts,
+            last: counts,
+            growth: groups.iter().map(|g| g.growth).sum(),
+            groups,
+        }
+    }
+
+    fn growing_res() -> Verdict {
+        let mut v = verdict(Status::Pass, false);
+        v.growing.push(Growing {
+            metric: Metric::Finalizable,
+            type_name: Some("Res".into()),
+            unit: Unit::Count,
+            growth: 100.0,
+            slope_per_min: None,
+            slope_per_1k_requests: None,
+        });
+        v
+    }
+
+    #[test]
+    fn paths_are_approved_by_signature_and_a_new_top_path_fails() {
+        let v = growing_res();
+        let snap = |groups| ApprovedSnapshot::from_verdict("s", &v).with_paths(&v, &[grew(groups)]);
+        // The top path and any with a quarter of the growth are recorded.
+        let approved = snap(vec![held("Cache", 0, 70), held("Audit", 0, 25), held("Log", 0, 5)]);
+        let recorded: Vec<&str> = approved.paths.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(recorded, ["static Audit.kept → Res", "static Cache.kept → Res"]);
+        let text = approved.to_yaml();
+        assert!(text.contains(&format!("signature: {}", held("Cache", 0, 1).signature)), "{text}");
+        assert_eq!(ApprovedSnapshot::from_yaml(&text).unwrap(), approved);
+        // The same paths in other shares: the file may change, nothing fails.
+        let same = snap(vec![held("Audit", 0, 60), held("Cache", 0, 40)]);
+        assert!(compare(Some(&approved), &same).failing().is_empty());
+        // A small new path only changes the file.
+        let small = snap(vec![held("Cache", 0, 70), held("Log", 0, 30)]);
+        let c = compare(Some(&approved), &small);
+        assert!(matches!(c, SnapshotComparison::Differs { .. }) && c.failing().is_empty());
+        // Most growth through a new path fails, and says which.
+        let moved = snap(vec![held("Queue", 0, 90), held("Cache", 0, 10)]);
+        let c = compare(Some(&approved), &moved);
+        assert_eq!(
+            c.failing(),
+            [format!(
+                "new path: Res through static Queue.kept → Res (signature {})",
+                held("Queue", 0, 1).signature
+            )]
+        );
+        assert_eq!(final_status(&v, &c), Status::Fail);
+        // A snapshot approved before paths were recorded: the type's paths are news, not a failure.
+        let legacy = ApprovedSnapshot::from_verdict("s", &v);
+        assert!(compare(Some(&legacy), &moved).failing().is_empty());
+    }
+
     #[test]
     fn final_status_rules() {
         let differs = |new: &[&str]| SnapshotComparison::Differs {
             diff: String::new(),
             new_growth: new.iter().map(|t| finalizable(t)).collect(),
+            new_paths: vec![],
         };
         assert_eq!(
             final_status(&verdict(Status::Pass, false), &SnapshotComparison::Matches),

@@ -57,7 +57,8 @@ pub fn traced(
 /// The types whose retention paths a verdict asks for: failing and warning
 /// per-type checks first; else, when a memory check fails or warns, the
 /// managed types that grew most in bytes over the judged samples (not the
-/// scenario's ignored ones, and only those with a tenth of the top growth).
+/// scenario's ignored ones, and only those with a tenth of the top growth);
+/// then the growing finalizable types the snapshot records.
 pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter) -> Vec<String> {
     let mut checks: Vec<_> = verdict
         .checks
@@ -75,6 +76,13 @@ pub fn targets(verdict: &Verdict, judged: &[SampleMetrics], ignore: &TypeFilter)
     }
     if types.is_empty() && checks.iter().any(|c| !c.metric.is_per_type()) {
         types = top_growers(judged, ignore);
+    }
+    // Growing finalizable types, even inside their budgets: the approved snapshot lists
+    // them, and with their paths it can tell a new leak of the same type from the known one.
+    for t in verdict.growing.iter().filter_map(|g| g.type_name.as_ref()) {
+        if !types.contains(t) {
+            types.push(t.clone());
+        }
     }
     types.truncate(MAX_TYPES);
     types

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grouping::{GroupHolder, PathGroup, TypePaths, widened};
 use crate::path::RetentionPath;
+use crate::signature::LeakSignature;
 
 /// How the instances of one type grew between two snapshots, and through which paths.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
@@ -59,6 +60,9 @@ pub struct SnapshotCounts {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
 pub struct GroupGrowth {
     pub path: RetentionPath,
+    /// The path's [`LeakSignature`]: the same in every run that keeps objects this way.
+    #[serde(default)]
+    pub signature: LeakSignature,
     /// Estimated instances on this path in the first snapshot (0 when the path was absent).
     pub first: u64,
     pub last: u64,
@@ -87,6 +91,22 @@ pub struct HolderGrowth {
     pub retained_last: u64,
     pub objects_first: Option<u64>,
     pub objects_last: u64,
+}
+
+impl GroupGrowth {
+    /// A group with `first` instances on `path` in the first snapshot and `last` in the
+    /// last, no example and no holder known.
+    pub fn new(path: RetentionPath, first: u64, last: u64) -> GroupGrowth {
+        GroupGrowth {
+            signature: path.leak_signature(),
+            path,
+            first,
+            last,
+            growth: last as i64 - first as i64,
+            example_address: None,
+            holder: None,
+        }
+    }
 }
 
 impl HolderGrowth {
@@ -128,6 +148,7 @@ impl PathGrowth {
             .into_iter()
             .map(|(key, mut g)| {
                 g.growth = g.last as i64 - g.first as i64;
+                g.signature = g.path.leak_signature();
                 g.holder = last_groups.get(&key).and_then(|last| {
                     holder_growth(last, first_holders.get(&key).copied(), &g.path)
                 });
@@ -155,6 +176,7 @@ impl PathGrowth {
 fn empty(path: &RetentionPath) -> GroupGrowth {
     GroupGrowth {
         path: path.clone(),
+        signature: LeakSignature::default(),
         first: 0,
         last: 0,
         growth: 0,

@@ -42,7 +42,8 @@
 //! Layers: [`model`] (the graph), [`builder`] (from any source), [`bfs`] (shortest paths from
 //! all roots), [`grouping`] (sampled paths of a type, grouped), [`diff`] (the path that grew),
 //! [`dominators`] (who alone keeps objects alive, and their retained sizes), [`path`] and
-//! [`root`] (what a path and a root are, and how they read).
+//! [`root`] (what a path and a root are, and how they read), [`signature`] (a short stable
+//! name for one way objects are kept alive).
 
 pub mod bfs;
 pub mod builder;
@@ -52,6 +53,7 @@ pub mod grouping;
 pub mod model;
 pub mod path;
 pub mod root;
+pub mod signature;
 
 pub use bfs::ShortestPaths;
 pub use builder::{BuildError, HeapGraphBuilder, PendingObject};
@@ -61,3 +63,4 @@ pub use grouping::{GroupHolder, PathGroup, PathOptions, TypePaths};
 pub use model::{BuildStats, FieldId, HeapGraph, ObjectId, TypeId};
 pub use path::{PathStep, RetentionPath};
 pub use root::Root;
+pub use signature::LeakSignature;

@@ -8,7 +8,8 @@ use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_dotnet::inspector::{
     Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
-use leakgate_heap::{PathGrowth, PathOptions, ShortestPaths, TypePaths};
+use leakgate_heap::{DominatorTree, HeapGraph, PathGrowth, PathOptions, ShortestPaths, TypePaths};
+use leakgate_scenario::budget::Unit;
 use leakgate_memory::{MemoryError, MemorySummary, render_address_summary, render_growth_table};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -59,11 +60,7 @@ fn analyze_snapshot(path: &Path, path_types: &[String]) -> Result<DumpAnalysis, 
     } else {
         let graph = leakgate_dotnet::gcheap::heap_graph(&snapshot)
             .map_err(|e| AnalyzeError::HeapSnapshotGraph(path.display().to_string(), e))?;
-        let shortest = ShortestPaths::compute(&graph);
-        path_types
-            .iter()
-            .map(|t| shortest.type_paths(t, &PathOptions::default()))
-            .collect()
+        type_paths(&graph, path_types)
     };
     Ok(DumpAnalysis {
         file: path.display().to_string(),
@@ -101,11 +98,7 @@ pub fn analyze(
     let paths = match &graph {
         Some(file) if inspector.is_some() => {
             let graph = leakgate_dotnet::inspector::read_heap_graph(file)?;
-            let shortest = ShortestPaths::compute(&graph);
-            path_types
-                .iter()
-                .map(|t| shortest.type_paths(t, &PathOptions::default()))
-                .collect()
+            type_paths(&graph, path_types)
         }
         _ => Vec::new(),
     };
@@ -118,21 +111,44 @@ pub fn analyze(
     })
 }
 
-/// `!gcroot` for a whole type: its groups of retention paths, most common first.
+/// The retention paths of `types` in `graph`, each group with its holder (from the
+/// dominator tree) and the memory that holder retains.
+fn type_paths(graph: &HeapGraph, types: &[String]) -> Vec<TypePaths> {
+    let shortest = ShortestPaths::compute(graph);
+    let dominators = DominatorTree::compute(graph);
+    types
+        .iter()
+        .map(|t| shortest.type_paths_with(t, &PathOptions::default(), Some(&dominators)))
+        .collect()
+}
+
+/// `!gcroot` for a whole type: its groups of retention paths, most common first, each with
+/// its leak signature and what holds it.
 fn render_paths(text: &mut String, paths: &TypePaths) {
     text.push_str(&format!(
         "--- Why {} is alive: {} instances ({} unreachable), {} traced ---\n",
         paths.type_name, paths.instances, paths.unreachable, paths.sampled
     ));
+    let blank = " ".repeat(9);
     for group in &paths.groups {
         for (i, line) in group.path.chain().iter().enumerate() {
             let count = if i == 0 {
                 format!("{:>9}", group.estimated)
             } else {
-                " ".repeat(9)
+                blank.clone()
             };
             text.push_str(&format!("{count}  {line}\n"));
         }
+        let mut about = format!("signature {}", group.path.leak_signature());
+        if let Some(h) = &group.holder {
+            about.push_str(&format!(
+                "; held by {}, which retains {} ({} objects)",
+                h.type_name,
+                leakgate_gate::units::human(h.retained_bytes as f64, Unit::Bytes),
+                leakgate_gate::units::count(h.retained_objects)
+            ));
+        }
+        text.push_str(&format!("{blank}  ({about})\n"));
     }
 }
 

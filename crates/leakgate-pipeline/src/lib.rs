@@ -42,7 +42,7 @@ use leakgate_gate::report::{RunInfo, RunReport};
 use leakgate_gate::sequential::{AutoSampling, Next, SamplingPlan, Stop, next_step};
 use leakgate_gate::series::SampleMetrics;
 use leakgate_gate::snapshot::{self, ApprovedSnapshot, SnapshotComparison, SnapshotError};
-use leakgate_gate::{JudgeOptions, Verdict, findings, judge, metrics, traced};
+use leakgate_gate::{JudgeOptions, Verdict, findings, ignored, judge, metrics, traced};
 use leakgate_runner::capture::CapturedSample;
 use leakgate_runner::layout::{LayoutError, OutputLayout, write_atomic};
 use leakgate_runner::{Event, HeapGraphSource, RunOptions, StopRule};
@@ -215,6 +215,12 @@ pub fn run_scenario(
                 &scenario.ignore,
                 judge_options.alpha,
             );
+            // Known retention first: it neither makes a finding nor fails a check.
+            let aside = ignored::set_aside(&mut why.retention, &scenario.ignore_paths);
+            why.retention.retain(|g| {
+                !g.groups.is_empty() || !aside.iter().any(|a| a.type_name == g.type_name)
+            });
+            why.notes.extend(aside.iter().map(ignored::SetAside::note));
             let found = findings::group(&why.retention);
             judge_findings(
                 &mut verdict,
@@ -223,14 +229,21 @@ pub fn run_scenario(
                 &scenario.budgets,
                 &judge_options,
             );
+            ignored::excuse(&mut verdict, &aside);
             // The types traced only to find what grows with the others are
             // shown as members of a finding, not on their own.
             why.retention.retain(|g| {
                 why.targets.contains(&g.type_name)
                     || found.iter().any(|f| f.members.contains(&g.type_name))
             });
-            let snapshot =
-                check_snapshot(&scenario, &layout, &verdict, options.record, &mut messages)?;
+            let snapshot = check_snapshot(
+                &scenario,
+                &layout,
+                &verdict,
+                &why.retention,
+                options.record,
+                &mut messages,
+            )?;
             let mut report = RunReport::judged(info, samples, verdict, snapshot);
             report.retention = why.retention;
             report.findings = found;
@@ -342,6 +355,7 @@ fn check_snapshot(
     scenario: &Scenario,
     layout: &OutputLayout,
     verdict: &Verdict,
+    retention: &[leakgate_heap::PathGrowth],
     record: bool,
     messages: &mut Vec<String>,
 ) -> Result<Option<SnapshotComparison>, PipelineError> {
@@ -350,7 +364,8 @@ fn check_snapshot(
     if !enabled && !record {
         return Ok(None);
     }
-    let current = ApprovedSnapshot::from_verdict(&scenario.name, verdict);
+    let current =
+        ApprovedSnapshot::from_verdict(&scenario.name, verdict).with_paths(verdict, retention);
     let failed = |source| PipelineError::ApprovedSnapshot {
         path: path.to_path_buf(),
         source,

@@ -35,6 +35,13 @@ pub struct ScenarioFile {
     /// Type-name globs that are never judged (e.g. "System.Net.Sockets.*").
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Retention paths that are not leaks: a leak signature as reports print it
+    /// (12 hex digits), or a glob over the path as reports print it on one line
+    /// (e.g. "static Vendor.Pool.s_shared → *"). A type that grows only through
+    /// them passes, and they never fail the snapshot. leakgate's own list of
+    /// known runtime and framework retention applies as well.
+    #[serde(default)]
+    pub ignore_paths: Vec<String>,
     /// Growth slower than these rates is not a leak (defaults: 64KiB/1k
     /// for sizes, 8/1k for counts); a budget's `materiality` overrides them.
     #[serde(default)]

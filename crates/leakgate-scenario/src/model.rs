@@ -27,6 +27,9 @@ pub struct Scenario {
     pub budgets: Vec<BudgetRule>,
     /// Type names never judged.
     pub ignore: TypeFilter,
+    /// Retention paths that are not leaks: the scenario's `ignore_paths:` and
+    /// [`KNOWN_RETENTION`].
+    pub ignore_paths: PathFilter,
     /// The rates of growth that matter, unless a budget says otherwise.
     pub materiality: Materiality,
     /// Where the approved snapshot lives, and whether the scenario asked for
@@ -358,6 +361,95 @@ impl TypeFilter {
 
     pub fn patterns(&self) -> &[String] {
         &self.patterns
+    }
+}
+
+/// Retention that grows under load without being a leak, in every .NET service: the
+/// glob over a path's one-line form, and why it is not a leak. Always applied.
+pub const KNOWN_RETENTION: &[(&str, &str)] = &[
+    (
+        "*System.Buffers.SharedArrayPool<*",
+        "ArrayPool.Shared keeps a few arrays of each size per core and thread for reuse",
+    ),
+    (
+        "*PinnedBlockMemoryPool*",
+        "Kestrel's buffer pool grows to the peak of concurrent I/O and trims when idle",
+    ),
+    (
+        "static System.Text.RegularExpressions.RegexCache.*",
+        "the Regex cache keeps the last 15 patterns used",
+    ),
+];
+
+/// Which retention paths are not leaks: leak signatures (12 hex digits) and globs over a
+/// path's one-line form, the scenario's and [`KNOWN_RETENTION`].
+#[derive(Debug, Clone)]
+pub struct PathFilter {
+    signatures: Vec<String>,
+    globs: GlobSet,
+    /// Each glob's pattern and, for a known one, why it is no leak (by index in `globs`).
+    patterns: Vec<(String, Option<&'static str>)>,
+}
+
+/// Why a path is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredBy {
+    /// The `ignore_paths:` entry or known pattern that matched.
+    pub pattern: String,
+    /// Why it is no leak, for a known pattern.
+    pub known: Option<&'static str>,
+}
+
+impl PathFilter {
+    /// The scenario's entries compiled, with [`KNOWN_RETENTION`]; the error names the
+    /// first bad entry and its index.
+    pub fn new(entries: &[String]) -> Result<PathFilter, (usize, String)> {
+        let mut set = GlobSetBuilder::new();
+        let mut signatures = Vec::new();
+        let mut patterns = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.len() == 12 && entry.bytes().all(|b| b.is_ascii_hexdigit()) {
+                signatures.push(entry.to_ascii_lowercase());
+                continue;
+            }
+            let glob = Glob::new(entry)
+                .map_err(|e| (i, format!("{entry:?} is not a leak signature nor a valid glob: {e}")))?;
+            set.add(glob);
+            patterns.push((entry.clone(), None));
+        }
+        for (pattern, why) in KNOWN_RETENTION {
+            set.add(Glob::new(pattern).expect("the known patterns are valid globs"));
+            patterns.push((pattern.to_string(), Some(*why)));
+        }
+        let globs = set.build().map_err(|e| (0, e.to_string()))?;
+        Ok(PathFilter {
+            signatures,
+            globs,
+            patterns,
+        })
+    }
+
+    /// Why the path with this signature and one-line form is ignored, if it is.
+    pub fn ignores(&self, signature: &str, path: &str) -> Option<IgnoredBy> {
+        if let Some(s) = self.signatures.iter().find(|s| s.as_str() == signature) {
+            return Some(IgnoredBy {
+                pattern: s.clone(),
+                known: None,
+            });
+        }
+        let i = *self.globs.matches(path).first()?;
+        let (pattern, known) = &self.patterns[i];
+        Some(IgnoredBy {
+            pattern: pattern.clone(),
+            known: *known,
+        })
+    }
+}
+
+impl Default for PathFilter {
+    /// [`KNOWN_RETENTION`] alone.
+    fn default() -> PathFilter {
+        PathFilter::new(&[]).expect("the known patterns are valid globs")
     }
 }
 

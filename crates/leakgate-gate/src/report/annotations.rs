@@ -51,11 +51,7 @@ pub fn render(report: &RunReport, file: &str) -> Vec<String> {
     }
     match &report.snapshot {
         Some(o @ SnapshotComparison::Differs { diff, .. }) => {
-            let new: Vec<String> = o
-                .new_finalizer_growth()
-                .iter()
-                .map(|k| k.to_string())
-                .collect();
+            let new = o.failing();
             if new.is_empty() {
                 out.push(command(
                     "notice",

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCaseBuilder, TestSuiteBuilder};
 
-use super::{RunReport, grown_path_line, p_cell, slope_cell};
+use super::{RunReport, grown_path_line, holder_text, p_cell, slope_cell};
 use crate::escape::{xml_cdata as cdata, xml_chars as x};
 use crate::judge::{Check, Status};
 use crate::snapshot::SnapshotComparison;
@@ -141,18 +141,24 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
         let mut tc = match c.status {
             Status::Fail => {
                 // The reasons, and the path that holds what grew.
-                let held = c
+                let grown = c
                     .type_name
                     .as_deref()
-                    .and_then(|t| retention.get(t).copied())
+                    .and_then(|t| retention.get(t).copied());
+                let held = grown
                     .and_then(grown_path_line)
                     .map(|p| format!("; held: {p}"))
+                    .unwrap_or_default();
+                let holder = grown
+                    .and_then(|g| g.top())
+                    .and_then(holder_text)
+                    .map(|h| format!("; {}", h.plain()))
                     .unwrap_or_default();
                 let mut tc = TestCaseBuilder::failure(
                     &name,
                     Duration::ZERO,
                     "budget",
-                    &x(&format!("{}{held}", c.reasons_text())),
+                    &x(&format!("{}{held}{holder}", c.reasons_text())),
                 );
                 tc.set_trace(&detail);
                 tc
@@ -169,14 +175,8 @@ fn suite(report: &RunReport) -> junit_report::TestSuite {
     }
     if let Some(outcome) = &report.snapshot {
         let mut tc = match outcome {
-            SnapshotComparison::Differs { diff, .. }
-                if !outcome.new_finalizer_growth().is_empty() =>
-            {
-                let new: Vec<String> = outcome
-                    .new_finalizer_growth()
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect();
+            SnapshotComparison::Differs { diff, .. } if !outcome.failing().is_empty() => {
+                let new = outcome.failing();
                 let mut tc = TestCaseBuilder::failure(
                     "snapshot",
                     Duration::ZERO,

@@ -14,7 +14,7 @@ use leakgate_scenario::budget::{Metric, Unit};
 use super::chart::ChartData;
 use super::{
     Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, holder_text,
-    mermaid, notable, ordered, p_cell, shown_groups, slope_cell,
+    mermaid, notable, ordered, p_cell, shown_groups, signature_suffix, slope_cell,
 };
 use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
@@ -294,7 +294,11 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
             } else {
                 share
             };
-            let _ = writeln!(md, "{share} through:\n");
+            let _ = writeln!(
+                md,
+                "{share} through{}:\n",
+                md_cell(&signature_suffix(group))
+            );
             md.push_str(&fenced("text", &group.path.chain().join("\n")));
             md.push('\n');
         }
@@ -333,13 +337,25 @@ fn snapshot_section(md: &mut String, section: &str, o: &SnapshotComparison) {
         SnapshotComparison::Missing => md.push_str(
             "No approved snapshot yet: review the `.snap.new` and run `leakgate accept`.\n\n",
         ),
-        SnapshotComparison::Differs { diff, new_growth } => {
-            if new_growth.is_empty() {
+        SnapshotComparison::Differs {
+            diff,
+            new_growth,
+            new_paths,
+        } => {
+            if new_growth.is_empty() && new_paths.is_empty() {
                 md.push_str("Differs from the approved snapshot (no new growth); review it.\n\n");
             } else {
                 md.push_str("**New growth versus the approved snapshot:**\n\n");
                 for g in new_growth {
                     let _ = writeln!(md, "- {}", md_code(&g.to_string()));
+                }
+                for p in new_paths {
+                    let _ = writeln!(
+                        md,
+                        "- {} grows through a path not approved: {}",
+                        md_code(&p.type_name),
+                        md_code(&format!("{} (signature {})", p.path, p.signature))
+                    );
                 }
                 md.push('\n');
             }

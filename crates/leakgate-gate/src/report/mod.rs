@@ -270,15 +270,26 @@ pub(crate) fn slope_cell(c: &Check) -> String {
     }
 }
 
-/// `+410 of +411 through static X.y → … → T`: the path that grew, on one line.
+/// `+410 of +411 through static X.y → … → T (signature 3f9a2c1d7e4b)`: the path that grew,
+/// on one line.
 pub(crate) fn grown_path_line(g: &PathGrowth) -> Option<String> {
     g.top().map(|top| {
         format!(
-            "{} through {}",
+            "{} through {}{}",
             growth_share(g, top),
-            top.path.abbreviated(5)
+            top.path.abbreviated(5),
+            signature_suffix(top)
         )
     })
+}
+
+/// ` (signature 3f9a2c1d7e4b)`, or nothing for a group read from a report that had none.
+pub(crate) fn signature_suffix(group: &GroupGrowth) -> String {
+    if group.signature.as_str().is_empty() {
+        String::new()
+    } else {
+        format!(" (signature {})", group.signature)
+    }
 }
 
 /// `+410 of +411`; `~` when the counts are estimated from a sample, and a
@@ -478,19 +489,16 @@ mod tests {
     use leakgate_heap::{HolderGrowth, PathStep, RetentionPath, Root};
 
     fn held(step: Option<usize>, first: Option<u64>) -> GroupGrowth {
+        let path = RetentionPath {
+            root: Root::static_field("Leak", "Keep"),
+            steps: vec![
+                PathStep::new("Cache", None),
+                PathStep::new("List<Byte[]>", Some("entries")),
+                PathStep::new("Byte[][]", Some("_items")),
+                PathStep::new("Byte[]", None),
+            ],
+        };
         GroupGrowth {
-            path: RetentionPath {
-                root: Root::static_field("Leak", "Keep"),
-                steps: vec![
-                    PathStep::new("Cache", None),
-                    PathStep::new("List<Byte[]>", Some("entries")),
-                    PathStep::new("Byte[][]", Some("_items")),
-                    PathStep::new("Byte[]", None),
-                ],
-            },
-            first: 10,
-            last: 400,
-            growth: 390,
             example_address: Some(0x10),
             holder: Some(HolderGrowth {
                 type_name: "List<Byte[]>".into(),
@@ -501,6 +509,7 @@ mod tests {
                 objects_first: first.map(|_| 12),
                 objects_last: 1536,
             }),
+            ..GroupGrowth::new(path, 10, 400)
         }
     }
 

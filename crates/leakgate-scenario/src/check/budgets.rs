@@ -4,7 +4,7 @@
 use super::{Checked, Problem};
 use crate::budget::{Budget, Metric};
 use crate::locate::Locations;
-use crate::model::{BudgetRule, Sampling, TypeFilter};
+use crate::model::{BudgetRule, PathFilter, Sampling, TypeFilter};
 
 pub(super) fn check(
     budgets: &[Budget],
@@ -42,6 +42,15 @@ pub(super) fn check(
             BudgetRule::new(budget.clone(), line, column).map_err(|e| at(e.to_string()))
         })
         .collect()
+}
+
+pub(super) fn check_ignore_paths(patterns: &[String]) -> Checked<PathFilter> {
+    PathFilter::new(patterns).map_err(|(i, message)| {
+        Problem::at(
+            &["ignore_paths", &i.to_string()],
+            format!("ignore_paths: {message}"),
+        )
+    })
 }
 
 pub(super) fn check_ignore(patterns: &[String]) -> Checked<TypeFilter> {

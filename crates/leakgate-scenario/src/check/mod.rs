@@ -75,6 +75,7 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
     let sampling = sampling::check(&file.sampling, &load, file.service.allow_remote_probes)?;
     let budgets = budgets::check(&file.budgets, &sampling, locations)?;
     let ignore = budgets::check_ignore(&file.ignore)?;
+    let ignore_paths = budgets::check_ignore_paths(&file.ignore_paths)?;
     file.materiality
         .validate()
         .map_err(|m| Problem::at(&["materiality", "count"], m.to_string()))?;
@@ -93,6 +94,7 @@ pub fn check(file: ScenarioFile, path: &Path, locations: &Locations) -> Checked<
         sampling,
         budgets,
         ignore,
+        ignore_paths,
         materiality: file.materiality,
         snapshot,
     })

@@ -72,6 +72,8 @@ pub struct RetentionView {
 pub struct RetentionGroupView {
     /// The group's part of the growth, e.g. "+488 of +488".
     pub share: String,
+    /// The path's leak signature, when known.
+    pub signature: Option<String>,
     /// Root first, one step per line, the traced type last.
     pub chain: Vec<String>,
     /// "Held by List<Byte[]> (static Leak.Keep), which retains 6.1 MiB (…)", when known.
@@ -88,6 +90,8 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
         groups: super::super::shown_groups(g)
             .map(|group| RetentionGroupView {
                 share: super::super::growth_share(g, group),
+                signature: (!group.signature.as_str().is_empty())
+                    .then(|| group.signature.to_string()),
                 chain: group.path.chain(),
                 holder: super::super::holder_text(group).map(|h| capitalised(&h.plain())),
             })
@@ -114,6 +118,7 @@ fn finding_view(
         summary: format!("These types {}.", checks.growth(f)),
         groups: vec![RetentionGroupView {
             share: "Held".to_string(),
+            signature: None,
             chain: f.holder.chain(),
             holder: None,
         }],
@@ -510,15 +515,23 @@ fn snapshot_view(o: &SnapshotComparison) -> SnapshotView {
             new_growth: vec![],
             diff: vec![],
         },
-        SnapshotComparison::Differs { diff, new_growth } => SnapshotView {
-            summary: if new_growth.is_empty() {
+        SnapshotComparison::Differs {
+            diff,
+            new_growth,
+            new_paths,
+        } => SnapshotView {
+            summary: if new_growth.is_empty() && new_paths.is_empty() {
                 "Differs from the approved snapshot (no new growth); review it, then `leakgate accept`."
                     .into()
             } else {
                 "New growth versus the approved snapshot: approve with `leakgate accept`, or fix the leak."
                     .into()
             },
-            new_growth: new_growth.iter().map(|g| g.to_string()).collect(),
+            new_growth: new_growth
+                .iter()
+                .map(|g| g.to_string())
+                .chain(new_paths.iter().map(|p| format!("new path: {p}")))
+                .collect(),
             diff: diff
                 .lines()
                 .map(|l| DiffLine {
