@@ -2,7 +2,8 @@
 //! Record → the same code passes (with another sample count: the same leak
 //! signatures) → a second finalizable type grows and fails with a diff naming
 //! it → `leakgate accept` → it passes → the same type leaks through another
-//! holder, a path the snapshot does not approve, and fails.
+//! holder, a path the snapshot does not approve, and fails → `ignore_paths:`
+//! names its signature, and it passes.
 
 mod common;
 
@@ -185,11 +186,37 @@ fn record_match_new_growth_accept() {
     assert_eq!(new_paths[0]["type"], tracked, "{}", report["snapshot"]);
     assert_eq!(new_paths[0]["signature"], audit.as_str());
     assert!(
-        new_paths[0]["path"].as_str().unwrap().contains("AuditTrail.Kept"),
+        new_paths[0]["path"]
+            .as_str()
+            .unwrap()
+            .contains("AuditTrail.Kept"),
         "{new_paths}"
     );
     let case = junit_snapshot_case(out.path());
     assert!(case.contains("<failure") && case.contains(&audit), "{case}");
+
+    // 6. Declared not a leak (`ignore_paths:` by its signature), the same path
+    // is set aside with a note, and no longer fails.
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(
+        &scenario,
+        text.replace("count: 5", "count: 4") + &format!("ignore_paths: [\"{audit}\"]\n"),
+    )
+    .unwrap();
+    let out = temp_out();
+    let run = leakgate_run(&scenario, out.path(), &["--no-build"]);
+    assert_eq!(run.code, 0, "an ignored path does not fail\n{}", run.output);
+    let report = read_report(out.path());
+    assert!(
+        report["snapshot"]["new_paths"].is_null(),
+        "{}",
+        report["snapshot"]
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("TrackedResource") && notes.contains(&audit),
+        "the report says what was set aside: {notes}"
+    );
 }
 
 /// The signature of the path through which `type_name` grew most, in a run's report.

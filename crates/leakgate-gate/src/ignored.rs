@@ -51,8 +51,7 @@ pub fn set_aside(retention: &mut [PathGrowth], filter: &PathFilter) -> Vec<SetAs
         let mut ignored = 0;
         let mut because: Vec<String> = Vec::new();
         g.groups.retain(|group| {
-            let Some(by) = filter.ignores(group.signature.as_str(), &group.path.to_string())
-            else {
+            let Some(by) = filter.ignores(group.signature.as_str(), &group.path.to_string()) else {
                 return true;
             };
             ignored += group.growth.max(0);
@@ -102,7 +101,11 @@ pub fn excuse(verdict: &mut Verdict, aside: &[SetAside]) {
         } else {
             Status::Pass
         };
-        verdict.status = verdict.checks.iter().map(|c| c.status).fold(floor, Status::max);
+        verdict.status = verdict
+            .checks
+            .iter()
+            .map(|c| c.status)
+            .fold(floor, Status::max);
     }
 }
 
@@ -152,7 +155,10 @@ mod tests {
     fn leak(growth: u64) -> GroupGrowth {
         through(
             Root::static_field("Leak", "Keep"),
-            &["System.Collections.Generic.List<System.Byte[]>", "System.Byte[]"],
+            &[
+                "System.Collections.Generic.List<System.Byte[]>",
+                "System.Byte[]",
+            ],
             growth,
         )
     }
@@ -167,7 +173,12 @@ mod tests {
                 &[10_000, 40_000, 70_000, 100_000, 130_000, 160_000],
             )
             .build();
-        let v = judge(&grows, &rules, &TypeFilter::none(), &JudgeOptions::default());
+        let v = judge(
+            &grows,
+            &rules,
+            &TypeFilter::none(),
+            &JudgeOptions::default(),
+        );
         assert_eq!(v.status, Status::Fail);
         v
     }
@@ -178,12 +189,19 @@ mod tests {
         let aside = set_aside(&mut retention, &PathFilter::default());
         assert_eq!(retention[0].groups.len(), 1, "the pool's path is set aside");
         assert_eq!((aside[0].ignored, aside[0].of), (1480, 1500));
-        assert!(aside[0].note().contains("ArrayPool.Shared"), "{}", aside[0].note());
+        assert!(
+            aside[0].note().contains("ArrayPool.Shared"),
+            "{}",
+            aside[0].note()
+        );
         let mut v = failing();
         excuse(&mut v, &aside);
         assert_eq!(v.status, Status::Pass);
         let reasons = v.checks[0].reasons_text();
-        assert!(reasons.contains("not a leak: +1480 of its +1500"), "{reasons}");
+        assert!(
+            reasons.contains("not a leak: +1480 of its +1500"),
+            "{reasons}"
+        );
     }
 
     #[test]
@@ -193,7 +211,10 @@ mod tests {
         let mut v = failing();
         excuse(&mut v, &aside);
         assert_eq!(v.status, Status::Fail);
-        assert_eq!(retention[0].groups[0].path.root, Root::static_field("Leak", "Keep"));
+        assert_eq!(
+            retention[0].groups[0].path.root,
+            Root::static_field("Leak", "Keep")
+        );
     }
 
     #[test]

@@ -255,7 +255,10 @@ impl ApprovedSnapshot {
                     .filter_map(|c| c.type_name.as_deref()),
             )
             .collect();
-        for g in retention.iter().filter(|g| judged.contains(g.type_name.as_str())) {
+        for g in retention
+            .iter()
+            .filter(|g| judged.contains(g.type_name.as_str()))
+        {
             let total: i64 = g.groups.iter().map(|group| group.growth.max(0)).sum();
             for (i, group) in g.groups.iter().enumerate() {
                 let shown = i == 0 || group.growth * 4 >= total;
@@ -271,7 +274,8 @@ impl ApprovedSnapshot {
             }
         }
         self.paths.sort();
-        self.paths.dedup_by(|a, b| a.type_name == b.type_name && a.signature == b.signature);
+        self.paths
+            .dedup_by(|a, b| a.type_name == b.type_name && a.signature == b.signature);
         self
     }
 
@@ -352,7 +356,11 @@ pub fn compare(
 /// them with this signature. A type with no approved path is new growth, or growth approved
 /// before leakgate recorded paths: its paths only change the file.
 fn new_paths(approved: &ApprovedSnapshot, current: &ApprovedSnapshot) -> Vec<PathEntry> {
-    let approved_types: BTreeSet<&str> = approved.paths.iter().map(|p| p.type_name.as_str()).collect();
+    let approved_types: BTreeSet<&str> = approved
+        .paths
+        .iter()
+        .map(|p| p.type_name.as_str())
+        .collect();
     let approved_paths: BTreeSet<(&str, &LeakSignature)> = approved
         .paths
         .iter()
@@ -710,11 +718,21 @@ mod tests {
         let v = growing_res();
         let snap = |groups| ApprovedSnapshot::from_verdict("s", &v).with_paths(&v, &[grew(groups)]);
         // The top path and any with a quarter of the growth are recorded.
-        let approved = snap(vec![held("Cache", 0, 70), held("Audit", 0, 25), held("Log", 0, 5)]);
+        let approved = snap(vec![
+            held("Cache", 0, 70),
+            held("Audit", 0, 25),
+            held("Log", 0, 5),
+        ]);
         let recorded: Vec<&str> = approved.paths.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(recorded, ["static Audit.kept → Res", "static Cache.kept → Res"]);
+        assert_eq!(
+            recorded,
+            ["static Audit.kept → Res", "static Cache.kept → Res"]
+        );
         let text = approved.to_yaml();
-        assert!(text.contains(&format!("signature: {}", held("Cache", 0, 1).signature)), "{text}");
+        assert!(
+            text.contains(&format!("signature: {}", held("Cache", 0, 1).signature)),
+            "{text}"
+        );
         assert_eq!(ApprovedSnapshot::from_yaml(&text).unwrap(), approved);
         // The same paths in other shares: the file may change, nothing fails.
         let same = snap(vec![held("Audit", 0, 60), held("Cache", 0, 40)]);

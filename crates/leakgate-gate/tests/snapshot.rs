@@ -98,7 +98,10 @@ fn pending_accept_reject_round_trip() {
 
     // A finalizer leak appears: differs with new growth, fails.
     let outcome = check(&snap, &leaky).unwrap();
-    let SnapshotComparison::Differs { diff, new_growth, .. } = &outcome else {
+    let SnapshotComparison::Differs {
+        diff, new_growth, ..
+    } = &outcome
+    else {
         panic!("{outcome:?}")
     };
     let new_growth: Vec<String> = new_growth.iter().map(|k| k.to_string()).collect();

@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn compiler_numbers_are_left_out() {
-        assert_eq!(unnumbered("Program+<>c__DisplayClass5_0"), "Program+<>c__DisplayClass");
+        assert_eq!(
+            unnumbered("Program+<>c__DisplayClass5_0"),
+            "Program+<>c__DisplayClass"
+        );
         assert_eq!(unnumbered("<Main>b__0_3"), "<Main>b__");
         assert_eq!(unnumbered("Program+<>c__12.field"), "Program+<>c__.field");
         assert_eq!(unnumbered("<Run>d__4"), "<Run>d__");

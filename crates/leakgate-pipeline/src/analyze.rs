@@ -9,8 +9,8 @@ use leakgate_dotnet::inspector::{
     Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
 use leakgate_heap::{DominatorTree, HeapGraph, PathGrowth, PathOptions, ShortestPaths, TypePaths};
-use leakgate_scenario::budget::Unit;
 use leakgate_memory::{MemoryError, MemorySummary, render_address_summary, render_growth_table};
+use leakgate_scenario::budget::Unit;
 use schemars::JsonSchema;
 use serde::Serialize;
 

@@ -412,8 +412,12 @@ impl PathFilter {
                 signatures.push(entry.to_ascii_lowercase());
                 continue;
             }
-            let glob = Glob::new(entry)
-                .map_err(|e| (i, format!("{entry:?} is not a leak signature nor a valid glob: {e}")))?;
+            let glob = Glob::new(entry).map_err(|e| {
+                (
+                    i,
+                    format!("{entry:?} is not a leak signature nor a valid glob: {e}"),
+                )
+            })?;
             set.add(glob);
             patterns.push((entry.clone(), None));
         }

@@ -505,9 +505,13 @@ fn budgets_keep_their_place_and_a_compiled_glob() {
 
 #[test]
 fn ignore_paths_take_signatures_and_globs_with_the_known_list() {
-    let text = format!("{VALID}ignore_paths:\n  - 3F9A2C1D7E4B\n  - \"static Vendor.Pool.* → *\"\n");
+    let text =
+        format!("{VALID}ignore_paths:\n  - 3F9A2C1D7E4B\n  - \"static Vendor.Pool.* → *\"\n");
     let s = parse(Path::new("x.yaml"), &text).unwrap();
-    let by = s.ignore_paths.ignores("3f9a2c1d7e4b", "static A.b → C").unwrap();
+    let by = s
+        .ignore_paths
+        .ignores("3f9a2c1d7e4b", "static A.b → C")
+        .unwrap();
     assert_eq!((by.pattern.as_str(), by.known), ("3f9a2c1d7e4b", None));
     let by = s
         .ignore_paths
@@ -517,9 +521,20 @@ fn ignore_paths_take_signatures_and_globs_with_the_known_list() {
     // leakgate's own list applies with the scenario's.
     let pooled = "static System.Buffers.ArrayPool<System.Byte>.s_shared \
                   → System.Buffers.SharedArrayPool<System.Byte> → System.Byte[]";
-    assert!(s.ignore_paths.ignores("000000000000", pooled).unwrap().known.is_some());
-    assert_eq!(s.ignore_paths.ignores("000000000000", "static A.b → C"), None);
-    let err = parse_err(&format!("{VALID}ignore_paths: [\"static A.b → *\", \"bad[\"]\n"));
+    assert!(
+        s.ignore_paths
+            .ignores("000000000000", pooled)
+            .unwrap()
+            .known
+            .is_some()
+    );
+    assert_eq!(
+        s.ignore_paths.ignores("000000000000", "static A.b → C"),
+        None
+    );
+    let err = parse_err(&format!(
+        "{VALID}ignore_paths: [\"static A.b → *\", \"bad[\"]\n"
+    ));
     assert!(err.to_string().contains("nor a valid glob"), "{err}");
     assert_eq!(err.location(), Some((11, 34)), "{err}");
 }
