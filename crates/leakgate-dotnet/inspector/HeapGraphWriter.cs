@@ -227,8 +227,7 @@ public sealed class HeapGraphWriter : IDisposable
                     byModule.TryGetValue(ReadPointer(obj, "m_pData"), out module);
                     break;
                 case RuntimeObject.Type:
-                    var handle = ReadPointer(obj, "m_handle");
-                    var typeModule = handle == 0 ? null : runtime.GetTypeByMethodTable(handle)?.Module;
+                    var typeModule = ModuleOfType(runtime, ReadPointer(obj, "m_handle"));
                     if (typeModule is not null && byModule.ContainsKey(typeModule.Address))
                     {
                         module = typeModule;
@@ -246,6 +245,23 @@ public sealed class HeapGraphWriter : IDisposable
             RootHeader(8, address);
             WriteString(module.IsDynamic ? "non-collectible dynamic assembly" : "non-collectible assembly");
             WriteString(name);
+        }
+    }
+
+    /// <summary>The module of the type a method table pointer read from the heap names, if it names one.</summary>
+    private static ClrModule? ModuleOfType(ClrRuntime runtime, ulong methodTable)
+    {
+        if (methodTable == 0)
+        {
+            return null;
+        }
+        try
+        {
+            return runtime.GetTypeByMethodTable(methodTable)?.Module;
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+        {
+            return null; // not a method table in this dump: the object keeps its GC paths
         }
     }
 
@@ -276,9 +292,17 @@ public sealed class HeapGraphWriter : IDisposable
         }
         else
         {
-            var typeName = module.EnumerateTypeDefToMethodTableMap()
-                .Select(t => runtime.GetTypeByMethodTable(t.MethodTable)?.Name)
-                .FirstOrDefault(n => !string.IsNullOrEmpty(n)) ?? "";
+            string typeName;
+            try
+            {
+                typeName = module.EnumerateTypeDefToMethodTableMap()
+                    .Select(t => runtime.GetTypeByMethodTable(t.MethodTable)?.Name)
+                    .FirstOrDefault(n => !string.IsNullOrEmpty(n)) ?? "";
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+            {
+                typeName = ""; // its type map is not in the dump: the assembly stays unnamed
+            }
             var outer = typeName.Split('+')[0];
             var dot = outer.LastIndexOf('.');
             name = dot > 0 ? outer[..dot] : outer;
