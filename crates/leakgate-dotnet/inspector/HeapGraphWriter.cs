@@ -16,7 +16,8 @@ namespace Leakgate.Inspector;
 /// 3 object (u64 address, u32 type id, u64 size, u32 count, count × (u64 target, u32 field id or
 /// 0xFFFFFFFF)); 4 root (u8 kind, u64 target, then per kind: 1 static field: str type, str field;
 /// 2 stack: u32 OS thread id (0 unknown), str method ("" unknown); 3 strong handle; 4 pinned handle;
-/// 5 finalizer queue; 6 dependent handle; 7 other: str label); 0xFF end (u64 objects, u64 references,
+/// 5 finalizer queue; 6 dependent handle; 7 other: str label; 8 held by the runtime: str what, str name
+/// ("" unknown)); 0xFF end (u64 objects, u64 references,
 /// u64 roots). str = u32 byte count + UTF-8. A type or field id is defined before its first use.
 /// </remarks>
 public sealed class HeapGraphWriter : IDisposable
@@ -33,6 +34,8 @@ public sealed class HeapGraphWriter : IDisposable
     private readonly Dictionary<ulong, FieldLayout> _layouts = new();
     private readonly Dictionary<ulong, List<ulong>> _dependents;
     private readonly List<(ulong Target, uint Field)> _edges = new();
+    private readonly Dictionary<ulong, RuntimeObject> _runtimeKinds = new();
+    private readonly List<(ulong Address, RuntimeObject Kind)> _runtimeObjects = new();
     private byte[] _buffer = new byte[64 * 1024];
     private ulong _objects, _references, _roots;
 
@@ -74,6 +77,11 @@ public sealed class HeapGraphWriter : IDisposable
         }
         var typeId = TypeId(type);
         var size = obj.Size;
+        var runtimeKind = RuntimeKind(type);
+        if (runtimeKind != RuntimeObject.None)
+        {
+            _runtimeObjects.Add((obj.Address, runtimeKind));
+        }
         _edges.Clear();
         if (type.ContainsPointers)
         {
@@ -159,6 +167,147 @@ public sealed class HeapGraphWriter : IDisposable
             }
         }
         WriteStaticRoots(runtime);
+        WriteRuntimeRoots(runtime);
+    }
+
+    private enum RuntimeObject : byte { None, Assembly, Module, Type }
+
+    /// <summary>Whether objects of this type are the managed face of a loader structure.</summary>
+    private RuntimeObject RuntimeKind(ClrType type)
+    {
+        if (!_runtimeKinds.TryGetValue(type.MethodTable, out var kind))
+        {
+            kind = type.Name switch
+            {
+                "System.Reflection.RuntimeAssembly" => RuntimeObject.Assembly,
+                "System.Reflection.RuntimeModule" => RuntimeObject.Module,
+                "System.RuntimeType" => RuntimeObject.Type,
+                _ => RuntimeObject.None,
+            };
+            _runtimeKinds[type.MethodTable] = kind;
+        }
+        return kind;
+    }
+
+    /// <summary>
+    /// The runtime's loader, not a GC root, keeps a non-collectible assembly's RuntimeAssembly and
+    /// RuntimeModule (in its own handle table: "strong handle → Object[] → RuntimeAssembly") and its
+    /// types' RuntimeType objects (on the frozen heap, referenced only from the method table: "no
+    /// root found"). Each is matched to its module through the native pointer it wraps and rooted
+    /// as held by the runtime, named by its assembly. A collectible assembly has a loader
+    /// allocator of its own, whose managed LoaderAllocator object the GC paths already show.
+    /// </summary>
+    private void WriteRuntimeRoots(ClrRuntime runtime)
+    {
+        if (_runtimeObjects.Count == 0)
+        {
+            return;
+        }
+        var modules = runtime.EnumerateModules().ToList();
+        // The loader allocator most modules share is the runtime's global one, never freed.
+        var global = modules.GroupBy(m => m.LoaderAllocator).MaxBy(g => g.Count())?.Key;
+        var byAssembly = new Dictionary<ulong, ClrModule>();
+        var byModule = new Dictionary<ulong, ClrModule>();
+        foreach (var module in modules.Where(m => m.LoaderAllocator == global))
+        {
+            byAssembly.TryAdd(module.AssemblyAddress, module);
+            byModule.TryAdd(module.Address, module);
+        }
+        var labels = new Dictionary<ulong, string>();
+        foreach (var (address, kind) in _runtimeObjects)
+        {
+            var obj = runtime.Heap.GetObject(address);
+            ClrModule? module = null;
+            switch (kind)
+            {
+                case RuntimeObject.Assembly:
+                    byAssembly.TryGetValue(ReadPointer(obj, "m_assembly"), out module);
+                    break;
+                case RuntimeObject.Module:
+                    byModule.TryGetValue(ReadPointer(obj, "m_pData"), out module);
+                    break;
+                case RuntimeObject.Type:
+                    var typeModule = ModuleOfType(runtime, ReadPointer(obj, "m_handle"));
+                    if (typeModule is not null && byModule.ContainsKey(typeModule.Address))
+                    {
+                        module = typeModule;
+                    }
+                    break;
+            }
+            if (module is null)
+            {
+                continue;
+            }
+            if (!labels.TryGetValue(module.Address, out var name))
+            {
+                labels[module.Address] = name = AssemblyLabel(runtime, module);
+            }
+            RootHeader(8, address);
+            WriteString(module.IsDynamic ? "non-collectible dynamic assembly" : "non-collectible assembly");
+            WriteString(name);
+        }
+    }
+
+    /// <summary>The module of the type a method table pointer read from the heap names, if it names one.</summary>
+    private static ClrModule? ModuleOfType(ClrRuntime runtime, ulong methodTable)
+    {
+        if (methodTable == 0)
+        {
+            return null;
+        }
+        try
+        {
+            return runtime.GetTypeByMethodTable(methodTable)?.Module;
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+        {
+            return null; // not a method table in this dump: the object keeps its GC paths
+        }
+    }
+
+    /// <summary>A pointer-sized field, or 0 when the type has no such field (another runtime version).</summary>
+    private ulong ReadPointer(ClrObject obj, string field)
+    {
+        var f = obj.Type?.GetFieldByName(field);
+        if (f is null || f.Offset < 0)
+        {
+            return 0;
+        }
+        // A field's offset counts from after the object's method table pointer.
+        return _memory.ReadPointer(obj.Address + (ulong)_memory.PointerSize + (ulong)f.Offset);
+    }
+
+    /// <summary>
+    /// The assembly's simple name for one loaded from a file. ClrMD reads no name for a dynamic
+    /// (Reflection.Emit) assembly, so it is named by the namespace of the first type it defines,
+    /// which is what shows who generated it; "" when it defines none.
+    /// </summary>
+    private static string AssemblyLabel(ClrRuntime runtime, ClrModule module)
+    {
+        const int MaxName = 256;
+        string name;
+        if (!module.IsDynamic)
+        {
+            name = Path.GetFileNameWithoutExtension(module.AssemblyName ?? module.Name ?? "");
+        }
+        else
+        {
+            string typeName;
+            try
+            {
+                typeName = module.EnumerateTypeDefToMethodTableMap()
+                    .Select(t => runtime.GetTypeByMethodTable(t.MethodTable)?.Name)
+                    .FirstOrDefault(n => !string.IsNullOrEmpty(n)) ?? "";
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+            {
+                typeName = ""; // its type map is not in the dump: the assembly stays unnamed
+            }
+            var outer = typeName.Split('+')[0];
+            var dot = outer.LastIndexOf('.');
+            name = dot > 0 ? outer[..dot] : outer;
+        }
+        return name.Length > MaxName ? name[..MaxName] : name;
     }
 
     private void WriteHandleRoot(ClrHandle handle, ulong target)

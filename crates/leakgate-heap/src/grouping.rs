@@ -26,7 +26,7 @@
 //! # Ok::<(), leakgate_heap::BuildError>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,7 @@ use crate::bfs::ShortestPaths;
 use crate::dominators::DominatorTree;
 use crate::model::ObjectId;
 use crate::path::{PathStep, RetentionPath};
+use crate::root::Root;
 
 /// How many instances of a type get their path traced.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
@@ -132,21 +133,35 @@ impl ShortestPaths<'_> {
         // Keyed by the collapsed path without its repeat counts: a linked structure's
         // instances at every depth are one group, which keeps the range of repeats.
         // The sample is in address order, so a group's first instance is its example.
-        let mut by_signature: BTreeMap<RetentionPath, (Vec<ObjectId>, RetentionPath)> =
-            BTreeMap::new();
+        // A runtime root's name (which assembly) is left out of the signature and kept
+        // aside, to name the group's roots by pattern.
+        type Entry = (Vec<ObjectId>, RetentionPath, BTreeSet<String>);
+        let mut by_signature: BTreeMap<RetentionPath, Entry> = BTreeMap::new();
         for &object in &sample {
-            let path = self.explain(object).signature().collapsed();
+            let explained = self.explain(object);
+            let path = explained.signature().collapsed();
             let entry = by_signature
                 .entry(path.group_key())
-                .or_insert_with(|| (Vec::new(), path.clone()));
+                .or_insert_with(|| (Vec::new(), path.clone(), BTreeSet::new()));
             entry.0.push(object);
             entry.1 = widened(&entry.1, &path);
+            if let Root::Runtime {
+                name: Some(name), ..
+            } = explained.root
+            {
+                entry.2.insert(name_pattern(&name));
+            }
         }
         let mut groups: Vec<PathGroup> = by_signature
             .into_values()
-            .map(|(objects, path)| PathGroup {
+            .map(|(objects, mut path, patterns)| PathGroup {
                 holder: dominators.and_then(|tree| self.group_holder(tree, &objects, &path)),
-                path,
+                path: {
+                    if let Root::Runtime { what, name } = &mut path.root {
+                        *name = runtime_names(graph, what, &patterns);
+                    }
+                    path
+                },
                 sampled: objects.len() as u64,
                 estimated: 0,
                 example_address: graph.address(objects[0]),
@@ -198,8 +213,75 @@ impl ShortestPaths<'_> {
     }
 }
 
+/// How many name patterns a group's runtime root lists; the rest are counted.
+const SHOWN_PATTERNS: usize = 3;
+
+/// A name with each run of digits as `*`: the pattern generated names share
+/// (`Contoso.Proxies.Generated17` → `Contoso.Proxies.Generated*`).
+fn name_pattern(name: &str) -> String {
+    let mut pattern = String::with_capacity(name.len());
+    for c in name.chars() {
+        if !c.is_ascii_digit() {
+            pattern.push(c);
+        } else if !pattern.ends_with('*') {
+            pattern.push('*');
+        }
+    }
+    pattern
+}
+
+/// The names of a runtime-rooted group's roots: each pattern its sampled instances' roots
+/// have, with how many distinct names of it the runtime holds as `what` in the whole heap,
+/// most first (`Contoso.Proxies.Generated* (412 assemblies)`); a pattern of one name is that
+/// name. `None` when no sampled root had a name.
+fn runtime_names(
+    graph: &crate::HeapGraph,
+    what: &str,
+    patterns: &BTreeSet<String>,
+) -> Option<String> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let mut names: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (root, _) in graph.roots() {
+        if let Root::Runtime {
+            what: w,
+            name: Some(name),
+        } = root
+            && w == what
+        {
+            let pattern = name_pattern(name);
+            if let Some(pattern) = patterns.get(&pattern) {
+                names.entry(pattern).or_default().insert(name);
+            }
+        }
+    }
+    let mut counted: Vec<(&str, BTreeSet<&str>)> = names.into_iter().collect();
+    counted.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let noun = if what.ends_with("assembly") {
+        " assemblies"
+    } else {
+        ""
+    };
+    let shown: Vec<String> = counted
+        .iter()
+        .take(SHOWN_PATTERNS)
+        .map(|(pattern, names)| match names.len() {
+            1 => names.first().expect("one name").to_string(),
+            n => format!("{pattern} ({n}{noun})"),
+        })
+        .collect();
+    let mut line = shown.join(", ");
+    if counted.len() > SHOWN_PATTERNS {
+        line.push_str(&format!(" and {} more", counted.len() - SHOWN_PATTERNS));
+    }
+    (!line.is_empty()).then_some(line)
+}
+
 /// `a` and `b` (collapsed paths of one group key) as one path: each step's repeat range
 /// widened to cover both, and a loop step only one of them takes kept with a range from 0.
+/// The root is `b`'s (the same but for a runtime root's names: in a diff, the last
+/// snapshot's).
 pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
     debug_assert_eq!(a.group_key(), b.group_key());
     let from_zero = |step: &PathStep| PathStep {
@@ -231,7 +313,7 @@ pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
         }
     }
     RetentionPath {
-        root: a.root.clone(),
+        root: b.root.clone(),
         steps,
     }
 }
@@ -394,6 +476,94 @@ mod tests {
             "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._nextQueue ×0..2 \
              → WorkStealingQueue._item → Timer"
         );
+    }
+
+    /// `generated` dynamic assemblies of a proxy generator and five framework assemblies, each
+    /// a `RuntimeAssembly` the runtime's loader holds, and a type of each generated one.
+    fn loaded_assemblies(generated: u64) -> crate::HeapGraph {
+        let mut b = crate::HeapGraphBuilder::new();
+        let assembly = b.add_type("System.Reflection.RuntimeAssembly", false);
+        let runtime_type = b.add_type("System.RuntimeType", false);
+        for i in 0..generated {
+            let name = format!("Contoso.Proxies.Generated{}", i + 1);
+            let (a, t) = (0x1000 + 0x100 * i, 0x10_0000 + 0x100 * i);
+            b.add_object(a, assembly, 32);
+            b.add_object(t, runtime_type, 40);
+            let root = Root::runtime("non-collectible dynamic assembly", Some(&name));
+            b.add_root(root.clone(), a);
+            b.add_root(root, t);
+        }
+        let framework = [
+            "System.Private.CoreLib",
+            "LeakyService",
+            "System.Linq",
+            "System.Net.Http",
+            "System.Runtime",
+        ];
+        for (i, name) in framework.iter().enumerate() {
+            let a = 0x90_0000 + 0x100 * i as u64;
+            b.add_object(a, assembly, 32);
+            b.add_root(Root::runtime("non-collectible assembly", Some(name)), a);
+        }
+        b.build().expect("a well-formed heap")
+    }
+
+    #[test]
+    fn assemblies_the_runtime_holds_are_one_group_named_by_pattern() {
+        let options = PathOptions { sample: 10 };
+        let paths = |generated| {
+            let graph = loaded_assemblies(generated);
+            ShortestPaths::compute(&graph).type_paths("System.Reflection.RuntimeAssembly", &options)
+        };
+        let (before, after) = (paths(12), paths(412));
+        // One group per kind of root, not one per assembly; the names by pattern, counted
+        // over the whole heap although only 10 instances were traced.
+        assert_eq!(after.groups.len(), 1, "{:#?}", after.groups);
+        assert_eq!(after.sampled, 10);
+        assert_eq!(
+            after.groups[0].path.to_string(),
+            "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated* (412 assemblies) \
+             → System.Reflection.RuntimeAssembly"
+        );
+        // Traced all, the framework's assemblies are a group of their own (the larger, here),
+        // a pattern of one name named by it, three shown.
+        let graph = loaded_assemblies(3);
+        let all = ShortestPaths::compute(&graph)
+            .type_paths("System.Reflection.RuntimeAssembly", &PathOptions::default());
+        let roots: Vec<String> = all.groups.iter().map(|g| g.path.root.to_string()).collect();
+        assert_eq!(
+            roots,
+            [
+                "runtime: non-collectible assembly LeakyService, System.Linq, System.Net.Http and 2 more",
+                "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated* (3 assemblies)",
+            ]
+        );
+        // The key that matches groups across snapshots has no names in it.
+        let key = after.groups[0].path.group_key();
+        assert_eq!(key, before.groups[0].path.group_key());
+        assert_eq!(
+            key.root,
+            Root::runtime("non-collectible dynamic assembly", None)
+        );
+        // The groups match across snapshots, and the grown one shows the last one's names
+        // (its growth is estimated from 10 traced instances of each snapshot).
+        let growth = crate::PathGrowth::between(&before, &after);
+        assert_eq!(growth.groups.len(), 1);
+        assert!((395..=405).contains(&growth.groups[0].growth), "{growth}");
+        assert_eq!(
+            growth.groups[0].path.root.to_string(),
+            "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated* (412 assemblies)"
+        );
+    }
+
+    #[test]
+    fn names_read_as_patterns_most_common_first() {
+        assert_eq!(
+            name_pattern("Contoso.Proxies.Generated17"),
+            "Contoso.Proxies.Generated*"
+        );
+        assert_eq!(name_pattern("A1b22c333"), "A*b*c*");
+        assert_eq!(name_pattern("Plain"), "Plain");
     }
 
     #[test]

@@ -76,10 +76,11 @@ pub struct RetentionPath {
 
 impl RetentionPath {
     /// The path as it is grouped: the same chain of types and fields from the same root,
-    /// whatever thread a stack root sits on.
+    /// whatever thread a stack root sits on and whichever assembly a runtime root names
+    /// ([`Root::grouped`]).
     pub fn signature(&self) -> RetentionPath {
         RetentionPath {
-            root: self.root.without_thread(),
+            root: self.root.grouped(),
             steps: self.steps.clone(),
         }
     }
@@ -112,8 +113,11 @@ impl RetentionPath {
     /// What a collapsed path is grouped and matched by: no repeat counts, and no loop
     /// steps (an object held by one of its own type, [`RetentionPath::is_loop`]), so a
     /// structure's instances are one group whether they sit 0, 1 or 5 hops down the loop.
+    /// The root is the grouped one ([`Root::grouped`]): a group's path may carry the names
+    /// of what the runtime holds, which differ between snapshots and never split a group.
     pub fn group_key(&self) -> RetentionPath {
         let mut key = self.without_repeats();
+        key.root = self.root.grouped();
         key.steps = (0..self.steps.len())
             .filter(|&i| !self.is_loop(i))
             .map(|i| key.steps[i].clone())

@@ -36,6 +36,19 @@ pub enum Root {
     FinalizerQueue,
     /// A dependent handle (a `ConditionalWeakTable` value), known only as a root.
     DependentHandle,
+    /// Something the runtime itself keeps alive, not a GC root of the program: the managed
+    /// objects of a non-collectible assembly (its `RuntimeAssembly`, `RuntimeModule` and
+    /// `RuntimeType`s), which the loader keeps for as long as the process lives.
+    Runtime {
+        /// What the runtime holds it as, e.g. `non-collectible dynamic assembly`.
+        what: String,
+        /// Whose it is: the assembly's name (for a dynamic assembly, the namespace of the
+        /// types it defines), e.g. `Contoso.Proxies.Generated17`. On a grouped path, the
+        /// names of the group's roots by pattern, with how many the runtime holds
+        /// (`Contoso.Proxies.Generated* (412 assemblies)`). Never part of a group key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// Any other root, with the source's own words for it.
     Other { label: String },
     /// No root the source reported reaches the object: garbage not yet collected, or a root
@@ -71,10 +84,19 @@ impl Root {
             Root::StrongHandle => 1,
             Root::PinnedHandle => 2,
             Root::DependentHandle => 3,
-            Root::Other { .. } => 4,
-            Root::Stack { .. } => 5,
-            Root::FinalizerQueue => 6,
-            Root::NotFound => 7,
+            Root::Runtime { .. } => 4,
+            Root::Other { .. } => 5,
+            Root::Stack { .. } => 6,
+            Root::FinalizerQueue => 7,
+            Root::NotFound => 8,
+        }
+    }
+
+    /// A root the runtime holds as `what` for `name`.
+    pub fn runtime(what: impl Into<String>, name: Option<&str>) -> Root {
+        Root::Runtime {
+            what: what.into(),
+            name: name.map(str::to_string),
         }
     }
 
@@ -87,6 +109,19 @@ impl Root {
                 method: method.clone(),
             },
             other => other.clone(),
+        }
+    }
+
+    /// The root as it is grouped and matched ([`crate::RetentionPath::signature`]): no thread,
+    /// and no name of what the runtime holds, so 412 generated assemblies are one reason, not
+    /// 412 (a name is per instance; the group shows them by pattern instead).
+    pub fn grouped(&self) -> Root {
+        match self {
+            Root::Runtime { what, .. } => Root::Runtime {
+                what: what.clone(),
+                name: None,
+            },
+            other => other.without_thread(),
         }
     }
 }
@@ -112,6 +147,13 @@ impl fmt::Display for Root {
             Root::PinnedHandle => f.write_str("pinned handle"),
             Root::FinalizerQueue => f.write_str("finalizer queue"),
             Root::DependentHandle => f.write_str("dependent handle"),
+            Root::Runtime { what, name } => {
+                write!(f, "runtime: {what}")?;
+                if let Some(name) = name {
+                    write!(f, " {name}")?;
+                }
+                Ok(())
+            }
             Root::Other { label } => f.write_str(label),
             Root::NotFound => f.write_str("no root found"),
         }
@@ -134,6 +176,42 @@ mod tests {
         );
         assert_eq!(Root::stack(None, None).to_string(), "stack");
         assert_eq!(Root::StrongHandle.to_string(), "strong handle");
+        assert_eq!(
+            Root::runtime(
+                "non-collectible assembly",
+                Some("Contoso.Proxies.Generated17")
+            )
+            .to_string(),
+            "runtime: non-collectible assembly Contoso.Proxies.Generated17"
+        );
+    }
+
+    #[test]
+    fn a_runtime_root_groups_without_its_name() {
+        let one = Root::runtime(
+            "non-collectible assembly",
+            Some("Contoso.Proxies.Generated1"),
+        );
+        let other = Root::runtime(
+            "non-collectible assembly",
+            Some("Contoso.Proxies.Generated2"),
+        );
+        assert_ne!(one, other);
+        assert_eq!(one.grouped(), other.grouped());
+        assert_eq!(
+            one.grouped().to_string(),
+            "runtime: non-collectible assembly"
+        );
+        assert_ne!(
+            one.grouped(),
+            Root::runtime("loader allocator", None).grouped()
+        );
+        let json = serde_json::to_string(&one).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"runtime","what":"non-collectible assembly","name":"Contoso.Proxies.Generated1"}"#
+        );
+        assert_eq!(serde_json::from_str::<Root>(&json).unwrap(), one);
     }
 
     #[test]

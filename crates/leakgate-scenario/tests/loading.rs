@@ -45,6 +45,7 @@ fn the_fixture_scenarios_load() {
         "slow-collection-leak",
         "slow-native-leak",
         "slow-healthy",
+        "library-and-loader-leaks",
     ] {
         let scenario = load(root().join(format!("fixtures/scenarios/{name}.yaml"))).unwrap();
         assert_eq!(scenario.name, name);

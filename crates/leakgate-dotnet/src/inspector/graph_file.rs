@@ -229,6 +229,11 @@ fn read_root(r: &mut Reader, at: usize) -> Result<(Root, u64), Failure> {
         7 => Root::Other {
             label: r.str("a root label")?.to_string(),
         },
+        8 => {
+            let what = r.str("what the runtime holds")?;
+            let name = r.str("the name of what the runtime holds")?;
+            Root::runtime(what, (!name.is_empty()).then_some(name))
+        }
         other => return Err((at, format!("unknown root kind {other}"))),
     };
     Ok((root, target))
@@ -382,6 +387,10 @@ mod tests {
             .root(5, 0x320)
             .root(6, 0x300);
         w.root(7, 0x200).str("static storage");
+        w.root(8, 0x300)
+            .str("non-collectible dynamic assembly")
+            .str("Contoso.Proxies.Generated17");
+        w.root(8, 0x320).str("non-collectible assembly").str("");
         w.end()
     }
 
@@ -414,6 +423,8 @@ mod tests {
                 "finalizer queue",
                 "dependent handle",
                 "static storage",
+                "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated17",
+                "runtime: non-collectible assembly",
             ]
         );
     }
@@ -498,6 +509,12 @@ mod tests {
 
         let mut w = FileWriter::new();
         expect(w.root(9, 0x100).end(), 16, "unknown root kind 9");
+
+        let mut w = FileWriter::new();
+        w.root(8, 0x100)
+            .str("non-collectible assembly")
+            .u32(u32::MAX);
+        expect(w.end(), 58, "the name of what the runtime holds");
     }
 
     #[test]
