@@ -8,8 +8,8 @@
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 use super::{
-    RunReport, gc_committed_line, grown_path_line, hidden_line, holder_text, notable, p_cell,
-    slope_cell,
+    RunReport, finding_holder, gc_committed_line, grown_path_line, hidden_line, holder_text,
+    notable, p_cell, slope_cell,
 };
 use crate::escape::terminal_line;
 use crate::judge::Status;
@@ -132,6 +132,15 @@ pub fn render(report: &RunReport) -> Vec<Line> {
             checks.growth(f),
             f.holder.abbreviated(6)
         ))));
+        if let Some(h) = finding_holder(report, f).and_then(holder_text) {
+            let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
+            lines.push(Line::plain(format!(
+                "    held by {}{}, {}",
+                cell(h.type_name),
+                at.unwrap_or_default(),
+                h.retains
+            )));
+        }
     }
     for g in &report.retention {
         if let Some(path) = grown_path_line(g) {

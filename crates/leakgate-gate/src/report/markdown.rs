@@ -13,8 +13,9 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, gc_committed_line, growth_share, hidden_line, holder_text,
-    mermaid, notable, ordered, p_cell, shown_groups, signature_suffix, slope_cell,
+    Outcome, RunReport, chart_file_name, finding_holder, gc_committed_line, growth_share,
+    hidden_line, holder_text, mermaid, notable, ordered, p_cell, shown_groups, signature_suffix,
+    slope_cell,
 };
 use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
@@ -263,6 +264,16 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
         );
         md.push_str(&fenced("text", &f.holder.chain().join("\n")));
         md.push('\n');
+        if let Some(h) = finding_holder(report, f).and_then(holder_text) {
+            let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
+            let _ = writeln!(
+                md,
+                "Held by {}{}, {}.\n",
+                md_code(h.type_name),
+                at.unwrap_or_default(),
+                md_cell(&h.retains)
+            );
+        }
     }
     for g in &report.retention {
         let _ = writeln!(

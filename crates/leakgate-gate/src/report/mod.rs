@@ -367,6 +367,26 @@ pub(crate) fn holder_text(group: &GroupGrowth) -> Option<HolderText<'_>> {
     })
 }
 
+/// The holder of a finding: the top group of one of its members, when every member whose top
+/// group has a holder has the same one (one object keeps the whole leak alive).
+pub(crate) fn finding_holder<'a>(
+    report: &'a RunReport,
+    finding: &crate::findings::Finding,
+) -> Option<&'a GroupGrowth> {
+    let tops: Vec<&GroupGrowth> = report
+        .retention
+        .iter()
+        .filter(|g| finding.members.contains(&g.type_name))
+        .filter_map(PathGrowth::top)
+        .filter(|top| top.holder.is_some())
+        .collect();
+    let first = *tops.first()?;
+    let address = first.holder.as_ref()?.address;
+    tops.iter()
+        .all(|t| t.holder.as_ref().is_some_and(|h| h.address == address))
+        .then_some(first)
+}
+
 /// The groups worth showing: the top one, and any other with a tenth of the growth.
 pub(crate) fn shown_groups(g: &PathGrowth) -> impl Iterator<Item = &GroupGrowth> {
     g.groups
@@ -511,6 +531,41 @@ mod tests {
             }),
             ..GroupGrowth::new(path, 10, 400)
         }
+    }
+
+    #[test]
+    fn a_finding_has_a_holder_when_its_members_share_one() {
+        let verdict = crate::judge::judge(
+            &[],
+            &[],
+            &leakgate_scenario::TypeFilter::none(),
+            &crate::judge::JudgeOptions::default(),
+        );
+        let mut report = RunReport::judged(RunInfo::new("x"), vec![], verdict, None);
+        let counts = leakgate_heap::SnapshotCounts {
+            instances: 0,
+            unreachable: 0,
+            sampled: 0,
+        };
+        let grew = |t: &str| PathGrowth {
+            type_name: t.into(),
+            first: counts,
+            last: counts,
+            growth: 390,
+            groups: vec![held(Some(1), Some(10))],
+        };
+        report.retention = vec![grew("Byte[]"), grew("Cache")];
+        let finding = crate::findings::Finding {
+            holder: held(None, None).path,
+            members: vec!["Byte[]".into(), "Cache".into()],
+        };
+        let holder = finding_holder(&report, &finding).and_then(holder_text);
+        assert!(
+            holder.is_some_and(|h| h.plain().starts_with("held by List<Byte[]> (Cache.entries)")),
+        );
+        // Two holders: no single object keeps the finding alive.
+        report.retention[1].groups[0].holder.as_mut().unwrap().address = 0x99;
+        assert!(finding_holder(&report, &finding).is_none());
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn capitalised(text: &str) -> String {
 
 /// One leak, one finding: the types that grew together, and their holder.
 fn finding_view(
+    report: &RunReport,
     checks: &super::super::FindingChecks,
     f: &crate::findings::Finding,
 ) -> RetentionView {
@@ -120,7 +121,9 @@ fn finding_view(
             share: "Held".to_string(),
             signature: None,
             chain: f.holder.chain(),
-            holder: None,
+            holder: super::super::finding_holder(report, f)
+                .and_then(super::super::holder_text)
+                .map(|h| capitalised(&h.plain())),
         }],
     }
 }
@@ -326,7 +329,7 @@ impl Page {
             retention: report
                 .findings
                 .iter()
-                .map(|f| finding_view(&finding_checks, f))
+                .map(|f| finding_view(report, &finding_checks, f))
                 .chain(report.retention.iter().map(retention_view))
                 .collect(),
             process: report.info.sampled.as_ref().map(|p| ProcessView {
