@@ -690,10 +690,11 @@ pub fn write_flood(
 /// a dictionary (an `Entry[]` array referencing ~330 entries, each with a key
 /// string and a value; a value links back to its container, to a nearby
 /// object, and 1 in 20 anywhere in the heap) or a linked list of nodes with
-/// values. Each container links to the next group's: one chain through the
-/// heap. 100 groups from the 200th make one list 50,000 nodes long; 1 group
-/// in 30 is garbage (skipped by the chain, no root). Roots: a static field on
-/// every 50th container, 100 stack slots, a finalizer-queue entry.
+/// values. Each container links to the next live group's: one chain through
+/// the heap. 100 groups from the 200th make one list 50,000 nodes long; 1
+/// group in 30 is garbage (skipped by the chain, no static root; a stack slot
+/// or a far reference may still reach it). Roots: a static field on every
+/// 50th container, 100 stack slots, a finalizer-queue entry.
 ///
 /// ```
 /// use leakgate_dotnet::gcheap::{read_gc_heap, synth::ScaleHeap};
