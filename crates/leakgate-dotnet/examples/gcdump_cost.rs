@@ -3,8 +3,13 @@
 //! (`capture_gc_heap`), and `dotnet-gcdump collect` if it is installed.
 //! Prints numbers; asserts nothing.
 //!
-//! `cargo run --release -p leakgate-dotnet --example gcdump_cost [--payload BYTES] [MIB...]`
-//! (defaults: 256-byte payloads, 300 MiB)
+//! `cargo run --release -p leakgate-dotnet --example gcdump_cost [--payload BYTES] [--skip-dump] [--rounds N] [MIB...]`
+//! (defaults: 256-byte payloads, 300 MiB; `--skip-dump` compares the snapshots only)
+//!
+//! The snapshot is taken twice: as leakgate takes it, and without the
+//! GCHeapSurvivalAndMovement keyword (no generation ranges), the keywords
+//! dotnet-gcdump enables. That keyword also makes the runtime track every
+//! surviving and moved range of the induced GC, inside the pause.
 //!
 //! Starts the LeakyService fixture and grows its live heap with `/grow` until
 //! the process's resident memory reaches each size: a chain of small objects
@@ -92,6 +97,8 @@ fn mib(bytes: u64) -> String {
 enum Method {
     WithHeapDump,
     Snapshot,
+    /// A snapshot with dotnet-gcdump's keywords: no generation ranges.
+    SnapshotWithoutRanges,
     DotnetGcdump,
 }
 
@@ -100,13 +107,15 @@ impl Method {
         match self {
             Method::WithHeapDump => "withheap dump",
             Method::Snapshot => "capture_gc_heap",
+            Method::SnapshotWithoutRanges => "  without ranges",
             Method::DotnetGcdump => "dotnet-gcdump collect",
         }
     }
 }
 
-/// Rounds per size; the order of the methods rotates, because the first GC
-/// after a change of the heap costs more than the next ones.
+/// Rounds per size (`--rounds N` for more on a noisy machine); the order of
+/// the methods rotates, because the first GC after a change of the heap
+/// costs more than the next ones.
 const ROUNDS: usize = 3;
 
 struct Bench<'a> {
@@ -132,9 +141,10 @@ impl Bench<'_> {
                 std::fs::remove_file(&core).ok();
                 Some((cost, size))
             }
-            Method::Snapshot => {
+            Method::Snapshot | Method::SnapshotWithoutRanges => {
                 let options = GcDumpOptions {
                     timeout: Duration::from_secs(300),
+                    generation_ranges: method == Method::Snapshot,
                     ..GcDumpOptions::default()
                 };
                 let (result, cost) = measure(self.pid, self.port, || {
@@ -222,9 +232,18 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let mut payload = 256u32;
     let mut sizes: Vec<u64> = Vec::new();
+    let mut skip_dump = false;
+    let mut rounds = ROUNDS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--payload" {
+        if arg == "--skip-dump" {
+            skip_dump = true;
+        } else if arg == "--rounds" {
+            rounds = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--rounds N");
+        } else if arg == "--payload" {
             payload = args
                 .next()
                 .and_then(|v| v.parse().ok())
@@ -258,7 +277,15 @@ fn main() {
     }
     bench.run(Method::Snapshot);
 
-    let methods = [Method::WithHeapDump, Method::Snapshot, Method::DotnetGcdump];
+    let methods: Vec<Method> = [
+        Method::WithHeapDump,
+        Method::Snapshot,
+        Method::SnapshotWithoutRanges,
+        Method::DotnetGcdump,
+    ]
+    .into_iter()
+    .filter(|m| !(skip_dump && *m == Method::WithHeapDump))
+    .collect();
     for target in sizes {
         while status_bytes(pid, "VmRSS:") < target << 20 {
             service.get(&format!(
@@ -268,11 +295,11 @@ fn main() {
         }
         client.induce_gc(Duration::from_secs(120)).expect("a GC");
         println!(
-            "\nservice resident {} (target {target} MiB, {payload}-byte payloads), pid {pid}; {ROUNDS} rounds, order rotating",
+            "\nservice resident {} (target {target} MiB, {payload}-byte payloads), pid {pid}; {rounds} rounds, order rotating",
             mib(status_bytes(pid, "VmRSS:"))
         );
         let mut results: Vec<(Method, Cost, u64)> = Vec::new();
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             for i in 0..methods.len() {
                 let method = methods[(round + i) % methods.len()];
                 if let Some((cost, bytes)) = bench.run(method) {
@@ -290,7 +317,7 @@ fn main() {
             "  {:<22} {:>10} {:>12} {:>10}  {:<14} service peak +",
             "method", "wall (med)", "stall (med)", "stall max", "output"
         );
-        for method in methods {
+        for &method in &methods {
             let runs: Vec<&(Method, Cost, u64)> =
                 results.iter().filter(|(m, _, _)| *m == method).collect();
             let Some(last) = runs.last() else { continue };

@@ -7,7 +7,7 @@
 //! and a dependent handle becomes a reference from its key to its value
 //! (the value lives as long as the key does).
 
-use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, Root};
+use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, PendingObject, Root};
 
 use super::model::{GcHeapDump, RootKind};
 use super::names::clrmd_style_name;
@@ -22,8 +22,13 @@ pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
         .map(|t| b.add_type(&clrmd_style_name(&t.display_name()), t.is_finalizable()))
         .collect();
     let unknown = b.add_type("<unknown type>", false);
-    let dependent = b.field_name("(dependent handle)");
-    let mut holders = std::collections::HashMap::new();
+    // Only the keys of dependent handles are looked up by address: a map of
+    // them, not of every object (which would cost ~30 bytes per object).
+    let mut keys: std::collections::HashMap<u64, Option<PendingObject>> = dump
+        .dependent_handles
+        .iter()
+        .map(|handle| (handle.key, None))
+        .collect();
     for (node, targets) in dump.nodes_with_edges() {
         let ty = types
             .get(node.type_index as usize)
@@ -33,11 +38,16 @@ pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
         for &target in targets {
             b.add_reference(object, target, None);
         }
-        holders.insert(node.address, object);
+        if let Some(key) = keys.get_mut(&node.address) {
+            key.get_or_insert(object);
+        }
     }
-    for handle in &dump.dependent_handles {
-        if let Some(&key) = holders.get(&handle.key) {
-            b.add_reference(key, handle.value, Some(dependent));
+    if !dump.dependent_handles.is_empty() {
+        let dependent = b.field_name("(dependent handle)");
+        for handle in &dump.dependent_handles {
+            if let Some(&Some(key)) = keys.get(&handle.key) {
+                b.add_reference(key, handle.value, Some(dependent));
+            }
         }
     }
     for root in dump.roots.iter().filter(|r| r.is_strong()) {

@@ -680,3 +680,285 @@ pub fn write_flood(
     trace.sequence_point(&[(GC_THREAD, count + 1)]);
     out.write_all(&trace.finish())
 }
+
+/// A service-like heap of any size, written as a trace block by block from a
+/// few KiB of memory (each object, its type and its references are a function
+/// of its number): for measuring snapshots of 10^7 objects and more.
+///
+/// Groups of [`ScaleHeap::GROUP`] objects are one node batch and one edge
+/// batch each. A group is a container (3,000 container types) holding either
+/// a dictionary (an `Entry[]` array referencing ~330 entries, each with a key
+/// string and a value; a value links back to its container, to a nearby
+/// object, and 1 in 20 anywhere in the heap) or a linked list of nodes with
+/// values. Each container links to the next live group's: one chain through
+/// the heap. 100 groups from the 200th make one list 50,000 nodes long; 1
+/// group in 30 is garbage (skipped by the chain, no static root; a stack slot
+/// or a far reference may still reach it). Roots: a static field on every
+/// 50th container, 100 stack slots, a finalizer-queue entry.
+///
+/// ```
+/// use leakgate_dotnet::gcheap::{read_gc_heap, synth::ScaleHeap};
+///
+/// let mut trace = Vec::new();
+/// ScaleHeap::new(10_000).write(&mut trace)?;
+/// let dump = read_gc_heap(trace.as_slice()).unwrap();
+/// assert_eq!(dump.nodes.len(), 10_000);
+/// assert!(dump.is_complete());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleHeap {
+    objects: u64,
+}
+
+/// Where [`ScaleHeap`]'s objects start; object `i` is at `BASE + 0x40 * i`.
+const SCALE_BASE: u64 = 0x7e00_0000_0000;
+/// [`ScaleHeap`]'s fixed types; containers follow them.
+const SCALE_TYPES: [(&str, u32); 6] = [
+    ("System.String", 0),
+    (
+        "System.Collections.Generic.Dictionary`2+Entry[System.String,App.Value][]",
+        type_flag::ARRAY,
+    ),
+    (
+        "System.Collections.Generic.Dictionary`2+Entry[System.String,App.Value]",
+        0,
+    ),
+    ("App.Value", 0),
+    ("System.Collections.Generic.LinkedListNode`1[App.Value]", 0),
+    ("App.Garbage", type_flag::FINALIZABLE),
+];
+const CONTAINER_TYPES: u64 = 3000;
+const TYPES_PER_EVENT: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupKind {
+    Dictionary,
+    List,
+}
+
+impl ScaleHeap {
+    /// Objects per group (one node batch, one edge batch).
+    pub const GROUP: u64 = 1000;
+
+    pub fn new(objects: u64) -> Self {
+        ScaleHeap { objects }
+    }
+
+    /// The address of object `i`.
+    pub fn address(i: u64) -> u64 {
+        SCALE_BASE + 0x40 * i
+    }
+
+    fn groups(&self) -> u64 {
+        self.objects.div_ceil(Self::GROUP)
+    }
+
+    fn type_count() -> u64 {
+        SCALE_TYPES.len() as u64 + CONTAINER_TYPES
+    }
+
+    fn type_id(t: u64) -> u64 {
+        0x7f00_0000_1000 + 0x100 * t
+    }
+
+    fn kind(&self, group: u64) -> GroupKind {
+        if (200..300).contains(&group) || mix(group) % 2 == 1 {
+            GroupKind::List
+        } else {
+            GroupKind::Dictionary
+        }
+    }
+
+    fn is_garbage(group: u64) -> bool {
+        group > 0 && mix(group ^ 0x9a).is_multiple_of(30) && !(199..301).contains(&group)
+    }
+
+    fn group_len(&self, group: u64) -> u64 {
+        Self::GROUP.min(self.objects - group * Self::GROUP)
+    }
+
+    /// Object `i`: (size, type number, references).
+    fn object(&self, i: u64, refs: &mut Vec<u64>) -> (u64, u64) {
+        refs.clear();
+        let (group, j) = (i / Self::GROUP, i % Self::GROUP);
+        let len = self.group_len(group);
+        let first = group * Self::GROUP;
+        let h = mix(i);
+        let nearby = |h: u64| Self::address(i - h % i.clamp(1, 5000));
+        let anywhere = |h: u64| Self::address(h % self.objects);
+        if j == 0 {
+            // The container: the next live group's container, and its content.
+            let mut next = group + 1;
+            while Self::is_garbage(next) {
+                next += 1;
+            }
+            if next < self.groups() {
+                refs.push(Self::address(next * Self::GROUP));
+            }
+            if len > 1 {
+                refs.push(Self::address(i + 1));
+            }
+            return (48, SCALE_TYPES.len() as u64 + group % CONTAINER_TYPES);
+        }
+        match self.kind(group) {
+            GroupKind::Dictionary => {
+                // 1: the array; then (entry, key, value) triples; the rest is garbage.
+                let triples = (len - 2) / 3;
+                if j == 1 {
+                    refs.extend((0..triples).map(|m| Self::address(first + 2 + 3 * m)));
+                    return (16 + 8 * triples, 1);
+                }
+                let (m, role) = ((j - 2) / 3, (j - 2) % 3);
+                if m >= triples {
+                    return (24, 5);
+                }
+                match role {
+                    0 => {
+                        refs.extend([Self::address(i + 1), Self::address(i + 2)]);
+                        if m > 0 && h.is_multiple_of(2) {
+                            refs.push(Self::address(i - 3)); // a chained bucket
+                        }
+                        (32, 2)
+                    }
+                    1 => (20 + 2 * (h % 40), 0),
+                    _ => {
+                        refs.extend([Self::address(first), nearby(h >> 8)]);
+                        if h.is_multiple_of(20) {
+                            refs.push(anywhere(h >> 16));
+                        }
+                        (40, 3)
+                    }
+                }
+            }
+            GroupKind::List => {
+                // (node, value) pairs from 1; a node links to the next node,
+                // in the next group when that is a list too.
+                let pairs = (len - 1) / 2;
+                let m = (j - 1) / 2;
+                if m >= pairs {
+                    return (24, 5);
+                }
+                if (j - 1) % 2 == 1 {
+                    refs.push(nearby(h >> 8));
+                    if h.is_multiple_of(20) {
+                        refs.push(anywhere(h >> 16));
+                    }
+                    return (40, 3);
+                }
+                if m + 1 < pairs {
+                    refs.push(Self::address(i + 2));
+                } else if group + 1 < self.groups() && self.kind(group + 1) == GroupKind::List {
+                    refs.push(Self::address((group + 1) * Self::GROUP + 1));
+                }
+                refs.push(Self::address(if m == 0 { first } else { i - 2 }));
+                refs.push(Self::address(i + 1));
+                (48, 4)
+            }
+        }
+    }
+
+    fn type_event(&self, e: u64) -> Vec<u8> {
+        let names: Vec<(u64, u32, String)> = (e * TYPES_PER_EVENT
+            ..((e + 1) * TYPES_PER_EVENT).min(Self::type_count()))
+            .map(|t| match SCALE_TYPES.get(t as usize) {
+                Some(&(name, flags)) => (Self::type_id(t), flags, name.to_string()),
+                None => {
+                    let k = t - SCALE_TYPES.len() as u64;
+                    let name = format!("App.Services.Cache`1[App.Model{k}]");
+                    (Self::type_id(t), 0, name)
+                }
+            })
+            .collect();
+        let entries: Vec<(u64, u32, &str)> = names
+            .iter()
+            .map(|(id, flags, name)| (*id, *flags, name.as_str()))
+            .collect();
+        bulk_type(&entries)
+    }
+
+    /// A group's node batch, or its edge batch.
+    fn group_event(&self, group: u64, edges: bool) -> (u32, Vec<u8>) {
+        let mut nodes = Vec::new();
+        let mut targets = Vec::new();
+        let mut refs = Vec::new();
+        let first = group * Self::GROUP;
+        for i in first..first + self.group_len(group) {
+            let (size, t) = self.object(i, &mut refs);
+            nodes.push((Self::address(i), size, Self::type_id(t), refs.len() as u64));
+            targets.extend_from_slice(&refs);
+        }
+        let index = group as u32;
+        match edges {
+            false => (event_id::GC_BULK_NODE, bulk_node(index, &nodes)),
+            true => (event_id::GC_BULK_EDGE, bulk_edge(index, &targets)),
+        }
+    }
+
+    fn root_events(&self) -> Vec<(u32, Vec<u8>)> {
+        if self.objects == 0 {
+            return Vec::new();
+        }
+        let mut roots: Vec<(u64, u8, u32, u64)> = (0..100u64)
+            .map(|k| {
+                (
+                    Self::address(mix(k ^ 0x57) % self.objects),
+                    0,
+                    0,
+                    0x5000 + 8 * k,
+                )
+            })
+            .collect();
+        roots.push((Self::address(self.objects - 1), 1, 0, 0));
+        let statics: Vec<(u64, u64, String)> = (0..self.groups())
+            .step_by(50)
+            .filter(|&g| !Self::is_garbage(g))
+            .map(|g| {
+                let t = SCALE_TYPES.len() as u64 + g % CONTAINER_TYPES;
+                (
+                    Self::address(g * Self::GROUP),
+                    Self::type_id(t),
+                    "s_instance".to_string(),
+                )
+            })
+            .collect();
+        let mut events = vec![(event_id::GC_BULK_ROOT_EDGE, bulk_root_edge(0, &roots))];
+        for chunk in statics.chunks(500) {
+            events.push((
+                event_id::GC_BULK_ROOT_STATIC_VAR,
+                bulk_root_static_var(chunk),
+            ));
+        }
+        events
+    }
+
+    /// Writes the trace: types, then each group's node and edge batches, then
+    /// the roots, then the GC's end.
+    pub fn write(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+        let type_events = Self::type_count().div_ceil(TYPES_PER_EVENT);
+        let group_events = 2 * self.groups();
+        let roots = self.root_events();
+        let count = type_events + group_events + roots.len() as u64;
+        let count = u32::try_from(count)
+            .map_err(|_| io::Error::other("too many events for one synthetic trace"))?;
+        write_flood(out, count, |i| {
+            let i = u64::from(i);
+            if i < type_events {
+                return (event_id::BULK_TYPE, self.type_event(i));
+            }
+            let i = i - type_events;
+            if i < group_events {
+                return self.group_event(i / 2, i % 2 == 1);
+            }
+            roots[(i - group_events) as usize].clone()
+        })
+    }
+}
+
+/// splitmix64's finalizer: a fixed pseudo-random function of `x`.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

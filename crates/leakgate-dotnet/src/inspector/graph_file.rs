@@ -1,7 +1,9 @@
 //! The heap-graph file the inspector writes with `--heap-graph` (format version 1, written by
 //! `inspector/HeapGraphWriter.cs`, which documents the layout), read into a [`HeapGraph`].
 //! Binary, not JSON: a heap of 10^6 objects and 2·10^6 references is ~50 MB and reads in
-//! well under a second. Anything malformed is an error naming the file and the byte offset.
+//! well under a second. The file is read as a stream (a file of 10^7 objects is ~500 MB:
+//! held whole, it would double the graph's memory). Anything malformed is an error naming
+//! the file and the byte offset.
 //!
 //! ```
 //! use leakgate_dotnet::inspector::parse_heap_graph;
@@ -19,6 +21,8 @@
 //! # Ok::<(), leakgate_dotnet::inspector::HeapGraphFileError>(())
 //! ```
 
+use std::fs::File;
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use leakgate_heap::{FieldId, HeapGraph, HeapGraphBuilder, Root, TypeId};
@@ -61,26 +65,35 @@ pub enum HeapGraphFileCause {
     Build(leakgate_heap::BuildError),
 }
 
-/// Reads the heap-graph file at `path`.
+/// Reads the heap-graph file at `path`, streaming: memory is the graph, not the file.
 pub fn read_heap_graph(path: &Path) -> Result<HeapGraph, HeapGraphFileError> {
-    let bytes = std::fs::read(path).map_err(|e| HeapGraphFileError {
+    let cannot_read = |e| HeapGraphFileError {
         file: path.to_path_buf(),
         offset: 0,
         message: "cannot read it".into(),
         cause: Some(HeapGraphFileCause::Read(e)),
-    })?;
-    parse_heap_graph(&bytes, path)
+    };
+    let file = File::open(path).map_err(cannot_read)?;
+    let len = file.metadata().map_err(cannot_read)?.len();
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    parse(
+        Reader::new(BufReader::with_capacity(1 << 20, file), len),
+        path,
+    )
 }
 
 /// Parses the bytes of a heap-graph file; `file` names it in errors.
 pub fn parse_heap_graph(bytes: &[u8], file: &Path) -> Result<HeapGraph, HeapGraphFileError> {
+    parse(Reader::new(bytes, bytes.len()), file)
+}
+
+fn parse(mut reader: Reader<impl Read>, file: &Path) -> Result<HeapGraph, HeapGraphFileError> {
     let error = |offset: usize, message: String, cause| HeapGraphFileError {
         file: file.to_path_buf(),
         offset: offset as u64,
         message,
         cause,
     };
-    let mut reader = Reader { bytes, pos: 0 };
     match read_records(&mut reader) {
         Ok(Ok(graph)) => Ok(graph),
         Ok(Err((offset, e))) => Err(error(
@@ -88,7 +101,10 @@ pub fn parse_heap_graph(bytes: &[u8], file: &Path) -> Result<HeapGraph, HeapGrap
             "the graph cannot be built".into(),
             Some(HeapGraphFileCause::Build(e)),
         )),
-        Err((offset, message)) => Err(error(offset, message, None)),
+        Err((offset, message)) => {
+            let cause = reader.io_error.take().map(HeapGraphFileCause::Read);
+            Err(error(offset, message, cause))
+        }
     }
 }
 
@@ -96,10 +112,10 @@ type Failure = (usize, String);
 
 /// The graph, or why its records do not build one; `Err` when the file is malformed.
 fn read_records(
-    r: &mut Reader,
+    r: &mut Reader<impl Read>,
 ) -> Result<Result<HeapGraph, (usize, leakgate_heap::BuildError)>, Failure> {
-    let magic = r.take(8, "the header")?;
-    if magic != MAGIC {
+    let magic: [u8; 8] = r.array("the header")?;
+    if &magic != MAGIC {
         return Err((
             0,
             format!("not a leakgate heap graph (it starts {magic:02x?})"),
@@ -118,7 +134,7 @@ fn read_records(
     r.u32("the header flags")?;
 
     // A reference is 12 bytes in the file: a fair guess that saves regrowing the vectors.
-    let mut builder = HeapGraphBuilder::with_capacity(r.bytes.len() / 48, r.bytes.len() / 16);
+    let mut builder = HeapGraphBuilder::with_capacity(r.len / 48, r.len / 16);
     let mut types: Vec<Option<TypeId>> = Vec::new();
     let mut fields: Vec<Option<FieldId>> = Vec::new();
     let (mut objects, mut references, mut roots) = (0u64, 0u64, 0u64);
@@ -129,13 +145,13 @@ fn read_records(
                 let id = r.u32("a type id")?;
                 let flags = r.u8("a type's flags")?;
                 let name = r.str("a type name")?;
-                let ty = builder.add_type(name, flags & 1 != 0);
+                let ty = builder.add_type(&name, flags & 1 != 0);
                 define(&mut types, id, ty).map_err(|m| (at, m))?;
             }
             tag::FIELD => {
                 let id = r.u32("a field id")?;
                 let name = r.str("a field name")?;
-                let field = builder.field_name(name);
+                let field = builder.field_name(&name);
                 define(&mut fields, id, field).map_err(|m| (at, m))?;
             }
             tag::OBJECT => {
@@ -209,7 +225,7 @@ fn read_records(
     }
 }
 
-fn read_root(r: &mut Reader, at: usize) -> Result<(Root, u64), Failure> {
+fn read_root(r: &mut Reader<impl Read>, at: usize) -> Result<(Root, u64), Failure> {
     let kind = r.u8("a root kind")?;
     let target = r.u64("a root's target")?;
     let root = match kind {
@@ -219,7 +235,7 @@ fn read_root(r: &mut Reader, at: usize) -> Result<(Root, u64), Failure> {
             let method = r.str("a stack root's method")?;
             Root::stack(
                 (thread != 0).then_some(thread),
-                (!method.is_empty()).then_some(method),
+                (!method.is_empty()).then_some(method.as_str()),
             )
         }
         3 => Root::StrongHandle,
@@ -227,7 +243,7 @@ fn read_root(r: &mut Reader, at: usize) -> Result<(Root, u64), Failure> {
         5 => Root::FinalizerQueue,
         6 => Root::DependentHandle,
         7 => Root::Other {
-            label: r.str("a root label")?.to_string(),
+            label: r.str("a root label")?,
         },
         8 => {
             let what = r.str("what the runtime holds")?;
@@ -262,47 +278,85 @@ fn lookup<T: Copy>(table: &[Option<T>], id: u32) -> Option<T> {
     table.get(id as usize).copied().flatten()
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// The file as a stream of little-endian fields, with the position for errors.
+struct Reader<R> {
+    inner: R,
     pos: usize,
+    /// The file's length when it was opened: what a count in it may claim.
+    len: usize,
+    /// Why the last read failed, when the file could not be read (not when it ended).
+    io_error: Option<io::Error>,
 }
 
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
+impl<R: Read> Reader<R> {
+    fn new(inner: R, len: usize) -> Self {
+        Reader {
+            inner,
+            pos: 0,
+            len,
+            io_error: None,
+        }
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Failure> {
-        if self.remaining() < n {
+    fn remaining(&self) -> usize {
+        self.len.saturating_sub(self.pos)
+    }
+
+    fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<(), Failure> {
+        let cut_short = |pos| {
+            (
+                pos,
+                format!("the file ends inside {what}: was it cut short?"),
+            )
+        };
+        if self.remaining() < buf.len() {
+            return Err(cut_short(self.pos));
+        }
+        match self.inner.read_exact(buf) {
+            Ok(()) => {
+                self.pos += buf.len();
+                Ok(())
+            }
+            // Shorter than when it was opened.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(cut_short(self.pos)),
+            Err(e) => {
+                self.io_error = Some(e);
+                Err((self.pos, format!("cannot read {what}")))
+            }
+        }
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Failure> {
+        let mut bytes = [0u8; N];
+        self.fill(&mut bytes, what)?;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, Failure> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, Failure> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, Failure> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn str(&mut self, what: &str) -> Result<String, Failure> {
+        let at = self.pos;
+        let len = self.u32(what)? as usize;
+        if len > self.remaining() {
+            // Checked before allocating: the length may be anything.
             return Err((
                 self.pos,
                 format!("the file ends inside {what}: was it cut short?"),
             ));
         }
-        let slice = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, Failure> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, Failure> {
-        let bytes = self.take(4, what)?;
-        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64, Failure> {
-        let bytes = self.take(8, what)?;
-        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-    }
-
-    fn str(&mut self, what: &str) -> Result<&'a str, Failure> {
-        let at = self.pos;
-        let len = self.u32(what)? as usize;
-        let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|_| (at, format!("{what} is not UTF-8")))
+        let mut bytes = vec![0u8; len];
+        self.fill(&mut bytes, what)?;
+        String::from_utf8(bytes).map_err(|_| (at, format!("{what} is not UTF-8")))
     }
 }
 
@@ -515,6 +569,28 @@ mod tests {
             .str("non-collectible assembly")
             .u32(u32::MAX);
         expect(w.end(), 58, "the name of what the runtime holds");
+    }
+
+    #[test]
+    fn a_file_reads_as_a_stream_and_an_unreadable_one_keeps_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heap.graph");
+        std::fs::write(&path, sample_file()).unwrap();
+        let graph = read_heap_graph(&path).unwrap();
+        let counts = (
+            graph.object_count(),
+            graph.edge_count(),
+            graph.roots().len(),
+        );
+        assert_eq!(counts, (4, 3, 8));
+
+        // A directory opens, but reading it fails.
+        let error = read_heap_graph(dir.path()).unwrap_err();
+        assert_eq!(error.offset, 0);
+        assert!(
+            matches!(error.cause, Some(HeapGraphFileCause::Read(_))),
+            "{error}"
+        );
     }
 
     #[test]
