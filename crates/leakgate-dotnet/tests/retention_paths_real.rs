@@ -276,10 +276,11 @@ fn the_path_that_grew_between_two_dumps_is_the_leaks() {
     assert_eq!(top.path.root, Root::static_field("LeakRegistry", "Entries"));
     assert_eq!(statics.groups.len(), 1, "{statics}");
 
-    // 150 more kept delegates; the runtime may emit a few dynamic methods of its own.
+    // 150 more kept delegates; the runtime may emit a few dynamic methods of its own
+    // (System.Text.Json's accessors for the /stats fields, one per field it first reads).
     let resolvers = PathGrowth::between(&first[1], &last[1]);
     eprintln!("{resolvers}");
-    assert!((150..=170).contains(&resolvers.growth), "{resolvers}");
+    assert!((150..=190).contains(&resolvers.growth), "{resolvers}");
     let top = resolvers.top().expect("a group grew");
     assert!(
         top.path.steps.iter().any(|s| s.type_name == KEPT_LIST),

@@ -248,7 +248,7 @@ fn read_root(r: &mut Reader<impl Read>, at: usize) -> Result<(Root, u64), Failur
         8 => {
             let what = r.str("what the runtime holds")?;
             let name = r.str("the name of what the runtime holds")?;
-            Root::runtime(what, (!name.is_empty()).then_some(name))
+            Root::runtime(what, (!name.is_empty()).then_some(name.as_str()))
         }
         other => return Err((at, format!("unknown root kind {other}"))),
     };
@@ -582,7 +582,7 @@ mod tests {
             graph.edge_count(),
             graph.roots().len(),
         );
-        assert_eq!(counts, (4, 3, 8));
+        assert_eq!(counts, (4, 3, 10));
 
         // A directory opens, but reading it fails.
         let error = read_heap_graph(dir.path()).unwrap_err();

@@ -560,11 +560,16 @@ mod tests {
             members: vec!["Byte[]".into(), "Cache".into()],
         };
         let holder = finding_holder(&report, &finding).and_then(holder_text);
-        assert!(
-            holder.is_some_and(|h| h.plain().starts_with("held by List<Byte[]> (Cache.entries)")),
-        );
+        assert!(holder.is_some_and(|h| {
+            h.plain()
+                .starts_with("held by List<Byte[]> (Cache.entries)")
+        }),);
         // Two holders: no single object keeps the finding alive.
-        report.retention[1].groups[0].holder.as_mut().unwrap().address = 0x99;
+        report.retention[1].groups[0]
+            .holder
+            .as_mut()
+            .unwrap()
+            .address = 0x99;
         assert!(finding_holder(&report, &finding).is_none());
     }
 
