@@ -18,7 +18,7 @@ use leakgate_pipeline::index::{self, RunEntry, RunIndex};
 use leakgate_pipeline::merge::Shard;
 use leakgate_pipeline::{Options, Outcome, run_scenario};
 use leakgate_runner::layout::write_atomic;
-use leakgate_scenario::{DumpMode, Scenario};
+use leakgate_scenario::{DumpMode, PathsFrom, Scenario};
 
 use crate::print_error;
 use crate::progress::Progress;
@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// Read the managed heap this way instead of the scenario's `sampling.dump`.
     #[arg(long, value_enum, value_name = "MODE")]
     dump: Option<HeapCapture>,
+    /// With `gcdump`: take the retention paths from a `withheap` dump beside the snapshots
+    /// compared (field names and stack methods) instead of the snapshots (`sampling.paths_from`).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    paths_from: Option<PathsSource>,
     /// Print the run report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -60,6 +64,13 @@ pub struct RunArgs {
     /// the output layout is the same as without it. Combine with `leakgate merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+}
+
+/// Where `--dump gcdump`'s retention paths come from (`--paths-from`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PathsSource {
+    Snapshot,
+    Dump,
 }
 
 /// The `sampling.dump` modes that read the managed heap (what `--dump` may choose).
@@ -161,6 +172,12 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
             HeapCapture::Withheap => DumpMode::Withheap,
             HeapCapture::Full => DumpMode::Full,
             HeapCapture::Gcdump => DumpMode::Gcdump,
+        };
+    }
+    if let Some(source) = args.paths_from {
+        scenario.sampling.paths_from = match source {
+            PathsSource::Snapshot => PathsFrom::Snapshot,
+            PathsSource::Dump => PathsFrom::Dump,
         };
     }
     let scenario = &scenario;

@@ -428,8 +428,9 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
         ("healthy", 0),
     ] {
         let out = temp_out();
+        // The leak's paths from a dump beside the two snapshots compared.
         let keep: &[&str] = if name == "dynamic-method-leak" {
-            &["--dump", "gcdump", "--keep-dumps"]
+            &["--dump", "gcdump", "--keep-dumps", "--paths-from", "dump"]
         } else {
             &["--dump", "gcdump"]
         };
@@ -460,14 +461,37 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
             assert!(left.is_empty(), "{name}: nothing on disk: {left:?}");
             continue;
         }
-        // Only the kept traces, compressed, no core dump.
-        assert!(
-            !left.is_empty()
-                && left
-                    .iter()
-                    .all(|p| p.to_string_lossy().ends_with(".nettrace.gz")),
+        // The kept traces, compressed; a core dump (and its graph) only for
+        // the two samples whose paths are compared.
+        let mut names: Vec<String> = left
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".nettrace.gz"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "sample-01.dump",
+                "sample-01.graph",
+                "sample-04.dump",
+                "sample-04.graph"
+            ],
             "{left:?}"
         );
+        // Those paths read as a dump's do: fields, and the stack root's method.
+        let report = read_report(out.path());
+        let (root, _) = grown_path(&report, "System.Reflection.Emit.DynamicResolver");
+        let top = report["retention"]
+            .as_array()
+            .and_then(|r| {
+                r.iter()
+                    .find(|g| g["type_name"] == "System.Reflection.Emit.DynamicResolver")
+            })
+            .map(|g| g["groups"][0]["path"].to_string())
+            .unwrap_or_default();
+        assert!(root.contains("Program.<Main>$"), "{root}");
+        assert!(top.contains("\"_resolver\""), "field names: {top}");
         let trace = out.path().join("dumps/sample-04.nettrace.gz");
         let analyze = std::process::Command::new(env!("CARGO_BIN_EXE_leakgate"))
             .arg("analyze")

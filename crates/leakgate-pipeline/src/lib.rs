@@ -134,7 +134,8 @@ pub fn inspector_for(
     scenario: &Scenario,
     cancel: &Arc<AtomicBool>,
 ) -> Result<Option<Inspector>, leakgate_dotnet::inspector::InspectorError> {
-    if !scenario.sampling.dump.needs_inspector() {
+    let names = scenario.sampling.paths_from == leakgate_scenario::PathsFrom::Dump;
+    if !scenario.sampling.dump.needs_inspector() && !names {
         return Ok(None);
     }
     Ok(Some(

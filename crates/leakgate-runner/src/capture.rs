@@ -35,6 +35,9 @@ pub struct Plan<'a> {
     pub dump_path: &'a Path,
     /// Keep the heap snapshot's trace here (`dump: gcdump` with kept dumps).
     pub trace_path: Option<&'a Path>,
+    /// With a heap snapshot, also write a `withheap` dump here, for the retention paths'
+    /// field names and stack methods (`paths_from: dump`, at the samples compared).
+    pub names_dump: Option<&'a Path>,
 }
 
 /// The raw material of a sample, taken while the load is paused.
@@ -47,6 +50,8 @@ pub struct Raw {
     pub heap_snapshot: Option<GcHeapDump>,
     /// The snapshot's trace, when kept.
     pub trace: Option<PathBuf>,
+    /// The dump taken beside the snapshot for the retention paths' names.
+    pub names_dump: Option<PathBuf>,
     /// The GC's own count of its committed bytes, from the induced GC or the
     /// snapshot's.
     pub gc_committed: Option<GcCommitted>,
@@ -126,7 +131,7 @@ pub fn take(
         timings.gc_ms = ms(t);
     }
     let t = Instant::now();
-    let (mut dump, mut heap_snapshot, mut trace) = (None, None, None);
+    let (mut dump, mut heap_snapshot, mut trace, mut names_dump) = (None, None, None, None);
     match (plan.mode, dump_kind(plan.mode)) {
         (DumpMode::Gcdump, _) => {
             let client = runtime(Step::Dump)?;
@@ -136,6 +141,11 @@ pub fn take(
                 Some((s, copy)) => {
                     heap_snapshot = Some(s);
                     trace = copy;
+                    // Right after the snapshot's GC, so both see the same objects.
+                    if let Some(path) = plan.names_dump {
+                        write_dump(client, path, DumpKind::WithHeap)?;
+                        names_dump = Some(path.to_path_buf());
+                    }
                 }
                 None => {
                     // Events were lost twice: a core dump says what the snapshot could not.
@@ -162,6 +172,7 @@ pub fn take(
         dump,
         heap_snapshot,
         trace,
+        names_dump,
         gc_committed,
         gc_heap,
         timings,
@@ -228,8 +239,9 @@ pub struct SampleAnalysis {
 /// Analyses a raw sample: regions from the maps, the managed heap from the
 /// snapshot or the dump (see [`crate::analysis::analyse`]), then the GC's
 /// committed bytes beyond its ranges from the runtime's own count. With
-/// `heap_graph`, the heap's graph too: written there by the inspector, or
-/// built from the snapshot and returned.
+/// `heap_graph`, the heap's graph too: written there by the inspector (from
+/// the dump, or the names dump beside a snapshot), or built from the snapshot
+/// and returned.
 pub fn analyse_sample(
     raw: &Raw,
     inspector: Option<&Inspector>,
@@ -242,9 +254,16 @@ pub fn analyse_sample(
     let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
-        let graph = match heap_graph_file {
-            Some(_) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
-            None => None,
+        let graph = match (heap_graph_file, &raw.names_dump, inspector) {
+            // The dump's graph names fields and stack methods: the inspector writes it.
+            (Some(file), Some(dump), Some(inspector)) => {
+                inspector
+                    .inspect_with_heap_graph(dump, file)
+                    .map_err(CaptureError::Inspect)?;
+                None
+            }
+            (Some(_), _, _) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
+            (None, _, _) => None,
         };
         SampleAnalysis {
             memory: regions.summary(),

@@ -201,6 +201,13 @@ pub struct Sampling {
     /// Keep the dumps in the output directory (they may hold secrets).
     #[serde(default)]
     pub keep_dumps: bool,
+    /// With `dump: gcdump`, where the retention paths come from: the heap
+    /// snapshots (default: types only, no field names or stack methods), or a
+    /// `withheap` dump taken with the snapshot of each sample whose paths are
+    /// compared (field names and methods, as with `dump: withheap`; those
+    /// samples pause the service for the dump too, and need the .NET SDK).
+    #[serde(default)]
+    pub paths_from: PathsFrom,
     /// Samples at the start left out of judging (one-time warm-up growth); default 1.
     #[serde(default = "one_usize")]
     pub warmup_samples: usize,
@@ -208,6 +215,17 @@ pub struct Sampling {
     /// the load is paused: the service's own counters, to read beside the gate's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats_url: Option<String>,
+}
+
+/// Where `dump: gcdump`'s retention paths come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PathsFrom {
+    /// The heap snapshots themselves.
+    #[default]
+    Snapshot,
+    /// A `withheap` dump beside the snapshot, at the samples compared.
+    Dump,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::budget::{Budget, BudgetError, Materiality};
-pub use crate::file::{DumpMode, StopSignal};
+pub use crate::file::{DumpMode, PathsFrom, StopSignal};
 
 /// A loaded scenario.
 #[derive(Debug, Clone)]
@@ -251,6 +251,9 @@ pub struct Sampling {
     /// (`max - 2` with `auto`).
     pub warmup_samples: usize,
     pub dump: DumpMode,
+    /// With `dump: gcdump`: whether the samples whose paths are compared also
+    /// take a `withheap` dump, for the paths' field names and stack methods.
+    pub paths_from: PathsFrom,
     pub gc_before_sample: bool,
     pub keep_dumps: bool,
     pub stats_url: Option<HttpTarget>,

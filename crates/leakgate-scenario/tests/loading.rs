@@ -588,3 +588,22 @@ fn count_auto_bounds_are_checked_where_written() {
         "{err}"
     );
 }
+
+#[test]
+fn paths_from_a_dump_goes_with_heap_snapshots_only() {
+    let text = format!("{VALID}  dump: gcdump\n  paths_from: dump\n");
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(s.sampling.paths_from, leakgate_scenario::PathsFrom::Dump);
+    let s = parse(Path::new("x.yaml"), VALID).unwrap();
+    assert_eq!(
+        s.sampling.paths_from,
+        leakgate_scenario::PathsFrom::Snapshot
+    );
+    let err = parse_err(&format!("{VALID}  paths_from: dump\n"));
+    assert!(
+        err.to_string()
+            .contains("paths_from: dump applies to dump: gcdump"),
+        "{err}"
+    );
+    assert_eq!(err.location(), Some((11, 15)), "{err}");
+}

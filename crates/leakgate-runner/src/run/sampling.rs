@@ -367,6 +367,12 @@ impl<'a> State<'a> {
         };
         let dump_path = layout.dump(index);
         let trace_path = layout.trace(index);
+        // `paths_from: dump`: the samples whose paths are compared take a dump
+        // beside their snapshot (where a dump would be; a snapshot has none).
+        let names_dump = (heap_graph.is_some()
+            && sampling.dump == leakgate_scenario::DumpMode::Gcdump
+            && sampling.paths_from == leakgate_scenario::PathsFrom::Dump)
+            .then_some(dump_path.as_path());
         let paused = Instant::now();
         load.pause();
         self.check_cancel()?;
@@ -390,6 +396,7 @@ impl<'a> State<'a> {
             mode: sampling.dump,
             dump_path: &dump_path,
             trace_path: Some(trace_path.as_path()).filter(|_| sampling.keep_dumps),
+            names_dump,
         };
         let raw = capture::take(client, pid, &plan, self.cancel());
         load.resume();
@@ -400,13 +407,17 @@ impl<'a> State<'a> {
         })?;
         raw.timings.load_paused_ms = load_paused_ms;
         notes.append(&mut raw.notes);
-        // A core dump outside withheap/full mode is a heap snapshot's fallback.
-        let inspector = match (&raw.dump, self.options.inspector) {
-            (Some(_), None) => self.fallback_inspector(),
+        // A core dump outside withheap/full mode is a heap snapshot's fallback,
+        // or its names dump.
+        let inspector = match (
+            raw.dump.is_some() || raw.names_dump.is_some(),
+            self.options.inspector,
+        ) {
+            (true, None) => self.fallback_inspector(),
             (_, inspector) => inspector,
         };
         let analysed = capture::analyse_sample(&raw, inspector, &self.runtime_version, heap_graph);
-        let keep = sampling.keep_dumps && raw.dump.is_some();
+        let keep = sampling.keep_dumps && (raw.dump.is_some() || raw.names_dump.is_some());
         if !keep {
             let _ = std::fs::remove_file(&dump_path);
         }
@@ -439,7 +450,8 @@ impl<'a> State<'a> {
             gc_heap: raw.gc_heap,
             app_stats,
             timings,
-            dump: keep.then_some(dump_path).or(trace),
+            // A snapshot's kept trace first: a names dump beside it is only for paths.
+            dump: trace.or(keep.then_some(dump_path)),
             notes,
         };
         persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;

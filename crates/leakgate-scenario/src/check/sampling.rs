@@ -3,7 +3,7 @@
 
 use super::service::http_target;
 use super::{Checked, MAX_PLAN, MAX_SAMPLES, MIN_INTERVAL, Problem, human};
-use crate::file::{self, SampleCount};
+use crate::file::{self, DumpMode, PathsFrom, SampleCount};
 use crate::model::{Count, Interval, Load, LoadDriver, Sampling};
 
 const MAX_EVERY_REQUESTS: u64 = 1_000_000_000;
@@ -30,6 +30,15 @@ pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Chec
         ));
     }
     let interval = interval(s, most, load)?;
+    if s.paths_from == PathsFrom::Dump && s.dump != DumpMode::Gcdump {
+        return Err(Problem::at(
+            &["sampling", "paths_from"],
+            format!(
+                "sampling.paths_from: dump applies to dump: gcdump (a {} sample's paths come from its own dump)",
+                s.dump.name()
+            ),
+        ));
+    }
     let stats_url = s
         .stats_url
         .as_deref()
@@ -40,6 +49,7 @@ pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Chec
         count,
         warmup_samples: s.warmup_samples,
         dump: s.dump,
+        paths_from: s.paths_from,
         gc_before_sample: s.gc_before_sample,
         keep_dumps: s.keep_dumps,
         stats_url,
