@@ -15,60 +15,16 @@
 //! malloc keeps cached), and what the stage leaves held; "held" is everything leakgate holds
 //! then. The process's peak resident size (VmHWM) over the whole pipeline is printed last.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gcheap::{heap_graph, read_nettrace, synth::ScaleHeap};
 use leakgate_heap::{DominatorTree, PathOptions, ShortestPaths};
 
-/// The system allocator, counting the bytes allocated now and at most since the last reset.
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    fn grew(by: usize) {
-        let now = ALLOCATED.fetch_add(by, Ordering::Relaxed) + by;
-        PEAK.fetch_max(now, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call goes to `System` unchanged; only counters are kept on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            Counting::grew(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            Counting::grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(p, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, layout, new_size) };
-        if !q.is_null() {
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-            Counting::grew(new_size);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../../leakgate-heap/examples/support/measure.rs"]
+mod measure;
+use measure::{cpu_seconds, reset_peak_rss, status_kib};
 
 /// One stage's cost.
 struct Stage {
@@ -84,31 +40,23 @@ struct Stage {
 
 /// Runs `f` as one stage and records its cost.
 fn stage<T>(stages: &mut Vec<Stage>, name: &'static str, f: impl FnOnce() -> T) -> T {
-    let before = ALLOCATED.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let before = measure::reset();
+    let (start, cpu) = (Instant::now(), cpu_seconds().unwrap_or(0.0));
     let value = f();
     let wall = start.elapsed();
+    let (peak, held) = measure::peak_and_held();
     stages.push(Stage {
         name,
         wall,
-        cpu: cpu_seconds() - cpu,
-        peak: PEAK.load(Ordering::Relaxed) - before,
-        held: ALLOCATED.load(Ordering::Relaxed),
+        cpu: cpu_seconds().unwrap_or(0.0) - cpu,
+        peak: peak - before,
+        held,
     });
     value
 }
 
 fn main() {
-    let sizes: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.replace('_', "").parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![1_000_000, 10_000_000]
-    } else {
-        sizes
-    };
+    let sizes = measure::sizes();
     println!("machine: {}", uptime());
     for objects in sizes {
         run(objects);
@@ -199,38 +147,6 @@ fn run(objects: u64) {
             );
         }
     }
-}
-
-/// Resets the peak resident size (VmHWM) to the current one; Linux ≥ 4.0.
-fn reset_peak_rss() {
-    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
-        eprintln!("cannot reset VmHWM: the peak includes writing the trace");
-    }
-}
-
-/// A `kB` field of /proc/self/status.
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// User and system CPU time of this process, in seconds (100 clock ticks per second, as
-/// Linux reports them everywhere).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|f| f.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    fields.iter().sum::<u64>() as f64 / 100.0
 }
 
 /// The load averages, to judge the timings by (the machine may be shared).

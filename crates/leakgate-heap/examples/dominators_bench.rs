@@ -13,70 +13,18 @@
 //! before it (Linux: the peak is reset through /proc/self/clear_refs first). Target at 10^7
 //! objects: ≤ 5 s, ≤ 80 bytes/object.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use leakgate_heap::{
     DominatorTree, HeapGraph, HeapGraphBuilder, PendingObject, Root, ShortestPaths, TypeId,
 };
 
-/// The system allocator, counting the bytes allocated now and at most since the last reset.
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    fn grew(by: usize) {
-        let now = ALLOCATED.fetch_add(by, Ordering::Relaxed) + by;
-        PEAK.fetch_max(now, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call goes to `System` unchanged; only counters are kept on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            Counting::grew(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            Counting::grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(p, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, layout, new_size) };
-        if !q.is_null() {
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-            Counting::grew(new_size);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/measure.rs"]
+mod measure;
+use measure::{cpu_seconds, reset_peak_rss, status_kib};
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.replace('_', "").parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![1_000_000, 10_000_000]
-    } else {
-        sizes
-    };
+    let sizes = measure::sizes().into_iter().map(|n| n as usize);
     for objects in sizes {
         run(objects);
     }
@@ -93,8 +41,7 @@ fn run(objects: usize) {
 
     reset_peak_rss();
     let before = status_kib("VmRSS");
-    let allocated_before = ALLOCATED.load(Ordering::Relaxed);
-    PEAK.store(allocated_before, Ordering::Relaxed);
+    let allocated_before = measure::reset();
     let (start, cpu_before) = (Instant::now(), cpu_seconds());
     let tree = DominatorTree::compute(&graph);
     let dominators = start.elapsed();
@@ -102,8 +49,8 @@ fn run(objects: usize) {
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     let (peak, after) = (status_kib("VmHWM"), status_kib("VmRSS"));
-    let allocated_peak = PEAK.load(Ordering::Relaxed) - allocated_before;
-    let allocated_kept = ALLOCATED.load(Ordering::Relaxed) - allocated_before;
+    let (most, held) = measure::peak_and_held();
+    let (allocated_peak, allocated_kept) = (most - allocated_before, held - allocated_before);
 
     let n = graph.object_count() as f64;
     println!(
@@ -283,30 +230,6 @@ fn new(b: &mut HeapGraphBuilder, count: &mut usize, ty: TypeId, size: u64) -> (P
 /// One of the last few thousand objects made: most references stay near their holder.
 fn nearby(rng: &mut Rng, count: usize) -> u64 {
     address(count - 1 - rng.below(count.min(5000) as u64) as usize)
-}
-
-/// Resets the peak resident size (VmHWM) to the current one; Linux ≥ 4.0.
-fn reset_peak_rss() {
-    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
-        eprintln!("cannot reset VmHWM: the peak includes everything before the dominators");
-    }
-}
-
-/// A `kB` field of /proc/self/status.
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// User and system CPU time of this process: with other work on the machine, the wall time
-/// of a step includes waiting for a core. Assumes the usual 100 clock ticks per second.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let (user, system): (u64, u64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
-    Some((user + system) as f64 / 100.0)
 }
 
 /// splitmix64: deterministic, no dependency.

@@ -40,6 +40,7 @@ fn sample(client: &DiagnosticsClient, pid: u32, mode: DumpMode, dir: &Path) -> (
         mode,
         dump_path: &dump_path,
         trace_path: None,
+        names_dump: None,
     };
     let raw = capture::take(Some(client), pid, &plan, &AtomicBool::new(false))
         .unwrap_or_else(|e| panic!("{mode:?}: {e}"));

@@ -133,13 +133,7 @@ pub fn render(report: &RunReport) -> Vec<Line> {
             f.holder.abbreviated(6)
         ))));
         if let Some(h) = finding_holder(report, f).and_then(holder_text) {
-            let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
-            lines.push(Line::plain(format!(
-                "    held by {}{}, {}",
-                cell(h.type_name),
-                at.unwrap_or_default(),
-                h.retains
-            )));
+            lines.push(holder_line(&h));
         }
     }
     for g in &report.retention {
@@ -147,13 +141,7 @@ pub fn render(report: &RunReport) -> Vec<Line> {
             lines.push(Line::plain(format!("why {}: {path}", cell(&g.type_name))));
         }
         if let Some(h) = g.top().and_then(holder_text) {
-            let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
-            lines.push(Line::plain(format!(
-                "    held by {}{}, {}",
-                cell(h.type_name),
-                at.unwrap_or_default(),
-                h.retains
-            )));
+            lines.push(holder_line(&h));
         }
     }
     if let Some(SnapshotComparison::Differs { diff, .. }) = &report.snapshot {
@@ -161,6 +149,17 @@ pub fn render(report: &RunReport) -> Vec<Line> {
         lines.extend(diff.lines().map(Line::plain));
     }
     lines
+}
+
+/// `    held by List<…> (static Leak.Keep), which retains …`, under its path.
+fn holder_line(h: &super::HolderText<'_>) -> Line {
+    let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
+    Line::plain(format!(
+        "    held by {}{}, {}",
+        cell(h.type_name),
+        at.unwrap_or_default(),
+        h.retains
+    ))
 }
 
 /// The verdict line after its headline word (`FAIL`, `PASS`, ...), which the

@@ -247,6 +247,18 @@ fn checks_section(md: &mut String, section: &str, checks: &[Check]) {
     }
 }
 
+/// `Held by `List<…>` (static Leak.Keep), which retains …` as a paragraph.
+fn push_holder(md: &mut String, h: &super::HolderText<'_>) {
+    let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
+    let _ = writeln!(
+        md,
+        "Held by {}{}, {}.\n",
+        md_code(h.type_name),
+        at.unwrap_or_default(),
+        md_cell(&h.retains)
+    );
+}
+
 /// Why it is alive: per traced type, the paths that grew, each as a chain.
 fn retention_section(md: &mut String, section: &str, report: &RunReport) {
     if report.retention.is_empty() {
@@ -265,14 +277,7 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
         md.push_str(&fenced("text", &f.holder.chain().join("\n")));
         md.push('\n');
         if let Some(h) = finding_holder(report, f).and_then(holder_text) {
-            let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
-            let _ = writeln!(
-                md,
-                "Held by {}{}, {}.\n",
-                md_code(h.type_name),
-                at.unwrap_or_default(),
-                md_cell(&h.retains)
-            );
+            push_holder(md, &h);
         }
     }
     for g in &report.retention {
@@ -290,14 +295,7 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
         }
         for (i, group) in shown_groups(g).enumerate() {
             if let Some(h) = holder_text(group) {
-                let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
-                let _ = writeln!(
-                    md,
-                    "Held by {}{}, {}.\n",
-                    md_code(h.type_name),
-                    at.unwrap_or_default(),
-                    md_cell(&h.retains)
-                );
+                push_holder(md, &h);
             }
             let share = growth_share(g, group);
             let share = if i == 0 {
