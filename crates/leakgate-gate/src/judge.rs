@@ -392,6 +392,15 @@ pub struct Verdict {
     pub unmeasured: bool,
 }
 
+impl Check {
+    /// The type this check flags: a per-type check (not a finding's) that fails or warns.
+    pub fn flagged_type(&self) -> Option<&str> {
+        (self.status != Status::Pass && self.members.is_empty())
+            .then_some(self.type_name.as_deref())
+            .flatten()
+    }
+}
+
 /// One budget applied to one series.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct Check {

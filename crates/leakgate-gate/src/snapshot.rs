@@ -38,7 +38,7 @@ use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::judge::{Growing, Status, Verdict};
+use crate::judge::{Check, Growing, Status, Verdict};
 use crate::series::SeriesKey;
 
 /// What grows in a scenario, as approved by a developer.
@@ -247,35 +247,28 @@ impl ApprovedSnapshot {
             .growing
             .iter()
             .filter_map(|g| g.type_name.as_deref())
-            .chain(
-                verdict
-                    .checks
-                    .iter()
-                    .filter(|c| c.status != Status::Pass && c.members.is_empty())
-                    .filter_map(|c| c.type_name.as_deref()),
-            )
+            .chain(verdict.checks.iter().filter_map(Check::flagged_type))
             .collect();
         for g in retention
             .iter()
             .filter(|g| judged.contains(g.type_name.as_str()))
         {
-            let total: i64 = g.groups.iter().map(|group| group.growth.max(0)).sum();
+            let total = g.groups_growth();
             for (i, group) in g.groups.iter().enumerate() {
                 let shown = i == 0 || group.growth * 4 >= total;
-                if !shown || group.signature.as_str().is_empty() {
+                let Some(signature) = group.known_signature().filter(|_| shown) else {
                     continue;
-                }
+                };
                 self.paths.push(PathEntry {
                     type_name: g.type_name.clone(),
-                    signature: group.signature.clone(),
+                    signature: signature.clone(),
                     path: group.path.without_repeats().abbreviated(6),
                     top: i == 0,
                 });
             }
         }
+        // One entry per group: a type's groups are distinct paths, so no signature repeats.
         self.paths.sort();
-        self.paths
-            .dedup_by(|a, b| a.type_name == b.type_name && a.signature == b.signature);
         self
     }
 

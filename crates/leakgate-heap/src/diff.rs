@@ -94,6 +94,11 @@ pub struct HolderGrowth {
 }
 
 impl GroupGrowth {
+    /// The group's signature, unless it was read from a report written before signatures.
+    pub fn known_signature(&self) -> Option<&LeakSignature> {
+        (!self.signature.is_empty()).then_some(&self.signature)
+    }
+
     /// A group with `first` instances on `path` in the first snapshot and `last` in the
     /// last, no example and no holder known.
     pub fn new(path: RetentionPath, first: u64, last: u64) -> GroupGrowth {
@@ -170,6 +175,13 @@ impl PathGrowth {
     /// The group that grew most, if any did.
     pub fn top(&self) -> Option<&GroupGrowth> {
         self.groups.first()
+    }
+
+    /// The instances the grown groups gained together (each estimated from its sample, so
+    /// this may differ from [`PathGrowth::growth`]); a group read back with no growth adds
+    /// nothing.
+    pub fn groups_growth(&self) -> i64 {
+        self.groups.iter().map(|g| g.growth.max(0)).sum()
     }
 }
 

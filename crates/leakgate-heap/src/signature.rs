@@ -50,15 +50,17 @@ impl LeakSignature {
         &self.0
     }
 
-    /// Whether `text` is written like a signature (so a scenario's `ignore_paths:` entry is
-    /// matched as one rather than as a glob over the path).
-    pub fn looks_like(text: &str) -> bool {
-        text.len() == Self::LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
+    /// A signature written in a file, when `text` is one (12 hex digits, either case): so a
+    /// scenario's `ignore_paths:` entry is matched as one rather than as a glob over the path.
+    pub fn parse(text: &str) -> Option<LeakSignature> {
+        (text.len() == Self::LEN && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| LeakSignature(text.to_ascii_lowercase()))
     }
 
-    /// A signature written in a file, when it is one (hex digits in lower case).
-    pub fn parse(text: &str) -> Option<LeakSignature> {
-        Self::looks_like(text).then(|| LeakSignature(text.to_ascii_lowercase()))
+    /// Whether this is no signature at all: a group read from a report written before
+    /// leakgate had them.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -86,7 +88,7 @@ impl RetentionPath {
 /// signature hashes (its format is part of what makes signatures stable; change it only
 /// with a reason, as every approved signature changes with it).
 fn canonical(path: &RetentionPath) -> String {
-    let key = path.signature().collapsed().group_key();
+    let key = path.collapsed().group_key();
     let mut text = format!("leakgate signature 1\n{}", key.root);
     for step in &key.steps {
         text.push('\n');

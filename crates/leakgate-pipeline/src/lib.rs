@@ -218,9 +218,6 @@ pub fn run_scenario(
             );
             // Known retention first: it neither makes a finding nor fails a check.
             let aside = ignored::set_aside(&mut why.retention, &scenario.ignore_paths);
-            why.retention.retain(|g| {
-                !g.groups.is_empty() || !aside.iter().any(|a| a.type_name == g.type_name)
-            });
             why.notes.extend(aside.iter().map(ignored::SetAside::note));
             let found = findings::group(&why.retention);
             judge_findings(

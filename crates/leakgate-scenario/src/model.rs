@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use leakgate_heap::LeakSignature;
+
 use crate::budget::{Budget, BudgetError, Materiality};
 pub use crate::file::{DumpMode, PathsFrom, StopSignal};
 
@@ -388,7 +390,7 @@ pub const KNOWN_RETENTION: &[(&str, &str)] = &[
 /// path's one-line form, the scenario's and [`KNOWN_RETENTION`].
 #[derive(Debug, Clone)]
 pub struct PathFilter {
-    signatures: Vec<String>,
+    signatures: Vec<LeakSignature>,
     globs: GlobSet,
     /// Each glob's pattern and, for a known one, why it is no leak (by index in `globs`).
     patterns: Vec<(String, Option<&'static str>)>,
@@ -411,8 +413,8 @@ impl PathFilter {
         let mut signatures = Vec::new();
         let mut patterns = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            if entry.len() == 12 && entry.bytes().all(|b| b.is_ascii_hexdigit()) {
-                signatures.push(entry.to_ascii_lowercase());
+            if let Some(signature) = LeakSignature::parse(entry) {
+                signatures.push(signature);
                 continue;
             }
             let glob = Glob::new(entry).map_err(|e| {
@@ -436,11 +438,11 @@ impl PathFilter {
         })
     }
 
-    /// Why the path with this signature and one-line form is ignored, if it is.
-    pub fn ignores(&self, signature: &str, path: &str) -> Option<IgnoredBy> {
-        if let Some(s) = self.signatures.iter().find(|s| s.as_str() == signature) {
+    /// Why the path with this signature (if known) and one-line form is ignored, if it is.
+    pub fn ignores(&self, signature: Option<&LeakSignature>, path: &str) -> Option<IgnoredBy> {
+        if let Some(s) = signature.filter(|s| self.signatures.contains(s)) {
             return Some(IgnoredBy {
-                pattern: s.clone(),
+                pattern: s.to_string(),
                 known: None,
             });
         }

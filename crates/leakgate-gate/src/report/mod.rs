@@ -285,11 +285,10 @@ pub(crate) fn grown_path_line(g: &PathGrowth) -> Option<String> {
 
 /// ` (signature 3f9a2c1d7e4b)`, or nothing for a group read from a report that had none.
 pub(crate) fn signature_suffix(group: &GroupGrowth) -> String {
-    if group.signature.as_str().is_empty() {
-        String::new()
-    } else {
-        format!(" (signature {})", group.signature)
-    }
+    group
+        .known_signature()
+        .map(|s| format!(" (signature {s})"))
+        .unwrap_or_default()
 }
 
 /// `+410 of +411`; `~` when the counts are estimated from a sample, and a

@@ -90,8 +90,7 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
         groups: super::super::shown_groups(g)
             .map(|group| RetentionGroupView {
                 share: super::super::growth_share(g, group),
-                signature: (!group.signature.as_str().is_empty())
-                    .then(|| group.signature.to_string()),
+                signature: group.known_signature().map(ToString::to_string),
                 chain: group.path.chain(),
                 holder: super::super::holder_text(group).map(|h| capitalised(&h.plain())),
             })
