@@ -180,6 +180,16 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
             PathsSource::Dump => PathsFrom::Dump,
         };
     }
+    // As the scenario check says of `paths_from: dump`: only a heap snapshot takes its
+    // paths elsewhere; a dump's come from the dump itself.
+    if scenario.sampling.dump != DumpMode::Gcdump {
+        anyhow::ensure!(
+            !matches!(args.paths_from, Some(PathsSource::Dump)),
+            "--paths-from dump applies to heap snapshots: add --dump gcdump (this run takes {} dumps)",
+            scenario.sampling.dump.name()
+        );
+        scenario.sampling.paths_from = PathsFrom::Snapshot;
+    }
     let scenario = &scenario;
     let inspector = leakgate_pipeline::inspector_for(scenario, &options.cancel)
         .context("the managed inspector is not available")?;

@@ -215,3 +215,24 @@ fn an_error_says_its_cause_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn paths_from_a_dump_without_heap_snapshots_is_could_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), HTTP_SERVER, "{ path: / }");
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_leakgate"))
+        .args(["run", "--paths-from", "dump", "--out"])
+        .arg(&out)
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--paths-from dump applies to heap snapshots: add --dump gcdump"),
+        "{stderr}"
+    );
+    assert!(!out.join("report.json").exists(), "nothing was run");
+}
