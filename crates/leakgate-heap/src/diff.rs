@@ -25,14 +25,14 @@
 //!                                 Entry: +1 of +411 through static Program.cache → Entry");
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::grouping::{GroupHolder, PathGroup, TypePaths, widened};
-use crate::path::RetentionPath;
+use crate::path::{RetentionPath, join_linked_entries, linked_types};
 use crate::signature::LeakSignature;
 
 /// How the instances of one type grew between two snapshots, and through which paths.
@@ -127,24 +127,30 @@ impl PathGrowth {
     pub fn between(first: &TypePaths, last: &TypePaths) -> PathGrowth {
         // Collapsed paths match whatever their repeat counts; the match keeps the range over
         // both snapshots.
+        // Matched by structure key, with the types either snapshot's paths loop through as
+        // linked: a structure entered by one end in one snapshot and by both in the other is
+        // one group too. A group shows the path of the first shape it was seen with.
+        let mut paths: Vec<RetentionPath> = first
+            .groups
+            .iter()
+            .chain(&last.groups)
+            .map(|g| g.path.clone())
+            .collect();
+        join_linked_entries(&mut paths);
+        let linked = linked_types(&paths);
+        let (first_paths, last_paths) = paths.split_at(first.groups.len());
         let mut by_path: BTreeMap<RetentionPath, GroupGrowth> = BTreeMap::new();
         let mut first_holders = BTreeMap::new();
-        for group in &first.groups {
-            let key = group.path.group_key();
-            if let Some(holder) = &group.holder {
-                first_holders.insert(key.clone(), holder);
-            }
-            let entry = by_path.entry(key).or_insert_with(|| empty(&group.path));
-            entry.path = widened(&entry.path, &group.path);
+        for (group, path) in first.groups.iter().zip(first_paths) {
+            let (key, entry) = matched(&mut by_path, path, &linked);
             entry.first += group.estimated;
+            if let Some(holder) = &group.holder {
+                first_holders.insert(key, holder);
+            }
         }
         let mut last_groups = BTreeMap::new();
-        for group in &last.groups {
-            let key = group.path.group_key();
-            let entry = by_path
-                .entry(key.clone())
-                .or_insert_with(|| empty(&group.path));
-            entry.path = widened(&entry.path, &group.path);
+        for (group, path) in last.groups.iter().zip(last_paths) {
+            let (key, entry) = matched(&mut by_path, path, &linked);
             entry.last += group.estimated;
             entry.example_address = Some(group.example_address);
             last_groups.insert(key, group);
@@ -185,6 +191,22 @@ impl PathGrowth {
     }
 }
 
+/// The group `path` (of either snapshot) matches in `by_path`, keyed by structure key with
+/// the `linked` types, a new one if none does; its path widened to cover `path` when they
+/// have one shape.
+fn matched<'a>(
+    by_path: &'a mut BTreeMap<RetentionPath, GroupGrowth>,
+    path: &RetentionPath,
+    linked: &BTreeSet<String>,
+) -> (RetentionPath, &'a mut GroupGrowth) {
+    let key = path.structure_key(linked);
+    let entry = by_path.entry(key.clone()).or_insert_with(|| empty(path));
+    if entry.path.shape() == path.shape() {
+        entry.path = widened(&entry.path, path);
+    }
+    (key, entry)
+}
+
 fn empty(path: &RetentionPath) -> GroupGrowth {
     GroupGrowth {
         path: path.clone(),
@@ -208,9 +230,12 @@ fn holder_growth(
     let first = first.filter(|f| f.type_name == holder.type_name);
     Some(HolderGrowth {
         type_name: holder.type_name.clone(),
+        // (Where the group shows another shape than the last snapshot's, the step may not
+        // be the holder's.)
         step: holder
             .step
-            .and_then(|step| last.path.aligned_step(step, path)),
+            .and_then(|step| last.path.aligned_step(step, path))
+            .filter(|&step| path.steps[step].type_name == holder.type_name),
         address: holder.address,
         retained_first: first.map(|f| f.retained_bytes),
         retained_last: holder.retained_bytes,

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::bfs::ShortestPaths;
 use crate::dominators::DominatorTree;
 use crate::model::ObjectId;
-use crate::path::{PathStep, RetentionPath};
+use crate::path::{PathStep, RetentionPath, join_linked_entries, linked_types};
 use crate::root::Root;
 
 /// How many instances of a type get their path traced.
@@ -130,41 +130,61 @@ impl ShortestPaths<'_> {
         let unreachable = instances.iter().filter(|&&o| !self.is_reachable(o)).count();
         let sample = spread(&instances, options.sample);
 
-        // Keyed by the collapsed path without its repeat counts: a linked structure's
-        // instances at every depth are one group, which keeps the range of repeats.
-        // The sample is in address order, so a group's first instance is its example.
-        // A runtime root's name (which assembly) is left out of the signature and kept
-        // aside, to name the group's roots by pattern.
-        type Entry = (Vec<ObjectId>, RetentionPath, BTreeSet<String>);
-        let mut by_signature: BTreeMap<RetentionPath, Entry> = BTreeMap::new();
-        for &object in &sample {
-            let explained = self.explain(object);
-            let path = explained.signature().collapsed();
-            let entry = by_signature
-                .entry(path.group_key())
-                .or_insert_with(|| (Vec::new(), path.clone(), BTreeSet::new()));
-            entry.0.push(object);
-            entry.1 = widened(&entry.1, &path);
+        // Keyed by the collapsed path's structure key: a linked structure's instances at
+        // every depth, reached from either end or along any way inside it, are one group.
+        // Within a group, the paths of one shape (the same steps but for loops) widen into
+        // one, which keeps the range of repeats; the group shows its most common shape.
+        // The sample is in address order, so a shape's first instance is its example.
+        // A runtime root's name (which assembly) is left out of the key and kept aside, to
+        // name the group's roots by pattern.
+        let explained: Vec<RetentionPath> = sample.iter().map(|&o| self.explain(o)).collect();
+        let mut collapsed: Vec<RetentionPath> = explained
+            .iter()
+            .map(|path| path.signature().collapsed())
+            .collect();
+        join_linked_entries(&mut collapsed);
+        let linked = linked_types(&collapsed);
+        type Shapes = BTreeMap<RetentionPath, (Vec<ObjectId>, RetentionPath)>;
+        let mut by_key: BTreeMap<RetentionPath, (Shapes, BTreeSet<String>)> = BTreeMap::new();
+        for ((&object, explained), path) in sample.iter().zip(explained).zip(collapsed) {
+            let (shapes, patterns) = by_key.entry(path.structure_key(&linked)).or_default();
+            let shape = shapes
+                .entry(path.shape())
+                .or_insert_with(|| (Vec::new(), path.clone()));
+            shape.0.push(object);
+            shape.1 = widened(&shape.1, &path);
             if let Root::Runtime {
                 name: Some(name), ..
             } = explained.root
             {
-                entry.2.insert(name_pattern(&name));
+                patterns.insert(name_pattern(&name));
             }
         }
-        let mut groups: Vec<PathGroup> = by_signature
+        let mut groups: Vec<PathGroup> = by_key
             .into_values()
-            .map(|(objects, mut path, patterns)| PathGroup {
-                holder: dominators.and_then(|tree| self.group_holder(tree, &objects, &path)),
-                path: {
-                    if let Root::Runtime { what, name } = &mut path.root {
-                        *name = runtime_names(graph, what, &patterns);
-                    }
-                    path
-                },
-                sampled: objects.len() as u64,
-                estimated: 0,
-                example_address: graph.address(objects[0]),
+            .map(|(shapes, patterns)| {
+                let objects: Vec<ObjectId> =
+                    shapes.values().flat_map(|(o, _)| o).copied().collect();
+                // Most common shape; equal counts keep the shapes' order.
+                let (example, mut path) = shapes
+                    .into_values()
+                    .rev()
+                    .max_by_key(|(objects, _)| objects.len())
+                    .map(|(objects, path)| (objects[0], path))
+                    .expect("a group has a path");
+                PathGroup {
+                    holder: dominators
+                        .and_then(|tree| self.group_holder(tree, &objects, example, &path)),
+                    example_address: graph.address(example),
+                    path: {
+                        if let Root::Runtime { what, name } = &mut path.root {
+                            *name = runtime_names(graph, what, &patterns);
+                        }
+                        path
+                    },
+                    sampled: objects.len() as u64,
+                    estimated: 0,
+                }
             })
             .collect();
         // Most common first; equal counts keep the signatures' order (stable sort).
@@ -182,17 +202,17 @@ impl ShortestPaths<'_> {
 }
 
 impl ShortestPaths<'_> {
-    /// The holder of a group's sampled `objects` (in address order), placed on the group's
-    /// `path` through the first object's own path.
+    /// The holder of a group's sampled `objects`, placed on the group's `path` through the
+    /// path of `example`, one of the objects on it.
     fn group_holder(
         &self,
         tree: &DominatorTree,
         objects: &[ObjectId],
+        example: ObjectId,
         path: &RetentionPath,
     ) -> Option<GroupHolder> {
         let graph = self.graph();
         let holder = tree.holder(objects)?;
-        let example = objects[0];
         let step = self
             .objects_to(example)
             .iter()
@@ -278,12 +298,12 @@ fn runtime_names(
     (!line.is_empty()).then_some(line)
 }
 
-/// `a` and `b` (collapsed paths of one group key) as one path: each step's repeat range
+/// `a` and `b` (collapsed paths of one shape) as one path: each step's repeat range
 /// widened to cover both, and a loop step only one of them takes kept with a range from 0.
 /// The root is `b`'s (the same but for a runtime root's names: in a diff, the last
 /// snapshot's).
 pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
-    debug_assert_eq!(a.group_key(), b.group_key());
+    debug_assert_eq!(a.shape(), b.shape());
     let from_zero = |step: &PathStep| PathStep {
         repeats: Some((0, step.repeat_range().1)),
         ..step.clone()
@@ -475,6 +495,144 @@ mod tests {
             paths.groups[0].path.to_string(),
             "static Pool.holders → Holder[] → Holder._head → WorkStealingQueue._nextQueue ×0..2 \
              → WorkStealingQueue._item → Timer"
+        );
+    }
+
+    /// A semaphore's waiter list of `nodes` nodes, each linked to the next and the previous,
+    /// the list held from both ends, each node holding one `Reply` through its continuation.
+    fn doubly_linked_waiters(nodes: u64) -> crate::HeapGraph {
+        let mut b = crate::HeapGraphBuilder::new();
+        let semaphore = b.add_type("SemaphoreSlim", false);
+        let node = b.add_type("SemaphoreSlim+TaskNode", false);
+        let reply = b.add_type("Reply", false);
+        let [head, tail, next, prev, continuation] = [
+            "m_asyncHead",
+            "m_asyncTail",
+            "Next",
+            "Prev",
+            "m_continuationObject",
+        ]
+        .map(|name| b.field_name(name));
+        let gate = b.add_object(0x1000, semaphore, 64);
+        let node_at = |i: u64| 0x10_0000 + 0x100 * i;
+        b.add_reference(gate, node_at(0), Some(head));
+        b.add_reference(gate, node_at(nodes - 1), Some(tail));
+        for i in 0..nodes {
+            let n = b.add_object(node_at(i), node, 72);
+            if i + 1 < nodes {
+                b.add_reference(n, node_at(i + 1), Some(next));
+            }
+            if i > 0 {
+                b.add_reference(n, node_at(i - 1), Some(prev));
+            }
+            b.add_object(node_at(i) + 0x80, reply, 32);
+            b.add_reference(n, node_at(i) + 0x80, Some(continuation));
+        }
+        b.add_root(crate::Root::static_field("Gate", "semaphore"), 0x1000);
+        b.build().expect("a well-formed heap")
+    }
+
+    #[test]
+    fn a_list_held_from_both_ends_is_one_group() {
+        let paths = |nodes| {
+            let graph = doubly_linked_waiters(nodes);
+            ShortestPaths::compute(&graph).type_paths("Reply", &PathOptions { sample: 50 })
+        };
+        let before = paths(40);
+        assert_eq!(before.groups.len(), 1, "{:#?}", before.groups);
+        assert_eq!(before.groups[0].estimated, 40);
+        assert_eq!(
+            before.groups[0].path.to_string(),
+            "static Gate.semaphore → SemaphoreSlim.m_asyncHead|m_asyncTail \
+             → SemaphoreSlim+TaskNode.Next ×0..19 → SemaphoreSlim+TaskNode.Prev ×0..19 \
+             → SemaphoreSlim+TaskNode.m_continuationObject → Reply"
+        );
+        // Longer, and seen from one end only (two nodes, the first from the head): the
+        // same group and signature.
+        let after = paths(400);
+        assert_eq!(after.groups.len(), 1);
+        let growth = crate::PathGrowth::between(&paths(1), &after);
+        assert_eq!(growth.groups.len(), 1, "{growth}");
+        assert_eq!((growth.groups[0].first, growth.groups[0].last), (1, 400));
+        assert_eq!(
+            growth.groups[0].signature,
+            before.groups[0].path.leak_signature()
+        );
+    }
+
+    /// Callbacks registered on a token: `nodes` nodes, the newest first, each linked to the
+    /// next (older) and previous one and back to the list's owner, which holds the newest;
+    /// a pending delay holds the oldest through its own registration. Each node holds one
+    /// `Flush` through its callback.
+    fn registrations(nodes: u64) -> crate::HeapGraph {
+        let mut b = crate::HeapGraphBuilder::new();
+        let [promise, owner, node, action, flush] = [
+            "DelayPromise",
+            "CancellationTokenSource+Registrations",
+            "CancellationTokenSource+CallbackNode",
+            "System.Action",
+            "Flush",
+        ]
+        .map(|name| b.add_type(name, false));
+        let [registration, callbacks, back, next, prev, state, target] = [
+            "_registration",
+            "Callbacks",
+            "Registrations",
+            "Next",
+            "Prev",
+            "CallbackState",
+            "_target",
+        ]
+        .map(|name| b.field_name(name));
+        let node_at = |i: u64| 0x10_0000 + 0x100 * i;
+        let delay = b.add_object(0x1000, promise, 64);
+        b.add_reference(delay, node_at(nodes - 1), Some(registration));
+        let list = b.add_object(0x2000, owner, 32);
+        b.add_reference(list, node_at(0), Some(callbacks));
+        for i in 0..nodes {
+            let n = b.add_object(node_at(i), node, 72);
+            b.add_reference(n, 0x2000, Some(back));
+            if i + 1 < nodes {
+                b.add_reference(n, node_at(i + 1), Some(next));
+            }
+            if i > 0 {
+                b.add_reference(n, node_at(i - 1), Some(prev));
+            }
+            let a = b.add_object(node_at(i) + 0x40, action, 64);
+            b.add_reference(n, node_at(i) + 0x40, Some(state));
+            b.add_object(node_at(i) + 0x80, flush, 32);
+            b.add_reference(a, node_at(i) + 0x80, Some(target));
+        }
+        b.add_root(crate::Root::static_field("Host", "delay"), 0x1000);
+        b.build().expect("a well-formed heap")
+    }
+
+    #[test]
+    fn a_list_walked_inside_either_way_is_one_group() {
+        let paths = |nodes| {
+            let graph = registrations(nodes);
+            ShortestPaths::compute(&graph).type_paths("Flush", &PathOptions { sample: 60 })
+        };
+        let (before, after) = (paths(30), paths(300));
+        // Older nodes through `Prev` from the delay's own, newer ones through the owner back
+        // to the newest and `Next`: one group, shown by the more common way.
+        assert_eq!(before.groups.len(), 1, "{:#?}", before.groups);
+        let key = before.groups[0].path.group_key().to_string();
+        assert_eq!(
+            key,
+            "static Host.delay → DelayPromise._registration \
+             → CancellationTokenSource+CallbackNode.CallbackState → System.Action._target → Flush"
+        );
+        let growth = crate::PathGrowth::between(&before, &after);
+        assert_eq!(growth.groups.len(), 1, "{growth}");
+        assert_eq!((growth.groups[0].first, growth.groups[0].last), (30, 300));
+        assert_eq!(
+            growth.groups[0].signature,
+            before.groups[0].path.leak_signature()
+        );
+        assert_eq!(
+            growth.groups[0].signature,
+            after.groups[0].path.leak_signature()
         );
     }
 

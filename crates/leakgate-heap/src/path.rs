@@ -25,6 +25,7 @@
 //! );
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use schemars::JsonSchema;
@@ -110,19 +111,73 @@ impl RetentionPath {
         }
     }
 
-    /// What a collapsed path is grouped and matched by: no repeat counts, and no loop
-    /// steps (an object held by one of its own type, [`RetentionPath::is_loop`]), so a
-    /// structure's instances are one group whether they sit 0, 1 or 5 hops down the loop.
-    /// The root is the grouped one ([`Root::grouped`]): a group's path may carry the names
-    /// of what the runtime holds, which differ between snapshots and never split a group.
+    /// What a collapsed path is matched by, and its signature hashes: the root as grouped
+    /// ([`Root::grouped`]: a group's path may carry the names of what the runtime holds,
+    /// which differ between snapshots), no repeat counts, and each linked structure it
+    /// passes as the one step that enters it: a structure's instances are one group whether
+    /// they sit 0, 1 or 5 hops down it, and whichever way the path walks inside it. A type
+    /// is linked when the path loops through it ([`RetentionPath::is_loop`]); see
+    /// [`RetentionPath::structure_key`].
     pub fn group_key(&self) -> RetentionPath {
-        let mut key = self.without_repeats();
-        key.root = self.root.grouped();
-        key.steps = (0..self.steps.len())
-            .filter(|&i| !self.is_loop(i))
-            .map(|i| key.steps[i].clone())
-            .collect();
-        key
+        self.structure_key(&self.loop_types())
+    }
+
+    /// The group key with the types of `linked` taken as linked structures (a sample's paths
+    /// are grouped with the types any of them loops through): from the first step of such a
+    /// type (past the object a root holds) to the last, only the first is kept. A doubly
+    /// linked list's node is reached from the head through `next` or from another node
+    /// through `prev`, or through the list's owner back to its head: the same key.
+    pub(crate) fn structure_key(&self, linked: &BTreeSet<String>) -> RetentionPath {
+        RetentionPath {
+            root: self.root.grouped(),
+            steps: self
+                .kept_steps(linked)
+                .into_iter()
+                .map(|i| PathStep {
+                    repeats: None,
+                    ..self.steps[i].clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// The steps [`RetentionPath::structure_key`] keeps, in order.
+    fn kept_steps(&self, linked: &BTreeSet<String>) -> Vec<usize> {
+        let mut kept = Vec::with_capacity(self.steps.len());
+        let mut i = 0;
+        while i < self.steps.len() {
+            kept.push(i);
+            let type_name = &self.steps[i].type_name;
+            let structure = i >= 1 && linked.contains(type_name);
+            let last = (i..self.steps.len())
+                .rev()
+                .find(|&j| structure && self.steps[j].type_name == *type_name);
+            i = last.unwrap_or(i) + 1;
+        }
+        kept
+    }
+
+    /// What collapsed paths are widened into one path by ([`widened`](crate::grouping)):
+    /// the path without repeat counts or loop steps, so its steps align one to one.
+    pub(crate) fn shape(&self) -> RetentionPath {
+        RetentionPath {
+            root: self.root.grouped(),
+            steps: (0..self.steps.len())
+                .filter(|&i| !self.is_loop(i))
+                .map(|i| PathStep {
+                    repeats: None,
+                    ..self.steps[i].clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// The types this path loops through.
+    pub(crate) fn loop_types(&self) -> BTreeSet<String> {
+        (0..self.steps.len())
+            .filter(|&i| self.is_loop(i))
+            .map(|i| self.steps[i].type_name.clone())
+            .collect()
     }
 
     /// Whether step `i` is an object held by one of its own type (a linked list's next
@@ -163,6 +218,15 @@ impl RetentionPath {
             })
     }
 
+    /// Where this path enters a linked structure whose type is in `linked`: the first step
+    /// of each, as its structure key keeps it (a list's head node, its tail node).
+    fn linked_entries(&self, linked: &BTreeSet<String>) -> Vec<usize> {
+        self.kept_steps(linked)
+            .into_iter()
+            .filter(|&i| i >= 1 && linked.contains(&self.steps[i].type_name))
+            .collect()
+    }
+
     /// The same path with no repeat counts.
     pub fn without_repeats(&self) -> RetentionPath {
         RetentionPath {
@@ -195,6 +259,59 @@ impl RetentionPath {
         line.push_str(&self.steps[self.steps.len() - 1].type_name);
         line
     }
+}
+
+/// Gives collapsed paths (of one type's instances) that differ only in which field of a
+/// holder they enter a linked structure by one entry: the fields joined with `|`
+/// (`SemaphoreSlim.m_asyncHead|m_asyncTail`), so that they group as one. A doubly linked
+/// list's nodes are reached from its head through `next` or from its tail through `prev`,
+/// whichever is shorter: without this, one leak would be two groups of about half each. A type
+/// is linked when any of the paths loops through it (so the node at either end, which takes
+/// no hop, joins too).
+pub(crate) fn join_linked_entries(paths: &mut [RetentionPath]) {
+    let linked = linked_types(paths);
+    if linked.is_empty() {
+        return;
+    }
+    // Paths of one group key but for their entry fields: their entry steps, one list each.
+    let mut classes: BTreeMap<RetentionPath, Vec<(usize, Vec<usize>)>> = BTreeMap::new();
+    for (p, path) in paths.iter().enumerate() {
+        let entries = path.linked_entries(&linked);
+        if entries.is_empty() {
+            continue;
+        }
+        let mut blank = path.clone();
+        for &i in &entries {
+            blank.steps[i].field = None;
+        }
+        classes
+            .entry(blank.structure_key(&linked))
+            .or_default()
+            .push((p, entries));
+    }
+    for members in classes.into_values() {
+        // Equal keys: the same number of entry steps, in the same order.
+        for k in 0..members[0].1.len() {
+            let fields: BTreeSet<&str> = members
+                .iter()
+                .filter_map(|(p, entries)| paths[*p].steps[entries[k]].field.as_deref())
+                .flat_map(|field| field.split('|'))
+                .collect();
+            if fields.len() < 2 {
+                continue;
+            }
+            let joined = fields.into_iter().collect::<Vec<_>>().join("|");
+            for (p, entries) in &members {
+                paths[*p].steps[entries[k]].field = Some(joined.clone());
+            }
+        }
+    }
+}
+
+/// The types any of `paths` loops through: what [`RetentionPath::structure_key`] takes as
+/// linked structures for a sample of paths.
+pub(crate) fn linked_types(paths: &[RetentionPath]) -> BTreeSet<String> {
+    paths.iter().flat_map(RetentionPath::loop_types).collect()
 }
 
 impl RetentionPath {
