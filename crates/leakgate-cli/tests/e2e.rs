@@ -48,6 +48,7 @@ fn dynamic_method_leak_fails_and_names_dynamic_resolver() {
         );
         // Why: the delegates kept in the service's list (a local of Main, or its field).
         let (_, chain) = grown_path(&report, "System.Reflection.Emit.DynamicResolver");
+        assert_one_group_per_leak("dynamic-method-leak", &report);
         assert!(
             chain.contains("List<System.Func<System.Int32, System.Int32>>")
                 && chain.ends_with("DynamicMethod → System.Reflection.Emit.DynamicResolver"),
@@ -375,6 +376,7 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     );
     assert_eq!(run.code, 1, "{}", run.output);
     let report = read_report(out.path());
+    assert_one_group_per_leak("retained-by-roots", &report);
     let (root, chain) = grown_path(&report, "StaticHeldEntry");
     assert!(
         root.contains("LeakRegistry") && root.contains("Entries"),
@@ -481,6 +483,7 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
         );
         // Those paths read as a dump's do: fields, and the stack root's method.
         let report = read_report(out.path());
+        assert_one_group_per_leak("dynamic-method-leak with gcdump", &report);
         let (root, _) = grown_path(&report, "System.Reflection.Emit.DynamicResolver");
         let top = report["retention"]
             .as_array()
@@ -525,6 +528,7 @@ fn library_and_loader_leaks_name_the_runtime_and_the_library_cache() {
     let run = leakgate_run(&scenario("library-and-loader-leaks"), out.path(), &[]);
     assert_eq!(run.code, 1, "{}", run.output);
     let report = read_report(out.path());
+    assert_one_group_per_leak("library-and-loader-leaks", &report);
     let samples = read_samples(out.path());
 
     // Without the runtime's roots, RuntimeAssembly reads "strong handle →

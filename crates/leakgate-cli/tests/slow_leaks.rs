@@ -122,35 +122,6 @@ fn a_grown_path_runs_through(report: &Value, type_name: &str, holder: &str) -> b
         })
 }
 
-/// Each failing type's retention: its top group carries at least nine tenths
-/// of the growth its grown groups share (one leak is one group, however its
-/// structure is linked and from whichever end it is reached).
-fn assert_one_group_per_leak(name: &str, report: &Value) {
-    for c in failing_checks(report) {
-        let Some(type_name) = c["type_name"].as_str() else {
-            continue;
-        };
-        let retention = report["retention"].as_array().into_iter().flatten();
-        for traced in retention.filter(|r| r["type_name"] == type_name) {
-            let growth: Vec<i64> = traced["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|g| g["growth"].as_i64().unwrap_or(0).max(0))
-                .collect();
-            let (top, all) = (
-                growth.first().copied().unwrap_or(0),
-                growth.iter().sum::<i64>(),
-            );
-            assert!(
-                10 * top >= 9 * all,
-                "{name}: {type_name}'s top group carries {top} of {all}: {:#}",
-                traced["groups"]
-            );
-        }
-    }
-}
-
 /// `count: auto` (5 to 20) replayed on the run's own samples, which a run
 /// sampling every 3 s would have taken too: after which sample it stops,
 /// and why; `None` if it would sample on past them.
