@@ -574,6 +574,17 @@ fn library_and_loader_leaks_name_the_runtime_and_the_library_cache() {
         "{}",
         run.output
     );
+    // One leak, one finding: the loader holds the assemblies and their types.
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        findings.iter().any(|f| {
+            let members = f["members"].to_string();
+            f["holder"]["root"]["kind"] == "runtime"
+                && members.contains("\"System.Reflection.RuntimeAssembly\"")
+                && members.contains("\"System.RuntimeType\"")
+        }),
+        "{findings:#?}"
+    );
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(
         summary.contains("runtime: non-collectible dynamic assembly Contoso.Proxies.Generated* ("),

@@ -42,7 +42,9 @@
 //! repeated hops collapsed (a linked list's `next` → `next` → … is one
 //! hop): two types share a holder when their paths start at the same root
 //! and share their first steps — at least two, and at least half of the
-//! shorter path — and the group as a whole still shares two. A group of
+//! shorter path — and the group as a whole still shares two; types the
+//! runtime itself holds by one kind of root (a loader's generated
+//! assemblies, their modules and types) share it as their holder. A group of
 //! two or more is a finding. Its bytes — the sum of its members'
 //! `heap.bytes` at each judged sample, all their instances, not only those
 //! on the path — are judged by the trend rule of the per-type `heap.bytes`
@@ -52,7 +54,7 @@
 //! budget's family — the members were traced because they rose, so the
 //! sum's own p-value would count the same chance twice.
 
-use leakgate_heap::{PathGrowth, RetentionPath};
+use leakgate_heap::{PathGrowth, RetentionPath, Root};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -99,11 +101,20 @@ pub fn group(paths: &[PathGrowth]) -> Vec<Finding> {
         .into_iter()
         .filter(|g| g.len() >= 2)
         .map(|g| {
-            let holder = g
+            let mut holder = g
                 .iter()
                 .map(|&i| grown[i].2.clone())
                 .reduce(|a, b| common_prefix(&a, &b))
                 .expect("a group has members");
+            // What the runtime holds is named by the most grown member's top group
+            // (`Contoso.Proxies.Generated* (412 assemblies)`), as its own path is.
+            let named = paths.iter().find(|p| p.type_name == grown[g[0]].0);
+            if let Some(top) = named.and_then(PathGrowth::top)
+                && held_by_the_runtime(&holder)
+                && top.path.root.grouped() == holder.root
+            {
+                holder.root = top.path.root.clone();
+            }
             Finding {
                 holder,
                 members: g.iter().map(|&i| grown[i].0.to_string()).collect(),
@@ -111,7 +122,7 @@ pub fn group(paths: &[PathGrowth]) -> Vec<Finding> {
         })
         // Chained through different members, a group may share only its
         // root: no holder, no finding.
-        .filter(|f| f.holder.steps.len() >= MIN_SHARED)
+        .filter(|f| f.holder.steps.len() >= MIN_SHARED || held_by_the_runtime(&f.holder))
         .collect()
 }
 
@@ -157,8 +168,18 @@ fn shared_steps(a: &RetentionPath, b: &RetentionPath) -> usize {
 }
 
 fn shares_holder(a: &RetentionPath, b: &RetentionPath) -> bool {
+    if held_by_the_runtime(a) && a.root == b.root {
+        return true;
+    }
     let shared = shared_steps(a, b);
     shared >= MIN_SHARED && 2 * shared >= a.steps.len().min(b.steps.len())
+}
+
+/// Whether the runtime itself holds the path's first object (a loader's generated
+/// assemblies, their modules and types): one holder for whatever it holds of one kind,
+/// with no object of the heap between it and them.
+fn held_by_the_runtime(path: &RetentionPath) -> bool {
+    matches!(path.root, Root::Runtime { .. })
 }
 
 fn common_prefix(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
@@ -196,6 +217,43 @@ mod tests {
                 ..GroupGrowth::new(path, 0, growth.max(0) as u64)
             }],
         }
+    }
+
+    #[test]
+    fn what_the_runtime_holds_of_one_kind_is_one_finding() {
+        let loader = |name: &str| Root::runtime("non-collectible dynamic assembly", Some(name));
+        let found = group(&[
+            grown(
+                "System.Reflection.RuntimeAssembly",
+                400,
+                path(
+                    loader("Proxies.Generated1"),
+                    &["System.Reflection.RuntimeAssembly"],
+                ),
+            ),
+            grown(
+                "System.RuntimeType",
+                400,
+                path(loader("Proxies.Generated9"), &["System.RuntimeType"]),
+            ),
+            grown(
+                "System.Reflection.RuntimeModule",
+                300,
+                path(
+                    Root::runtime("non-collectible assembly", Some("System.Linq")),
+                    &["System.Reflection.RuntimeModule"],
+                ),
+            ),
+        ]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            found[0].members,
+            ["System.Reflection.RuntimeAssembly", "System.RuntimeType"]
+        );
+        assert_eq!(
+            found[0].label(),
+            "2 types held by runtime: non-collectible dynamic assembly Proxies.Generated1"
+        );
     }
 
     #[test]
