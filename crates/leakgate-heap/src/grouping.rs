@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::bfs::ShortestPaths;
 use crate::dominators::DominatorTree;
 use crate::model::ObjectId;
-use crate::path::{PathStep, RetentionPath, join_linked_entries, linked_types};
+use crate::path::{PathStep, RetentionPath, join_linked_entries, joined_fields, linked_types};
 use crate::root::Root;
 
 /// How many instances of a type get their path traced.
@@ -299,7 +299,8 @@ fn runtime_names(
 }
 
 /// `a` and `b` (collapsed paths of one shape) as one path: each step's repeat range
-/// widened to cover both, and a loop step only one of them takes kept with a range from 0.
+/// widened to cover both (a loop step's fields joined), and a loop step only one of them
+/// takes kept with a range from 0.
 /// The root is `b`'s (the same but for a runtime root's names: in a diff, the last
 /// snapshot's).
 pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
@@ -312,17 +313,18 @@ pub(crate) fn widened(a: &RetentionPath, b: &RetentionPath) -> RetentionPath {
     let mut steps = Vec::with_capacity(a.steps.len().max(b.steps.len()));
     while i < a.steps.len() || j < b.steps.len() {
         let (a_loop, b_loop) = (a.is_loop(i), b.is_loop(j));
-        let same = i < a.steps.len()
-            && j < b.steps.len()
-            && a_loop == b_loop
-            && (!a_loop || a.steps[i].field == b.steps[j].field);
+        // Both take the loop here (at most one loop step follows a non-loop one): one step,
+        // through either's fields.
+        let same = i < a.steps.len() && j < b.steps.len() && a_loop == b_loop;
         if same {
             let ((a0, a1), (b0, b1)) = (a.steps[i].repeat_range(), b.steps[j].repeat_range());
             let range = (a0.min(b0), a1.max(b1));
-            steps.push(PathStep {
-                repeats: (range != (1, 1)).then_some(range),
-                ..a.steps[i].clone()
-            });
+            let mut step = a.steps[i].clone();
+            step.repeats = (range != (1, 1)).then_some(range);
+            if a_loop {
+                step.field = joined_fields(&step.field, &b.steps[j].field);
+            }
+            steps.push(step);
             (i, j) = (i + 1, j + 1);
         } else if a_loop || j >= b.steps.len() {
             steps.push(from_zero(&a.steps[i]));
@@ -544,7 +546,7 @@ mod tests {
         assert_eq!(
             before.groups[0].path.to_string(),
             "static Gate.semaphore → SemaphoreSlim.m_asyncHead|m_asyncTail \
-             → SemaphoreSlim+TaskNode.Next ×0..19 → SemaphoreSlim+TaskNode.Prev ×0..19 \
+             → SemaphoreSlim+TaskNode.Next|Prev ×0..19 \
              → SemaphoreSlim+TaskNode.m_continuationObject → Reply"
         );
         // Longer, and seen from one end only (two nodes, the first from the head): the

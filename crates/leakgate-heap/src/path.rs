@@ -44,8 +44,9 @@ pub struct PathStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// On a collapsed path ([`RetentionPath::collapsed`]): how many consecutive objects of this
-    /// type, each held through `field` of the one before, this step stands for, as the fewest
-    /// and the most seen (a linked list's nodes, a queue's segments); `None` for one.
+    /// type, each held through `field` of the one before (one of them where it lists several,
+    /// `Next|Prev`), this step stands for, as the fewest and the most seen (a linked list's
+    /// nodes, a queue's segments); `None` for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<(u32, u32)>,
 }
@@ -93,14 +94,13 @@ impl RetentionPath {
     pub fn collapsed(&self) -> RetentionPath {
         let mut steps: Vec<PathStep> = Vec::with_capacity(self.steps.len());
         for (i, step) in self.steps.iter().enumerate() {
-            if i >= 2
+            if self.merges_into_previous(i)
                 && let Some(last) = steps.last_mut()
-                && last.type_name == step.type_name
-                && last.field == step.field
             {
                 let (a, b) = last.repeat_range();
                 let (c, d) = step.repeat_range();
                 last.repeats = Some((a + c, b + d));
+                last.field = joined_fields(&last.field, &step.field);
                 continue;
             }
             steps.push(step.clone());
@@ -189,11 +189,19 @@ impl RetentionPath {
     /// Where step `i` of this (not yet collapsed) path ends up in [`RetentionPath::collapsed`].
     pub(crate) fn collapsed_index(&self, i: usize) -> usize {
         (1..=i.min(self.steps.len().saturating_sub(1)))
-            .filter(|&k| {
-                let (step, previous) = (&self.steps[k], &self.steps[k - 1]);
-                !(k >= 2 && step.type_name == previous.type_name && step.field == previous.field)
-            })
+            .filter(|&k| !self.merges_into_previous(k))
             .count()
+    }
+
+    /// Whether [`RetentionPath::collapsed`] merges step `k` into the one before: the same hop
+    /// again (type and field), or another hop of a run of loop steps (a list walked through
+    /// `Next`, then `Prev`). The object a root holds and the step that enters a run stay.
+    fn merges_into_previous(&self, k: usize) -> bool {
+        k >= 2 && k < self.steps.len() && {
+            let (step, previous) = (&self.steps[k], &self.steps[k - 1]);
+            step.type_name == previous.type_name
+                && (step.field == previous.field || self.is_loop(k - 1))
+        }
     }
 
     /// Step `i` of this collapsed path in `wider`, a path of the same group key that
@@ -210,12 +218,11 @@ impl RetentionPath {
                 .filter(|&k| !wider.is_loop(k))
                 .nth(before);
         }
-        // The loop steps of `wider` right after its `before`-th non-loop step.
+        // The loop step of `wider` right after its `before`-th non-loop step (a collapsed path
+        // has at most one there: a run of loop steps is one).
         (0..wider.steps.len())
             .filter(|&k| wider.is_loop(k) && non_loop(wider, k) == before)
-            .find(|&k| {
-                wider.steps[k].type_name == step.type_name && wider.steps[k].field == step.field
-            })
+            .find(|&k| wider.steps[k].type_name == step.type_name)
     }
 
     /// Where this path enters a linked structure whose type is in `linked`: the first step
@@ -292,20 +299,25 @@ pub(crate) fn join_linked_entries(paths: &mut [RetentionPath]) {
     for members in classes.into_values() {
         // Equal keys: the same number of entry steps, in the same order.
         for k in 0..members[0].1.len() {
-            let fields: BTreeSet<&str> = members
-                .iter()
-                .filter_map(|(p, entries)| paths[*p].steps[entries[k]].field.as_deref())
-                .flat_map(|field| field.split('|'))
-                .collect();
-            if fields.len() < 2 {
-                continue;
-            }
-            let joined = fields.into_iter().collect::<Vec<_>>().join("|");
+            let joined = members.iter().fold(None, |joined, (p, entries)| {
+                joined_fields(&joined, &paths[*p].steps[entries[k]].field)
+            });
             for (p, entries) in &members {
-                paths[*p].steps[entries[k]].field = Some(joined.clone());
+                paths[*p].steps[entries[k]].field = joined.clone();
             }
         }
     }
+}
+
+/// Two fields as one: the same field, or each field they name once, in order, joined with
+/// `|` (`Next|Prev`); a field not known leaves the other.
+pub(crate) fn joined_fields(a: &Option<String>, b: &Option<String>) -> Option<String> {
+    let fields: BTreeSet<&str> = [a, b]
+        .into_iter()
+        .flatten()
+        .flat_map(|field| field.split('|'))
+        .collect();
+    (!fields.is_empty()).then(|| fields.into_iter().collect::<Vec<_>>().join("|"))
 }
 
 /// The types any of `paths` loops through: what [`RetentionPath::structure_key`] takes as
@@ -421,6 +433,23 @@ mod tests {
         assert_eq!(placed, vec![Some(0), Some(1), Some(3), None]);
         let placed: Vec<Option<usize>> = (0..4).map(|i| long.aligned_step(i, &wide)).collect();
         assert_eq!(placed, vec![Some(0), Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn a_run_walked_through_several_fields_is_one_step() {
+        // Into the list at its head, then forward twice and back once.
+        let mut path = linked(3);
+        path.steps.insert(4, PathStep::new("Node", Some("prev")));
+        let collapsed = path.collapsed();
+        assert_eq!(
+            collapsed.to_string(),
+            "static Token.source → Source.head → Node.next|prev ×3 → Node.callback → Action"
+        );
+        assert_eq!(collapsed.collapsed(), collapsed);
+        let at: Vec<usize> = (0..path.steps.len())
+            .map(|i| path.collapsed_index(i))
+            .collect();
+        assert_eq!(at, vec![0, 1, 2, 2, 2, 3]);
     }
 
     #[test]
