@@ -292,6 +292,164 @@ fn a_chain_of_100000_needs_no_stack_and_sums_exactly() {
 }
 
 #[test]
+fn a_long_chain_whose_objects_are_also_held_from_above() {
+    // 0 → chain 1 → 2 → … → n, each chain node → its value, and 0 → an index → every value.
+    // The search numbers the values below their chain nodes, so each value's DFS parent is
+    // deep while its dominator is 0: a plain walk up the dominator tree from the parent would
+    // take n²/2 steps.
+    let n = 100_000;
+    let (chain, value, index) = (|i: usize| 1 + i, |i: usize| 1 + n + i, 1 + 2 * n);
+    let mut edges: Vec<(usize, usize)> = vec![(0, chain(0)), (0, index)];
+    for i in 0..n {
+        if i + 1 < n {
+            edges.push((chain(i), chain(i + 1)));
+        }
+        edges.push((chain(i), value(i)));
+        edges.push((index, value(i)));
+    }
+    let (graph, ids) = uniform(2 + 2 * n, &edges, &[0]);
+    let tree = DominatorTree::compute(&graph);
+    for i in 0..n {
+        assert_eq!(tree.idom(ids[value(i)]), Some(Dominator::Object(ids[0])));
+        assert_eq!(tree.retained_size(ids[chain(i)]), 8 * (n - i) as u64);
+    }
+    assert_eq!(
+        tree.idom(ids[chain(n - 1)]),
+        Some(Dominator::Object(ids[chain(n - 2)]))
+    );
+    assert_eq!(tree.retained_objects(ids[0]), (2 + 2 * n) as u64);
+}
+
+/// Immediate dominators by the iterative algorithm of Cooper, Harvey and Kennedy (2001), an
+/// independent check for graphs too large for the brute-force oracle: `None` when
+/// unreachable, `Some(None)` when only the virtual root dominates.
+fn iterative_idoms(
+    n: usize,
+    edges: &[(usize, usize)],
+    roots: &[usize],
+) -> Vec<Option<Option<usize>>> {
+    let top = n; // the virtual root
+    let mut successors = vec![Vec::new(); n + 1];
+    let mut predecessors = vec![Vec::new(); n + 1];
+    let from_top = roots.iter().map(|&r| (top, r));
+    for (from, to) in edges.iter().copied().chain(from_top) {
+        successors[from].push(to);
+        predecessors[to].push(from);
+    }
+    // Postorder by an explicit stack of (vertex, next successor).
+    let mut postorder = vec![usize::MAX; n + 1];
+    let mut order = Vec::new();
+    let mut seen = vec![false; n + 1];
+    let mut stack = vec![(top, 0)];
+    seen[top] = true;
+    while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+        if let Some(&w) = successors[v].get(*next) {
+            *next += 1;
+            if !std::mem::replace(&mut seen[w], true) {
+                stack.push((w, 0));
+            }
+        } else {
+            postorder[v] = order.len();
+            order.push(v);
+            stack.pop();
+        }
+    }
+    let mut idom = vec![usize::MAX; n + 1];
+    idom[top] = top;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &v in order.iter().rev().filter(|&&v| v != top) {
+            let mut new = usize::MAX;
+            for &p in predecessors[v].iter().filter(|&&p| idom[p] != usize::MAX) {
+                new = if new == usize::MAX {
+                    p
+                } else {
+                    let (mut a, mut b) = (p, new);
+                    while a != b {
+                        while postorder[a] < postorder[b] {
+                            a = idom[a];
+                        }
+                        while postorder[b] < postorder[a] {
+                            b = idom[b];
+                        }
+                    }
+                    a
+                };
+            }
+            if idom[v] != new {
+                idom[v] = new;
+                changed = true;
+            }
+        }
+    }
+    (0..n)
+        .map(|v| (idom[v] != usize::MAX).then(|| (idom[v] != top).then_some(idom[v])))
+        .collect()
+}
+
+#[test]
+fn a_large_heap_matches_the_iterative_algorithm() {
+    // 200,000 objects over many sort buckets: lists of up to 3,000 nodes (some closed into
+    // cycles, some with back references), references to nearby objects and anywhere, a few
+    // roots, some garbage.
+    let n = 200_000;
+    let mut state = 0x5eed_u64;
+    let mut below = |bound: usize| {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % bound as u64) as usize
+    };
+    let mut edges = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let length = (1 + below(3000)).min(n - start);
+        for i in start..start + length {
+            if i + 1 < start + length {
+                edges.push((i, i + 1));
+            }
+            match below(10) {
+                0 => edges.push((i, below(n))),
+                1 | 2 => edges.push((i, i.saturating_sub(below(50)))),
+                3 => edges.push((i + below(n - i), i)),
+                _ => {}
+            }
+        }
+        if below(4) == 0 {
+            edges.push((start + length - 1, start));
+        }
+        start += length;
+    }
+    let roots: Vec<usize> = (0..40).map(|_| below(n)).collect();
+    let sizes: Vec<u64> = (0..n as u64).map(|i| 16 + i % 13).collect();
+    let (graph, ids) = heap(&sizes, &edges, &roots);
+    let tree = DominatorTree::compute(&graph);
+    let expected = iterative_idoms(n, &edges, &roots);
+    let mut retained = vec![0u64; n];
+    for (w, &idom) in expected.iter().enumerate() {
+        let as_tree = idom.map(|d| d.map_or(Dominator::VirtualRoot, |d| Dominator::Object(ids[d])));
+        assert_eq!(tree.idom(ids[w]), as_tree, "idom of {w}");
+        if idom.is_some() {
+            // Added to every dominator: the retained sizes from the iterative tree.
+            let mut d = Some(w);
+            while let Some(v) = d {
+                retained[v] += sizes[w];
+                d = expected[v].unwrap();
+            }
+        }
+    }
+    for w in 0..n {
+        assert_eq!(
+            tree.retained_size(ids[w]),
+            retained[w],
+            "retained size of {w}"
+        );
+    }
+}
+
+#[test]
 fn common_dominator_of_instances() {
     // 0 → 1 → {2, 3}, 3 → 4; 5 is garbage.
     let (graph, ids) = uniform(6, &[(0, 1), (1, 2), (1, 3), (3, 4)], &[0]);
@@ -391,8 +549,29 @@ fn random_graph() -> impl Strategy<Value = (Vec<u64>, Vec<(usize, usize)>, Vec<u
     })
 }
 
+/// A deep graph: a chain through up to 150 objects (so deep dominator trees, long
+/// compressed paths and many jump pointers), a few more references anywhere, 1 to 3 roots.
+fn deep_graph() -> impl Strategy<Value = (Vec<u64>, Vec<(usize, usize)>, Vec<usize>)> {
+    (2usize..=150).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(0u64..1000, n),
+            proptest::collection::vec((0..n, 0..n), 0..=n / 4),
+            proptest::collection::vec(0..n, 1..=3),
+        )
+            .prop_map(move |(sizes, mut edges, roots)| {
+                edges.extend((1..n).map(|i| (i - 1, i)));
+                (sizes, edges, roots)
+            })
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn deep_graphs_match_the_oracle((sizes, edges, roots) in deep_graph()) {
+        check(&sizes, &edges, &roots)?;
+    }
 
     #[test]
     fn random_graphs_match_the_oracle((sizes, edges, roots) in random_graph()) {
