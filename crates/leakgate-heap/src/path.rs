@@ -204,9 +204,9 @@ impl RetentionPath {
         }
     }
 
-    /// Step `i` of this collapsed path in `wider`, a path of the same group key that
+    /// Step `i` of this collapsed path in `wider`, a path of the same shape that
     /// [`widened`](crate::grouping) paths including this one: the same non-loop step (they
-    /// align one to one), or for a loop step the loop step of the same type and field after
+    /// align one to one), or for a loop step the loop step of the same type after
     /// the same non-loop step. `None` when `i` is past the end or no such step is in `wider`.
     pub(crate) fn aligned_step(&self, i: usize, wider: &RetentionPath) -> Option<usize> {
         let step = self.steps.get(i)?;

@@ -4,10 +4,11 @@
 //!
 //! It hashes the group key of a retention path ([`RetentionPath::group_key`]): the root
 //! (its kind and declaring type and field, or method; never the thread), then each type
-//! and the field that holds it, repeated hops and loops left out. Nothing that varies from
-//! run to run goes in: no address, no count, no repeat range, and no number the C#
-//! compiler gives a lambda or closure class (`<>c__DisplayClass5_0`, `<Main>b__0_3`),
-//! which moves whenever code elsewhere in the file changes.
+//! and the field that holds it, repeated hops, loops and the ways inside a linked structure
+//! left out. Nothing that varies from run to run goes in: no address, no count, no repeat
+//! range, and no number the C# compiler gives a lambda or closure class
+//! (`<>c__DisplayClass5_0`, `<Main>b__0_3`), which moves whenever code elsewhere in the file
+//! changes.
 //!
 //! ```
 //! use leakgate_heap::{LeakSignature, PathStep, RetentionPath, Root};
