@@ -116,8 +116,8 @@ impl RetentionPath {
     /// which differ between snapshots), no repeat counts, and each linked structure it
     /// passes as the one step that enters it: a structure's instances are one group whether
     /// they sit 0, 1 or 5 hops down it, and whichever way the path walks inside it. A type
-    /// is linked when the path loops through it ([`RetentionPath::is_loop`]); see
-    /// [`RetentionPath::structure_key`].
+    /// is linked when the path loops through it ([`RetentionPath::is_loop`]) and it is not
+    /// an array; see [`RetentionPath::structure_key`].
     pub fn group_key(&self) -> RetentionPath {
         self.structure_key(&self.loop_types())
     }
@@ -141,7 +141,7 @@ impl RetentionPath {
         }
     }
 
-    /// The steps [`RetentionPath::structure_key`] keeps, in order.
+    /// The steps [`RetentionPath::structure_key`] keeps, in order: never a loop step.
     fn kept_steps(&self, linked: &BTreeSet<String>) -> Vec<usize> {
         let mut kept = Vec::with_capacity(self.steps.len());
         let mut i = 0;
@@ -153,6 +153,9 @@ impl RetentionPath {
                 .rev()
                 .find(|&j| structure && self.steps[j].type_name == *type_name);
             i = last.unwrap_or(i) + 1;
+            while self.is_loop(i) {
+                i += 1;
+            }
         }
         kept
     }
@@ -172,10 +175,12 @@ impl RetentionPath {
         }
     }
 
-    /// The types this path loops through.
+    /// The linked structures' types this path loops through: not arrays, whose nesting
+    /// (an `Object[]` of `Object[]`s) says nothing about what lies between two of them
+    /// further apart on the path; their own loop steps are left out of a key all the same.
     pub(crate) fn loop_types(&self) -> BTreeSet<String> {
         (0..self.steps.len())
-            .filter(|&i| self.is_loop(i))
+            .filter(|&i| self.is_loop(i) && !self.steps[i].type_name.ends_with(']'))
             .map(|i| self.steps[i].type_name.clone())
             .collect()
     }
@@ -433,6 +438,32 @@ mod tests {
         assert_eq!(placed, vec![Some(0), Some(1), Some(3), None]);
         let placed: Vec<Option<usize>> = (0..4).map(|i| long.aligned_step(i, &wide)).collect();
         assert_eq!(placed, vec![Some(0), Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn nested_arrays_are_no_structure_that_hides_a_holder() {
+        let through = |holder: &str, depth: usize| {
+            let mut steps = vec![
+                PathStep::new("List", None),
+                PathStep::new("Object[]", Some("_items")),
+            ];
+            steps.extend((1..depth).map(|_| PathStep::new("Object[]", None)));
+            steps.push(PathStep::new(holder, None));
+            steps.push(PathStep::new("Object[]", Some("_slots")));
+            steps.push(PathStep::new("Byte[]", None));
+            RetentionPath {
+                root: Root::static_field("App", "all"),
+                steps,
+            }
+            .collapsed()
+        };
+        let (cache, registry) = (through("Cache", 3), through("Registry", 1));
+        let linked = linked_types(&[cache.clone(), registry.clone()]);
+        assert!(linked.is_empty(), "{linked:?}");
+        // The array's own loop steps are still no part of the key.
+        assert_eq!(cache.group_key(), through("Cache", 1).group_key());
+        assert_ne!(cache.group_key(), registry.group_key());
+        assert_ne!(cache.leak_signature(), registry.leak_signature());
     }
 
     #[test]
