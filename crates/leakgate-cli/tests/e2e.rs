@@ -444,6 +444,26 @@ fn heap_snapshots_give_the_verdicts_of_dumps() {
             assert!(sample["timings"]["dump_ms"].as_f64().unwrap() > 0.0);
             assert!(sample["managed"].is_object(), "{name}: managed data");
             if name == "dynamic-method-leak" {
+                // A snapshot names nested types without their declaring type
+                // (`Entry<K, V>[]`, dozens of distinct types all `<>c`); with
+                // a dump beside it, every sample — those before the first
+                // dump included — names them as dumps do.
+                let names: Vec<&str> = sample["managed"]["heap_types"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["name"].as_str().unwrap())
+                    .collect();
+                let short: Vec<&&str> = names
+                    .iter()
+                    .filter(|n| n.starts_with("Entry<") || **n == "<>c")
+                    .collect();
+                assert!(short.is_empty(), "sample {}: {short:?}", sample["index"]);
+                assert!(
+                    names.iter().any(|n| n.ends_with(">+Entry[]")),
+                    "sample {}: no nested type named in full",
+                    sample["index"]
+                );
                 let kept = sample["app_stats"]["delegatesKept"].as_u64().unwrap();
                 let resolvers =
                     finalizable_count(&sample, "System.Reflection.Emit.DynamicResolver");

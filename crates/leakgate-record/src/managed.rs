@@ -102,6 +102,33 @@ impl ManagedSummary {
         merged
     }
 
+    /// Every type's name by method table, as this summary gives it.
+    pub fn type_names(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.heap_types
+            .iter()
+            .chain(&self.finalizable_types)
+            .map(|t| (t.method_table, t.name.as_str()))
+    }
+
+    /// Renames the types `names` knows (by method table, which is stable while
+    /// the process lives); true when any name changed. A heap snapshot names
+    /// a nested type without its declaring type, where a dump of the same
+    /// process names it in full.
+    pub fn rename_types(&mut self, names: &std::collections::HashMap<u64, String>) -> bool {
+        let mut changed = false;
+        for t in self
+            .heap_types
+            .iter_mut()
+            .chain(&mut self.finalizable_types)
+        {
+            if let Some(name) = names.get(&t.method_table).filter(|n| **n != t.name) {
+                t.name.clone_from(name);
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// The finalizable count of one type, by exact name (0 when absent).
     pub fn finalizable_count(&self, type_name: &str) -> u64 {
         self.finalizable_types
@@ -171,5 +198,51 @@ mod tests {
         value.as_object_mut().unwrap().remove("gc_reserved");
         let err = serde_json::from_value::<ManagedSummary>(value).unwrap_err();
         assert!(err.to_string().contains("gc_reserved"), "{err}");
+    }
+
+    #[test]
+    fn types_are_renamed_by_method_table() {
+        let stat = |mt: u64, name: &str| TypeStat {
+            method_table: mt,
+            name: name.into(),
+            count: 1,
+            total_size: 24,
+        };
+        let mut summary = ManagedSummary {
+            schema_version: 1,
+            runtime_version: "10.0.12".into(),
+            generations: vec![],
+            ready_for_finalization: 0,
+            finalizable_total: 1,
+            finalizable_types: vec![stat(0x20, "Node")],
+            heap_types: vec![
+                stat(0x10, "TaskNode"),
+                stat(0x20, "Node"),
+                stat(0x30, "System.String"),
+            ],
+            segments: vec![],
+            gc_committed: 0,
+            gc_reserved: 0,
+        };
+        let names = [
+            (0x10, "System.Threading.SemaphoreSlim+TaskNode".to_string()),
+            (0x20, "Cache+Node".to_string()),
+            (0x30, "System.String".to_string()),
+        ]
+        .into();
+        assert!(summary.rename_types(&names));
+        let heap: Vec<&str> = summary.heap_types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            heap,
+            [
+                "System.Threading.SemaphoreSlim+TaskNode",
+                "Cache+Node",
+                "System.String"
+            ]
+        );
+        assert_eq!(summary.finalizable_count("Cache+Node"), 1);
+        // Nothing left to rename: unchanged.
+        assert!(!summary.rename_types(&names));
+        assert_eq!(summary.type_names().count(), 4);
     }
 }

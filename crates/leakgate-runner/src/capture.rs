@@ -13,6 +13,7 @@
 //! induced GC also reports the bytes that survived it: the live heap, even
 //! when no dump is taken (`dump: none`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -233,7 +234,17 @@ pub struct SampleAnalysis {
     pub managed: Option<ManagedSummary>,
     /// The heap as a graph, when asked for and the sample is a snapshot.
     pub graph: Option<HeapGraph>,
+    /// Type names by method table as a dump of this sample gives them (its
+    /// own, or the names dump beside a snapshot); empty for a snapshot alone.
+    pub dump_names: HashMap<u64, String>,
     pub millis: f64,
+}
+
+fn names_of(summary: &ManagedSummary) -> HashMap<u64, String> {
+    summary
+        .type_names()
+        .map(|(mt, name)| (mt, name.to_string()))
+        .collect()
 }
 
 /// Analyses a raw sample: regions from the maps, the managed heap from the
@@ -254,12 +265,14 @@ pub fn analyse_sample(
     let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
+        let mut dump_names = HashMap::new();
         let graph = match (heap_graph_file, &raw.names_dump, inspector) {
             // The dump's graph names fields and stack methods: the inspector writes it.
             (Some(file), Some(dump), Some(inspector)) => {
-                inspector
+                let named = inspector
                     .inspect_with_heap_graph(dump, file)
                     .map_err(CaptureError::Inspect)?;
+                dump_names = names_of(&named);
                 None
             }
             (Some(_), _, _) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
@@ -269,6 +282,7 @@ pub fn analyse_sample(
             memory: regions.summary(),
             managed: Some(managed),
             graph,
+            dump_names,
             millis: 0.0,
         }
     } else {
@@ -276,6 +290,7 @@ pub fn analyse_sample(
         let analysis = crate::analysis::analyse(regions, dump, inspector, heap_graph_file)
             .map_err(CaptureError::Inspect)?;
         SampleAnalysis {
+            dump_names: analysis.managed.as_ref().map(names_of).unwrap_or_default(),
             memory: analysis.memory,
             managed: analysis.managed,
             graph: None,

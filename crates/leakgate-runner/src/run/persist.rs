@@ -14,18 +14,25 @@ pub(super) fn write_sample(
     smaps: &str,
 ) -> Result<(), RunFailure> {
     let i = sample.index;
+    write(&layout.sample_maps(i), maps.as_bytes())?;
+    write(&layout.sample_smaps(i), smaps.as_bytes())?;
+    write_sample_json(layout, sample)
+}
+
+/// The sample's own record (`sample-NN.json`), written again when it changed.
+pub(super) fn write_sample_json(
+    layout: &OutputLayout,
+    sample: &CapturedSample,
+) -> Result<(), RunFailure> {
     let json = serde_json::to_string_pretty(sample).expect("a sample serialises");
-    for (path, bytes) in [
-        (layout.sample_maps(i), maps.as_bytes()),
-        (layout.sample_smaps(i), smaps.as_bytes()),
-        (layout.sample_json(i), json.as_bytes()),
-    ] {
-        write_atomic(&path, bytes).map_err(|e| RunFailure::Output {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    }
-    Ok(())
+    write(&layout.sample_json(sample.index), json.as_bytes())
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), RunFailure> {
+    write_atomic(path, bytes).map_err(|e| RunFailure::Output {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// `samples/`, and `dumps/` (0700) when dumps are taken.

@@ -3,6 +3,8 @@
 //! is done, the service dies, the load fails, `load.duration` runs out or
 //! Ctrl-C.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -39,6 +41,9 @@ pub(super) struct State<'a> {
     /// The runtime's version, for heap snapshot summaries.
     runtime_version: String,
     fallback_inspector: OnceLock<Option<Inspector>>,
+    /// Type names by method table as the run's dumps gave them, for the heap
+    /// snapshots of the same process (see [`State::rename_earlier_samples`]).
+    dump_names: RefCell<HashMap<u64, String>>,
 }
 
 /// The load while it runs: the built-in client or an external tool.
@@ -131,6 +136,7 @@ impl<'a> State<'a> {
             sampled: None,
             runtime_version: String::new(),
             fallback_inspector: OnceLock::new(),
+            dump_names: RefCell::default(),
         }
     }
 
@@ -305,9 +311,13 @@ impl<'a> State<'a> {
             let graph = (index == sampling.warmup_samples || later)
                 .then(|| self.options.layout.heap_graph(index))
                 .filter(|_| sampling.dump.captures_heap());
+            let named = self.dump_names.get_mut().len();
             let (sample, built) =
                 self.take_sample(index, started, load, client, pid, graph.as_deref())?;
             self.samples.push(sample);
+            if self.dump_names.get_mut().len() > named {
+                self.rename_earlier_samples()?;
+            }
             let source = match (built, graph) {
                 (Some(built), _) => Some(HeapGraphSource::Built(Box::new(built))),
                 (None, Some(file)) if file.exists() => Some(HeapGraphSource::File(file)),
@@ -327,6 +337,26 @@ impl<'a> State<'a> {
                     .is_some_and(|decide| decide(&self.samples))
             {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A heap snapshot names a nested type without its declaring type
+    /// (`TaskNode`), where a dump names it in full
+    /// (`System.Threading.SemaphoreSlim+TaskNode`), as budgets, snapshots and
+    /// retention paths do. When a dump of this process (a `paths_from: dump`
+    /// names dump, or a snapshot's fallback) names types by method table, the
+    /// samples taken before it are renamed too, so that one type is one series.
+    fn rename_earlier_samples(&mut self) -> Result<(), RunFailure> {
+        let names = self.dump_names.get_mut();
+        for sample in &mut self.samples {
+            if sample
+                .managed
+                .as_mut()
+                .is_some_and(|m| m.rename_types(names))
+            {
+                persist::write_sample_json(self.options.layout, sample)?;
             }
         }
         Ok(())
@@ -421,7 +451,13 @@ impl<'a> State<'a> {
         if !keep {
             let _ = std::fs::remove_file(&dump_path);
         }
-        let analysed = analysed.map_err(fail)?;
+        let mut analysed = analysed.map_err(fail)?;
+        let mut dump_names = self.dump_names.borrow_mut();
+        dump_names.extend(std::mem::take(&mut analysed.dump_names));
+        if let Some(managed) = analysed.managed.as_mut() {
+            managed.rename_types(&dump_names);
+        }
+        drop(dump_names);
         let mut timings = raw.timings;
         timings.analysis_ms = analysed.millis;
         if sampling.dump == leakgate_scenario::DumpMode::None {
