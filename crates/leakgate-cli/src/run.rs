@@ -45,7 +45,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     dump: Option<HeapCapture>,
     /// With `gcdump`: take the retention paths from a `withheap` dump beside the snapshots
-    /// compared (field names and stack methods) instead of the snapshots (`sampling.paths_from`).
+    /// compared (`dump`, the default: field names and stack methods) or from the snapshots
+    /// themselves (`snapshot`: no dump, no .NET SDK needed) (`sampling.paths_from`).
     #[arg(long, value_enum, value_name = "SOURCE")]
     paths_from: Option<PathsSource>,
     /// Print the run report as JSON on stdout instead of the table.
@@ -175,10 +176,10 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
         };
     }
     if let Some(source) = args.paths_from {
-        scenario.sampling.paths_from = match source {
+        scenario.sampling.paths_from = Some(match source {
             PathsSource::Snapshot => PathsFrom::Snapshot,
             PathsSource::Dump => PathsFrom::Dump,
-        };
+        });
     }
     // As the scenario check says of `paths_from: dump`: only a heap snapshot takes its
     // paths elsewhere; a dump's come from the dump itself.
@@ -188,7 +189,7 @@ fn run_one(scenario: &Scenario, args: &RunArgs, options: &Options) -> anyhow::Re
             "--paths-from dump applies to heap snapshots: add --dump gcdump (this run takes {} dumps)",
             scenario.sampling.dump.name()
         );
-        scenario.sampling.paths_from = PathsFrom::Snapshot;
+        scenario.sampling.paths_from = None;
     }
     let scenario = &scenario;
     let inspector = leakgate_pipeline::inspector_for(scenario, &options.cancel)

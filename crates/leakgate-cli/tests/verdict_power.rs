@@ -203,7 +203,7 @@ fn count_auto_stops_as_soon_as_the_answer_is_clear() {
         ("healthy-auto", 0, "all_decided"),
     ] {
         let out = temp_out();
-        let run = leakgate_run(&scenario(name), out.path(), &[]);
+        let run = leakgate_run(&scenario(name), out.path(), &["--keep-dumps"]);
         assert_eq!(run.code, code, "{name}: {}", run.output);
         let report = read_report(out.path());
         let auto = &report["auto_sampling"];
@@ -212,6 +212,31 @@ fn count_auto_stops_as_soon_as_the_answer_is_clear() {
         assert_eq!(taken as usize, read_samples(out.path()).len(), "{name}");
         // Well before max_count (20): the point of sampling sequentially.
         assert!((5..=12).contains(&taken), "{name}: {taken} samples");
+        // The default: every sample a heap snapshot; a dump only beside the
+        // first judged sample and the one that ended the run (decided before
+        // the load resumed), for the retention paths' names.
+        let mut dumps: Vec<String> = dumps_left(out.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".dump"))
+            .collect();
+        dumps.sort();
+        assert_eq!(
+            dumps,
+            [
+                "sample-01.dump".to_string(),
+                format!("sample-{:02}.dump", taken - 1)
+            ],
+            "{name}"
+        );
+        if code == 1 {
+            // Those paths read as a dump's: the stack root's method, fields.
+            let retention = report["retention"].to_string();
+            assert!(
+                retention.contains("Program.<Main>$") && retention.contains("\"_items\""),
+                "{retention}"
+            );
+        }
         // The reports say why sampling stopped.
         let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
         assert!(

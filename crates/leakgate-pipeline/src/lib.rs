@@ -134,8 +134,7 @@ pub fn inspector_for(
     scenario: &Scenario,
     cancel: &Arc<AtomicBool>,
 ) -> Result<Option<Inspector>, leakgate_dotnet::inspector::InspectorError> {
-    let names = scenario.sampling.paths_from == leakgate_scenario::PathsFrom::Dump;
-    if !scenario.sampling.dump.needs_inspector() && !names {
+    if !scenario.sampling.dump.needs_inspector() && !scenario.sampling.names_dump() {
         return Ok(None);
     }
     Ok(Some(

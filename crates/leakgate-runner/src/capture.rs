@@ -265,18 +265,9 @@ pub fn analyse_sample(
     let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
-        let mut dump_names = HashMap::new();
-        let graph = match (heap_graph_file, &raw.names_dump, inspector) {
-            // The dump's graph names fields and stack methods: the inspector writes it.
-            (Some(file), Some(dump), Some(inspector)) => {
-                let named = inspector
-                    .inspect_with_heap_graph(dump, file)
-                    .map_err(CaptureError::Inspect)?;
-                dump_names = names_of(&named);
-                None
-            }
-            (Some(_), _, _) => Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
-            (None, _, _) => None,
+        let (graph, dump_names) = match heap_graph_file {
+            Some(file) => snapshot_graph(snapshot, raw.names_dump.as_deref(), inspector, file)?,
+            None => (None, HashMap::new()),
         };
         SampleAnalysis {
             memory: regions.summary(),
@@ -302,6 +293,44 @@ pub fn analyse_sample(
     }
     analysed.millis = ms(t);
     Ok(analysed)
+}
+
+/// The heap graph of a snapshot sample: the dump's, written to `file` by the
+/// inspector when a names dump was taken beside the snapshot (it names fields
+/// and stack methods; its type names come back too), else built from the
+/// snapshot itself and returned.
+pub fn snapshot_graph(
+    snapshot: &GcHeapDump,
+    names_dump: Option<&Path>,
+    inspector: Option<&Inspector>,
+    file: &Path,
+) -> Result<(Option<HeapGraph>, HashMap<u64, String>), CaptureError> {
+    match (names_dump, inspector) {
+        (Some(dump), Some(inspector)) => {
+            let named = inspector
+                .inspect_with_heap_graph(dump, file)
+                .map_err(CaptureError::Inspect)?;
+            Ok((None, names_of(&named)))
+        }
+        _ => Ok((
+            Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
+            HashMap::new(),
+        )),
+    }
+}
+
+/// Writes the names dump of a snapshot sample after the fact (still paused,
+/// right after the snapshot): with `count: auto`, once the sample turned out
+/// to be the last.
+pub fn write_names_dump(
+    client: Option<&DiagnosticsClient>,
+    path: &Path,
+) -> Result<(), CaptureError> {
+    write_dump(
+        client.ok_or(CaptureError::NoRuntime(Step::Dump))?,
+        path,
+        DumpKind::WithHeap,
+    )
 }
 
 fn ms(since: Instant) -> f64 {

@@ -201,13 +201,14 @@ pub struct Sampling {
     /// Keep the dumps in the output directory (they may hold secrets).
     #[serde(default)]
     pub keep_dumps: bool,
-    /// With `dump: gcdump`, where the retention paths come from: the heap
-    /// snapshots (default: types only, no field names or stack methods), or a
-    /// `withheap` dump taken with the snapshot of each sample whose paths are
-    /// compared (field names and methods, as with `dump: withheap`; those
-    /// samples pause the service for the dump too, and need the .NET SDK).
-    #[serde(default)]
-    pub paths_from: PathsFrom,
+    /// With `dump: gcdump`, where the retention paths come from: a `withheap`
+    /// dump taken with the snapshot of each sample whose paths are compared
+    /// (default: field names and methods, as with `dump: withheap`; those
+    /// samples pause the service for the dump too, and need the .NET SDK), or
+    /// the heap snapshots (types only, no field names or stack methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PathsFrom")]
+    pub paths_from: Option<PathsFrom>,
     /// Samples at the start left out of judging (one-time warm-up growth); default 1.
     #[serde(default = "one_usize")]
     pub warmup_samples: usize,
@@ -218,13 +219,12 @@ pub struct Sampling {
 }
 
 /// Where `dump: gcdump`'s retention paths come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PathsFrom {
     /// The heap snapshots themselves.
-    #[default]
     Snapshot,
-    /// A `withheap` dump beside the snapshot, at the samples compared.
+    /// A `withheap` dump beside the snapshot, at the samples compared (the default).
     Dump,
 }
 
@@ -233,14 +233,16 @@ pub enum PathsFrom {
 pub enum DumpMode {
     /// A core dump with the heap and stacks, read by the ClrMD inspector
     /// (needs the .NET SDK to build it once).
-    #[default]
     Withheap,
     /// A core dump of all memory.
     Full,
     /// A core dump of threads and modules only: no managed heap analysis.
     Mini,
-    /// No dump: a GC heap snapshot over EventPipe, as dotnet-gcdump takes it
-    /// (objects, types, references, roots), parsed by leakgate itself.
+    /// A GC heap snapshot over EventPipe, as dotnet-gcdump takes it (objects,
+    /// types, references, roots), parsed by leakgate itself; the default.
+    /// With `paths_from: dump` (the default) the samples whose paths are
+    /// compared also take a `withheap` dump, for field and method names.
+    #[default]
     Gcdump,
     /// No dump: memory maps only.
     None,

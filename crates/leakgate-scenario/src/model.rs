@@ -254,8 +254,9 @@ pub struct Sampling {
     pub warmup_samples: usize,
     pub dump: DumpMode,
     /// With `dump: gcdump`: whether the samples whose paths are compared also
-    /// take a `withheap` dump, for the paths' field names and stack methods.
-    pub paths_from: PathsFrom,
+    /// take a `withheap` dump, for the paths' field names and stack methods;
+    /// `None` when the scenario does not say (see [`Sampling::paths_source`]).
+    pub paths_from: Option<PathsFrom>,
     pub gc_before_sample: bool,
     pub keep_dumps: bool,
     pub stats_url: Option<HttpTarget>,
@@ -265,6 +266,22 @@ impl Sampling {
     /// Whether a sample needs to talk to the service's runtime.
     pub fn needs_runtime(&self) -> bool {
         self.gc_before_sample || self.dump != DumpMode::None
+    }
+
+    /// Where a heap snapshot's retention paths come from: a dump beside the
+    /// samples compared unless the scenario says otherwise, so that paths
+    /// name fields and stack methods whichever way the heap is read.
+    pub fn paths_source(&self) -> PathsFrom {
+        match (self.dump, self.paths_from) {
+            (DumpMode::Gcdump, chosen) => chosen.unwrap_or(PathsFrom::Dump),
+            _ => PathsFrom::Snapshot,
+        }
+    }
+
+    /// Whether the samples whose paths are compared take a `withheap` dump
+    /// beside their heap snapshot.
+    pub fn names_dump(&self) -> bool {
+        self.paths_source() == PathsFrom::Dump
     }
 }
 

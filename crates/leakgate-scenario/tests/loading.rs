@@ -55,7 +55,13 @@ fn the_fixture_scenarios_load() {
             lines.iter().all(|&l| l > 19),
             "budget lines point into the budgets section: {lines:?}"
         );
-        assert_eq!(scenario.sampling.dump, DumpMode::Withheap);
+        // The `count: auto` fixtures run as a new scenario does: the default.
+        let expected = if matches!(name, "buffer-leak-auto" | "healthy-auto") {
+            DumpMode::Gcdump
+        } else {
+            DumpMode::Withheap
+        };
+        assert_eq!(scenario.sampling.dump, expected, "{name}");
     }
 }
 
@@ -592,20 +598,26 @@ fn count_auto_bounds_are_checked_where_written() {
 }
 
 #[test]
-fn paths_from_a_dump_goes_with_heap_snapshots_only() {
-    let text = format!("{VALID}  dump: gcdump\n  paths_from: dump\n");
-    let s = parse(Path::new("x.yaml"), &text).unwrap();
-    assert_eq!(s.sampling.paths_from, leakgate_scenario::PathsFrom::Dump);
+fn heap_snapshots_with_paths_from_a_dump_are_the_default() {
+    use leakgate_scenario::{DumpMode, PathsFrom};
     let s = parse(Path::new("x.yaml"), VALID).unwrap();
-    assert_eq!(
-        s.sampling.paths_from,
-        leakgate_scenario::PathsFrom::Snapshot
-    );
-    let err = parse_err(&format!("{VALID}  paths_from: dump\n"));
+    assert_eq!(s.sampling.dump, DumpMode::Gcdump);
+    assert_eq!(s.sampling.paths_from, None);
+    assert_eq!(s.sampling.paths_source(), PathsFrom::Dump);
+    assert!(s.sampling.names_dump());
+    let text = format!("{VALID}  paths_from: snapshot\n");
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert_eq!(s.sampling.paths_source(), PathsFrom::Snapshot);
+    assert!(!s.sampling.names_dump());
+    // A dump's paths come from the dump itself.
+    let text = format!("{VALID}  dump: withheap\n");
+    let s = parse(Path::new("x.yaml"), &text).unwrap();
+    assert!(!s.sampling.names_dump());
+    let err = parse_err(&format!("{VALID}  dump: withheap\n  paths_from: dump\n"));
     assert!(
         err.to_string()
             .contains("paths_from: dump applies to dump: gcdump"),
         "{err}"
     );
-    assert_eq!(err.location(), Some((11, 15)), "{err}");
+    assert_eq!(err.location(), Some((12, 15)), "{err}");
 }

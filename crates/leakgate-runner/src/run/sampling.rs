@@ -312,8 +312,30 @@ impl<'a> State<'a> {
                 .then(|| self.options.layout.heap_graph(index))
                 .filter(|_| sampling.dump.captures_heap());
             let named = self.dump_names.get_mut().len();
-            let (sample, built) =
-                self.take_sample(index, started, load, client, pid, graph.as_deref())?;
+            // With names dumps, a later sample of `count: auto` takes its dump
+            // only if it ends the run, decided before the load resumes.
+            let decide = self.options.decide.filter(|_| auto);
+            let earlier = &self.samples;
+            let ends_run = |sample: &CapturedSample| {
+                let mut all = earlier.clone();
+                all.push(sample.clone());
+                decide.is_some_and(|decide| decide(&all))
+            };
+            let paused_decision = (auto
+                && index > sampling.warmup_samples
+                && index + 1 < most
+                && graph.is_some()
+                && sampling.names_dump())
+            .then_some(&ends_run as &dyn Fn(&CapturedSample) -> bool);
+            let (sample, built, stop) = self.take_sample(
+                index,
+                started,
+                load,
+                client,
+                pid,
+                graph.as_deref(),
+                paused_decision,
+            )?;
             self.samples.push(sample);
             if self.dump_names.get_mut().len() > named {
                 self.rename_earlier_samples()?;
@@ -330,12 +352,13 @@ impl<'a> State<'a> {
                 index: index + 1,
                 of: most,
             });
-            if auto
-                && self
+            let stop = stop.unwrap_or_else(|| {
+                auto && self
                     .options
                     .decide
                     .is_some_and(|decide| decide(&self.samples))
-            {
+            });
+            if stop {
                 break;
             }
         }
@@ -380,6 +403,12 @@ impl<'a> State<'a> {
 
     /// One sample, with the load paused; also its heap graph when built in
     /// memory (a heap snapshot's; the inspector writes a dump's to `heap_graph`).
+    ///
+    /// With `ends_run` (`count: auto` and names dumps), whether this sample
+    /// ends the run is decided before the load resumes, and only then does it
+    /// take its names dump and graph: a later sample's paths matter only if
+    /// it is the last. The decision is returned.
+    #[allow(clippy::too_many_arguments)]
     fn take_sample(
         &self,
         index: usize,
@@ -388,7 +417,8 @@ impl<'a> State<'a> {
         client: Option<&DiagnosticsClient>,
         pid: u32,
         heap_graph: Option<&std::path::Path>,
-    ) -> Result<(CapturedSample, Option<HeapGraph>), RunFailure> {
+        ends_run: Option<&dyn Fn(&CapturedSample) -> bool>,
+    ) -> Result<(CapturedSample, Option<HeapGraph>, Option<bool>), RunFailure> {
         let sampling = &self.scenario.sampling;
         let layout = self.options.layout;
         let fail = |e: capture::CaptureError| RunFailure::Sample {
@@ -399,9 +429,7 @@ impl<'a> State<'a> {
         let trace_path = layout.trace(index);
         // `paths_from: dump`: the samples whose paths are compared take a dump
         // beside their snapshot (where a dump would be; a snapshot has none).
-        let names_dump = (heap_graph.is_some()
-            && sampling.dump == leakgate_scenario::DumpMode::Gcdump
-            && sampling.paths_from == leakgate_scenario::PathsFrom::Dump)
+        let names_dump = (heap_graph.is_some() && sampling.names_dump() && ends_run.is_none())
             .then_some(dump_path.as_path());
         let paused = Instant::now();
         load.pause();
@@ -429,11 +457,22 @@ impl<'a> State<'a> {
             names_dump,
         };
         let raw = capture::take(client, pid, &plan, self.cancel());
+        let decided = match (raw, ends_run) {
+            (Ok(raw), Some(ends_run)) => self.decide_paused(
+                raw,
+                index,
+                elapsed_secs,
+                requests,
+                &app_stats,
+                client,
+                ends_run,
+            ),
+            (raw, _) => raw.map(|raw| (raw, None, None)).map_err(fail),
+        };
         load.resume();
         let load_paused_ms = paused.elapsed().as_secs_f64() * 1000.0;
-        let mut raw = raw.map_err(|e| {
+        let (mut raw, analysed, stop) = decided.inspect_err(|_| {
             let _ = std::fs::remove_file(&dump_path);
-            fail(e)
         })?;
         raw.timings.load_paused_ms = load_paused_ms;
         notes.append(&mut raw.notes);
@@ -446,7 +485,31 @@ impl<'a> State<'a> {
             (true, None) => self.fallback_inspector(),
             (_, inspector) => inspector,
         };
-        let analysed = capture::analyse_sample(&raw, inspector, &self.runtime_version, heap_graph);
+        let analysed = match analysed {
+            // Decided while paused: the graph only for the last sample, from its names dump.
+            Some(mut analysed) => {
+                if let (Some(file), Some(snapshot), true) =
+                    (heap_graph, &raw.heap_snapshot, stop == Some(true))
+                {
+                    let t = Instant::now();
+                    let graph = capture::snapshot_graph(
+                        snapshot,
+                        raw.names_dump.as_deref(),
+                        inspector,
+                        file,
+                    );
+                    analysed.millis += t.elapsed().as_secs_f64() * 1000.0;
+                    graph.map(|(graph, names)| {
+                        analysed.graph = graph;
+                        analysed.dump_names = names;
+                        analysed
+                    })
+                } else {
+                    Ok(analysed)
+                }
+            }
+            None => capture::analyse_sample(&raw, inspector, &self.runtime_version, heap_graph),
+        };
         let keep = sampling.keep_dumps && (raw.dump.is_some() || raw.names_dump.is_some());
         if !keep {
             let _ = std::fs::remove_file(&dump_path);
@@ -491,7 +554,56 @@ impl<'a> State<'a> {
             notes,
         };
         persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;
-        Ok((sample, analysed.graph))
+        Ok((sample, analysed.graph, stop))
+    }
+
+    /// With the load still paused: analyses the sample (no graph), asks
+    /// `ends_run` whether it is the last, and if so takes its names dump.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_paused(
+        &self,
+        mut raw: capture::Raw,
+        index: usize,
+        elapsed_secs: f64,
+        requests: u64,
+        app_stats: &Option<serde_json::Value>,
+        client: Option<&DiagnosticsClient>,
+        ends_run: &dyn Fn(&CapturedSample) -> bool,
+    ) -> Result<(capture::Raw, Option<capture::SampleAnalysis>, Option<bool>), RunFailure> {
+        // A snapshot that fell back to a dump is analysed (graph included)
+        // and decided as any other sample, after the load resumes.
+        if raw.heap_snapshot.is_none() {
+            return Ok((raw, None, None));
+        }
+        let fail = |e: capture::CaptureError| RunFailure::Sample {
+            index,
+            message: leakgate_record::error_text(&e),
+        };
+        let mut analysed =
+            capture::analyse_sample(&raw, None, &self.runtime_version, None).map_err(fail)?;
+        if let Some(managed) = analysed.managed.as_mut() {
+            managed.rename_types(&self.dump_names.borrow());
+        }
+        let provisional = CapturedSample {
+            index,
+            elapsed_secs,
+            requests,
+            memory: analysed.memory.clone(),
+            managed: analysed.managed.clone(),
+            gc_committed: raw.gc_committed,
+            gc_heap: raw.gc_heap,
+            app_stats: app_stats.clone(),
+            timings: raw.timings.clone(),
+            dump: None,
+            notes: Vec::new(),
+        };
+        let stop = ends_run(&provisional);
+        if stop {
+            let path = self.options.layout.dump(index);
+            capture::write_names_dump(client, &path).map_err(fail)?;
+            raw.names_dump = Some(path);
+        }
+        Ok((raw, Some(analysed), Some(stop)))
     }
 
     /// The inspector for a heap snapshot that fell back to a dump: built

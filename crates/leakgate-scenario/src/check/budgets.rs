@@ -23,7 +23,7 @@ pub(super) fn check(
             let metric = budget.metric;
             if (metric.is_per_type() || metric == Metric::GcObjects) && !managed {
                 return Err(at(format!(
-                    "`{metric}` is measured from the managed heap, which `dump: {}` does not capture; use `dump: withheap`",
+                    "`{metric}` is measured from the managed heap, which `dump: {}` does not capture; leave `dump` out (a heap snapshot) or use `dump: withheap`",
                     sampling.dump.name()
                 )));
             }

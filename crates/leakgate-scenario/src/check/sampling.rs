@@ -30,7 +30,7 @@ pub(super) fn check(s: &file::Sampling, load: &Load, allow_remote: bool) -> Chec
         ));
     }
     let interval = interval(s, most, load)?;
-    if s.paths_from == PathsFrom::Dump && s.dump != DumpMode::Gcdump {
+    if s.paths_from == Some(PathsFrom::Dump) && s.dump != DumpMode::Gcdump {
         return Err(Problem::at(
             &["sampling", "paths_from"],
             format!(
