@@ -392,8 +392,37 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "a handle: {root}"
     );
     assert!(chain.contains("List<HandleHeldSession>"), "{chain}");
+    // A thread started per request and never stopped: its Thread is held by the runtime's
+    // thread store (not "strong handle"), and the threads are named by pattern and counted.
+    let (root, chain) = grown_path(&report, "System.Threading.Thread");
+    let root: serde_json::Value = serde_json::from_str(&root).unwrap();
+    assert_eq!(root["kind"], "runtime", "{root}");
+    assert_eq!(root["what"], "running thread", "{root}");
+    let started = read_samples(out.path()).last().unwrap()["app_stats"]["slow"]["pollerThreads"]
+        .as_u64()
+        .unwrap();
+    // The named pollers first (most names), counted; the unnamed ones by the
+    // method they run; then the service's own threads.
+    let name = root["name"].as_str().unwrap_or_default();
+    let counted: u64 = name
+        .split(", ")
+        .next()
+        .and_then(|n| n.strip_prefix("Poller-* ("))
+        .and_then(|n| n.strip_suffix(" threads)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("named by pattern: {root}"));
+    assert!(
+        (started.div_ceil(2)..=started.div_ceil(2) + 2).contains(&counted),
+        "{counted} threads named, {started} started"
+    );
+    assert!(name.contains("StuckPollers.Poll()"), "{root}");
+    assert_eq!(chain, "System.Threading.Thread", "{chain}");
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(summary.contains("### Why it is alive"), "{summary}");
+    assert!(
+        summary.contains("runtime: running thread Poller-*"),
+        "{summary}"
+    );
     assert!(summary.contains("static LeakRegistry.Entries"), "{summary}");
     assert!(run.output.contains("why StaticHeldEntry"), "{}", run.output);
 

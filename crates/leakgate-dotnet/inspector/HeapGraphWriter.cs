@@ -170,7 +170,7 @@ public sealed class HeapGraphWriter : IDisposable
         WriteRuntimeRoots(runtime);
     }
 
-    private enum RuntimeObject : byte { None, Assembly, Module, Type }
+    private enum RuntimeObject : byte { None, Assembly, Module, Type, Thread }
 
     /// <summary>Whether objects of this type are the managed face of a loader structure.</summary>
     private RuntimeObject RuntimeKind(ClrType type)
@@ -182,6 +182,7 @@ public sealed class HeapGraphWriter : IDisposable
                 "System.Reflection.RuntimeAssembly" => RuntimeObject.Assembly,
                 "System.Reflection.RuntimeModule" => RuntimeObject.Module,
                 "System.RuntimeType" => RuntimeObject.Type,
+                "System.Threading.Thread" => RuntimeObject.Thread,
                 _ => RuntimeObject.None,
             };
             _runtimeKinds[type.MethodTable] = kind;
@@ -203,6 +204,7 @@ public sealed class HeapGraphWriter : IDisposable
         {
             return;
         }
+        WriteThreadRoots(runtime);
         var modules = runtime.EnumerateModules().ToList();
         // The loader allocator most modules share is the runtime's global one, never freed.
         var global = modules.GroupBy(m => m.LoaderAllocator).MaxBy(g => g.Count())?.Key;
@@ -233,6 +235,8 @@ public sealed class HeapGraphWriter : IDisposable
                         module = typeModule;
                     }
                     break;
+                case RuntimeObject.Thread:
+                    continue; // WriteThreadRoots
             }
             if (module is null)
             {
@@ -246,6 +250,69 @@ public sealed class HeapGraphWriter : IDisposable
             WriteString(module.IsDynamic ? "non-collectible dynamic assembly" : "non-collectible assembly");
             WriteString(name);
         }
+    }
+
+    /// <summary>
+    /// A running thread's Thread object is kept by the runtime's thread store (a strong handle it
+    /// owns while the thread runs), not by the program: a thread started per request and never
+    /// stopped reads "strong handle → Thread". Each is matched to its live thread through the
+    /// native pointer it wraps and rooted as held by the runtime, named by the thread's name, else
+    /// by the method it runs (its outermost frame above the runtime's own start frames): either
+    /// says who started it.
+    /// </summary>
+    private void WriteThreadRoots(ClrRuntime runtime)
+    {
+        Dictionary<ulong, ClrThread>? running = null;
+        foreach (var (address, kind) in _runtimeObjects)
+        {
+            if (kind != RuntimeObject.Thread)
+            {
+                continue;
+            }
+            running ??= runtime.Threads
+                .Where(t => t.IsAlive && t.Address != 0)
+                .GroupBy(t => t.Address)
+                .ToDictionary(g => g.Key, g => g.First());
+            var obj = runtime.Heap.GetObject(address);
+            if (!running.TryGetValue(ReadPointer(obj, "_DONT_USE_InternalThread"), out var thread))
+            {
+                continue; // not started, or already ended: its GC paths say who keeps it
+            }
+            RootHeader(8, address);
+            WriteString("running thread");
+            WriteString(ThreadLabel(obj, thread));
+        }
+    }
+
+    /// <summary>The runtime's frames below a thread's own code, from Thread.Start's callback in.</summary>
+    private static readonly HashSet<string> ThreadStartFrames = new()
+    {
+        "System.Threading.Thread",
+        "System.Threading.Thread+StartHelper",
+        "System.Threading.ExecutionContext",
+    };
+
+    private static string ThreadLabel(ClrObject thread, ClrThread running)
+    {
+        const int MaxName = 256;
+        string name;
+        try
+        {
+            name = thread.ReadStringField("_name", MaxName) ?? "";
+            if (name.Length == 0)
+            {
+                // Innermost first: the last frame of the thread's own code is where it started.
+                name = running.EnumerateStackTrace(false, 1024)
+                    .Select(f => f.Method)
+                    .Where(m => m?.Type?.Name is { } type && !ThreadStartFrames.Contains(type))
+                    .LastOrDefault()?.Signature ?? "";
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+        {
+            name = ""; // its name or stack is not in the dump: the thread stays unnamed
+        }
+        return name.Length > MaxName ? name[..MaxName] : name;
     }
 
     /// <summary>The module of the type a method table pointer read from the heap names, if it names one.</summary>

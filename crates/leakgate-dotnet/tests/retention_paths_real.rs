@@ -38,9 +38,11 @@ fn stat(service: &FixtureService, name: &str) -> u64 {
     service.stats()[name].as_u64().expect("a count in /stats")
 }
 
+/// As a run traces them: up to 1,000 instances a type, so the fixture's ~100
+/// DynamicResolvers (the kept ones and ASP.NET's own) are all traced.
 fn paths_of(dump: &Dump, types: &[&str]) -> Vec<TypePaths> {
     inspector()
-        .retention_paths(&dump.0, types, &PathOptions::default())
+        .retention_paths(&dump.0, types, &PathOptions { sample: 1000 })
         .expect("retention paths")
 }
 

@@ -251,9 +251,9 @@ fn name_pattern(name: &str) -> String {
 }
 
 /// The names of a runtime-rooted group's roots: each pattern its sampled instances' roots
-/// have, with how many distinct names of it the runtime holds as `what` in the whole heap,
-/// most first (`Contoso.Proxies.Generated* (412 assemblies)`); a pattern of one name is that
-/// name. `None` when no sampled root had a name.
+/// have, with how many the runtime holds as `what` in the whole heap, most first
+/// (`Contoso.Proxies.Generated* (412 assemblies)`, `Poller-* (40 threads)`); a pattern of one
+/// name held once is that name. `None` when no sampled root had a name.
 fn runtime_names(
     graph: &crate::HeapGraph,
     what: &str,
@@ -262,7 +262,17 @@ fn runtime_names(
     if patterns.is_empty() {
         return None;
     }
-    let mut names: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // An assembly is several objects (its RuntimeAssembly, RuntimeModule, RuntimeTypes) under
+    // one name, so assemblies are counted by name; a thread is one object, and many share a
+    // name (or, unnamed, the method they run), so threads are counted by root.
+    let (noun, by_name) = if what.ends_with("assembly") {
+        (" assemblies", true)
+    } else if what.ends_with("thread") {
+        (" threads", false)
+    } else {
+        ("", true)
+    };
+    let mut found: BTreeMap<&str, (BTreeSet<&str>, usize)> = BTreeMap::new();
     for (root, _) in graph.roots() {
         if let Root::Runtime {
             what: w,
@@ -272,23 +282,32 @@ fn runtime_names(
         {
             let pattern = name_pattern(name);
             if let Some(pattern) = patterns.get(&pattern) {
-                names.entry(pattern).or_default().insert(name);
+                let (names, roots) = found.entry(pattern).or_default();
+                names.insert(name);
+                *roots += 1;
             }
         }
     }
-    let mut counted: Vec<(&str, BTreeSet<&str>)> = names.into_iter().collect();
-    counted.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
-    let noun = if what.ends_with("assembly") {
-        " assemblies"
-    } else {
-        ""
-    };
+    let mut counted: Vec<(&str, BTreeSet<&str>, usize)> = found
+        .into_iter()
+        .map(|(pattern, (names, roots))| {
+            let count = if by_name { names.len() } else { roots };
+            (pattern, names, count)
+        })
+        .collect();
+    counted.sort_by_key(|(_, _, count)| std::cmp::Reverse(*count));
     let shown: Vec<String> = counted
         .iter()
         .take(SHOWN_PATTERNS)
-        .map(|(pattern, names)| match names.len() {
-            1 => names.first().expect("one name").to_string(),
-            n => format!("{pattern} ({n}{noun})"),
+        .map(|(pattern, names, count)| {
+            let label = match names.len() {
+                1 => names.first().expect("one name"),
+                _ => pattern,
+            };
+            match count {
+                1 => label.to_string(),
+                n => format!("{label} ({n}{noun})"),
+            }
         })
         .collect();
     let mut line = shown.join(", ");
@@ -713,6 +732,41 @@ mod tests {
         assert_eq!(
             growth.groups[0].path.root.to_string(),
             "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated* (412 assemblies)"
+        );
+    }
+
+    /// `pollers` threads started per request and never stopped (every other one named
+    /// `Poller-N`, the rest by the method they run), and the service's finalizer thread; each
+    /// `Thread` held by a strong handle of the runtime's thread store and, as what it is, by
+    /// the runtime.
+    fn running_threads(pollers: u64) -> crate::HeapGraph {
+        let mut b = crate::HeapGraphBuilder::new();
+        let thread = b.add_type("System.Threading.Thread", false);
+        for i in 0..=pollers {
+            let t = 0x1000 + 0x100 * i;
+            b.add_object(t, thread, 72);
+            b.add_root(Root::StrongHandle, t);
+            let name = match i {
+                0 => ".NET Finalizer".to_string(),
+                i if i % 2 == 1 => format!("Poller-{i}"),
+                _ => "StuckPollers.Poll()".to_string(),
+            };
+            b.add_root(Root::runtime("running thread", Some(&name)), t);
+        }
+        b.build().expect("a well-formed heap")
+    }
+
+    #[test]
+    fn running_threads_read_as_held_by_the_runtime_not_by_its_handle() {
+        let graph = running_threads(40);
+        let paths = ShortestPaths::compute(&graph)
+            .type_paths("System.Threading.Thread", &PathOptions::default());
+        assert_eq!(paths.groups.len(), 1, "{:#?}", paths.groups);
+        // Counted by thread, not by name: 20 share the method they run.
+        assert_eq!(
+            paths.groups[0].path.to_string(),
+            "runtime: running thread Poller-* (20 threads), StuckPollers.Poll() (20 threads), \
+             .NET Finalizer → System.Threading.Thread"
         );
     }
 

@@ -38,14 +38,16 @@ pub enum Root {
     DependentHandle,
     /// Something the runtime itself keeps alive, not a GC root of the program: the managed
     /// objects of a non-collectible assembly (its `RuntimeAssembly`, `RuntimeModule` and
-    /// `RuntimeType`s), which the loader keeps for as long as the process lives.
+    /// `RuntimeType`s), which the loader keeps for as long as the process lives, and the
+    /// `Thread` of a running thread, which the thread store keeps until the thread ends.
     Runtime {
-        /// What the runtime holds it as, e.g. `non-collectible dynamic assembly`.
+        /// What the runtime holds it as, e.g. `non-collectible dynamic assembly`, `running thread`.
         what: String,
         /// Whose it is: the assembly's name (for a dynamic assembly, the namespace of the
-        /// types it defines), e.g. `Contoso.Proxies.Generated17`. On a grouped path, the
-        /// names of the group's roots by pattern, with how many the runtime holds
-        /// (`Contoso.Proxies.Generated* (412 assemblies)`). Never part of a group key.
+        /// types it defines), e.g. `Contoso.Proxies.Generated17`; the thread's name, else the
+        /// method it runs. On a grouped path, the names of the group's roots by pattern,
+        /// with how many the runtime holds (`Contoso.Proxies.Generated* (412 assemblies)`,
+        /// `Poller-* (40 threads)`). Never part of a group key.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
@@ -76,15 +78,16 @@ impl Root {
     }
 
     /// Which root explains an object best when several reach it at the same distance:
-    /// long-lived, named roots first; a stack local is often transient, and an object on
-    /// the finalizer queue is already dying.
+    /// long-lived, named roots first (what the runtime holds says more than the handle it
+    /// holds it with: a running thread's `Thread` is both); a stack local is often
+    /// transient, and an object on the finalizer queue is already dying.
     pub(crate) fn rank(&self) -> u8 {
         match self {
             Root::StaticField { .. } => 0,
-            Root::StrongHandle => 1,
-            Root::PinnedHandle => 2,
-            Root::DependentHandle => 3,
-            Root::Runtime { .. } => 4,
+            Root::Runtime { .. } => 1,
+            Root::StrongHandle => 2,
+            Root::PinnedHandle => 3,
+            Root::DependentHandle => 4,
             Root::Other { .. } => 5,
             Root::Stack { .. } => 6,
             Root::FinalizerQueue => 7,
