@@ -172,7 +172,7 @@ public sealed class HeapGraphWriter : IDisposable
 
     private enum RuntimeObject : byte { None, Assembly, Module, Type, Thread }
 
-    /// <summary>Whether objects of this type are the managed face of a loader structure.</summary>
+    /// <summary>Whether objects of this type are the managed face of a loader or thread structure.</summary>
     private RuntimeObject RuntimeKind(ClrType type)
     {
         if (!_runtimeKinds.TryGetValue(type.MethodTable, out var kind))

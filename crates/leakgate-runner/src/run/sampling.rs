@@ -107,6 +107,14 @@ impl Load {
 
 /// Whether the built-in load's failures stay within `load.max_error_rate`
 /// (judged when `enough` requests were seen). No request at all is a failure.
+/// Sample `index` could not be captured or analysed.
+fn sample_failed(index: usize) -> impl Fn(capture::CaptureError) -> RunFailure + Copy {
+    move |e| RunFailure::Sample {
+        index,
+        message: leakgate_record::error_text(&e),
+    }
+}
+
 fn health(summary: &LoadSummary, spec: &BuiltinLoad, enough: bool) -> Result<(), RunFailure> {
     let unhealthy = summary.error_rate() > spec.max_error_rate || summary.requests == 0;
     if enough && unhealthy {
@@ -421,10 +429,7 @@ impl<'a> State<'a> {
     ) -> Result<(CapturedSample, Option<HeapGraph>, Option<bool>), RunFailure> {
         let sampling = &self.scenario.sampling;
         let layout = self.options.layout;
-        let fail = |e: capture::CaptureError| RunFailure::Sample {
-            index,
-            message: leakgate_record::error_text(&e),
-        };
+        let fail = sample_failed(index);
         let dump_path = layout.dump(index);
         let trace_path = layout.trace(index);
         // `paths_from: dump`: the samples whose paths are compared take a dump
@@ -515,12 +520,14 @@ impl<'a> State<'a> {
             let _ = std::fs::remove_file(&dump_path);
         }
         let mut analysed = analysed.map_err(fail)?;
-        let mut dump_names = self.dump_names.borrow_mut();
-        dump_names.extend(std::mem::take(&mut analysed.dump_names));
-        if let Some(managed) = analysed.managed.as_mut() {
-            managed.rename_types(&dump_names);
+        // Only heap snapshots are renamed: a run of dumps names every type as dumps do.
+        if sampling.dump == leakgate_scenario::DumpMode::Gcdump {
+            let mut dump_names = self.dump_names.borrow_mut();
+            dump_names.extend(std::mem::take(&mut analysed.dump_names));
+            if let Some(managed) = analysed.managed.as_mut() {
+                managed.rename_types(&dump_names);
+            }
         }
-        drop(dump_names);
         let mut timings = raw.timings;
         timings.analysis_ms = analysed.millis;
         if sampling.dump == leakgate_scenario::DumpMode::None {
@@ -575,10 +582,7 @@ impl<'a> State<'a> {
         if raw.heap_snapshot.is_none() {
             return Ok((raw, None, None));
         }
-        let fail = |e: capture::CaptureError| RunFailure::Sample {
-            index,
-            message: leakgate_record::error_text(&e),
-        };
+        let fail = sample_failed(index);
         let mut analysed =
             capture::analyse_sample(&raw, None, &self.runtime_version, None).map_err(fail)?;
         if let Some(managed) = analysed.managed.as_mut() {
