@@ -211,7 +211,11 @@ fn count_auto_stops_as_soon_as_the_answer_is_clear() {
         let taken = auto["samples"].as_u64().unwrap();
         assert_eq!(taken as usize, read_samples(out.path()).len(), "{name}");
         // Well before max_count (20): the point of sampling sequentially.
-        assert!((5..=12).contains(&taken), "{name}: {taken} samples");
+        assert!(
+            (5..=12).contains(&taken),
+            "{name}: {taken} samples: {auto:#}\n{}",
+            run.output
+        );
         // The default: every sample a heap snapshot; a dump only beside the
         // first judged sample and the one that ended the run (decided before
         // the load resumed), for the retention paths' names.

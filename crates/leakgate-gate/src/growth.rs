@@ -151,6 +151,12 @@ pub enum TrendReason {
     /// The live managed heap does not grow, but the memory outside the GC
     /// heap (native memory: committed minus the GC's) keeps growing.
     NativeGrowing,
+    /// The live managed heap does not grow, but the runtime's own heaps
+    /// (JIT'd code, stubs, loader heaps) keep growing beyond their
+    /// warm-up: code or types generated at run time are kept (a
+    /// DynamicMethod, a compiled Regex or an XmlSerializer made per
+    /// request, a dynamic assembly).
+    RuntimeHeapsGrowing,
     /// It rose and stopped — one step, two, a ramp that levelled off, or a
     /// sawtooth that gives its memory back — rather than keep rising.
     FlatAfterStep,
@@ -176,6 +182,7 @@ impl TrendReason {
                 | TrendReason::Stepping
                 | TrendReason::LiveGrowing
                 | TrendReason::NativeGrowing
+                | TrendReason::RuntimeHeapsGrowing
         )
     }
 
@@ -186,6 +193,9 @@ impl TrendReason {
             TrendReason::Stepping => "keeps stepping up",
             TrendReason::LiveGrowing => "the live managed heap keeps growing",
             TrendReason::NativeGrowing => "the memory outside the GC heap keeps growing",
+            TrendReason::RuntimeHeapsGrowing => {
+                "the runtime's own heaps (JIT'd code, loader heaps) keep growing"
+            }
             TrendReason::FlatAfterStep => "rose, then stopped rising",
             TrendReason::GcSizing => {
                 "the GC sizing its budget: committed memory grew, the live heap did not"

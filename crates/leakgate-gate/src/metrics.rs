@@ -70,6 +70,7 @@ pub fn sample_metrics(sample: &CapturedSample) -> SampleMetrics {
         ),
         timings: Some(sample.timings.clone()),
         gc_committed: sample.gc_committed,
+        runtime_heaps: sample.memory.runtime_heaps.map(|b| b as f64),
         ..SampleMetrics::default()
     };
     if let Some(managed) = &sample.managed {
@@ -115,6 +116,7 @@ mod tests {
             resident_total: None,
             notes: vec![],
             gc_attribution: None,
+            runtime_heaps: None,
         }
     }
 

@@ -128,6 +128,8 @@ pub enum TrendOf {
     Live,
     /// The memory outside the GC heap.
     Native,
+    /// The runtime's own heaps, within the memory outside the GC heap.
+    RuntimeHeaps,
 }
 
 /// A series that broke no rule: how it moved.
@@ -144,7 +146,8 @@ pub struct Movement {
 pub enum Quiet {
     /// `trend: off`: nothing to say.
     TrendOff,
-    /// Within the native memory a .NET service commits as it warms up.
+    /// Within the native memory the runtime commits for itself as a
+    /// service warms up ([`crate::judge::RUNTIME_WARMUP`]).
     NativeWarmUp {
         p: f64,
         fitted_growth: f64,
@@ -358,6 +361,10 @@ impl fmt::Display for Breach {
                         f,
                         "the memory outside the GC heap keeps growing (Mann–Kendall p = {p}, Theil–Sen {slope}/sample) while the live managed heap does not"
                     )?,
+                    TrendOf::RuntimeHeaps => write!(
+                        f,
+                        "the runtime's own heaps — JIT'd code, stubs, loader heaps — keep growing beyond their warm-up (Mann–Kendall p = {p}, Theil–Sen {slope}/sample) while the live managed heap does not: code or types generated at run time are kept (dynamic methods, compiled regular expressions, serializers, dynamic assemblies)"
+                    )?,
                     TrendOf::Series => write!(
                         f,
                         "a significant upward trend (Mann–Kendall p = {p}, Theil–Sen {slope}/sample, {})",
@@ -386,7 +393,7 @@ impl fmt::Display for Movement {
                 native,
             } => write!(
                 f,
-                "; rising (p = {}) by {}, within the native memory a .NET service commits as it warms up ({})",
+                "; rising (p = {}) by {}, within the native memory the runtime commits for itself as a service warms up (JIT'd code, loader heaps: {})",
                 p_value(p),
                 human_signed(fitted_growth, unit),
                 h(native)

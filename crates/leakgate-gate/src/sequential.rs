@@ -36,7 +36,7 @@
 //! - **does not grow**: the growth rate is bounded below the rate that
 //!   matters, δ per sample: the materiality over the load between two
 //!   samples, or, when larger, the growth the series' own scatter (six
-//!   times it) or native memory's warm-up allowance would hide, spread
+//!   times it) or the runtime's warm-up allowance would hide, spread
 //!   over max(n, 8) − 1 samples — a leak the trend rule could not call one
 //!   within today's reliable 8 judged samples (or within this run, if
 //!   longer). A series that rises significantly but less than what matters
@@ -45,7 +45,8 @@
 //!   yᵢ − δ·i falling (exact for small n). It is applied to the whole
 //!   series; to the flat part after a stopped rise ("rose once, then flat
 //!   for m samples"); or, for committed memory judged with the live heap,
-//!   to the live bytes, when the memory outside the GC heap is bounded too;
+//!   to the live bytes, when the memory outside the GC heap is bounded too
+//!   (each of its parts, [`crate::judge::native_parts`], against its floor);
 //! - **undecided**.
 //!
 //! A `max_slope` limit is decided the same way (the series minus the limit
@@ -91,11 +92,12 @@
 //! warm-up 1, 1,000 requests between samples, the defaults above). With
 //! the live heap: a 1 MiB/sample leak on 20, 100 or 400 MiB, smooth or
 //! committed in 2–8 MiB steps, is caught every time after 6.0 samples on
-//! average (a fixed count of 9 takes 9); a 128 KiB/sample leak 99.4–100%
-//! after 6.0–8.8; flat memory, one step, a cache fill, a sawtooth, bursts
-//! and the GC sizing its budget fail ≤ 0.6%, stopping after 10 to 14
-//! samples; a cache still filling at the first look 0.1% (it waits for
-//! the plateau). On the ±5% uniform model the non-leaks fail ≤ 0.9%. From
+//! average (a fixed count of 9 takes 9); a 128 KiB/sample leak 100%
+//! after 6.0–6.2, a 64 KiB/sample one 90–91% after 8.9–10; flat memory,
+//! one step, a cache fill, a sawtooth, bursts and the GC sizing its budget
+//! fail ≤ 0.4%, stopping after 8.5 to 12 samples; a cache still filling
+//! at the first look 0.0% (it waits for the plateau). On the ±5% uniform
+//! model the non-leaks fail ≤ 0.9%. From
 //! committed memory alone: the smooth leak 100, 100, 90% after 7.0, 7.6,
 //! 11.2 samples, the stepped one 72–89% after 12–13, slow leaks mostly
 //! missed; the non-leaks ≤ 1.2% (a cache fill on 400 MiB: 3.7%).
@@ -363,7 +365,10 @@ pub fn next_step(
         early
             && c.status == Status::Fail
             && c.trend_growing
-            && (c.trend_reason == TrendReason::NativeGrowing || may_pause(judged, c, options))
+            && (matches!(
+                c.trend_reason,
+                TrendReason::NativeGrowing | TrendReason::RuntimeHeapsGrowing
+            ) || may_pause(judged, c, options))
     };
     let failed = verdict.checks.iter().zip(&decisions).find(|(c, d)| {
         let budget = &budgets[c.budget_index].budget;
@@ -497,40 +502,44 @@ fn not_growing(
     // δ: the rate that matters per sample, or a growth the series' own
     // scatter would hide within the reliable count (native memory: or its
     // warm-up) — the smallest leak the trend rule could call one.
-    let delta = |v: &[f64], native: bool| {
-        let hidden = floor.growth.max(NOISE_MULTIPLE * scatter(v));
-        let hidden = if native {
-            hidden.max(floor.native)
-        } else {
-            hidden
-        };
+    // `at_least`: the growth a part may show anyway (native memory's warm-up).
+    let delta = |v: &[f64], at_least: f64| {
+        let hidden = floor.growth.max(NOISE_MULTIPLE * scatter(v)).max(at_least);
         floor
             .per_sample(n)
             .max(hidden / (n.max(horizon).max(2) - 1) as f64)
     };
-    let bounded = |v: &[f64], from: usize, native: bool| {
-        slope_bounded_below(v, from, delta(v, native), look.beta)
+    let bounded = |v: &[f64], from: usize, at_least: f64| {
+        slope_bounded_below(v, from, delta(v, at_least), look.beta)
+    };
+    // Memory outside the GC heap: every part bounded, each against its floor.
+    let native_bounded = |outside: Vec<f64>| {
+        judge::native_parts(judged, s, outside, &floor)
+            .iter()
+            .all(|(_, v, at_least)| bounded(v, 0, *at_least))
     };
     // Flat since a step: the step's place is estimated by the best stopped fit.
     let stopped =
-        |v: &[f64], native: bool| flat_since(v).is_some_and(|from| bounded(v, from, native));
+        |v: &[f64], at_least: f64| flat_since(v).is_some_and(|from| bounded(v, from, at_least));
     let a = judge::assess_series(judged, s, &floor, look.alpha, options.live_heap);
     if a.live.is_none() {
-        return if bounded(&values, 0, true) {
+        let below = match s.metric {
+            Metric::CommittedNative => native_bounded(values.clone()),
+            _ => bounded(&values, 0, floor.native),
+        };
+        return if below {
             Some(NoGrowth::SlopeBelowFloor)
-        } else if stopped(&values, true) {
+        } else if stopped(&values, floor.native) {
             Some(NoGrowth::FlatSinceStep)
         } else {
             None
         };
     }
     let live = judge::aligned_values(judged, options.live_heap?, s)?;
-    let live_bounded = bounded(&live, 0, false) || stopped(&live, false);
+    let live_bounded = bounded(&live, 0, 0.0) || stopped(&live, 0.0);
     let outside_bounded = s.metric == Metric::CommittedGc
-        || judge::aligned_values(judged, Metric::CommittedGc, s).is_some_and(|gc| {
-            let outside: Vec<f64> = values.iter().zip(&gc).map(|(v, g)| v - g).collect();
-            bounded(&outside, 0, true)
-        });
+        || judge::aligned_values(judged, Metric::CommittedGc, s)
+            .is_some_and(|gc| native_bounded(values.iter().zip(&gc).map(|(v, g)| v - g).collect()));
     (live_bounded && outside_bounded).then_some(NoGrowth::LiveHeapFlat)
 }
 

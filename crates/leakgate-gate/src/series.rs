@@ -56,6 +56,10 @@ pub struct SampleMetrics {
     /// them: its own sizing, next to the live heap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_committed: Option<GcCommitted>,
+    /// The runtime's own heaps (JIT'd code, stubs, loader heaps), part of
+    /// `committed.native`, where the sample tells them apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_heaps: Option<f64>,
 }
 
 impl SampleMetrics {

@@ -702,6 +702,14 @@ impl Samples {
         self
     }
 
+    /// Sets the runtime's own heaps (part of `committed.native`), per sample.
+    pub fn runtime_heaps(mut self, bytes: &[f64]) -> Self {
+        for (s, b) in self.samples.iter_mut().zip(bytes) {
+            s.runtime_heaps = Some(*b);
+        }
+        self
+    }
+
     pub fn build(self) -> Vec<SampleMetrics> {
         self.samples
     }

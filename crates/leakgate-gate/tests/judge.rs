@@ -1,6 +1,6 @@
 //! The judge on generated series: leaks caught, the usual non-leaks not.
 
-use leakgate_gate::judge::{JudgeOptions, Status, assess_trend, judge};
+use leakgate_gate::judge::{JudgeOptions, Status, TrendReason, assess_trend, judge};
 use leakgate_gate::testing::{Samples, Shape, budgets, shape};
 use leakgate_scenario::TypeFilter;
 use leakgate_scenario::budget::Unit;
@@ -636,4 +636,85 @@ fn a_finding_needs_a_member_that_rises_in_its_family() {
     assert_eq!(together.status, Status::Pass, "{:?}", together.reasons);
     assert!(!together.trend_growing);
     assert_eq!(v.status, Status::Pass);
+}
+
+/// Native memory as measured on the fixture service (slow-healthy: 9
+/// samples 3 s and 180 requests apart, KiB): the runtime's own heaps
+/// (JIT'd code, loader heaps) warm up by 536 KiB over the judged samples;
+/// the rest of native memory is flat.
+fn measured_native(rest_leak_per_sample: f64, runtime_leak_per_sample: f64) -> Samples {
+    const KIB: f64 = 1024.0;
+    let warm_up = [
+        11472.0, 12216.0, 12388.0, 12512.0, 12540.0, 12640.0, 12692.0, 12748.0, 12752.0,
+    ];
+    let runtime: Vec<f64> = warm_up
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w + runtime_leak_per_sample * i as f64)
+        .collect();
+    let rest: Vec<f64> = (0..9)
+        .map(|i| 13476.0 + rest_leak_per_sample * i as f64)
+        .collect();
+    let gc = [
+        5176.0, 5560.0, 5944.0, 6072.0, 6136.0, 6200.0, 6192.0, 6192.0, 6192.0,
+    ];
+    let live = [
+        1881.0, 1730.0, 1844.0, 1925.0, 2003.0, 2003.0, 1992.0, 2002.0, 1989.0,
+    ];
+    let native: Vec<f64> = runtime.iter().zip(&rest).map(|(r, o)| r + o).collect();
+    let unknown: Vec<f64> = native.iter().zip(&gc).map(|(n, g)| n + g).collect();
+    let kib = |v: &[f64]| v.iter().map(|x| x * KIB).collect::<Vec<f64>>();
+    Samples::with_rate(9, 3.0, 180)
+        .scalar("committed.unknown", &kib(&unknown))
+        .scalar("committed.native", &kib(&native))
+        .scalar("committed.gc", &kib(&gc))
+        .scalar("gc.live", &kib(&live))
+        .runtime_heaps(&kib(&runtime))
+}
+
+/// The runtime's heaps warming up are held to the warm-up allowance; the
+/// rest of native memory, where what native code allocates lives, to the
+/// growth that matters: a leak of 40 KiB per sample there (280 KiB over
+/// the judged samples, beside the 536 KiB warm-up) fails. Where the
+/// runtime's heaps cannot be told apart, the whole is held to the
+/// allowance, and the same leak passes.
+#[test]
+fn native_memory_outside_the_runtimes_heaps_is_held_to_the_growth_that_matters() {
+    let budget =
+        "- metric: committed.unknown\n  trend: fail\n- metric: committed.native\n  trend: fail\n";
+    let options = JudgeOptions::default();
+    let judge_of = |samples: &[leakgate_gate::series::SampleMetrics]| {
+        judge(samples, &budgets(budget), &TypeFilter::none(), &options)
+    };
+    let warm_up = judge_of(&measured_native(0.0, 0.0).build());
+    assert_eq!(warm_up.status, Status::Pass, "{:#?}", warm_up.checks);
+    let reason = warm_up.checks[0].reasons[0].to_string();
+    assert!(
+        reason.contains("the runtime commits for itself"),
+        "{reason}"
+    );
+
+    let leak = judge_of(&measured_native(40.0, 0.0).build());
+    assert_eq!(leak.status, Status::Fail, "{:#?}", leak.checks);
+    for c in &leak.checks {
+        assert_eq!(c.status, Status::Fail, "{}: {:?}", c.metric, c.reasons);
+    }
+
+    let mut unsplit = measured_native(40.0, 0.0).build();
+    for s in &mut unsplit {
+        s.runtime_heaps = None;
+    }
+    let whole = judge_of(&unsplit);
+    assert_eq!(whole.status, Status::Pass, "{:#?}", whole.checks);
+
+    // Code generated per request and kept: the runtime's heaps grow 300
+    // KiB per sample (2.1 MiB over the judged samples), and say so.
+    let dynamic = judge_of(&measured_native(0.0, 300.0).build());
+    for c in &dynamic.checks {
+        assert_eq!(c.status, Status::Fail, "{}: {:?}", c.metric, c.reasons);
+        assert_eq!(c.trend_reason, TrendReason::RuntimeHeapsGrowing);
+    }
+    let reason = dynamic.checks[0].reasons[0].to_string();
+    assert!(reason.contains("the runtime's own heaps"), "{reason}");
+    println!("{reason}");
 }

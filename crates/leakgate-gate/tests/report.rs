@@ -163,7 +163,8 @@ pub fn failing() -> RunReport {
 }
 
 /// No leak: values wobble, the snapshot matches; the GC keeps more free
-/// regions committed as it goes (its own sizing).
+/// regions committed as it goes (its own sizing), the runtime's own heaps
+/// warm up.
 pub fn passing() -> RunReport {
     let unknown: Vec<f64> = [40.0, 41.0, 40.5, 40.8, 40.2, 40.9]
         .iter()
@@ -177,8 +178,16 @@ pub fn passing() -> RunReport {
             ..GcCommitted::default()
         })
         .collect();
+    // Native memory: the runtime's own heaps warming up, the rest level.
+    let runtime: Vec<f64> = [4.0, 4.2, 4.3, 4.3, 4.35, 4.36]
+        .iter()
+        .map(|m| m * MIB)
+        .collect();
+    let native: Vec<f64> = runtime.iter().map(|r| r + 5.0 * MIB).collect();
     let samples = Samples::new(6)
         .scalar("committed.unknown", &unknown)
+        .scalar("committed.native", &native)
+        .runtime_heaps(&runtime)
         .gc_committed(&gc)
         .finalizable("System.Reflection.Emit.DynamicResolver", &[Some(12); 6])
         .finalizable(

@@ -13,6 +13,8 @@
 //! - shared-anonymous memory in disguise (`/memfd:…` such as the runtime's
 //!   `doublemapper`, `/dev/zero`, `/SYSV…`) → Unknown, type Mapped: on
 //!   Windows the same memory would be private `VirtualAlloc` memory.
+//!   The runtime's `doublemapper` is also counted apart as its own heaps
+//!   ([`is_runtime_heap`]).
 //! - any other file mapping (a `.dat`, locale archives) → Other, type
 //!   Mapped (WinDbg would show a mapped view, not an image).
 //! - anonymous → Unknown (Private, or Mapped when shared).
@@ -60,6 +62,14 @@ fn strip_deleted(name: &str) -> &str {
 fn is_anon_file(path: &str) -> bool {
     let p = strip_deleted(path);
     p.starts_with("/memfd:") || p.starts_with("/dev/zero") || p.starts_with("/SYSV")
+}
+
+/// The runtime's own heaps: .NET 7 and later on Linux (write-xor-execute,
+/// on by default) map the JIT's code, stubs and the loader heaps (type
+/// data) from one memfd, `doublemapper`, its writable and executable views
+/// apart. With W^X off they are anonymous memory and cannot be told apart.
+pub fn is_runtime_heap(name: &str) -> bool {
+    strip_deleted(name).starts_with("/memfd:doublemapper")
 }
 
 /// Classifies Linux regions (from /proc or an ELF core) by their names and

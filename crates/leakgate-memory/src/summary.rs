@@ -52,6 +52,12 @@ pub struct MemorySummary {
     /// the GC heap, when it moved anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_attribution: Option<GcAttribution>,
+    /// Committed bytes of the runtime's own heaps — JIT'd code, stubs,
+    /// loader heaps ([`crate::classify::is_runtime_heap`]) — part of
+    /// Unknown; `None` where they cannot be told apart (a Windows dump,
+    /// write-xor-execute off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_heaps: Option<u64>,
 }
 
 /// GC-committed bytes that no in-use range names (free regions,
@@ -190,6 +196,7 @@ impl RegionMap {
         let (mut committed, mut resident, mut dirty) = (zero(), zero(), zero());
         let (mut have_resident, mut have_dirty) = (false, false);
         let (mut busy, mut free, mut committed_total) = (0u64, 0u64, 0u64);
+        let mut runtime_heaps: Option<u64> = None;
         for r in &self.regions {
             usage.entry(r.usage).or_default().add(r);
             if let Some((_, a)) = state.iter_mut().find(|(s, _)| *s == r.state) {
@@ -208,6 +215,13 @@ impl RegionMap {
                 committed_total = committed_total.saturating_add(r.size);
                 if let Some(v) = committed.get_mut(key) {
                     *v = v.saturating_add(r.size);
+                }
+                if r.usage == Usage::Unknown
+                    && r.name
+                        .as_deref()
+                        .is_some_and(crate::classify::is_runtime_heap)
+                {
+                    runtime_heaps = Some(runtime_heaps.unwrap_or(0).saturating_add(r.size));
                 }
             }
             if let (Some(x), Some(v)) = (r.resident, resident.get_mut(key)) {
@@ -276,6 +290,7 @@ impl RegionMap {
             resident_total,
             notes: self.notes.clone(),
             gc_attribution: None,
+            runtime_heaps,
         }
     }
 }
@@ -383,5 +398,22 @@ mod tests {
         let gc = row(&s, Usage::GcHeap).unwrap();
         assert_eq!((gc.region_count, gc.total_size), (0, 3 * MIB));
         assert_eq!(s.committed(Usage::Unknown), 5 * MIB);
+    }
+
+    #[test]
+    fn the_runtimes_heaps_are_counted_apart_within_unknown() {
+        // The doublemapper's writable and executable views count, its
+        // reserved (---s) part does not; anonymous memory is not its.
+        let maps = "\
+7f0000000000-7f0000100000 rw-p 00000000 00:00 0
+7f2000000000-7f2000003000 r-xs 00000000 00:01 2049                       /memfd:doublemapper (deleted)
+7f2000003000-7f2000010000 ---s 00003000 00:01 2049                       /memfd:doublemapper (deleted)
+7f2000010000-7f2000020000 rw-s 00010000 00:01 2049                       /memfd:doublemapper (deleted)
+";
+        let s = parse_proc_maps(maps, None).unwrap().summary();
+        assert_eq!(s.runtime_heaps, Some(0x3000 + 0x10000));
+        assert_eq!(s.committed(Usage::Unknown), MIB + 0x13000);
+        // Without it (Windows, W^X off) nothing says which memory is the runtime's.
+        assert_eq!(summary_with_gc_range(0).runtime_heaps, None);
     }
 }

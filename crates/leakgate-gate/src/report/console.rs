@@ -8,8 +8,8 @@
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 use super::{
-    RunReport, finding_holder, gc_committed_line, grown_path_line, hidden_line, holder_text,
-    notable, p_cell, slope_cell,
+    RunReport, finding_holder, grown_path_line, hidden_line, holder_text, notable, p_cell,
+    sizing_lines, slope_cell,
 };
 use crate::escape::terminal_line;
 use crate::judge::Status;
@@ -69,8 +69,8 @@ pub fn render(report: &RunReport) -> Vec<Line> {
             lines.push(Line::plain(format!("note: {d}")));
         }
     }
-    if let Some(gc) = gc_committed_line(report) {
-        lines.push(Line::plain(gc));
+    for line in sizing_lines(report) {
+        lines.push(Line::plain(line));
     }
     let (shown, hidden) = notable(report.checks());
     if !shown.is_empty() {

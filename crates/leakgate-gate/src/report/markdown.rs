@@ -13,9 +13,8 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, finding_holder, gc_committed_line, growth_share,
-    hidden_line, holder_text, mermaid, notable, ordered, p_cell, shown_groups, signature_suffix,
-    slope_cell,
+    Outcome, RunReport, chart_file_name, finding_holder, growth_share, hidden_line, holder_text,
+    mermaid, notable, ordered, p_cell, shown_groups, signature_suffix, sizing_lines, slope_cell,
 };
 use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
@@ -139,8 +138,8 @@ fn render_at(report: &RunReport, level: usize) -> String {
                 .unwrap_or_default()
         );
     }
-    if let Some(gc) = gc_committed_line(report) {
-        let _ = writeln!(md, "{gc}.\n");
+    for line in sizing_lines(report) {
+        let _ = writeln!(md, "{line}.\n");
     }
     if let Some(f) = &report.failure {
         let _ = writeln!(md, "**The run could not measure the service:**\n");

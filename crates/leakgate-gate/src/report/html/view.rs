@@ -397,9 +397,9 @@ fn measured(report: &RunReport) -> String {
         text.push(' ');
         text.push_str(&a.sentence());
     }
-    if let Some(gc) = super::super::gc_committed_line(report) {
+    for line in super::super::sizing_lines(report) {
         text.push(' ');
-        text.push_str(&gc);
+        text.push_str(&line);
         text.push('.');
     }
     text
