@@ -189,6 +189,24 @@ impl PathGrowth {
     pub fn groups_growth(&self) -> i64 {
         self.groups.iter().map(|g| g.growth.max(0)).sum()
     }
+
+    /// `+410 of +411`: a group's growth against the type's; `~` when the counts are
+    /// estimated from a sample of instances, and an estimate never reads as more than the
+    /// whole growth.
+    pub fn share(&self, group: &GroupGrowth) -> String {
+        let estimated =
+            self.first.sampled < self.first.instances || self.last.sampled < self.last.instances;
+        let part = if self.growth > 0 {
+            group.growth.min(self.growth)
+        } else {
+            group.growth
+        };
+        format!(
+            "{}{part:+} of {:+}",
+            if estimated { "~" } else { "" },
+            self.growth
+        )
+    }
 }
 
 /// The group `path` (of either snapshot) matches in `by_path`, keyed by structure key with
@@ -260,8 +278,8 @@ impl fmt::Display for GroupGrowth {
 }
 
 impl fmt::Display for PathGrowth {
-    /// One line per grown group: `Type: +410 of +411 through static Program.kept → …`; a
-    /// type whose paths did not grow gets one line saying so.
+    /// One line per grown group: `Type: +410 of +411 through static Program.kept → …`
+    /// ([`PathGrowth::share`]); a type whose paths did not grow gets one line saying so.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.groups.is_empty() {
             return write!(
@@ -276,8 +294,10 @@ impl fmt::Display for PathGrowth {
             }
             write!(
                 f,
-                "{}: {:+} of {:+} through {}",
-                self.type_name, group.growth, self.growth, group.path
+                "{}: {} through {}",
+                self.type_name,
+                self.share(group),
+                group.path
             )?;
         }
         Ok(())

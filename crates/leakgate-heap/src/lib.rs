@@ -32,9 +32,10 @@
 //! let after = ShortestPaths::compute(&last).type_paths("Entry", &options);
 //! assert_eq!((after.instances, after.sampled, after.groups[0].estimated), (421, 100, 421));
 //! let growth = PathGrowth::between(&before, &after);
+//! // (`~`: estimated from the 100 instances traced.)
 //! assert_eq!(
 //!     growth.to_string(),
-//!     "Entry: +411 of +411 through static Registry.Entries \
+//!     "Entry: ~+411 of +411 through static Registry.Entries \
 //!      → System.Collections.Generic.List<Entry>._items → Entry[] → Entry"
 //! );
 //! ```

@@ -13,8 +13,8 @@ use leakgate_scenario::budget::{Metric, Unit};
 
 use super::chart::ChartData;
 use super::{
-    Outcome, RunReport, chart_file_name, finding_holder, growth_share, hidden_line, holder_text,
-    mermaid, notable, ordered, p_cell, shown_groups, signature_suffix, sizing_lines, slope_cell,
+    Outcome, RunReport, chart_file_name, finding_holder, hidden_line, holder_text, mermaid,
+    notable, ordered, p_cell, shown_groups, signature_suffix, sizing_lines, slope_cell,
 };
 use crate::escape::{md_cell, md_code, md_fenced as fenced};
 use crate::judge::{Check, Status};
@@ -296,7 +296,7 @@ fn retention_section(md: &mut String, section: &str, report: &RunReport) {
             if let Some(h) = holder_text(group) {
                 push_holder(md, &h);
             }
-            let share = growth_share(g, group);
+            let share = g.share(group);
             let share = if i == 0 {
                 format!("**{share}**")
             } else {

@@ -276,7 +276,7 @@ pub(crate) fn grown_path_line(g: &PathGrowth) -> Option<String> {
     g.top().map(|top| {
         format!(
             "{} through {}{}",
-            growth_share(g, top),
+            g.share(top),
             top.path.abbreviated(5),
             signature_suffix(top)
         )
@@ -289,22 +289,6 @@ pub(crate) fn signature_suffix(group: &GroupGrowth) -> String {
         .known_signature()
         .map(|s| format!(" (signature {s})"))
         .unwrap_or_default()
-}
-
-/// `+410 of +411`; `~` when the counts are estimated from a sample, and a
-/// group's estimate never reads as more than the whole growth.
-pub(crate) fn growth_share(g: &PathGrowth, group: &GroupGrowth) -> String {
-    let estimated = g.first.sampled < g.first.instances || g.last.sampled < g.last.instances;
-    let part = if g.growth > 0 {
-        group.growth.min(g.growth)
-    } else {
-        group.growth
-    };
-    format!(
-        "{}{part:+} of {:+}",
-        if estimated { "~" } else { "" },
-        g.growth
-    )
 }
 
 /// A group's holder in words, in parts that each format escapes as it must: `held by

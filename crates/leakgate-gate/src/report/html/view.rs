@@ -89,7 +89,7 @@ fn retention_view(g: &leakgate_heap::PathGrowth) -> RetentionView {
         ),
         groups: super::super::shown_groups(g)
             .map(|group| RetentionGroupView {
-                share: super::super::growth_share(g, group),
+                share: g.share(group),
                 signature: group.known_signature().map(ToString::to_string),
                 chain: group.path.chain(),
                 holder: super::super::holder_text(group).map(|h| capitalised(&h.plain())),
