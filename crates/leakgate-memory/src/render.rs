@@ -116,6 +116,14 @@ pub fn render_address_summary(s: &MemorySummary) -> String {
     if let Some(a) = &s.gc_attribution {
         let _ = writeln!(out, "note: {}", gc_attribution_note(a));
     }
+    if let Some(bytes) = s.runtime_heaps {
+        let _ = writeln!(
+            out,
+            "note: <unknown> holds {} of the runtime's own heaps (JIT'd code, stubs, loader \
+             heaps: /memfd:doublemapper)",
+            human(bytes).trim()
+        );
+    }
     out
 }
 

@@ -413,6 +413,11 @@ mod tests {
         let s = parse_proc_maps(maps, None).unwrap().summary();
         assert_eq!(s.runtime_heaps, Some(0x3000 + 0x10000));
         assert_eq!(s.committed(Usage::Unknown), MIB + 0x13000);
+        let text = crate::render_address_summary(&s);
+        assert!(
+            text.contains("note: <unknown> holds 76.000 kB of the runtime's own heaps"),
+            "{text}"
+        );
         // Without it (Windows, W^X off) nothing says which memory is the runtime's.
         assert_eq!(summary_with_gc_range(0).runtime_heaps, None);
     }
