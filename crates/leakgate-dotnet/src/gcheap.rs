@@ -53,7 +53,7 @@ pub use error::GcHeapError;
 pub use file::{
     TRACE_LIMIT_ENV, TraceLimits, compress_trace, read_gc_heap, read_nettrace, read_nettrace_with,
 };
-pub use graph::heap_graph;
+pub use graph::{handle_roots, heap_graph};
 pub use model::{DependentHandle, GcHeapDump, GcNode, GcRoot, GcType, GenerationRange, RootKind};
 pub use names::clrmd_style_name;
 pub use summary::managed_summary;

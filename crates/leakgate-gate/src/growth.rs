@@ -95,8 +95,9 @@
 //! Memory outside the GC heap (a native leak) is not in the live bytes:
 //! the judge grants [`TrendReason::GcSizing`] to a metric that also holds
 //! native memory (`committed.unknown`, `committed.total`, `resident`) only
-//! when that metric minus `committed.gc` does not grow (by the whole
-//! metric's floor, [`assess_trend_with_floor`]).
+//! when that metric minus `committed.gc` does not grow (in parts where
+//! they can be told apart, each against its own floor:
+//! `judge::native_parts`).
 //!
 //! # Measured
 //! Generated services (`testing::memory`: noise after an induced
@@ -151,11 +152,11 @@ pub enum TrendReason {
     /// The live managed heap does not grow, but the memory outside the GC
     /// heap (native memory: committed minus the GC's) keeps growing.
     NativeGrowing,
-    /// The live managed heap does not grow, but the runtime's own heaps
-    /// (JIT'd code, stubs, loader heaps) keep growing beyond their
-    /// warm-up: code or types generated at run time are kept (a
-    /// DynamicMethod, a compiled Regex or an XmlSerializer made per
-    /// request, a dynamic assembly).
+    /// The runtime's own heaps (JIT'd code, stubs, loader heaps) keep
+    /// growing beyond their warm-up (for committed memory judged with the
+    /// live heap: while the live heap does not): code or types generated
+    /// at run time are kept (a DynamicMethod, a compiled Regex or an
+    /// XmlSerializer made per request, a dynamic assembly).
     RuntimeHeapsGrowing,
     /// It rose and stopped — one step, two, a ramp that levelled off, or a
     /// sawtooth that gives its memory back — rather than keep rising.

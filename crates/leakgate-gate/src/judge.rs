@@ -20,7 +20,9 @@
 //! metric: a live heap that keeps growing is growth whatever steps the GC
 //! takes; committed memory growing while the live heap stays flat is the
 //! GC sizing its budget — unless the memory outside the GC heap
-//! (the metric minus `committed.gc`) grows too, which is judged as usual.
+//! (the metric minus `committed.gc`) grows too: the runtime's own heaps
+//! against their warm-up allowance, the rest against the growth that
+//! matters ([`native_parts`]).
 //!
 //! ```
 //! use std::collections::BTreeMap;

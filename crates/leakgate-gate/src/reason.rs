@@ -146,8 +146,8 @@ pub struct Movement {
 pub enum Quiet {
     /// `trend: off`: nothing to say.
     TrendOff,
-    /// Within the native memory the runtime commits for itself as a
-    /// service warms up ([`crate::judge::RUNTIME_WARMUP`]).
+    /// Within the native memory a service commits as it warms up, the
+    /// runtime's own heaps above all ([`crate::judge::RUNTIME_WARMUP`]).
     NativeWarmUp {
         p: f64,
         fitted_growth: f64,
@@ -363,7 +363,7 @@ impl fmt::Display for Breach {
                     )?,
                     TrendOf::RuntimeHeaps => write!(
                         f,
-                        "the runtime's own heaps — JIT'd code, stubs, loader heaps — keep growing beyond their warm-up (Mann–Kendall p = {p}, Theil–Sen {slope}/sample) while the live managed heap does not: code or types generated at run time are kept (dynamic methods, compiled regular expressions, serializers, dynamic assemblies)"
+                        "the runtime's own heaps — JIT'd code, stubs, loader heaps — keep growing beyond their warm-up (Mann–Kendall p = {p}, Theil–Sen {slope}/sample): code or types generated at run time are kept (dynamic methods, compiled regular expressions, serializers, dynamic assemblies)"
                     )?,
                     TrendOf::Series => write!(
                         f,
@@ -393,7 +393,7 @@ impl fmt::Display for Movement {
                 native,
             } => write!(
                 f,
-                "; rising (p = {}) by {}, within the native memory the runtime commits for itself as a service warms up (JIT'd code, loader heaps: {})",
+                "; rising (p = {}) by {}, within the native memory a .NET service commits as it warms up, the runtime's JIT'd code and loader heaps above all ({})",
                 p_value(p),
                 human_signed(fitted_growth, unit),
                 h(native)

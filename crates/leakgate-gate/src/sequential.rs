@@ -523,13 +523,21 @@ fn not_growing(
         |v: &[f64], at_least: f64| flat_since(v).is_some_and(|from| bounded(v, from, at_least));
     let a = judge::assess_series(judged, s, &floor, look.alpha, options.live_heap);
     if a.live.is_none() {
-        let below = match s.metric {
-            Metric::CommittedNative => native_bounded(values.clone()),
-            _ => bounded(&values, 0, floor.native),
+        // Each part of native memory on its own: the whole's flat stretch after
+        // the runtime's warm-up says nothing about the rest.
+        let parts = match s.metric {
+            Metric::CommittedNative => judge::native_parts(judged, s, values.clone(), &floor)
+                .into_iter()
+                .map(|(_, v, at_least)| (v, at_least))
+                .collect(),
+            _ => vec![(values.clone(), floor.native)],
         };
-        return if below {
+        return if parts.iter().all(|(v, at_least)| bounded(v, 0, *at_least)) {
             Some(NoGrowth::SlopeBelowFloor)
-        } else if stopped(&values, floor.native) {
+        } else if parts
+            .iter()
+            .all(|(v, at_least)| bounded(v, 0, *at_least) || stopped(v, *at_least))
+        {
             Some(NoGrowth::FlatSinceStep)
         } else {
             None

@@ -690,7 +690,7 @@ fn native_memory_outside_the_runtimes_heaps_is_held_to_the_growth_that_matters()
     assert_eq!(warm_up.status, Status::Pass, "{:#?}", warm_up.checks);
     let reason = warm_up.checks[0].reasons[0].to_string();
     assert!(
-        reason.contains("the runtime commits for itself"),
+        reason.contains("the runtime's JIT'd code and loader heaps"),
         "{reason}"
     );
 
@@ -717,4 +717,41 @@ fn native_memory_outside_the_runtimes_heaps_is_held_to_the_growth_that_matters()
     let reason = dynamic.checks[0].reasons[0].to_string();
     assert!(reason.contains("the runtime's own heaps"), "{reason}");
     println!("{reason}");
+}
+
+/// `count: auto` decides each part of native memory on its own: the
+/// runtime's heaps levelling off after their warm-up do not let a slow leak
+/// in the rest pass as "flat since a step" before it shows. For each rate
+/// the nine samples fail, sampling sequentially does not stop with a pass.
+#[test]
+fn count_auto_does_not_pass_a_native_leak_beside_the_runtimes_warm_up() {
+    use leakgate_gate::sequential::{Next, SamplingPlan, StopReason, next_step};
+    let budget = budgets("- metric: committed.native\n  trend: fail\n");
+    let (options, plan) = (JudgeOptions::default(), SamplingPlan::default());
+    let mut tried = 0;
+    for rate in [10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0] {
+        let samples = measured_native(rate, 0.0).build();
+        let nine = judge(&samples, &budget, &TypeFilter::none(), &options);
+        if nine.status != Status::Fail {
+            continue;
+        }
+        tried += 1;
+        for taken in plan.min_count..=samples.len() {
+            let next = next_step(
+                &samples[..taken],
+                &budget,
+                &TypeFilter::none(),
+                &options,
+                &plan,
+            );
+            if let Next::Stop(stop) = next {
+                assert!(
+                    !matches!(stop.reason, StopReason::AllDecided),
+                    "{rate} KiB/sample, after {taken} samples: {stop}"
+                );
+                break;
+            }
+        }
+    }
+    assert!(tried >= 3, "only {tried} rates fail on nine samples");
 }

@@ -61,7 +61,7 @@ pub use builder::{BuildError, HeapGraphBuilder, PendingObject};
 pub use diff::{GroupGrowth, HolderGrowth, PathGrowth, SnapshotCounts};
 pub use dominators::{Dominator, DominatorTree, Holder};
 pub use grouping::{GroupHolder, PathGroup, PathOptions, TypePaths};
-pub use model::{BuildStats, FieldId, HeapGraph, ObjectId, TypeId};
+pub use model::{BuildStats, FieldId, HeapGraph, ObjectId, SeenRoot, TypeId};
 pub use path::{PathStep, RetentionPath};
 pub use root::Root;
 pub use signature::LeakSignature;

@@ -1,5 +1,6 @@
 //! The heap graph: objects in address order, their references in compressed sparse rows,
-//! type and field names interned once. Built by [`crate::HeapGraphBuilder`]; read-only after.
+//! type and field names interned once. Built by [`crate::HeapGraphBuilder`]; read-only after,
+//! but for the roots another source of the same heap saw ([`HeapGraph::adopt_roots`]).
 //!
 //! ```
 //! use leakgate_heap::{HeapGraphBuilder, Root};
@@ -22,6 +23,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Root;
+
+/// A root another source of the same heap saw, with its object's address and type name:
+/// see [`HeapGraph::adopt_roots`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRoot {
+    pub root: Root,
+    pub address: u64,
+    pub type_name: String,
+}
 
 /// An object of one [`HeapGraph`]: its position in address order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,6 +184,31 @@ impl HeapGraph {
             + self.field_names.capacity() * size_of::<Box<str>>()
             + self.roots.capacity() * size_of::<(Root, ObjectId)>()
             + names
+    }
+
+    /// Adds the roots of `seen` whose object this graph holds, of the same type, where no
+    /// root of the graph's own reaches it; returns how many. A dump's reader can miss GC
+    /// handles (dotnet/runtime#124872) that a heap snapshot of the same process, taken just
+    /// before, lists: without them their objects read "no root found". A root whose object
+    /// moved or died in between (another type, or none, at its address) is left out, and
+    /// an object the graph already explains keeps its own paths.
+    pub fn adopt_roots(&mut self, seen: &[SeenRoot]) -> usize {
+        if seen.is_empty() {
+            return 0;
+        }
+        let adopted: Vec<(Root, ObjectId)> = {
+            let paths = crate::ShortestPaths::compute(self);
+            seen.iter()
+                .filter_map(|s| {
+                    let object = self.find(s.address)?;
+                    let same = self.type_name(self.type_of(object)) == s.type_name;
+                    (same && !paths.is_reachable(object)).then(|| (s.root.clone(), object))
+                })
+                .collect()
+        };
+        self.stats.roots += adopted.len() as u64;
+        self.roots.extend(adopted.iter().cloned());
+        adopted.len()
     }
 
     /// What building dropped or merged.

@@ -384,3 +384,45 @@ fn a_type_that_did_not_grow_says_so() {
         "Entry: +0 instances, no retention path grew"
     );
 }
+
+/// A handle the dump's reader missed, which a heap snapshot taken just before saw: its
+/// object, unreachable in the dump, is adopted as held by it. A root whose object is
+/// another type at that address now (it moved or died), or none, or that the dump's own
+/// roots already reach, changes nothing.
+#[test]
+fn roots_another_source_saw_hold_only_what_no_root_reached() {
+    use leakgate_heap::SeenRoot;
+    let mut heap = TestHeap::new();
+    let holder = heap.object("Holder");
+    let entry = heap.object("Entry");
+    let cache = heap.object("Cache");
+    heap.field(holder, "_items", entry);
+    heap.root(Root::static_field("App", "cache"), cache);
+    let mut graph = heap.build();
+    let entry_id = graph.find(entry.address).unwrap();
+    assert_eq!(
+        ShortestPaths::compute(&graph).explain(entry_id).to_string(),
+        "no root found → Holder._items → Entry"
+    );
+    let seen = |address: u64, type_name: &str| SeenRoot {
+        root: Root::StrongHandle,
+        address,
+        type_name: type_name.into(),
+    };
+    let adopted = graph.adopt_roots(&[
+        seen(holder.address, "Other"), // another object there now
+        seen(0xdead_0000, "Holder"),   // nothing there
+        seen(cache.address, "Cache"),  // already held by the dump's own root
+        seen(holder.address, "Holder"),
+    ]);
+    assert_eq!(adopted, 1);
+    assert_eq!(
+        path_line(&graph, entry.address).unwrap(),
+        "strong handle → Holder._items → Entry"
+    );
+    assert_eq!(
+        path_line(&graph, cache.address).unwrap(),
+        "static App.cache → Cache"
+    );
+    assert_eq!(graph.roots().len(), 2);
+}

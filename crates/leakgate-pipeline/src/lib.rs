@@ -251,7 +251,7 @@ pub fn run_scenario(
     // Graphs hold type names and sizes, no values; still, kept only with the dumps.
     if !scenario.sampling.keep_dumps {
         for (_, graph) in &record.heap_graphs {
-            if let HeapGraphSource::File(file) = graph {
+            if let HeapGraphSource::File { path: file, .. } = graph {
                 let _ = std::fs::remove_file(file);
             }
         }

@@ -62,11 +62,12 @@ pub fn path_growth(
         return Err(NoPaths::OneSample);
     }
     let paths_in = |source: &HeapGraphSource| -> Result<Vec<TypePaths>, NoPaths> {
-        let read;
+        let mut read;
         let graph = match source {
             HeapGraphSource::Built(graph) => graph.as_ref(),
-            HeapGraphSource::File(file) => {
-                read = leakgate_dotnet::inspector::read_heap_graph(file)?;
+            HeapGraphSource::File { path, seen_roots } => {
+                read = leakgate_dotnet::inspector::read_heap_graph(path)?;
+                read.adopt_roots(seen_roots);
                 &read
             }
         };

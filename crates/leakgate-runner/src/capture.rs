@@ -19,10 +19,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use leakgate_dotnet::gccommit::{GcAccount, GcCommitted, GcHeapStats};
-use leakgate_dotnet::gcheap::{GcHeapDump, heap_graph, managed_summary};
+use leakgate_dotnet::gcheap::{GcHeapDump, handle_roots, heap_graph, managed_summary};
 use leakgate_dotnet::inspector::{Inspector, InspectorError, ManagedSummary};
 use leakgate_dotnet::ipc::{DiagnosticsClient, DumpKind, GcDumpError, GcDumpOptions, IpcError};
-use leakgate_heap::{BuildError, HeapGraph};
+use leakgate_heap::{BuildError, HeapGraph, SeenRoot};
 use leakgate_memory::{MemoryError, MemorySummary};
 use leakgate_scenario::DumpMode;
 
@@ -237,6 +237,9 @@ pub struct SampleAnalysis {
     /// Type names by method table as a dump of this sample gives them (its
     /// own, or the names dump beside a snapshot); empty for a snapshot alone.
     pub dump_names: HashMap<u64, String>,
+    /// The snapshot's GC handles, for the names dump's graph to adopt the
+    /// ones its reader missed ([`leakgate_heap::HeapGraph::adopt_roots`]).
+    pub seen_roots: Vec<SeenRoot>,
     pub millis: f64,
 }
 
@@ -265,15 +268,16 @@ pub fn analyse_sample(
     let mut analysed = if let Some(snapshot) = &raw.heap_snapshot {
         let managed = managed_summary(snapshot, runtime_version);
         regions.split_gc(&managed.gc_committed_ranges());
-        let (graph, dump_names) = match heap_graph_file {
+        let graph = match heap_graph_file {
             Some(file) => snapshot_graph(snapshot, raw.names_dump.as_deref(), inspector, file)?,
-            None => (None, HashMap::new()),
+            None => SnapshotGraph::default(),
         };
         SampleAnalysis {
             memory: regions.summary(),
             managed: Some(managed),
-            graph,
-            dump_names,
+            graph: graph.built,
+            dump_names: graph.dump_names,
+            seen_roots: graph.seen_roots,
             millis: 0.0,
         }
     } else {
@@ -285,6 +289,7 @@ pub fn analyse_sample(
             memory: analysis.memory,
             managed: analysis.managed,
             graph: None,
+            seen_roots: Vec::new(),
             millis: 0.0,
         }
     };
@@ -295,27 +300,45 @@ pub fn analyse_sample(
     Ok(analysed)
 }
 
+/// A snapshot sample's heap graph ([`snapshot_graph`]).
+#[derive(Default)]
+pub struct SnapshotGraph {
+    /// Built from the snapshot, in memory; `None` when the names dump's
+    /// graph was written to the file instead.
+    pub built: Option<HeapGraph>,
+    /// Type names by method table, from the names dump.
+    pub dump_names: HashMap<u64, String>,
+    /// The snapshot's GC handles, for the names dump's graph.
+    pub seen_roots: Vec<SeenRoot>,
+}
+
 /// The heap graph of a snapshot sample: the dump's, written to `file` by the
 /// inspector when a names dump was taken beside the snapshot (it names fields
-/// and stack methods; its type names come back too), else built from the
-/// snapshot itself and returned.
+/// and stack methods; its type names come back too, and the snapshot's
+/// handles go with it for the roots the dump's reader may miss), else built
+/// from the snapshot itself and returned.
 pub fn snapshot_graph(
     snapshot: &GcHeapDump,
     names_dump: Option<&Path>,
     inspector: Option<&Inspector>,
     file: &Path,
-) -> Result<(Option<HeapGraph>, HashMap<u64, String>), CaptureError> {
+) -> Result<SnapshotGraph, CaptureError> {
     match (names_dump, inspector) {
         (Some(dump), Some(inspector)) => {
             let named = inspector
                 .inspect_with_heap_graph(dump, file)
                 .map_err(CaptureError::Inspect)?;
-            Ok((None, names_of(&named)))
+            let dump_names = names_of(&named);
+            Ok(SnapshotGraph {
+                built: None,
+                seen_roots: handle_roots(snapshot, &dump_names),
+                dump_names,
+            })
         }
-        _ => Ok((
-            Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
-            HashMap::new(),
-        )),
+        _ => Ok(SnapshotGraph {
+            built: Some(heap_graph(snapshot).map_err(CaptureError::HeapGraph)?),
+            ..SnapshotGraph::default()
+        }),
     }
 }
 

@@ -7,7 +7,7 @@
 //! and a dependent handle becomes a reference from its key to its value
 //! (the value lives as long as the key does).
 
-use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, PendingObject, Root};
+use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, PendingObject, Root, SeenRoot};
 
 use super::model::{GcHeapDump, RootKind};
 use super::names::clrmd_style_name;
@@ -79,6 +79,48 @@ pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
     b.build()
 }
 
+/// The snapshot's GC handles that keep their object alive, as roots a dump of
+/// the same process can adopt ([`HeapGraph::adopt_roots`]): a dump's reader can
+/// miss handles the runtime's own walk lists (dotnet/runtime#124872). Each
+/// object's type is named as the dump names it, by method table (`names`),
+/// else as the snapshot does.
+pub fn handle_roots(
+    dump: &GcHeapDump,
+    names: &std::collections::HashMap<u64, String>,
+) -> Vec<SeenRoot> {
+    let mut held: std::collections::HashMap<u64, Root> = dump
+        .roots
+        .iter()
+        .filter(|r| r.kind == RootKind::Handle && r.is_strong())
+        .map(|r| {
+            let root = match r.is_pinning() {
+                true => Root::PinnedHandle,
+                false => Root::StrongHandle,
+            };
+            (r.target, root)
+        })
+        .collect();
+    let mut seen = Vec::with_capacity(held.len());
+    for node in &dump.nodes {
+        let Some(root) = held.remove(&node.address) else {
+            continue;
+        };
+        let Some(ty) = dump.types.get(node.type_index as usize) else {
+            continue;
+        };
+        let type_name = names
+            .get(&ty.id)
+            .cloned()
+            .unwrap_or_else(|| clrmd_style_name(&ty.display_name()));
+        seen.push(SeenRoot {
+            root,
+            address: node.address,
+            type_name,
+        });
+    }
+    seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +184,59 @@ mod tests {
         assert_eq!(
             paths.groups[0].path.to_string(),
             "static Entries → System.Collections.Generic.List<Entry> → Entry"
+        );
+    }
+
+    /// Strong and pinned handles become roots a dump can adopt, their objects
+    /// named as the dump names them; weak handles and other roots do not.
+    #[test]
+    fn handles_are_roots_a_dump_can_adopt() {
+        use crate::gcheap::events::root_flag;
+        let node = |address, type_index| GcNode {
+            address,
+            size: 24,
+            type_index,
+            edge_count: 0,
+        };
+        let handle = |target, flags| GcRoot {
+            kind: RootKind::Handle,
+            flags,
+            target,
+            root_id: 0,
+        };
+        let dump = GcHeapDump {
+            types: vec![ty(0x7f01, "TaskNode"), ty(0x7f02, "Entry")],
+            nodes: vec![node(0x10, 0), node(0x20, 1), node(0x30, 1), node(0x40, 1)],
+            roots: vec![
+                handle(0x10, 0),
+                handle(0x20, root_flag::PINNING),
+                handle(0x30, root_flag::WEAK_REF),
+                GcRoot {
+                    kind: RootKind::Stack,
+                    ..handle(0x40, 0)
+                },
+            ],
+            ..GcHeapDump::default()
+        };
+        let names = std::collections::HashMap::from([(
+            0x7f01,
+            "System.Threading.SemaphoreSlim+TaskNode".to_string(),
+        )]);
+        let seen = handle_roots(&dump, &names);
+        let shown: Vec<(u64, String, String)> = seen
+            .iter()
+            .map(|s| (s.address, s.root.to_string(), s.type_name.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    0x10,
+                    "strong handle".to_string(),
+                    "System.Threading.SemaphoreSlim+TaskNode".to_string()
+                ),
+                (0x20, "pinned handle".to_string(), "Entry".to_string()),
+            ]
         );
     }
 }

@@ -418,7 +418,7 @@ pub(crate) fn gc_committed_line(report: &RunReport) -> Option<String> {
 /// Native memory in its two parts, in one line: `Native memory 25.6 MiB
 /// at the last sample, 25.1 MiB at the first judged one: the runtime's own
 /// heaps (JIT'd code, loader heaps) 12.4 MiB (+536.0 KiB), the rest 13.2
-/// MiB (+0 B)`; `None` unless the last sample tells the parts apart.
+/// MiB (0 B)`; `None` unless the last sample tells the parts apart.
 pub(crate) fn native_memory_line(report: &RunReport) -> Option<String> {
     let parts = |s: &SampleMetrics| {
         let native = *s.values.get(&Metric::CommittedNative)?;

@@ -88,8 +88,13 @@ pub struct RunRecord {
 /// Where a sample's heap graph is.
 #[derive(Debug, Clone)]
 pub enum HeapGraphSource {
-    /// Written by the inspector from a core dump (a file beside the dump).
-    File(PathBuf),
+    /// Written by the inspector from a core dump (a file beside the dump),
+    /// with the GC handles a heap snapshot taken just before listed, for
+    /// it to adopt where its reader missed them (none beside a plain dump).
+    File {
+        path: PathBuf,
+        seen_roots: Vec<leakgate_heap::SeenRoot>,
+    },
     /// Built from a heap snapshot, in memory.
     Built(Box<leakgate_heap::HeapGraph>),
 }

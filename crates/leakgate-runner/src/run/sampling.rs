@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use leakgate_dotnet::inspector::Inspector;
 use leakgate_dotnet::ipc::DiagnosticsClient;
-use leakgate_heap::HeapGraph;
+use leakgate_heap::{HeapGraph, SeenRoot};
 use leakgate_scenario::{BuiltinLoad, Count, Interval, LoadDriver as LoadSpec, Scenario};
 
 use super::{Event, HeapGraphSource, Phase, RunFailure, RunOptions, RunRecord, launch, persist};
@@ -130,6 +130,13 @@ fn health(summary: &LoadSummary, spec: &BuiltinLoad, enough: bool) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// A sample's heap graph as `take_sample` leaves it: built in memory, or, for
+/// the file the inspector wrote from a names dump, the snapshot's handles.
+struct SampleGraph {
+    built: Option<HeapGraph>,
+    seen_roots: Vec<SeenRoot>,
 }
 
 impl<'a> State<'a> {
@@ -348,9 +355,12 @@ impl<'a> State<'a> {
             if self.dump_names.get_mut().len() > named {
                 self.rename_earlier_samples()?;
             }
-            let source = match (built, graph) {
-                (Some(built), _) => Some(HeapGraphSource::Built(Box::new(built))),
-                (None, Some(file)) if file.exists() => Some(HeapGraphSource::File(file)),
+            let source = match (built.built, graph) {
+                (Some(graph), _) => Some(HeapGraphSource::Built(Box::new(graph))),
+                (None, Some(path)) if path.exists() => Some(HeapGraphSource::File {
+                    path,
+                    seen_roots: built.seen_roots,
+                }),
                 _ => None,
             };
             if let Some(source) = source {
@@ -400,7 +410,7 @@ impl<'a> State<'a> {
         if index > first_judged {
             self.heap_graphs.retain(|(i, old)| {
                 let stale = *i > first_judged;
-                if let (true, HeapGraphSource::File(file)) = (stale, old) {
+                if let (true, HeapGraphSource::File { path: file, .. }) = (stale, old) {
                     let _ = std::fs::remove_file(file);
                 }
                 !stale
@@ -426,7 +436,7 @@ impl<'a> State<'a> {
         pid: u32,
         heap_graph: Option<&std::path::Path>,
         ends_run: Option<&dyn Fn(&CapturedSample) -> bool>,
-    ) -> Result<(CapturedSample, Option<HeapGraph>, Option<bool>), RunFailure> {
+    ) -> Result<(CapturedSample, SampleGraph, Option<bool>), RunFailure> {
         let sampling = &self.scenario.sampling;
         let layout = self.options.layout;
         let fail = sample_failed(index);
@@ -504,9 +514,10 @@ impl<'a> State<'a> {
                         file,
                     );
                     analysed.millis += t.elapsed().as_secs_f64() * 1000.0;
-                    graph.map(|(graph, names)| {
-                        analysed.graph = graph;
-                        analysed.dump_names = names;
+                    graph.map(|graph| {
+                        analysed.graph = graph.built;
+                        analysed.dump_names = graph.dump_names;
+                        analysed.seen_roots = graph.seen_roots;
                         analysed
                     })
                 } else {
@@ -561,7 +572,11 @@ impl<'a> State<'a> {
             notes,
         };
         persist::write_sample(layout, &sample, &raw.maps, &raw.smaps)?;
-        Ok((sample, analysed.graph, stop))
+        let graph = SampleGraph {
+            built: analysed.graph,
+            seen_roots: analysed.seen_roots,
+        };
+        Ok((sample, graph, stop))
     }
 
     /// With the load still paused: analyses the sample (no graph), asks
