@@ -9,8 +9,7 @@
 
 use leakgate_heap::{BuildError, HeapGraph, HeapGraphBuilder, PendingObject, Root, SeenRoot};
 
-use super::model::{GcHeapDump, RootKind};
-use super::names::clrmd_style_name;
+use super::model::{GcHeapDump, GcRoot, RootKind};
 
 /// The snapshot's objects, references and roots as a heap graph; type
 /// names as ClrMD prints them.
@@ -19,7 +18,7 @@ pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
     let types: Vec<_> = dump
         .types
         .iter()
-        .map(|t| b.add_type(&clrmd_style_name(&t.display_name()), t.is_finalizable()))
+        .map(|t| b.add_type(&t.clrmd_name(), t.is_finalizable()))
         .collect();
     let unknown = b.add_type("<unknown type>", false);
     // Only the keys of dependent handles are looked up by address: a map of
@@ -51,32 +50,36 @@ pub fn heap_graph(dump: &GcHeapDump) -> Result<HeapGraph, BuildError> {
         }
     }
     for root in dump.roots.iter().filter(|r| r.is_strong()) {
-        let named = match &root.kind {
-            RootKind::Stack => Root::stack(None, None),
-            RootKind::FinalizerQueue => Root::FinalizerQueue,
-            RootKind::Handle if root.is_pinning() => Root::PinnedHandle,
-            RootKind::Handle => Root::StrongHandle,
-            RootKind::StaticVariable {
-                field_name,
-                thread_local,
-                ..
-            } => Root::Other {
-                label: format!(
-                    "{} {field_name}",
-                    if *thread_local {
-                        "thread static"
-                    } else {
-                        "static"
-                    }
-                ),
-            },
-            RootKind::Other | RootKind::Unknown(_) => Root::Other {
-                label: "runtime root".into(),
-            },
-        };
-        b.add_root(named, root.target);
+        b.add_root(named_root(root), root.target);
     }
     b.build()
+}
+
+/// What a snapshot's root reads as on a path.
+fn named_root(root: &GcRoot) -> Root {
+    match &root.kind {
+        RootKind::Stack => Root::stack(None, None),
+        RootKind::FinalizerQueue => Root::FinalizerQueue,
+        RootKind::Handle if root.is_pinning() => Root::PinnedHandle,
+        RootKind::Handle => Root::StrongHandle,
+        RootKind::StaticVariable {
+            field_name,
+            thread_local,
+            ..
+        } => Root::Other {
+            label: format!(
+                "{} {field_name}",
+                if *thread_local {
+                    "thread static"
+                } else {
+                    "static"
+                }
+            ),
+        },
+        RootKind::Other | RootKind::Unknown(_) => Root::Other {
+            label: "runtime root".into(),
+        },
+    }
 }
 
 /// The snapshot's GC handles that keep their object alive, as roots a dump of
@@ -92,13 +95,7 @@ pub fn handle_roots(
         .roots
         .iter()
         .filter(|r| r.kind == RootKind::Handle && r.is_strong())
-        .map(|r| {
-            let root = match r.is_pinning() {
-                true => Root::PinnedHandle,
-                false => Root::StrongHandle,
-            };
-            (r.target, root)
-        })
+        .map(|r| (r.target, named_root(r)))
         .collect();
     let mut seen = Vec::with_capacity(held.len());
     for node in &dump.nodes {
@@ -111,7 +108,7 @@ pub fn handle_roots(
         let type_name = names
             .get(&ty.id)
             .cloned()
-            .unwrap_or_else(|| clrmd_style_name(&ty.display_name()));
+            .unwrap_or_else(|| ty.clrmd_name());
         seen.push(SeenRoot {
             root,
             address: node.address,

@@ -47,6 +47,11 @@ impl GcType {
             .clone()
             .unwrap_or_else(|| format!("<unknown type {:#x}>", self.id))
     }
+
+    /// The name as ClrMD prints it (and the inspector, and so a dump).
+    pub fn clrmd_name(&self) -> String {
+        super::names::clrmd_style_name(&self.display_name())
+    }
 }
 
 /// One live object.

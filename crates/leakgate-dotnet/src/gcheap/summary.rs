@@ -37,7 +37,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::model::{GcHeapDump, GenerationRange, RootKind};
-use super::names::clrmd_style_name;
 use crate::inspector::{
     AddressRange, GcSegment, GenerationCount, ManagedSummary, SCHEMA_VERSION, TypeStat,
 };
@@ -165,7 +164,7 @@ fn type_stats(dump: &GcHeapDump, stats: HashMap<u32, (u64, u64)>) -> Vec<TypeSta
         .into_iter()
         .map(|(index, (count, total_size))| {
             let (method_table, name) = match dump.types.get(index as usize) {
-                Some(t) => (t.id, clrmd_style_name(&t.display_name())),
+                Some(t) => (t.id, t.clrmd_name()),
                 None => (0, "<unreadable object>".to_string()),
             };
             TypeStat {

@@ -402,17 +402,24 @@ pub(crate) fn gc_committed_line(report: &RunReport) -> Option<String> {
     let gc = last.gc_committed?;
     let bytes = |v: u64| human(v as f64, Unit::Bytes);
     let mut line = format!("GC committed {} at the last sample", gc_committed(&gc));
-    let first = report.judged_samples().first();
-    if let Some(first_gc) = first
-        .filter(|f| f.index != last.index)
-        .and_then(|f| f.gc_committed)
-    {
+    if let Some(first_gc) = first_judged_before(report, last).and_then(|f| f.gc_committed) {
         line.push_str(&format!(
             ", {} at the first judged one",
             bytes(first_gc.total())
         ));
     }
     Some(line)
+}
+
+/// The first judged sample, to compare `last` with, unless it is `last`.
+fn first_judged_before<'a>(
+    report: &'a RunReport,
+    last: &SampleMetrics,
+) -> Option<&'a SampleMetrics> {
+    report
+        .judged_samples()
+        .first()
+        .filter(|f| f.index != last.index)
 }
 
 /// Native memory in its two parts, in one line: `Native memory 25.6 MiB
@@ -428,11 +435,7 @@ pub(crate) fn native_memory_line(report: &RunReport) -> Option<String> {
     let bytes = |v: f64| human(v, Unit::Bytes);
     let last = report.samples.last()?;
     let (native, runtime) = parts(last)?;
-    let first = report
-        .judged_samples()
-        .first()
-        .filter(|f| f.index != last.index)
-        .and_then(parts);
+    let first = first_judged_before(report, last).and_then(parts);
     let part = |now: f64, then: Option<f64>| match then {
         Some(then) => format!("{} ({})", bytes(now), human_signed(now - then, Unit::Bytes)),
         None => bytes(now),
