@@ -383,6 +383,12 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "a static field: {root}"
     );
     assert!(chain.contains("List<StaticHeldEntry>"), "{chain}");
+    let (root, chain) = grown_path(&report, "GenericHeldEntry");
+    assert!(
+        root.contains("PerTypeCache<GenericHeldEntry>") && root.contains("Items"),
+        "a static of a closed generic type: {root}"
+    );
+    assert!(chain.contains("List<GenericHeldEntry>"), "{chain}");
     the_static_list_retains_the_entries_the_service_kept(&report, &read_samples(out.path()));
     // The runtime's DAC does not always list every GC handle (dotnet/runtime#124872):
     // then the chain still shows, from "no root found".

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Diagnostics.Runtime;
 
@@ -434,12 +435,13 @@ public sealed class HeapGraphWriter : IDisposable
     /// On .NET 9+ a static reference lives in a slot of a pinned object[] held by a handle, so the
     /// heap alone says "handle → Object[] → x". Reading each static field names the root as a
     /// person would: static Declaring.Type.field → x (one step shorter, so it wins the search).
-    /// Closed generic instantiations are not listed by EnumerateTypesWithStaticFields; their
-    /// statics stay reachable (unnamed) through the storage array.
+    /// Closed generic instantiations are not listed by EnumerateTypesWithStaticFields: they are
+    /// found in the loader heaps (GenericStaticTypes).
     /// </summary>
     private void WriteStaticRoots(ClrRuntime runtime)
     {
         var fallbackDomain = runtime.AppDomains.FirstOrDefault() ?? runtime.SystemDomain;
+        var named = new HashSet<ulong>();
         foreach (var module in runtime.EnumerateModules())
         {
             var domain = module.AppDomain ?? fallbackDomain;
@@ -449,31 +451,110 @@ public sealed class HeapGraphWriter : IDisposable
             }
             foreach (var type in module.EnumerateTypesWithStaticFields())
             {
-                foreach (var field in type.StaticFields)
+                named.Add(type.MethodTable);
+                WriteStaticFields(type, domain);
+            }
+        }
+        if (fallbackDomain is not null)
+        {
+            foreach (var type in GenericStaticTypes(runtime, named))
+            {
+                WriteStaticFields(type, fallbackDomain);
+            }
+        }
+    }
+
+    private void WriteStaticFields(ClrType type, ClrAppDomain domain)
+    {
+        foreach (var field in type.StaticFields)
+        {
+            if (!field.IsObjectReference || field.Name is null)
+            {
+                continue;
+            }
+            ulong target;
+            try
+            {
+                target = field.ReadObject(domain).Address;
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+            {
+                continue; // a static that cannot be read is left to the storage array's path
+            }
+            if (target == 0)
+            {
+                continue;
+            }
+            RootHeader(1, target);
+            WriteString(type.Name ?? "?");
+            WriteString(field.Name);
+        }
+    }
+
+    /// <summary>
+    /// The types with statics that no module lists: closed generic instantiations
+    /// (PerTypeCache&lt;Order&gt;.Items), which the runtime's debugging interface cannot enumerate
+    /// (dotnet/diagnostics#5732). On .NET 9+ every type with statics has a DynamicStaticsInfo in a
+    /// loader heap, just before its auxiliary data: three pointers, to its GC statics (a slot in a
+    /// pinned object[] on the GC heap; the low bit set while the class is not initialised), to its
+    /// other statics, and to its method table. A triple whose first points into the GC heap and
+    /// whose last is a method table ClrMD knows, with reference statics, is such a type; ClrMD then
+    /// reads its statics through the runtime, so a chance match names no wrong root. 26 MB of
+    /// loader heaps take about 0.13 s on the fixture.
+    /// </summary>
+    private List<ClrType> GenericStaticTypes(ClrRuntime runtime, HashSet<ulong> named)
+    {
+        var found = new List<ClrType>();
+        if (_memory.PointerSize != 8)
+        {
+            return found;
+        }
+        var heap = runtime.Heap;
+        var loaderHeaps = runtime.EnumerateClrNativeHeaps()
+            .Where(h => h.Kind is NativeHeapKind.LowFrequencyHeap or NativeHeapKind.HighFrequencyHeap)
+            .Select(h => h.MemoryRange)
+            .Where(r => r.Length > 0)
+            .ToList();
+        var seen = new HashSet<ulong>(named);
+        var chunk = new byte[1 << 20];
+        foreach (var range in loaderHeaps)
+        {
+            // Chunks overlap by two words, so a triple across a boundary is seen once whole.
+            for (var start = range.Start; start < range.End; start += (ulong)chunk.Length - 16)
+            {
+                var length = (int)Math.Min((ulong)chunk.Length, range.End - start);
+                var read = _memory.Read(start, chunk.AsSpan(0, length));
+                var words = MemoryMarshal.Cast<byte, ulong>(chunk.AsSpan(0, read - read % 8));
+                for (var i = 0; i + 2 < words.Length; i++)
                 {
-                    if (!field.IsObjectReference || field.Name is null)
+                    var gcStatics = words[i] & ~1UL;
+                    var methodTable = words[i + 2];
+                    if (gcStatics == 0 || (gcStatics & 7) != 0 || methodTable == 0 || (methodTable & 7) != 0
+                        || seen.Contains(methodTable) || heap.GetSegmentByAddress(gcStatics) is null)
                     {
                         continue;
                     }
-                    ulong target;
+                    seen.Add(methodTable);
                     try
                     {
-                        target = field.ReadObject(domain).Address;
+                        var type = heap.GetTypeByMethodTable(methodTable);
+                        if (type is not null && type.StaticFields.Any(f => f.IsObjectReference))
+                        {
+                            found.Add(type);
+                        }
                     }
                     catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
                     {
-                        continue; // a static that cannot be read is left to the storage array's path
+                        // not a method table after all
                     }
-                    if (target == 0)
-                    {
-                        continue;
-                    }
-                    RootHeader(1, target);
-                    WriteString(type.Name ?? "?");
-                    WriteString(field.Name);
+                }
+                if (start + (ulong)length >= range.End)
+                {
+                    break;
                 }
             }
         }
+        return found;
     }
 
     public void Finish()

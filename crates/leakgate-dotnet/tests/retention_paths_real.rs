@@ -15,6 +15,7 @@ use support::{Dump, FixtureService, inspector};
 const RESOLVER: &str = "System.Reflection.Emit.DynamicResolver";
 const STATIC_ENTRY: &str = "StaticHeldEntry";
 const HANDLE_SESSION: &str = "HandleHeldSession";
+const GENERIC_ENTRY: &str = "GenericHeldEntry";
 const KEPT_LIST: &str = "System.Collections.Generic.List<System.Func<System.Int32, System.Int32>>";
 
 /// As leakgate samples: an induced full GC (so the heap holds live objects), then a dump.
@@ -78,15 +79,20 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     let service = FixtureService::start();
     hit(&service, "/leak/static", 60);
     hit(&service, "/leak/handle", 40);
+    hit(&service, "/leak/generic-static", 50);
     hit(&service, "/leak/dynamic-method", 30);
     hit(&service, "/work/steady", 20);
     assert_eq!(stat(&service, "staticEntriesKept"), 60);
     assert_eq!(stat(&service, "handleSessionsKept"), 40);
+    assert_eq!(stat(&service, "genericEntriesKept"), 50);
     let kept = stat(&service, "delegatesKept");
     let dump = sample(&service, "roots", DumpKind::WithHeap);
-    let paths = paths_of(&dump, &[STATIC_ENTRY, HANDLE_SESSION, RESOLVER]);
+    let paths = paths_of(
+        &dump,
+        &[STATIC_ENTRY, HANDLE_SESSION, RESOLVER, GENERIC_ENTRY],
+    );
     paths.iter().for_each(show);
-    let [statics, handles, resolvers] = &paths[..] else {
+    let [statics, handles, resolvers, generic] = &paths[..] else {
         panic!("one result per type asked")
     };
 
@@ -98,6 +104,17 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         statics.groups[0].path.to_string(),
         "static LeakRegistry.Entries → System.Collections.Generic.List<StaticHeldEntry>._items \
          → StaticHeldEntry[] → StaticHeldEntry"
+    );
+
+    // A static of a closed generic type, which no module lists (dotnet/diagnostics#5732):
+    // named by its instantiation, not "handle → Object[]" (the runtime's static storage).
+    assert_eq!((generic.instances, generic.unreachable), (50, 0));
+    assert_eq!(generic.groups.len(), 1);
+    assert_eq!(
+        generic.groups[0].path.to_string(),
+        "static PerTypeCache<GenericHeldEntry>.Items \
+         → System.Collections.Generic.List<GenericHeldEntry>._items → GenericHeldEntry[] \
+         → GenericHeldEntry"
     );
 
     // The handle leak: a strong GCHandle holds the list; no field or local does. On .NET 10
