@@ -499,8 +499,8 @@ public sealed class HeapGraphWriter : IDisposable
     /// pinned object[] on the GC heap; the low bit set while the class is not initialised), to its
     /// other statics, and to its method table. A triple whose first points into the GC heap and
     /// whose last is a method table ClrMD knows, with reference statics, is such a type; ClrMD then
-    /// reads its statics through the runtime, so a chance match names no wrong root. 26 MB of
-    /// loader heaps take about 0.13 s on the fixture.
+    /// reads its statics through the runtime, so a chance match names no wrong root. The
+    /// fixture's 8.6 MB of loader heaps take about 0.05 s.
     /// </summary>
     private List<ClrType> GenericStaticTypes(ClrRuntime runtime, HashSet<ulong> named)
     {
@@ -510,10 +510,14 @@ public sealed class HeapGraphWriter : IDisposable
             return found;
         }
         var heap = runtime.Heap;
+        // The auxiliary data is in the high-frequency heaps (all of it on .NET 10); the
+        // low-frequency ones are a third more to read. ClrMD lists a heap once per domain and
+        // module that shares it.
         var loaderHeaps = runtime.EnumerateClrNativeHeaps()
             .Where(h => h.Kind is NativeHeapKind.LowFrequencyHeap or NativeHeapKind.HighFrequencyHeap)
-            .Select(h => h.MemoryRange)
-            .Where(r => r.Length > 0)
+            .Select(h => (h.MemoryRange.Start, h.MemoryRange.End))
+            .Where(r => r.End > r.Start)
+            .Distinct()
             .ToList();
         var seen = new HashSet<ulong>(named);
         var chunk = new byte[1 << 20];
