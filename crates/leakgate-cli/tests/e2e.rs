@@ -389,6 +389,13 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "a static of a closed generic type: {root}"
     );
     assert!(chain.contains("List<GenericHeldEntry>"), "{chain}");
+    // A [ThreadStatic] list on each thread that served a request: one reason, whichever thread.
+    let (root, chain) = grown_path(&report, "ThreadHeldEntry");
+    let root: serde_json::Value = serde_json::from_str(&root).unwrap();
+    assert_eq!(root["kind"], "thread_static", "{root}");
+    assert_eq!(root["declaring_type"], "PerThreadLog", "{root}");
+    assert_eq!(root["field"], "Entries", "{root}");
+    assert!(chain.contains("List<ThreadHeldEntry>"), "{chain}");
     the_static_list_retains_the_entries_the_service_kept(&report, &read_samples(out.path()));
     // The runtime's DAC does not always list every GC handle (dotnet/runtime#124872):
     // then the chain still shows, from "no root found".

@@ -18,7 +18,7 @@ namespace Leakgate.Inspector;
 /// 0xFFFFFFFF)); 4 root (u8 kind, u64 target, then per kind: 1 static field: str type, str field;
 /// 2 stack: u32 OS thread id (0 unknown), str method ("" unknown); 3 strong handle; 4 pinned handle;
 /// 5 finalizer queue; 6 dependent handle; 7 other: str label; 8 held by the runtime: str what, str name
-/// ("" unknown)); 0xFF end (u64 objects, u64 references,
+/// ("" unknown); 9 thread static field: str type, str field, u32 OS thread id); 0xFF end (u64 objects, u64 references,
 /// u64 roots). str = u32 byte count + UTF-8. A type or field id is defined before its first use.
 /// </remarks>
 public sealed class HeapGraphWriter : IDisposable
@@ -441,6 +441,7 @@ public sealed class HeapGraphWriter : IDisposable
     private void WriteStaticRoots(ClrRuntime runtime)
     {
         var fallbackDomain = runtime.AppDomains.FirstOrDefault() ?? runtime.SystemDomain;
+        var threads = runtime.Threads.Where(t => t.IsAlive && t.Address != 0).ToList();
         var named = new HashSet<ulong>();
         foreach (var module in runtime.EnumerateModules())
         {
@@ -453,6 +454,7 @@ public sealed class HeapGraphWriter : IDisposable
             {
                 named.Add(type.MethodTable);
                 WriteStaticFields(type, domain);
+                WriteThreadStaticFields(type, threads);
             }
         }
         if (fallbackDomain is not null)
@@ -488,6 +490,42 @@ public sealed class HeapGraphWriter : IDisposable
             RootHeader(1, target);
             WriteString(type.Name ?? "?");
             WriteString(field.Name);
+        }
+    }
+
+    /// <summary>
+    /// A [ThreadStatic] field has a value per thread, held by the thread's own storage (which the
+    /// GC scans directly: no handle, so the heap alone says "no root found → Object[] → Object[]
+    /// → x"). Each live thread's value is a root named by the field and the thread.
+    /// </summary>
+    private void WriteThreadStaticFields(ClrType type, List<ClrThread> threads)
+    {
+        foreach (var field in type.ThreadStaticFields)
+        {
+            if (!field.IsObjectReference || field.Name is null)
+            {
+                continue;
+            }
+            foreach (var thread in threads)
+            {
+                ulong target;
+                try
+                {
+                    target = field.ReadObject(thread).Address;
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+                {
+                    continue;
+                }
+                if (target == 0)
+                {
+                    continue;
+                }
+                RootHeader(9, target);
+                WriteString(type.Name ?? "?");
+                WriteString(field.Name);
+                _out.Write(thread.OSThreadId);
+            }
         }
     }
 

@@ -16,6 +16,7 @@ const RESOLVER: &str = "System.Reflection.Emit.DynamicResolver";
 const STATIC_ENTRY: &str = "StaticHeldEntry";
 const HANDLE_SESSION: &str = "HandleHeldSession";
 const GENERIC_ENTRY: &str = "GenericHeldEntry";
+const THREAD_ENTRY: &str = "ThreadHeldEntry";
 const KEPT_LIST: &str = "System.Collections.Generic.List<System.Func<System.Int32, System.Int32>>";
 
 /// As leakgate samples: an induced full GC (so the heap holds live objects), then a dump.
@@ -80,6 +81,7 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     hit(&service, "/leak/static", 60);
     hit(&service, "/leak/handle", 40);
     hit(&service, "/leak/generic-static", 50);
+    hit(&service, "/leak/thread-static", 40);
     hit(&service, "/leak/dynamic-method", 30);
     hit(&service, "/work/steady", 20);
     assert_eq!(stat(&service, "staticEntriesKept"), 60);
@@ -89,10 +91,16 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     let dump = sample(&service, "roots", DumpKind::WithHeap);
     let paths = paths_of(
         &dump,
-        &[STATIC_ENTRY, HANDLE_SESSION, RESOLVER, GENERIC_ENTRY],
+        &[
+            STATIC_ENTRY,
+            HANDLE_SESSION,
+            RESOLVER,
+            GENERIC_ENTRY,
+            THREAD_ENTRY,
+        ],
     );
     paths.iter().for_each(show);
-    let [statics, handles, resolvers, generic] = &paths[..] else {
+    let [statics, handles, resolvers, generic, per_thread] = &paths[..] else {
         panic!("one result per type asked")
     };
 
@@ -115,6 +123,18 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
         "static PerTypeCache<GenericHeldEntry>.Items \
          → System.Collections.Generic.List<GenericHeldEntry>._items → GenericHeldEntry[] \
          → GenericHeldEntry"
+    );
+
+    // A [ThreadStatic] list per thread that served the requests: named by its field, one
+    // group whichever threads hold them (the thread is not part of the reason).
+    assert_eq!(stat(&service, "threadEntriesKept"), 40);
+    assert_eq!((per_thread.instances, per_thread.unreachable), (40, 0));
+    assert_eq!(per_thread.groups.len(), 1, "{:?}", per_thread.groups);
+    assert_eq!(
+        per_thread.groups[0].path.signature().to_string(),
+        "thread static PerThreadLog.Entries \
+         → System.Collections.Generic.List<ThreadHeldEntry>._items → ThreadHeldEntry[] \
+         → ThreadHeldEntry"
     );
 
     // The handle leak: a strong GCHandle holds the list; no field or local does. On .NET 10

@@ -19,6 +19,15 @@ pub enum Root {
         declaring_type: String,
         field: String,
     },
+    /// A `[ThreadStatic]` field on one thread: `thread static Declaring.Type.field`. It lives
+    /// as long as its thread, which for a thread-pool thread is the process's life.
+    ThreadStatic {
+        declaring_type: String,
+        field: String,
+        /// The operating system's thread id, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_id: Option<u32>,
+    },
     /// A local (or a temporary the JIT keeps) in a method on a thread's stack.
     Stack {
         /// The operating system's thread id, when known.
@@ -69,6 +78,19 @@ impl Root {
         }
     }
 
+    /// A thread-static field root on thread `thread_id` (unknown: `None`).
+    pub fn thread_static(
+        declaring_type: impl Into<String>,
+        field: impl Into<String>,
+        thread_id: Option<u32>,
+    ) -> Root {
+        Root::ThreadStatic {
+            declaring_type: declaring_type.into(),
+            field: field.into(),
+            thread_id,
+        }
+    }
+
     /// A stack root in `method` on thread `thread_id` (either may be unknown).
     pub fn stack(thread_id: Option<u32>, method: Option<&str>) -> Root {
         Root::Stack {
@@ -84,14 +106,15 @@ impl Root {
     pub(crate) fn rank(&self) -> u8 {
         match self {
             Root::StaticField { .. } => 0,
-            Root::Runtime { .. } => 1,
-            Root::StrongHandle => 2,
-            Root::PinnedHandle => 3,
-            Root::DependentHandle => 4,
-            Root::Other { .. } => 5,
-            Root::Stack { .. } => 6,
-            Root::FinalizerQueue => 7,
-            Root::NotFound => 8,
+            Root::ThreadStatic { .. } => 1,
+            Root::Runtime { .. } => 2,
+            Root::StrongHandle => 3,
+            Root::PinnedHandle => 4,
+            Root::DependentHandle => 5,
+            Root::Other { .. } => 6,
+            Root::Stack { .. } => 7,
+            Root::FinalizerQueue => 8,
+            Root::NotFound => 9,
         }
     }
 
@@ -103,14 +126,20 @@ impl Root {
         }
     }
 
-    /// The root as it is grouped: which thread a local sits on is incidental (the same
-    /// method on another thread is the same reason), so the thread id is dropped.
+    /// The root as it is grouped: which thread a local or a thread static sits on is
+    /// incidental (the same method or field on another thread is the same reason), so the
+    /// thread id is dropped.
     pub fn without_thread(&self) -> Root {
         match self {
             Root::Stack { method, .. } => Root::Stack {
                 thread_id: None,
                 method: method.clone(),
             },
+            Root::ThreadStatic {
+                declaring_type,
+                field,
+                ..
+            } => Root::thread_static(declaring_type, field, None),
             other => other.clone(),
         }
     }
@@ -136,15 +165,20 @@ impl fmt::Display for Root {
                 declaring_type,
                 field,
             } => write!(f, "static {declaring_type}.{field}"),
+            Root::ThreadStatic {
+                declaring_type,
+                field,
+                thread_id,
+            } => {
+                write!(f, "thread static {declaring_type}.{field}")?;
+                on_thread(f, *thread_id)
+            }
             Root::Stack { thread_id, method } => {
                 f.write_str("stack")?;
                 if let Some(method) = method {
                     write!(f, ": {method}")?;
                 }
-                if let Some(thread) = thread_id {
-                    write!(f, " (thread 0x{thread:x})")?;
-                }
-                Ok(())
+                on_thread(f, *thread_id)
             }
             Root::StrongHandle => f.write_str("strong handle"),
             Root::PinnedHandle => f.write_str("pinned handle"),
@@ -163,6 +197,13 @@ impl fmt::Display for Root {
     }
 }
 
+fn on_thread(f: &mut fmt::Formatter<'_>, thread_id: Option<u32>) -> fmt::Result {
+    match thread_id {
+        Some(thread) => write!(f, " (thread 0x{thread:x})"),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +219,20 @@ mod tests {
             "stack: Program.<Main>$(System.String[]) (thread 0x3f2c)"
         );
         assert_eq!(Root::stack(None, None).to_string(), "stack");
+        let on_a_thread = Root::thread_static("PerThreadLog", "Entries", Some(0x3f2c));
+        assert_eq!(
+            on_a_thread.to_string(),
+            "thread static PerThreadLog.Entries (thread 0x3f2c)"
+        );
+        assert_eq!(
+            on_a_thread.grouped(),
+            Root::thread_static("PerThreadLog", "Entries", Some(0x51)).without_thread(),
+            "the same field on another thread is the same reason"
+        );
+        assert_eq!(
+            on_a_thread.grouped().to_string(),
+            "thread static PerThreadLog.Entries"
+        );
         assert_eq!(Root::StrongHandle.to_string(), "strong handle");
         assert_eq!(
             Root::runtime(

@@ -250,6 +250,12 @@ fn read_root(r: &mut Reader<impl Read>, at: usize) -> Result<(Root, u64), Failur
             let name = r.str("the name of what the runtime holds")?;
             Root::runtime(what, (!name.is_empty()).then_some(name.as_str()))
         }
+        9 => {
+            let declaring_type = r.str("a thread static's type")?;
+            let field = r.str("a thread static's field")?;
+            let thread = r.u32("a thread static's thread")?;
+            Root::thread_static(declaring_type, field, (thread != 0).then_some(thread))
+        }
         other => return Err((at, format!("unknown root kind {other}"))),
     };
     Ok((root, target))
@@ -445,6 +451,10 @@ mod tests {
             .str("non-collectible dynamic assembly")
             .str("Contoso.Proxies.Generated17");
         w.root(8, 0x320).str("non-collectible assembly").str("");
+        w.root(9, 0x200)
+            .str("PerThreadLog")
+            .str("Entries")
+            .u32(0x51);
         w.end()
     }
 
@@ -479,6 +489,7 @@ mod tests {
                 "static storage",
                 "runtime: non-collectible dynamic assembly Contoso.Proxies.Generated17",
                 "runtime: non-collectible assembly",
+                "thread static PerThreadLog.Entries (thread 0x51)",
             ]
         );
     }
@@ -562,7 +573,7 @@ mod tests {
         expect(w.end(), 22, "a type name is not UTF-8");
 
         let mut w = FileWriter::new();
-        expect(w.root(9, 0x100).end(), 16, "unknown root kind 9");
+        expect(w.root(10, 0x100).end(), 16, "unknown root kind 10");
 
         let mut w = FileWriter::new();
         w.root(8, 0x100)
@@ -582,7 +593,7 @@ mod tests {
             graph.edge_count(),
             graph.roots().len(),
         );
-        assert_eq!(counts, (4, 3, 10));
+        assert_eq!(counts, (4, 3, 11));
 
         // A directory opens, but reading it fails.
         let error = read_heap_graph(dir.path()).unwrap_err();
