@@ -75,6 +75,7 @@ fn resolver_paths() -> PathGrowth {
             retained_objects: 2 + 4 * estimated,
             dominates: 100,
             step: Some(0),
+            holders: 1,
         }),
     };
     let paths = |n| TypePaths {

@@ -62,6 +62,7 @@ fn report(name: &str, other: &str) -> RunReport {
                 retained_objects: n + 2,
                 dominates: n,
                 step: Some(1),
+                holders: 1,
             }),
         }],
     };

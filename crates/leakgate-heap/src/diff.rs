@@ -91,6 +91,13 @@ pub struct HolderGrowth {
     pub retained_last: u64,
     pub objects_first: Option<u64>,
     pub objects_last: u64,
+    /// How many objects of the type hold the group in the last snapshot, each from its own
+    /// root ([`GroupHolder::holders`]); the retained sizes are theirs together.
+    #[serde(
+        default = "crate::grouping::one",
+        skip_serializing_if = "crate::grouping::is_one"
+    )]
+    pub holders: u64,
 }
 
 impl GroupGrowth {
@@ -259,6 +266,7 @@ fn holder_growth(
         retained_last: holder.retained_bytes,
         objects_first: first.map(|f| f.retained_objects),
         objects_last: holder.retained_objects,
+        holders: holder.holders,
     })
 }
 

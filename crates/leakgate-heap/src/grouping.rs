@@ -100,6 +100,19 @@ pub struct GroupHolder {
     /// when it is not on the path of the group's example instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// How many objects of this type hold the instances, each from its own root (a list in a
+    /// thread static on each thread): the sizes and counts above are theirs together, the
+    /// address the one that retains most. 1 when one object holds them all.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub holders: u64,
+}
+
+pub(crate) fn one() -> u64 {
+    1
+}
+
+pub(crate) fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 impl TypePaths {
@@ -203,7 +216,10 @@ impl ShortestPaths<'_> {
 
 impl ShortestPaths<'_> {
     /// The holder of a group's sampled `objects`, placed on the group's `path` through the
-    /// path of `example`, one of the objects on it.
+    /// path of `example`, one of the objects on it. Where no one object holds them, the
+    /// holders of its parts held from independent roots ([`DominatorTree::holders`]) stand
+    /// as one when they are of one type and each holds two or more on average (a list per
+    /// thread); instances that are each their own holder have none.
     fn group_holder(
         &self,
         tree: &DominatorTree,
@@ -212,23 +228,35 @@ impl ShortestPaths<'_> {
         path: &RetentionPath,
     ) -> Option<GroupHolder> {
         let graph = self.graph();
-        let holder = tree.holder(objects)?;
+        let holders = tree.holders(objects);
+        let largest = holders.iter().max_by_key(|h| h.retained_bytes)?;
+        let holder_type = graph.type_of(largest.object);
+        let dominates: usize = holders.iter().map(|h| h.dominates).sum();
+        if holders.len() > 1
+            && (holders
+                .iter()
+                .any(|h| graph.type_of(h.object) != holder_type)
+                || 2 * holders.len() > dominates)
+        {
+            return None;
+        }
         let step = self
             .objects_to(example)
             .iter()
-            .position(|&o| o == holder.object)
+            .position(|&o| holders.iter().any(|h| h.object == o))
             .and_then(|i| {
                 let own = self.explain(example).signature();
                 let collapsed = own.collapsed();
                 collapsed.aligned_step(own.collapsed_index(i), path)
             });
         Some(GroupHolder {
-            type_name: graph.type_name(graph.type_of(holder.object)).to_string(),
-            address: graph.address(holder.object),
-            retained_bytes: holder.retained_bytes,
-            retained_objects: holder.retained_objects,
-            dominates: holder.dominates as u64,
+            type_name: graph.type_name(holder_type).to_string(),
+            address: graph.address(largest.object),
+            retained_bytes: holders.iter().map(|h| h.retained_bytes).sum(),
+            retained_objects: holders.iter().map(|h| h.retained_objects).sum(),
+            dominates: dominates as u64,
             step,
+            holders: holders.len() as u64,
         })
     }
 }

@@ -177,3 +177,64 @@ fn json_without_a_holder_is_unchanged() {
     assert!(json.contains(r#""holder":{"type_name":"System.Collections.Generic.List<Entry>""#));
     assert_eq!(serde_json::from_str::<TypePaths>(&json).unwrap(), with);
 }
+
+/// A `[ThreadStatic] PerThreadLog.Entries` list on each of `threads` threads, with
+/// `per_thread` entries each.
+fn per_thread_lists(threads: u32, per_thread: usize) -> HeapGraph {
+    let mut heap = TestHeap::new();
+    for thread in 1..=threads {
+        let list = heap.sized("System.Collections.Generic.List<Entry>", LIST);
+        let array = heap.sized("Entry[]", array_size(per_thread));
+        heap.root(
+            Root::thread_static("PerThreadLog", "Entries", Some(0x100 + thread)),
+            list,
+        );
+        heap.field(list, "_items", array);
+        for _ in 0..per_thread {
+            let entry = heap.sized("Entry", ENTRY);
+            heap.element(array, entry);
+        }
+    }
+    heap.build()
+}
+
+#[test]
+fn lists_on_several_threads_are_one_group_with_their_holders_together() {
+    let paths = held(&per_thread_lists(3, 20), "Entry");
+    assert_eq!(
+        paths.groups.len(),
+        1,
+        "the thread is not part of the reason"
+    );
+    let group = &paths.groups[0];
+    assert_eq!(
+        group.path.to_string(),
+        "thread static PerThreadLog.Entries → System.Collections.Generic.List<Entry>._items \
+         → Entry[] → Entry"
+    );
+    let holder = group.holder.as_ref().expect("a list on each thread");
+    assert_eq!(holder.holders, 3);
+    assert_eq!(holder.type_name, "System.Collections.Generic.List<Entry>");
+    assert_eq!(
+        holder.retained_bytes,
+        3 * (LIST + array_size(20) + 20 * ENTRY)
+    );
+    assert_eq!((holder.retained_objects, holder.dominates), (3 * 22, 60));
+    assert_eq!(holder.step, Some(0));
+    // One list alone is one holder, as before.
+    let one = held(&per_thread_lists(1, 20), "Entry");
+    assert_eq!(one.groups[0].holder.as_ref().unwrap().holders, 1);
+}
+
+#[test]
+fn instances_each_held_by_their_own_root_have_no_holder() {
+    // A strong handle per session: each is its own "holder", which says nothing.
+    let mut heap = TestHeap::new();
+    for _ in 0..30 {
+        let session = heap.sized("Session", ENTRY);
+        heap.root(Root::StrongHandle, session);
+    }
+    let paths = held(&heap.build(), "Session");
+    assert_eq!(paths.groups.len(), 1);
+    assert_eq!(paths.groups[0].holder, None);
+}

@@ -141,12 +141,18 @@ fn render_paths(text: &mut String, paths: &TypePaths) {
         }
         let mut about = format!("signature {}", group.path.leak_signature());
         if let Some(h) = &group.holder {
-            about.push_str(&format!(
-                "; held by {}, which retains {} ({} objects)",
-                h.type_name,
-                leakgate_gate::units::human(h.retained_bytes as f64, Unit::Bytes),
-                leakgate_gate::units::count(h.retained_objects)
-            ));
+            let bytes = leakgate_gate::units::human(h.retained_bytes as f64, Unit::Bytes);
+            let objects = leakgate_gate::units::count(h.retained_objects);
+            about.push_str(&match h.holders {
+                1 => format!(
+                    "; held by {}, which retains {bytes} ({objects} objects)",
+                    h.type_name
+                ),
+                n => format!(
+                    "; held by {n} × {}, which retain {bytes} in all ({objects} objects)",
+                    h.type_name
+                ),
+            });
         }
         text.push_str(&format!("{blank}  ({about})\n"));
     }

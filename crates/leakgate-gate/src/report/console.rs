@@ -155,7 +155,8 @@ pub fn render(report: &RunReport) -> Vec<Line> {
 fn holder_line(h: &super::HolderText<'_>) -> Line {
     let at = h.at.as_deref().map(|at| format!(" ({})", cell(at)));
     Line::plain(format!(
-        "    held by {}{}, {}",
+        "    held by {}{}{}, {}",
+        h.count,
         cell(h.type_name),
         at.unwrap_or_default(),
         h.retains

@@ -251,7 +251,8 @@ fn push_holder(md: &mut String, h: &super::HolderText<'_>) {
     let at = h.at.as_deref().map(|at| format!(" ({})", md_cell(at)));
     let _ = writeln!(
         md,
-        "Held by {}{}, {}.\n",
+        "Held by {}{}{}, {}.\n",
+        h.count,
         md_code(h.type_name),
         at.unwrap_or_default(),
         md_cell(&h.retains)

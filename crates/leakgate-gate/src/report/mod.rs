@@ -292,25 +292,33 @@ pub(crate) fn signature_suffix(group: &GroupGrowth) -> String {
 }
 
 /// A group's holder in words, in parts that each format escapes as it must: `held by
-/// {type_name} ({at}), {retains}`.
+/// {count}{type_name} ({at}), {retains}`.
 pub(crate) struct HolderText<'a> {
+    /// `4 × ` where several objects of the type hold the group, each from its own root (a
+    /// list in a thread static on each thread); else empty.
+    pub count: String,
     /// The holder's type (untrusted).
     pub type_name: &'a str,
     /// Where it sits on the path: the root (`static Leak.Keep`) when the root holds it, else
     /// the field holding it (`Cache.entries`), or the array it is in (untrusted).
     pub at: Option<String>,
-    /// `which retains 6.1 MiB (+4.2 MiB since the first judged sample; 1,536 objects)`:
-    /// numbers only.
+    /// `which retains 6.1 MiB (+4.2 MiB since the first judged sample; 1,536 objects)`
+    /// (several: `which retain 6.1 MiB in all (…)`): numbers only.
     pub retains: String,
 }
 
 impl HolderText<'_> {
     /// The whole line, unescaped.
     pub fn plain(&self) -> String {
-        match &self.at {
-            Some(at) => format!("held by {} ({at}), {}", self.type_name, self.retains),
-            None => format!("held by {}, {}", self.type_name, self.retains),
-        }
+        let at = self
+            .at
+            .as_ref()
+            .map(|at| format!(" ({at})"))
+            .unwrap_or_default();
+        format!(
+            "held by {}{}{at}, {}",
+            self.count, self.type_name, self.retains
+        )
     }
 }
 
@@ -339,11 +347,17 @@ pub(crate) fn holder_text(group: &GroupGrowth) -> Option<HolderText<'_>> {
             )
         })
         .unwrap_or_default();
+    let (count, retains) = match h.holders {
+        1 => (String::new(), "retains"),
+        n => (format!("{} × ", crate::units::count(n)), "retain"),
+    };
+    let in_all = if h.holders > 1 { " in all" } else { "" };
     Some(HolderText {
+        count,
         type_name: &h.type_name,
         at,
         retains: format!(
-            "which retains {} ({since}{} objects)",
+            "which {retains} {}{in_all} ({since}{} objects)",
             bytes(h.retained_last as f64),
             crate::units::count(h.objects_last)
         ),
@@ -560,6 +574,7 @@ mod tests {
                 retained_last: 6_400_000,
                 objects_first: first.map(|_| 12),
                 objects_last: 1536,
+                holders: 1,
             }),
             ..GroupGrowth::new(path, 10, 400)
         }
@@ -624,6 +639,14 @@ mod tests {
         assert_eq!(
             line(&held(None, None)),
             "held by List<Byte[]>, which retains 6.1 MiB (1,536 objects)"
+        );
+        // A list in a thread static on each of four threads.
+        let mut per_thread = held(Some(0), None);
+        per_thread.holder.as_mut().unwrap().holders = 4;
+        assert_eq!(
+            line(&per_thread),
+            "held by 4 × List<Byte[]> (static Leak.Keep), which retain 6.1 MiB in all \
+             (1,536 objects)"
         );
         let mut none = held(None, None);
         none.holder = None;
