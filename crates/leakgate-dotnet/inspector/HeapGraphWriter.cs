@@ -551,12 +551,20 @@ public sealed class HeapGraphWriter : IDisposable
         // The auxiliary data is in the high-frequency heaps (all of it on .NET 10); the
         // low-frequency ones are a third more to read. ClrMD lists a heap once per domain and
         // module that shares it.
-        var loaderHeaps = runtime.EnumerateClrNativeHeaps()
-            .Where(h => h.Kind is NativeHeapKind.LowFrequencyHeap or NativeHeapKind.HighFrequencyHeap)
-            .Select(h => (h.MemoryRange.Start, h.MemoryRange.End))
-            .Where(r => r.End > r.Start)
-            .Distinct()
-            .ToList();
+        List<(ulong Start, ulong End)> loaderHeaps;
+        try
+        {
+            loaderHeaps = runtime.EnumerateClrNativeHeaps()
+                .Where(h => h.Kind is NativeHeapKind.LowFrequencyHeap or NativeHeapKind.HighFrequencyHeap)
+                .Select(h => (h.MemoryRange.Start, h.MemoryRange.End))
+                .Where(r => r.End > r.Start)
+                .Distinct()
+                .ToList();
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException)
+        {
+            return found; // the loader's heaps are not listed: those statics stay unnamed
+        }
         var seen = new HashSet<ulong>(named);
         var chunk = new byte[1 << 20];
         foreach (var range in loaderHeaps)
