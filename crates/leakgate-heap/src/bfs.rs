@@ -26,8 +26,8 @@
 //! ```
 //!
 //! Ties (two roots, or two holders, at the same distance) are broken the same way every
-//! time: roots by kind (static field, strong handle, pinned handle, dependent handle, other,
-//! stack, finalizer queue), then by their description; holders by the order in which the
+//! time: roots by kind (static field, held by the runtime, thread static, strong handle,
+//! pinned handle, dependent handle, other, stack, finalizer queue), then by their description; holders by the order in which the
 //! search reached them, references in the order the source gave them.
 //!
 //! Objects no root reaches are searched afterwards from their outermost holders (those no

@@ -83,7 +83,7 @@ pub struct HolderGrowth {
     /// Which of the group path's `steps` the holder is (0: the object the root holds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
-    /// The holder's address in the last snapshot.
+    /// The holder's address in the last snapshot (of several, the one retaining most).
     pub address: u64,
     /// Bytes the first snapshot's holder of the same path retained; `None` when that path
     /// had no holder there, or one of another type.

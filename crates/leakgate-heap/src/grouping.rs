@@ -78,17 +78,21 @@ pub struct PathGroup {
     /// One instance on this path (the lowest sampled address), e.g. for `dotnet-dump`'s
     /// `gcroot`.
     pub example_address: u64,
-    /// The object that alone keeps the sampled instances alive, when the paths were grouped
-    /// with a dominator tree ([`ShortestPaths::type_paths_with`]) and one object does.
+    /// The object that alone keeps the sampled instances alive (or the objects of one type
+    /// that each keep a part, from roots of their own), when the paths were grouped with a
+    /// dominator tree ([`ShortestPaths::type_paths_with`]) and such a holder exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<GroupHolder>,
 }
 
 /// The holder of a group's instances ([`DominatorTree::holder`]): the object nearest the root
-/// whose removal would free them all, while retaining essentially nothing else.
+/// whose removal would free them all, while retaining essentially nothing else; or several
+/// such objects of one type, each for the part of them under its own root
+/// ([`DominatorTree::holders`]), counted in `holders`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
 pub struct GroupHolder {
     pub type_name: String,
+    /// Its address (of several, the one retaining most).
     pub address: u64,
     /// Bytes freed if the holder went away (its own size included).
     pub retained_bytes: u64,
@@ -218,8 +222,9 @@ impl ShortestPaths<'_> {
     /// The holder of a group's sampled `objects`, placed on the group's `path` through the
     /// path of `example`, one of the objects on it. Where no one object holds them, the
     /// holders of its parts held from independent roots ([`DominatorTree::holders`]) stand
-    /// as one when they are of one type and each holds two or more on average (a list per
-    /// thread); instances that are each their own holder have none.
+    /// as one when they are of one type and none is an instance itself (a list per thread;
+    /// not a session per handle, each its own "holder"). They are the holders of the parts
+    /// the sampled instances reach.
     fn group_holder(
         &self,
         tree: &DominatorTree,
@@ -231,12 +236,10 @@ impl ShortestPaths<'_> {
         let holders = tree.holders(objects);
         let largest = holders.iter().max_by_key(|h| h.retained_bytes)?;
         let holder_type = graph.type_of(largest.object);
-        let dominates: usize = holders.iter().map(|h| h.dominates).sum();
         if holders.len() > 1
-            && (holders
+            && holders
                 .iter()
-                .any(|h| graph.type_of(h.object) != holder_type)
-                || 2 * holders.len() > dominates)
+                .any(|h| graph.type_of(h.object) != holder_type || objects.contains(&h.object))
         {
             return None;
         }
@@ -254,7 +257,7 @@ impl ShortestPaths<'_> {
             address: graph.address(largest.object),
             retained_bytes: holders.iter().map(|h| h.retained_bytes).sum(),
             retained_objects: holders.iter().map(|h| h.retained_objects).sum(),
-            dominates: dominates as u64,
+            dominates: holders.iter().map(|h| h.dominates as u64).sum(),
             step,
             holders: holders.len() as u64,
         })

@@ -100,14 +100,15 @@ impl Root {
     }
 
     /// Which root explains an object best when several reach it at the same distance:
-    /// long-lived, named roots first (what the runtime holds says more than the handle it
-    /// holds it with: a running thread's `Thread` is both); a stack local is often
+    /// long-lived, named roots first (what the runtime holds says more than the handle or
+    /// thread static it holds it with: a running thread's `Thread` is all three, through its
+    /// `Thread.t_currentThread`); a stack local is often
     /// transient, and an object on the finalizer queue is already dying.
     pub(crate) fn rank(&self) -> u8 {
         match self {
             Root::StaticField { .. } => 0,
-            Root::ThreadStatic { .. } => 1,
-            Root::Runtime { .. } => 2,
+            Root::Runtime { .. } => 1,
+            Root::ThreadStatic { .. } => 2,
             Root::StrongHandle => 3,
             Root::PinnedHandle => 4,
             Root::DependentHandle => 5,

@@ -36,6 +36,8 @@ fn the_schema_describes_every_root_kind() {
     let schema = serde_json::to_string(&schemars::schema_for!(PathGrowth)).unwrap();
     for kind in [
         "static_field",
+        "thread_static",
+        "runtime",
         "stack",
         "strong_handle",
         "pinned_handle",

@@ -8,9 +8,9 @@ use leakgate_dotnet::gccommit::GcCommitted;
 use leakgate_dotnet::inspector::{
     Inspector, InspectorError, ManagedSummary, render_finalize_queue, render_heap_stat,
 };
+use leakgate_gate::report::holders_words;
 use leakgate_heap::{DominatorTree, HeapGraph, PathGrowth, PathOptions, ShortestPaths, TypePaths};
 use leakgate_memory::{MemoryError, MemorySummary, render_address_summary, render_growth_table};
-use leakgate_scenario::budget::Unit;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -141,18 +141,12 @@ fn render_paths(text: &mut String, paths: &TypePaths) {
         }
         let mut about = format!("signature {}", group.path.leak_signature());
         if let Some(h) = &group.holder {
-            let bytes = leakgate_gate::units::human(h.retained_bytes as f64, Unit::Bytes);
-            let objects = leakgate_gate::units::count(h.retained_objects);
-            about.push_str(&match h.holders {
-                1 => format!(
-                    "; held by {}, which retains {bytes} ({objects} objects)",
-                    h.type_name
-                ),
-                n => format!(
-                    "; held by {n} × {}, which retain {bytes} in all ({objects} objects)",
-                    h.type_name
-                ),
-            });
+            let (count, retains) = holders_words(h.holders, h.retained_bytes);
+            about.push_str(&format!(
+                "; held by {count}{}, {retains} ({} objects)",
+                h.type_name,
+                leakgate_gate::units::count(h.retained_objects)
+            ));
         }
         text.push_str(&format!("{blank}  ({about})\n"));
     }

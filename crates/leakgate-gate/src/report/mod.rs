@@ -29,7 +29,7 @@ pub mod markdown;
 pub mod mermaid;
 pub mod svg;
 
-use leakgate_heap::{GroupGrowth, PathGrowth};
+use leakgate_heap::{GroupGrowth, HolderGrowth, PathGrowth};
 use leakgate_record::{GcCommitted, LoadSummary, OutputFiles, SampledProcess};
 use leakgate_scenario::budget::{Metric, Unit};
 use schemars::JsonSchema;
@@ -337,7 +337,6 @@ pub(crate) fn holder_text(group: &GroupGrowth) -> Option<HolderText<'_>> {
             })
         }
     });
-    let bytes = |v: f64| human(v, Unit::Bytes);
     let since = h
         .retained_growth()
         .map(|g| {
@@ -347,21 +346,29 @@ pub(crate) fn holder_text(group: &GroupGrowth) -> Option<HolderText<'_>> {
             )
         })
         .unwrap_or_default();
-    let (count, retains) = match h.holders {
-        1 => (String::new(), "retains"),
-        n => (format!("{} × ", crate::units::count(n)), "retain"),
-    };
-    let in_all = if h.holders > 1 { " in all" } else { "" };
+    let (count, retains) = holders_words(h.holders, h.retained_last);
     Some(HolderText {
         count,
         type_name: &h.type_name,
         at,
         retains: format!(
-            "which {retains} {}{in_all} ({since}{} objects)",
-            bytes(h.retained_last as f64),
+            "{retains} ({since}{} objects)",
             crate::units::count(h.objects_last)
         ),
     })
+}
+
+/// How many hold a group and what they retain, in words: `("", "which retains 6.1 MiB")`
+/// for one, `("4 × ", "which retain 6.1 MiB in all")` for several (each from its own root).
+pub fn holders_words(holders: u64, retained: u64) -> (String, String) {
+    let bytes = human(retained as f64, Unit::Bytes);
+    match holders {
+        1 => (String::new(), format!("which retains {bytes}")),
+        n => (
+            format!("{} × ", crate::units::count(n)),
+            format!("which retain {bytes} in all"),
+        ),
+    }
 }
 
 /// The holder of a finding: the top group of one of its members, when every member whose top
@@ -378,9 +385,15 @@ pub(crate) fn finding_holder<'a>(
         .filter(|top| top.holder.is_some())
         .collect();
     let first = *tops.first()?;
-    let address = first.holder.as_ref()?.address;
+    // Several holders of one type are named by the one that retains most: the same type
+    // and count stand for the same holders.
+    let same = |h: &HolderGrowth, o: &HolderGrowth| match h.holders {
+        1 => o.holders == 1 && h.address == o.address,
+        n => o.holders == n && h.type_name == o.type_name,
+    };
+    let holder = first.holder.as_ref()?;
     tops.iter()
-        .all(|t| t.holder.as_ref().is_some_and(|h| h.address == address))
+        .all(|t| t.holder.as_ref().is_some_and(|h| same(holder, h)))
         .then_some(first)
 }
 
