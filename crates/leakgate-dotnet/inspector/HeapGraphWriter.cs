@@ -37,6 +37,7 @@ public sealed class HeapGraphWriter : IDisposable
     private readonly List<(ulong Target, uint Field)> _edges = new();
     private readonly Dictionary<ulong, RuntimeObject> _runtimeKinds = new();
     private readonly List<(ulong Address, RuntimeObject Kind)> _runtimeObjects = new();
+    private readonly HashSet<ulong> _pinnedTables = new();
     private byte[] _buffer = new byte[64 * 1024];
     private ulong _objects, _references, _roots;
 
@@ -82,6 +83,10 @@ public sealed class HeapGraphWriter : IDisposable
         if (runtimeKind != RuntimeObject.None)
         {
             _runtimeObjects.Add((obj.Address, runtimeKind));
+        }
+        else if (type.IsArray)
+        {
+            NotePinnedTable(obj, type);
         }
         _edges.Clear();
         if (type.ContainsPointers)
@@ -171,7 +176,53 @@ public sealed class HeapGraphWriter : IDisposable
             }
         }
         WriteStaticRoots(runtime);
+        WriteInternedStrings(runtime);
         WriteRuntimeRoots(runtime);
+    }
+
+    /// <summary>
+    /// The runtime keeps statics and interned strings (literals, String.Intern) in buckets of
+    /// its pinned handle table: object[]s on the pinned object heap, each held by a strong
+    /// handle (which the DAC may not list). Only the runtime puts an object[] there (a program
+    /// can pin arrays without references only), so every one is such a bucket.
+    /// </summary>
+    private void NotePinnedTable(ClrObject obj, ClrType type)
+    {
+        if (type.Name == "System.Object[]"
+            && type.Heap.GetSegmentByAddress(obj.Address)?.Kind == GCSegmentKind.Pinned)
+        {
+            _pinnedTables.Add(obj.Address);
+        }
+    }
+
+    /// <summary>
+    /// A string in a bucket of the runtime's pinned handle table is interned: a literal of the
+    /// code or a String.Intern result, which the runtime keeps for the life of the process
+    /// ("strong handle → Object[] → String" otherwise, or "no root found"; statics in the
+    /// buckets are named by field, as near). Rooted as held by the runtime; its text is never
+    /// written (it may be request data).
+    /// </summary>
+    private void WriteInternedStrings(ClrRuntime runtime)
+    {
+        foreach (var address in _pinnedTables)
+        {
+            var bucket = runtime.Heap.GetObject(address);
+            if (!bucket.IsArray)
+            {
+                continue;
+            }
+            var array = bucket.AsArray();
+            for (var i = 0; i < array.Length; i++)
+            {
+                var element = ReadReference(() => array.GetObjectValue(i));
+                if (element != 0 && runtime.Heap.GetObjectType(element)?.IsString == true)
+                {
+                    RootHeader(8, element);
+                    WriteString("interned string");
+                    WriteString("");
+                }
+            }
+        }
     }
 
     private enum RuntimeObject : byte { None, Assembly, Module, Type, Thread }

@@ -22,6 +22,7 @@ const STATIC_ENTRY: &str = "StaticHeldEntry";
 const HANDLE_SESSION: &str = "HandleHeldSession";
 const GENERIC_ENTRY: &str = "GenericHeldEntry";
 const THREAD_ENTRY: &str = "ThreadHeldEntry";
+const STRING: &str = "System.String";
 const KEPT_LIST: &str = "System.Collections.Generic.List<System.Func<System.Int32, System.Int32>>";
 
 /// As leakgate samples: an induced full GC (so the heap holds live objects), then a dump.
@@ -87,6 +88,7 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     hit(&service, "/leak/handle", 40);
     hit(&service, "/leak/generic-static", 50);
     hit(&service, "/leak/thread-static", 40);
+    hit(&service, "/leak/intern", 300);
     hit(&service, "/leak/dynamic-method", 30);
     hit(&service, "/work/steady", 20);
     assert_eq!(stat(&service, "staticEntriesKept"), 60);
@@ -224,6 +226,41 @@ fn each_leak_is_named_by_the_root_that_holds_it() {
     a_handle_the_dump_missed_is_adopted_from_the_snapshot(&dump, &snapshot, handles);
 }
 
+/// 300 strings interned by requests (and the code's literals): kept by the runtime in the
+/// buckets of its pinned handle table, named as such even when the DAC does not list a
+/// bucket's handle (they would read "no root found → Object[] → String"). Every string is
+/// traced: a sample spread over the heap misses strings made in a burst.
+fn interned_strings_are_held_by_the_runtime(graph: &HeapGraph) {
+    let all = PathOptions { sample: usize::MAX };
+    let strings = ShortestPaths::compute(graph).type_paths(STRING, &all);
+    let interned = strings
+        .groups
+        .iter()
+        .find(|g| g.path.root == Root::runtime("interned string", None))
+        .unwrap_or_else(|| panic!("the interned strings' group: {:#?}", strings.groups));
+    eprintln!("{} × {}", interned.estimated, interned.path);
+    assert!(interned.estimated >= 300, "{interned:?}");
+    assert_eq!(
+        interned.path.to_string(),
+        "runtime: interned string → System.String"
+    );
+    let in_a_bucket = |g: &&PathGroup| {
+        let types: Vec<&str> = g.path.steps.iter().map(|s| s.type_name.as_str()).collect();
+        types == ["System.Object[]", STRING]
+    };
+    let left: Vec<String> = strings
+        .groups
+        .iter()
+        .filter(in_a_bucket)
+        .map(|g| format!("{} × {}", g.estimated, g.path))
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "no string is left to the buckets"
+    );
+}
+
 /// The snapshot's walk lists every GC handle; the dump's reader may miss the one that holds
 /// the sessions' list (above). The dump's graph adopts the snapshot's handles for objects it
 /// has no root for, so the sessions read "strong handle" either way, as the default mode
@@ -243,6 +280,7 @@ fn a_handle_the_dump_missed_is_adopted_from_the_snapshot(
         .type_names()
         .map(|(mt, name)| (mt, name.to_string()))
         .collect();
+    interned_strings_are_held_by_the_runtime(&graph);
     let seen = handle_roots(snapshot, &names);
     // The snapshot's handles whose object the dump holds, of the same type, with no root.
     let missed = |graph: &HeapGraph| -> Vec<String> {

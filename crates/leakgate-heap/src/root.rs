@@ -47,10 +47,12 @@ pub enum Root {
     DependentHandle,
     /// Something the runtime itself keeps alive, not a GC root of the program: the managed
     /// objects of a non-collectible assembly (its `RuntimeAssembly`, `RuntimeModule` and
-    /// `RuntimeType`s), which the loader keeps for as long as the process lives, and the
-    /// `Thread` of a running thread, which the thread store keeps until the thread ends.
+    /// `RuntimeType`s), which the loader keeps for as long as the process lives, the
+    /// `Thread` of a running thread, which the thread store keeps until the thread ends, and
+    /// interned strings (literals, `String.Intern`), which its pinned handle table keeps.
     Runtime {
-        /// What the runtime holds it as, e.g. `non-collectible dynamic assembly`, `running thread`.
+        /// What the runtime holds it as, e.g. `non-collectible dynamic assembly`, `running thread`,
+        /// `interned string`.
         what: String,
         /// Whose it is: the assembly's name (for a dynamic assembly, the namespace of the
         /// types it defines), e.g. `Contoso.Proxies.Generated17`; the thread's name, else the
