@@ -80,13 +80,13 @@ public sealed class HeapGraphWriter : IDisposable
         var typeId = TypeId(type);
         var size = obj.Size;
         var runtimeKind = RuntimeKind(type);
-        if (runtimeKind != RuntimeObject.None)
-        {
-            _runtimeObjects.Add((obj.Address, runtimeKind));
-        }
-        else if (type.IsArray)
+        if (runtimeKind == RuntimeObject.ObjectArray)
         {
             NotePinnedTable(obj, type);
+        }
+        else if (runtimeKind != RuntimeObject.None)
+        {
+            _runtimeObjects.Add((obj.Address, runtimeKind));
         }
         _edges.Clear();
         if (type.ContainsPointers)
@@ -188,8 +188,7 @@ public sealed class HeapGraphWriter : IDisposable
     /// </summary>
     private void NotePinnedTable(ClrObject obj, ClrType type)
     {
-        if (type.Name == "System.Object[]"
-            && type.Heap.GetSegmentByAddress(obj.Address)?.Kind == GCSegmentKind.Pinned)
+        if (type.Heap.GetSegmentByAddress(obj.Address)?.Kind == GCSegmentKind.Pinned)
         {
             _pinnedTables.Add(obj.Address);
         }
@@ -225,9 +224,13 @@ public sealed class HeapGraphWriter : IDisposable
         }
     }
 
-    private enum RuntimeObject : byte { None, Assembly, Module, Type, Thread }
+    private enum RuntimeObject : byte { None, Assembly, Module, Type, Thread, ObjectArray }
 
-    /// <summary>Whether objects of this type are the managed face of a loader or thread structure.</summary>
+    /// <summary>
+    /// Whether objects of this type are the managed face of a loader or thread structure, or
+    /// (an object[]) may be a bucket of the runtime's pinned handle table. Decided once per type:
+    /// the heap walk asks for every object.
+    /// </summary>
     private RuntimeObject RuntimeKind(ClrType type)
     {
         if (!_runtimeKinds.TryGetValue(type.MethodTable, out var kind))
@@ -238,6 +241,7 @@ public sealed class HeapGraphWriter : IDisposable
                 "System.Reflection.RuntimeModule" => RuntimeObject.Module,
                 "System.RuntimeType" => RuntimeObject.Type,
                 "System.Threading.Thread" => RuntimeObject.Thread,
+                "System.Object[]" => RuntimeObject.ObjectArray,
                 _ => RuntimeObject.None,
             };
             _runtimeKinds[type.MethodTable] = kind;
